@@ -1,0 +1,154 @@
+# SPDX-License-Identifier: MIT
+# KausalDB: one Makefile, no recursion. Objects go under build/.
+#
+#   make            build libkausal and the programs
+#   make test       install missing packages, build, run every test
+#   make check      the tests under AddressSanitizer and UndefinedBehaviorSanitizer
+#   make bench      the storage benchmark on the real file system
+#   make demo       what KausalDB can show today
+#   make help       every target
+
+CC       ?= cc
+BUILD    ?= build
+CFLAGS_WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+	-Wold-style-definition -Wpointer-arith -Wwrite-strings -Wvla -Wformat=2 \
+	-Wimplicit-fallthrough -Wundef -fno-common
+OPT      ?= -O2 -g
+CFLAGS   := -std=c11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 $(OPT) $(CFLAGS_WARN) -MMD -MP \
+	$(EXTRA_CFLAGS)
+LDFLAGS  := $(EXTRA_LDFLAGS)
+
+# Debian packages the build and the tests need, and what `make bench` adds.
+DEB_BUILD := pkg-config libxxhash-dev libcmocka-dev libfuse3-dev fuse3
+DEB_BENCH := libjansson-dev
+
+ENGINE_SRC := $(wildcard engine/*.c)
+ENGINE_OBJ := $(ENGINE_SRC:%.c=$(BUILD)/%.o)
+LIBKAUSAL  := $(BUILD)/libkausal.a
+
+TEST_SUPPORT_SRC := tests/vfs_mem.c tests/vfs_fault.c tests/test_util.c
+TEST_SUPPORT_OBJ := $(TEST_SUPPORT_SRC:%.c=$(BUILD)/%.o)
+TEST_SRC  := $(wildcard tests/test_*.c)
+TEST_SRC  := $(filter-out tests/test_util.c,$(TEST_SRC))
+TEST_BIN  := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+
+BENCH_SRC := $(wildcard bench/*.c)
+BENCH_OBJ := $(BENCH_SRC:%.c=$(BUILD)/%.o)
+BENCH_BIN := $(BUILD)/kausal-bench
+
+CMOCKA_CFLAGS = $(shell pkg-config --cflags cmocka 2>/dev/null)
+CMOCKA_LIBS   = $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)
+JANSSON_OK    = $(shell pkg-config --exists jansson 2>/dev/null && echo 1)
+
+.SECONDARY:
+
+.PHONY: all deps deps-bench test check asan ubsan valgrind bench demo man-lint format \
+	format-check tidy install clean help
+
+all: $(LIBKAUSAL) $(BENCH_BIN)
+
+help:
+	@sed -n 's/^#   //p' Makefile
+	@echo "  asan ubsan valgrind   one sanitizer or valgrind over the tests"
+	@echo "  man-lint format format-check tidy install clean"
+
+# Installs the Debian packages that are missing (as root, or through sudo).
+deps:
+	@./scripts/install-deps.sh $(DEB_BUILD)
+
+deps-bench:
+	@./scripts/install-deps.sh $(DEB_BUILD) $(DEB_BENCH)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -Iengine -Iengine/include -c $< -o $@
+
+$(BUILD)/tests/%.o: tests/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(CMOCKA_CFLAGS) -Iengine -Iengine/include -Itests -c $< -o $@
+
+$(BUILD)/bench/%.o: bench/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(if $(JANSSON_OK),-DKDB_BENCH_JANSSON=1) -Iengine -Iengine/include \
+		-c $< -o $@
+
+$(LIBKAUSAL): $(ENGINE_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/tests/test_%: $(BUILD)/tests/test_%.o $(TEST_SUPPORT_OBJ) $(LIBKAUSAL)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(CMOCKA_LIBS)
+
+$(BENCH_BIN): $(BENCH_OBJ) $(LIBKAUSAL)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(if $(JANSSON_OK),-ljansson) -lm
+
+# Each suite runs alone; tests/run-tests.sh sums their counts into one closing line.
+test: deps
+	@$(MAKE) --no-print-directory $(TEST_BIN)
+	@./tests/run-tests.sh $(TEST_BIN)
+
+SAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fno-sanitize-recover=all
+check: deps
+	@$(MAKE) --no-print-directory BUILD=build/san \
+		OPT="$(SAN_FLAGS) -fsanitize=address,undefined" \
+		EXTRA_LDFLAGS="-fsanitize=address,undefined" test
+
+asan: deps
+	@$(MAKE) --no-print-directory BUILD=build/asan OPT="$(SAN_FLAGS) -fsanitize=address" \
+		EXTRA_LDFLAGS="-fsanitize=address" test
+
+ubsan: deps
+	@$(MAKE) --no-print-directory BUILD=build/ubsan OPT="$(SAN_FLAGS) -fsanitize=undefined" \
+		EXTRA_LDFLAGS="-fsanitize=undefined" test
+
+valgrind: deps
+	@$(MAKE) --no-print-directory $(TEST_BIN)
+	@KDB_TEST_QUICK=1 VALGRIND="valgrind -q --error-exitcode=99 --leak-check=full" \
+		./tests/run-tests.sh $(TEST_BIN)
+
+BENCH_ARGS ?=
+bench: deps-bench
+	@$(MAKE) --no-print-directory $(BENCH_BIN)
+	$(BENCH_BIN) storage $(BENCH_ARGS)
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@./scripts/demo.sh
+
+man-lint:
+	@for page in man/*.[1-8]; do \
+		echo "man-lint $$page"; \
+		out=$$(LC_ALL=C.UTF-8 MANROFFSEQ='' groff -man -ww -z $$page 2>&1); \
+		if [ -n "$$out" ]; then echo "$$out"; exit 1; fi; \
+	done
+
+CODE := $(wildcard engine/*.[ch] engine/include/*.h tests/*.[ch] bench/*.[ch] fs/*.[ch] tools/*.[ch])
+format:
+	clang-format -i $(CODE)
+
+format-check:
+	clang-format --dry-run --Werror $(CODE)
+
+tidy:
+	@! grep -nE '\b(strcpy|sprintf|strtok|gets)\s*\(' $(CODE) || { echo "tidy: banned function"; exit 1; }
+	@! grep -n 'FIXME' $(CODE) || { echo "tidy: FIXME"; exit 1; }
+	@! grep -nE '\b(open|pread|pwrite|fsync|fdatasync|ftruncate|rename|unlink|mkdir|opendir)\s*\(' \
+		$(filter-out engine/vfs_posix.c,$(wildcard engine/*.c)) \
+		|| { echo "tidy: system call outside engine/vfs_posix.c"; exit 1; }
+	cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,portability \
+		--suppress=missingIncludeSystem -Iengine -Iengine/include engine
+	clang-tidy --quiet $(ENGINE_SRC) -- -std=c11 -D_GNU_SOURCE -Iengine -Iengine/include
+
+PREFIX ?= /usr/local
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include \
+		$(DESTDIR)$(PREFIX)/share/man/man5
+	install -m 0755 $(BENCH_BIN) $(DESTDIR)$(PREFIX)/bin/
+	install -m 0644 $(LIBKAUSAL) $(DESTDIR)$(PREFIX)/lib/
+	install -m 0644 engine/include/kdb.h $(DESTDIR)$(PREFIX)/include/
+	install -m 0644 man/*.5 $(DESTDIR)$(PREFIX)/share/man/man5/
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

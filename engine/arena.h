@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * arena.h: bump allocation in chunks, freed all at once.
+ *
+ * The memtable takes its records from an arena: an allocation is a pointer
+ * bump, there is no per-item free, and arena_reset() returns everything in
+ * one pass over the chunks (a handful per MiB held), so dropping a memtable
+ * costs nothing per entry. Allocations larger than a quarter chunk get a
+ * chunk of their own so that they do not strand the rest of the current one.
+ * Invariant: every pointer handed out stays valid until arena_reset() or
+ * arena_release().
+ */
+#ifndef KDB_ENGINE_ARENA_H
+#define KDB_ENGINE_ARENA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "env.h"
+
+struct arena_chunk;
+
+struct arena {
+    const struct env *env;     /* borrowed until arena_release() */
+    struct arena_chunk *head;  /* the chunk bumps come from; NULL before the first */
+    size_t chunk_size;         /* bytes of an ordinary chunk's data */
+    uint64_t bytes_held;       /* bytes of every chunk, headers included */
+};
+
+/* Sets up an empty arena; takes no memory until the first allocation. */
+void arena_init(struct arena *arena, const struct env *env, size_t chunk_size);
+
+/* Returns size bytes aligned to 8, or NULL when the allocator fails. */
+void *arena_alloc(struct arena *arena, size_t size);
+
+/* Frees every chunk: all pointers from this arena become invalid. */
+void arena_reset(struct arena *arena);
+
+/* Same as arena_reset(); the arena may be initialized again. */
+void arena_release(struct arena *arena);
+
+#endif /* KDB_ENGINE_ARENA_H */

@@ -1,0 +1,412 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * db.c: the database handle: kdb_open() and the block operations of kdb.h.
+ *
+ * A change is encoded once, into memtable arena memory, as a WAL record:
+ * header space, then the block payload. wal_append() frames and logs it;
+ * only then does the memtable point the id at it, so a change is in the log
+ * before it is visible, and a read decodes the record in place (zero-copy).
+ * Replay does the same with records read straight from the segment files.
+ *
+ * Invariants: block_count is the number of ids whose newest record is a
+ * put; every record the memtable points at passed block_check_payload().
+ * The handle is single-threaded (kdb.h).
+ */
+#include "kdb.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "block.h"
+#include "env.h"
+#include "format.h"
+#include "kassert.h"
+#include "memtable.h"
+#include "wal.h"
+
+#define DB_PATH_SIZE_MAX 4000 /* leaves room for file names under the directory */
+
+struct kdb {
+    struct env env;             /* from options; borrowed by every module */
+    struct kdb_options options; /* as given, defaults filled in */
+    char *path;                 /* the database directory */
+    int lock_fd;                /* holds the lock while open; -1 before */
+    struct memtable memtable;
+    bool memtable_ready;        /* memtable_init() succeeded */
+    struct wal wal;
+    bool wal_ready;             /* wal_open() succeeded */
+    uint64_t block_count;       /* live blocks */
+    uint64_t recovery_ns;       /* time kdb_open() spent in replay */
+};
+
+void kdb_options_init(struct kdb_options *options)
+{
+    memset(options, 0, sizeof(*options));
+    options->content_size_max = KDB_CONTENT_SIZE_DEFAULT;
+    options->source_uri_size_max = KDB_SOURCE_URI_SIZE_LIMIT;
+    options->metadata_size_max = KDB_METADATA_SIZE_DEFAULT;
+    options->wal_segment_size_bytes = KDB_WAL_SEGMENT_SIZE_DEFAULT;
+    options->wal_buffer_size_bytes = KDB_WAL_BUFFER_SIZE_DEFAULT;
+    options->arena_chunk_size_bytes = KDB_ARENA_CHUNK_SIZE_DEFAULT;
+}
+
+static int check_options(const struct kdb_options *o)
+{
+    if (o->content_size_max < 1 || o->content_size_max > KDB_CONTENT_SIZE_LIMIT)
+        return -EINVAL;
+    if (o->source_uri_size_max > KDB_SOURCE_URI_SIZE_LIMIT)
+        return -EINVAL;
+    if (o->metadata_size_max < 2 || o->metadata_size_max > KDB_METADATA_SIZE_LIMIT)
+        return -EINVAL;
+    if (o->wal_segment_size_bytes < 4096 || o->wal_segment_size_bytes > (UINT64_C(1) << 30))
+        return -EINVAL;
+    if (o->wal_buffer_size_bytes < 4096 || o->wal_buffer_size_bytes > (64u << 20))
+        return -EINVAL;
+    if (o->arena_chunk_size_bytes < 4096 || o->arena_chunk_size_bytes > (1u << 30))
+        return -EINVAL;
+    return 0;
+}
+
+/* ---- applying records ---- */
+
+/* Points the memtable at a checked record and keeps block_count. */
+static void apply_record(struct kdb *db, const uint8_t *record)
+{
+    const uint8_t *payload = wal_record_payload(record);
+    const uint8_t *previous = memtable_put(&db->memtable, block_payload_id(payload), record);
+    bool was_live = previous && wal_record_type(previous) == WAL_RECORD_PUT_BLOCK;
+    bool is_live = wal_record_type(record) == WAL_RECORD_PUT_BLOCK;
+
+    if (is_live && !was_live)
+        db->block_count++;
+    if (!is_live && was_live)
+        db->block_count--;
+}
+
+static void *replay_alloc(void *ctx, size_t size)
+{
+    struct kdb *db = ctx;
+    return memtable_alloc(&db->memtable, size);
+}
+
+static int replay_apply(void *ctx, const uint8_t *record)
+{
+    struct kdb *db = ctx;
+    int rc = block_check_payload(wal_record_type(record), wal_record_payload(record),
+                                 wal_record_payload_len(record));
+
+    if (rc < 0)
+        return KDB_CORRUPT(&db->env, "log record %llu: malformed block payload",
+                           (unsigned long long)wal_record_sequence(record));
+    rc = memtable_reserve(&db->memtable);
+    if (rc < 0)
+        return rc;
+    apply_record(db, record);
+    return 0;
+}
+
+/* ---- open and close ---- */
+
+static void log_lock_holder(struct kdb *db)
+{
+    const struct kdb_vfs *vfs = db->env.vfs;
+    char holder[32] = "";
+    size_t got = 0;
+
+    if (vfs->pread(vfs->ctx, db->lock_fd, holder, sizeof(holder) - 1, 0, &got) == 0) {
+        holder[got] = '\0';
+        holder[strcspn(holder, "\n")] = '\0';
+    }
+    KDB_LOG(&db->env, KDB_LOG_ERROR, "database %s is in use by process %s", db->path,
+            holder[0] ? holder : "(unknown)");
+}
+
+static int take_lock(struct kdb *db)
+{
+    const struct kdb_vfs *vfs = db->env.vfs;
+    char lock_path[DB_PATH_SIZE_MAX + 16];
+    unsigned flags = KDB_VFS_OPEN_READ | KDB_VFS_OPEN_WRITE;
+    int rc;
+
+    if (db->options.flags & KDB_OPEN_CREATE) {
+        rc = vfs->mkdir(vfs->ctx, db->path);
+        if (rc < 0 && rc != -EEXIST)
+            return rc;
+        flags |= KDB_VFS_OPEN_CREATE;
+    }
+    (void)snprintf(lock_path, sizeof(lock_path), "%s/" FORMAT_LOCK_NAME, db->path);
+    rc = vfs->open(vfs->ctx, lock_path, flags, &db->lock_fd);
+    if (rc < 0)
+        return rc;
+    rc = vfs->lock(vfs->ctx, db->lock_fd);
+    if (rc == -EBUSY)
+        log_lock_holder(db);
+    return rc;
+}
+
+static int open_engine(struct kdb *db)
+{
+    const struct kdb_vfs *vfs = db->env.vfs;
+    /* Replay takes records up to the compile-time limits, so a database
+     * written with larger limits than this handle's still opens. */
+    struct wal_options wal_options = {
+        .segment_size_bytes = db->options.wal_segment_size_bytes,
+        .buffer_size_bytes = db->options.wal_buffer_size_bytes,
+        .payload_size_max = BLOCK_PUT_FIXED_SIZE + KDB_SOURCE_URI_SIZE_LIMIT +
+                            KDB_METADATA_SIZE_LIMIT + KDB_CONTENT_SIZE_LIMIT,
+    };
+    struct wal_replay replay = {.ctx = db, .alloc = replay_alloc, .apply = replay_apply};
+    uint64_t seed = 0, start;
+    int rc;
+
+    rc = vfs->random(vfs->ctx, &seed, sizeof(seed));
+    if (rc < 0)
+        return rc;
+    rc = memtable_init(&db->memtable, &db->env, db->options.arena_chunk_size_bytes, seed);
+    if (rc < 0)
+        return rc;
+    db->memtable_ready = true;
+    start = vfs->now_ns(vfs->ctx);
+    rc = wal_open(&db->wal, &db->env, db->path, &wal_options, &replay);
+    if (rc)
+        return rc < 0 ? rc : -EIO;
+    db->recovery_ns = vfs->now_ns(vfs->ctx) - start;
+    db->wal_ready = true;
+    return 0;
+}
+
+static void db_free(struct kdb *db)
+{
+    const struct kdb_vfs *vfs = db->env.vfs;
+
+    if (db->memtable_ready)
+        memtable_release(&db->memtable);
+    if (db->lock_fd >= 0)
+        (void)vfs->close(vfs->ctx, db->lock_fd);
+    env_free(&db->env, db->path);
+    env_free(&db->env, db);
+}
+
+int kdb_open(const char *path, const struct kdb_options *options, struct kdb **out)
+{
+    struct kdb_options defaults;
+    struct env env;
+    struct kdb *db;
+    size_t path_len;
+    int rc;
+
+    *out = NULL;
+    if (!options) {
+        kdb_options_init(&defaults);
+        options = &defaults;
+    }
+    rc = check_options(options);
+    if (rc < 0)
+        return rc;
+    path_len = path ? strlen(path) : 0;
+    if (path_len == 0 || path_len > DB_PATH_SIZE_MAX)
+        return path_len ? -ENAMETOOLONG : -EINVAL;
+    env_init(&env, options);
+    db = env_malloc(&env, sizeof(*db));
+    if (!db)
+        return -ENOMEM;
+    memset(db, 0, sizeof(*db));
+    db->env = env;
+    db->options = *options;
+    db->lock_fd = -1;
+    db->path = env_malloc(&env, path_len + 1);
+    if (!db->path) {
+        rc = -ENOMEM;
+        goto out_free;
+    }
+    memcpy(db->path, path, path_len + 1);
+    rc = take_lock(db);
+    if (rc < 0) goto out_free;
+    rc = open_engine(db);
+    if (rc < 0) goto out_free;
+    *out = db;
+    return 0;
+out_free:
+    db_free(db);
+    return rc;
+}
+
+int kdb_close(struct kdb *db)
+{
+    int rc = 0;
+
+    if (!db)
+        return 0;
+    if (db->wal_ready)
+        rc = wal_close(&db->wal);
+    db_free(db);
+    return rc;
+}
+
+/* ---- blocks ---- */
+
+static int check_block(const struct kdb *db, const struct kdb_block *block)
+{
+    const struct kdb_options *o = &db->options;
+
+    if ((!block->source_uri && block->source_uri_len) || (!block->metadata && block->metadata_len) ||
+        (!block->content && block->content_len))
+        return -EINVAL;
+    if (block->source_uri_len > o->source_uri_size_max || block->metadata_len > o->metadata_size_max ||
+        block->content_len > o->content_size_max)
+        return -EFBIG;
+    if (block->source_uri_len && memchr(block->source_uri, '\0', block->source_uri_len))
+        return -EINVAL;
+    if (block->metadata_len && kdb_validate_metadata(block->metadata, block->metadata_len) < 0)
+        return -EINVAL;
+    return 0;
+}
+
+/* Logs record (arena memory, len bytes with header space) and makes it visible. */
+static int commit(struct kdb *db, unsigned type, uint8_t *record, size_t len, uint64_t *version)
+{
+    int rc = memtable_reserve(&db->memtable);
+
+    if (rc < 0)
+        return rc;
+    rc = wal_append(&db->wal, type, record, len, version);
+    if (rc < 0)
+        return rc;
+    apply_record(db, record);
+    return 0;
+}
+
+int kdb_put_block(struct kdb *db, const struct kdb_block *block, uint64_t *version_out)
+{
+    struct kdb_block input = *block;
+    uint64_t version = 0;
+    uint8_t *record;
+    size_t len;
+    int rc;
+
+    if (version_out)
+        *version_out = 0;
+    rc = check_block(db, block);
+    if (rc < 0)
+        return rc;
+    if (db->wal.error)
+        return db->wal.error;
+    if (input.metadata_len == 0) {
+        input.metadata = "{}";
+        input.metadata_len = 2;
+    }
+    len = WAL_RECORD_HEADER_SIZE + block_put_payload_size(&input);
+    record = memtable_alloc(&db->memtable, len);
+    if (!record)
+        return -ENOMEM;
+    block_encode_put(record + WAL_RECORD_HEADER_SIZE, &input,
+                     db->env.vfs->now_ns(db->env.vfs->ctx));
+    rc = commit(db, WAL_RECORD_PUT_BLOCK, record, len, &version);
+    if (rc < 0)
+        return rc;
+    if (version_out)
+        *version_out = version;
+    return 0;
+}
+
+/* The newest record of id if it is a put, else NULL. */
+static const uint8_t *live_record(const struct kdb *db, const struct kdb_id *id)
+{
+    const uint8_t *record = memtable_get(&db->memtable, id->bytes);
+
+    if (!record || wal_record_type(record) != WAL_RECORD_PUT_BLOCK)
+        return NULL;
+    return record;
+}
+
+int kdb_delete_block(struct kdb *db, const struct kdb_id *id)
+{
+    size_t len = WAL_RECORD_HEADER_SIZE + BLOCK_DELETE_SIZE;
+    uint64_t version;
+    uint8_t *record;
+
+    if (!live_record(db, id))
+        return -ENOENT;
+    if (db->wal.error)
+        return db->wal.error;
+    record = memtable_alloc(&db->memtable, len);
+    if (!record)
+        return -ENOMEM;
+    block_encode_delete(record + WAL_RECORD_HEADER_SIZE, id, db->env.vfs->now_ns(db->env.vfs->ctx));
+    return commit(db, WAL_RECORD_DELETE_BLOCK, record, len, &version);
+}
+
+int kdb_get_block_view(struct kdb *db, const struct kdb_id *id, struct kdb_block *view)
+{
+    const uint8_t *record = live_record(db, id);
+
+    if (!record) {
+        memset(view, 0, sizeof(*view));
+        return -ENOENT;
+    }
+    block_decode_put(wal_record_payload(record), wal_record_sequence(record), view);
+    return 0;
+}
+
+int kdb_read_block(struct kdb *db, const struct kdb_id *id, uint64_t offset, void *buf,
+                   size_t size, size_t *read_out)
+{
+    struct kdb_block view;
+    size_t n;
+
+    *read_out = 0;
+    if (kdb_get_block_view(db, id, &view) < 0)
+        return -ENOENT;
+    if (offset >= view.content_len)
+        return 0;
+    n = view.content_len - (size_t)offset;
+    if (n > size)
+        n = size;
+    memcpy(buf, (const uint8_t *)view.content + offset, n);
+    *read_out = n;
+    return 0;
+}
+
+struct scan_ctx {
+    kdb_block_fn fn;
+    void *fn_ctx;
+};
+
+static int scan_one(void *ctx, const uint8_t *record)
+{
+    struct scan_ctx *scan = ctx;
+    struct kdb_block view;
+
+    if (wal_record_type(record) != WAL_RECORD_PUT_BLOCK)
+        return 0;
+    block_decode_put(wal_record_payload(record), wal_record_sequence(record), &view);
+    return scan->fn(scan->fn_ctx, &view);
+}
+
+int kdb_scan_blocks(struct kdb *db, kdb_block_fn fn, void *fn_ctx)
+{
+    struct scan_ctx scan = {.fn = fn, .fn_ctx = fn_ctx};
+
+    return memtable_scan(&db->memtable, scan_one, &scan);
+}
+
+int kdb_sync(struct kdb *db)
+{
+    return wal_sync(&db->wal);
+}
+
+void kdb_get_stats(const struct kdb *db, struct kdb_stats *stats)
+{
+    memset(stats, 0, sizeof(*stats));
+    stats->block_count = db->block_count;
+    stats->last_sequence = db->wal.next_sequence - 1;
+    stats->durable_sequence = db->wal.durable_sequence;
+    stats->memtable_bytes = memtable_bytes(&db->memtable);
+    stats->wal_bytes = wal_bytes(&db->wal);
+    stats->wal_segment_count = db->wal.segment_count;
+    stats->sync_count = db->wal.sync_count;
+    stats->recovered_records = db->wal.replayed_records;
+    stats->recovered_bytes = db->wal.replayed_bytes;
+    stats->recovery_ns = db->recovery_ns;
+}

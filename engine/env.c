@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * env.c: the default allocator, logging, and the engine's assertion handler.
+ */
+#include "env.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "kassert.h"
+
+static void *std_malloc(void *ctx, size_t size)
+{
+    (void)ctx;
+    return malloc(size);
+}
+
+static void *std_realloc(void *ctx, void *ptr, size_t size)
+{
+    (void)ctx;
+    return realloc(ptr, size);
+}
+
+static void std_free(void *ctx, void *ptr)
+{
+    (void)ctx;
+    free(ptr);
+}
+
+static const struct kdb_allocator std_allocator = {
+    .ctx = NULL,
+    .malloc = std_malloc,
+    .realloc = std_realloc,
+    .free = std_free,
+};
+
+void env_init(struct env *env, const struct kdb_options *options)
+{
+    env->vfs = options->vfs ? options->vfs : kdb_vfs_posix();
+    env->allocator = options->allocator ? options->allocator : &std_allocator;
+    env->log = options->log;
+    env->log_ctx = options->log_ctx;
+}
+
+void env_log(const struct env *env, enum kdb_log_level level, const char *file, int line,
+             const char *fmt, ...)
+{
+    char message[512];
+    va_list ap;
+
+    if (!env->log)
+        return;
+    va_start(ap, fmt);
+    (void)vsnprintf(message, sizeof(message), fmt, ap);
+    va_end(ap);
+    env->log(env->log_ctx, level, file, line, message);
+}
+
+void *env_malloc(const struct env *env, size_t size)
+{
+    return env->allocator->malloc(env->allocator->ctx, size);
+}
+
+void *env_realloc(const struct env *env, void *ptr, size_t size)
+{
+    return env->allocator->realloc(env->allocator->ctx, ptr, size);
+}
+
+void env_free(const struct env *env, void *ptr)
+{
+    if (ptr)
+        env->allocator->free(env->allocator->ctx, ptr);
+}
+
+_Noreturn void kdb_assert_fail(const char *expr, const char *file, int line)
+{
+    (void)fprintf(stderr, "kausaldb: assertion failed: %s (%s:%d)\n", expr, file, line);
+    abort();
+}

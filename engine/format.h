@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * format.h: constants of the on-disk format. engine/FORMAT.md is the spec;
+ * each fixed size here is pinned by a static_assert so that a change to one
+ * shows up at compile time.
+ */
+#ifndef KDB_ENGINE_FORMAT_H
+#define KDB_ENGINE_FORMAT_H
+
+#include "kassert.h"
+
+/* Every file starts with an 8-byte magic per kind and a u32 format version. */
+#define FORMAT_MAGIC_SIZE 8
+#define WAL_MAGIC         "KDBWAL\0\0"
+#define WAL_VERSION       1u
+
+/* File names inside the database directory. */
+#define FORMAT_LOCK_NAME          "LOCK"
+#define WAL_SEGMENT_PREFIX        "wal-"
+#define WAL_SEGMENT_SUFFIX        ".log"
+#define WAL_SEGMENT_TMP_SUFFIX    ".log.tmp"
+#define WAL_SEGMENT_NAME_SIZE     (4 + 16 + 8 + 1) /* "wal-" 16 hex digits ".log.tmp" NUL */
+
+/* WAL segment header: see FORMAT.md, "WAL segment". */
+#define WAL_HEADER_SIZE            64
+#define WAL_HEADER_MAGIC_OFFSET    0
+#define WAL_HEADER_VERSION_OFFSET  8
+#define WAL_HEADER_SIZE_OFFSET     12
+#define WAL_HEADER_SEGMENT_OFFSET  16
+#define WAL_HEADER_SALT_OFFSET     24
+#define WAL_HEADER_FIRST_SEQ_OFFSET 32
+#define WAL_HEADER_CREATED_OFFSET  40
+#define WAL_HEADER_RESERVED_OFFSET 48
+#define WAL_HEADER_CHECKSUM_OFFSET 56
+
+/* WAL record header: see FORMAT.md, "WAL record". */
+#define WAL_RECORD_HEADER_SIZE     40
+#define WAL_RECORD_CHECKSUM_OFFSET 0
+#define WAL_RECORD_SALT_OFFSET     8
+#define WAL_RECORD_SEQUENCE_OFFSET 16
+#define WAL_RECORD_SYNCED_OFFSET   24
+#define WAL_RECORD_LENGTH_OFFSET   32
+#define WAL_RECORD_TYPE_OFFSET     36
+#define WAL_RECORD_RESERVED_OFFSET 37
+
+/* Record types; 0 is invalid so that zeroed bytes never decode. */
+enum wal_record_type {
+    WAL_RECORD_INVALID = 0,
+    WAL_RECORD_PUT_BLOCK = 1,
+    WAL_RECORD_DELETE_BLOCK = 2,
+    WAL_RECORD_SEAL = 3, /* written at close: everything before it is durable; no payload */
+    WAL_RECORD_TYPE_COUNT
+};
+
+/* Block payloads: see FORMAT.md, "Block records". */
+#define BLOCK_ID_OFFSET          0
+#define BLOCK_MTIME_OFFSET       16
+#define BLOCK_URI_LEN_OFFSET     24
+#define BLOCK_META_LEN_OFFSET    28
+#define BLOCK_CONTENT_LEN_OFFSET 32
+#define BLOCK_RESERVED_OFFSET    36
+#define BLOCK_PUT_FIXED_SIZE     40
+#define BLOCK_DELETE_SIZE        24
+
+static_assert(WAL_HEADER_CHECKSUM_OFFSET + 8 == WAL_HEADER_SIZE, "checksum ends the header");
+static_assert(WAL_HEADER_RESERVED_OFFSET + 8 == WAL_HEADER_CHECKSUM_OFFSET, "header fields tile");
+static_assert(WAL_RECORD_RESERVED_OFFSET + 3 == WAL_RECORD_HEADER_SIZE, "record fields tile");
+static_assert(WAL_RECORD_CHECKSUM_OFFSET == 0, "the record checksum covers all that follows it");
+static_assert(BLOCK_RESERVED_OFFSET + 4 == BLOCK_PUT_FIXED_SIZE, "block fields tile");
+static_assert(BLOCK_MTIME_OFFSET + 8 == BLOCK_DELETE_SIZE, "delete = id + mtime");
+static_assert(sizeof(WAL_MAGIC) - 1 == FORMAT_MAGIC_SIZE, "magic is 8 bytes");
+static_assert(WAL_RECORD_TYPE_COUNT <= 256, "record type fits a byte");
+
+#endif /* KDB_ENGINE_FORMAT_H */

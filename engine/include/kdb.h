@@ -1,0 +1,265 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * kdb.h: the public interface of libkausal, the KausalDB storage engine.
+ *
+ * A database is a directory. It holds blocks: a 16-byte id, a version that
+ * grows on every change, a source URI, JSON metadata and content bytes. Every
+ * change is appended to a write-ahead log before it becomes visible, lives in
+ * an in-memory table, and is made durable by kdb_sync() (group commit: one
+ * fdatasync covers every change appended since the previous one). Opening a
+ * database replays its log; see engine/FORMAT.md for the bytes on disk.
+ *
+ * Conventions:
+ * - Fallible functions return 0 or a negative errno and are KDB_MUST_USE.
+ *   On failure out-parameters are zeroed, never half-built.
+ * - Pointer parameters are borrowed for the duration of the call unless the
+ *   comment says otherwise.
+ * - A handle is used by one thread at a time; the engine takes no locks.
+ *   Two handles on two databases in one process are independent.
+ * - All file I/O goes through struct kdb_vfs, so tests can run the engine
+ *   on memory and inject faults.
+ */
+#ifndef KDB_ENGINE_INCLUDE_KDB_H
+#define KDB_ENGINE_INCLUDE_KDB_H
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define KDB_MUST_USE __attribute__((warn_unused_result))
+
+/* Error codes beyond the usual errno meanings, named as Linux filesystems do. */
+#define KDB_ECHECKSUM EBADMSG /* a checksum did not match: the bytes are damaged */
+#define KDB_ECORRUPT  EUCLEAN /* the structure is inconsistent: the database is corrupt */
+
+/* Ids: 16 bytes, shown as 32 lowercase hex digits. */
+#define KDB_ID_SIZE     16
+#define KDB_ID_HEX_SIZE 32
+
+/* Compile-time maxima; struct kdb_options sets the limits in force below them. */
+#define KDB_CONTENT_SIZE_LIMIT    (256u << 20) /* bytes of one block's content */
+#define KDB_SOURCE_URI_SIZE_LIMIT 4096u        /* bytes of a source URI */
+#define KDB_METADATA_SIZE_LIMIT   (1u << 20)   /* bytes of one block's metadata */
+#define KDB_METADATA_DEPTH_LIMIT  64u          /* nesting of JSON arrays and objects */
+
+/* Defaults filled in by kdb_options_init(). */
+#define KDB_CONTENT_SIZE_DEFAULT       (16u << 20)
+#define KDB_METADATA_SIZE_DEFAULT      (64u << 10)
+#define KDB_WAL_SEGMENT_SIZE_DEFAULT   (64u << 20)
+#define KDB_WAL_BUFFER_SIZE_DEFAULT    (256u << 10)
+#define KDB_ARENA_CHUNK_SIZE_DEFAULT   (1u << 20)
+
+struct kdb;
+
+struct kdb_id {
+    uint8_t bytes[KDB_ID_SIZE];
+};
+
+/*
+ * A block. As input to kdb_put_block() only id, source_uri, metadata and
+ * content are read; version and mtime_ns are assigned by the engine. As
+ * output the pointers point into engine memory (see each getter for how
+ * long). Text fields are not NUL-terminated: use the lengths.
+ */
+struct kdb_block {
+    struct kdb_id id;
+    uint64_t version;      /* the log sequence number of the last change: grows on every change */
+    uint64_t mtime_ns;     /* wall-clock time of the last change, ns since the epoch */
+    const char *source_uri; /* no NUL bytes; at most options.source_uri_size_max */
+    size_t source_uri_len;
+    const char *metadata; /* a JSON object; empty input is stored as "{}" */
+    size_t metadata_len;
+    const void *content; /* at most options.content_size_max bytes */
+    size_t content_len;
+};
+
+/* ---- VFS: every byte of I/O the engine does ---- */
+
+enum kdb_vfs_open_flags {
+    KDB_VFS_OPEN_READ = 1 << 0,
+    KDB_VFS_OPEN_WRITE = 1 << 1,   /* read and write */
+    KDB_VFS_OPEN_CREATE = 1 << 2,  /* create if missing, mode 0600 */
+    KDB_VFS_OPEN_EXCL = 1 << 3,    /* with CREATE: fail with -EEXIST if present */
+    KDB_VFS_OPEN_TRUNCATE = 1 << 4 /* empty the file */
+};
+
+/* Called once per directory entry (not "." or ".."); nonzero stops and is returned. */
+typedef int (*kdb_vfs_list_fn)(void *fn_ctx, const char *name);
+
+/*
+ * Every operation returns 0 or a negative errno. pread and pwrite loop over
+ * short transfers themselves; pread stops early only at end of file and says
+ * how much it read. fsync makes a file's data and size durable (fdatasync);
+ * sync_dir makes the names in a directory durable. lock takes an exclusive
+ * advisory lock on an open file for as long as it stays open and returns
+ * -EBUSY if another holder has it; on success it records the holder (the
+ * POSIX VFS writes its process id into the file). now_ns is wall-clock time.
+ */
+struct kdb_vfs {
+    void *ctx;
+    int (*open)(void *ctx, const char *path, unsigned flags, int *fd_out);
+    int (*close)(void *ctx, int fd);
+    int (*pread)(void *ctx, int fd, void *buf, size_t len, uint64_t offset, size_t *read_out);
+    int (*pwrite)(void *ctx, int fd, const void *buf, size_t len, uint64_t offset);
+    int (*fsync)(void *ctx, int fd);
+    int (*truncate)(void *ctx, int fd, uint64_t size);
+    int (*file_size)(void *ctx, int fd, uint64_t *size_out);
+    int (*rename)(void *ctx, const char *from, const char *to);
+    int (*unlink)(void *ctx, const char *path);
+    int (*mkdir)(void *ctx, const char *path);
+    int (*sync_dir)(void *ctx, const char *path);
+    int (*list_dir)(void *ctx, const char *path, kdb_vfs_list_fn fn, void *fn_ctx);
+    int (*lock)(void *ctx, int fd);
+    uint64_t (*now_ns)(void *ctx);
+    int (*random)(void *ctx, void *buf, size_t len);
+};
+
+/* The VFS over the real file system. Never NULL; the table is static. */
+const struct kdb_vfs *kdb_vfs_posix(void);
+
+/* ---- Options ---- */
+
+/* Allocation for everything the engine keeps on the heap; malloc may return NULL. */
+struct kdb_allocator {
+    void *ctx;
+    void *(*malloc)(void *ctx, size_t size);
+    void *(*realloc)(void *ctx, void *ptr, size_t size);
+    void (*free)(void *ctx, void *ptr);
+};
+
+enum kdb_log_level {
+    KDB_LOG_ERROR = 1,
+    KDB_LOG_WARNING = 2,
+    KDB_LOG_INFO = 3,
+};
+
+/* Receives the engine's diagnostics; the engine never prints. */
+typedef void (*kdb_log_fn)(void *log_ctx, enum kdb_log_level level, const char *file, int line,
+                           const char *message);
+
+enum kdb_open_flags {
+    KDB_OPEN_CREATE = 1 << 0, /* create the directory (mode 0700) and an empty database */
+};
+
+struct kdb_options {
+    unsigned flags;                     /* enum kdb_open_flags */
+    const struct kdb_vfs *vfs;          /* NULL: kdb_vfs_posix(); borrowed until kdb_close() */
+    const struct kdb_allocator *allocator; /* NULL: malloc(3); borrowed until kdb_close() */
+    kdb_log_fn log;                     /* NULL: diagnostics are dropped */
+    void *log_ctx;                      /* passed to log */
+    uint64_t content_size_max;          /* bytes, 1..KDB_CONTENT_SIZE_LIMIT */
+    uint32_t source_uri_size_max;       /* bytes, 0..KDB_SOURCE_URI_SIZE_LIMIT */
+    uint32_t metadata_size_max;         /* bytes, 2..KDB_METADATA_SIZE_LIMIT */
+    uint64_t wal_segment_size_bytes;    /* a segment rotates once it passes this size */
+    uint32_t wal_buffer_size_bytes;     /* appends gather here before one pwrite */
+    uint32_t arena_chunk_size_bytes;    /* memtable memory is taken in chunks of this size */
+};
+
+/* Fills every field with its default. */
+void kdb_options_init(struct kdb_options *options);
+
+/* ---- Opening and closing ---- */
+
+/*
+ * Opens the database in directory path, replaying its write-ahead log.
+ * options may be NULL for the defaults. On success *out is a handle to
+ * release with kdb_close().
+ *
+ * Returns -ENOENT (no database there and KDB_OPEN_CREATE not given), -EBUSY
+ * (another handle or process holds it; the holder's process id is logged),
+ * -EINVAL (an option out of range), -EUCLEAN (the log is corrupt), -EBADMSG,
+ * -ENOTSUP (written by a newer format version), -ENOMEM, or an I/O error.
+ */
+KDB_MUST_USE int kdb_open(const char *path, const struct kdb_options *options, struct kdb **out);
+
+/*
+ * Makes every change durable, releases the lock and frees the handle, even
+ * when the final sync fails; returns that failure. db may be NULL.
+ */
+int kdb_close(struct kdb *db);
+
+/* ---- Blocks ---- */
+
+/*
+ * Creates or replaces block->id. The new version goes to *version_out when
+ * it is not NULL. The change is visible at once and durable after kdb_sync().
+ *
+ * Returns -EINVAL (metadata is not a JSON object, source_uri holds a NUL
+ * byte, a NULL pointer with a nonzero length), -EFBIG (a field over its
+ * limit), -ENOMEM, or the I/O error that stopped the log; after an I/O
+ * error every later change returns it too, until the database is reopened.
+ */
+KDB_MUST_USE int kdb_put_block(struct kdb *db, const struct kdb_block *block,
+                               uint64_t *version_out);
+
+/*
+ * Deletes a block. Returns -ENOENT if there is none, or an error as for
+ * kdb_put_block().
+ */
+KDB_MUST_USE int kdb_delete_block(struct kdb *db, const struct kdb_id *id);
+
+/*
+ * Fills *view with the block, without copying: its pointers stay valid
+ * until the next change to the database or kdb_close(). Returns -ENOENT.
+ */
+KDB_MUST_USE int kdb_get_block_view(struct kdb *db, const struct kdb_id *id,
+                                    struct kdb_block *view);
+
+/*
+ * Copies up to size bytes of the block's content from offset into buf, and
+ * the number copied into *read_out (0 at or past the end). Returns -ENOENT.
+ */
+KDB_MUST_USE int kdb_read_block(struct kdb *db, const struct kdb_id *id, uint64_t offset, void *buf,
+                                size_t size, size_t *read_out);
+
+/* Called once per live block; a nonzero return stops the scan and is returned. */
+typedef int (*kdb_block_fn)(void *fn_ctx, const struct kdb_block *block);
+
+/*
+ * Calls fn for every live block, in no particular order. The block's
+ * pointers are valid during the call only; fn must not change the database.
+ */
+KDB_MUST_USE int kdb_scan_blocks(struct kdb *db, kdb_block_fn fn, void *fn_ctx);
+
+/*
+ * The durability point: every change made before the call survives a crash
+ * once it returns 0. One fdatasync serves every change since the last one;
+ * with nothing new it does no I/O. Returns an I/O error, after which every
+ * later change fails until the database is reopened.
+ */
+KDB_MUST_USE int kdb_sync(struct kdb *db);
+
+/* ---- Metadata, ids, errors, statistics ---- */
+
+/*
+ * Returns 0 if json[0..len) is one JSON object (RFC 8259, UTF-8, nesting at
+ * most KDB_METADATA_DEPTH_LIMIT), -EINVAL otherwise. Allocates nothing.
+ */
+KDB_MUST_USE int kdb_validate_metadata(const char *json, size_t len);
+
+/* Writes 32 lowercase hex digits and a NUL into hex (KDB_ID_HEX_SIZE + 1 bytes). */
+void kdb_id_to_hex(const struct kdb_id *id, char *hex);
+
+/* Parses exactly 32 hex digits (either case). Returns -EINVAL otherwise. */
+KDB_MUST_USE int kdb_id_from_hex(const char *hex, size_t len, struct kdb_id *id);
+
+/* A sentence for rc (0 or a negative errno); never NULL, static storage. */
+const char *kdb_strerror(int rc);
+
+struct kdb_stats {
+    uint64_t block_count;        /* live blocks */
+    uint64_t last_sequence;      /* sequence number of the newest change; 0 for none */
+    uint64_t durable_sequence;   /* every change up to this one is durable */
+    uint64_t memtable_bytes;     /* memory held by the memtable's arena */
+    uint64_t wal_bytes;          /* bytes in log segments on disk, written or buffered */
+    uint64_t wal_segment_count;  /* log segment files */
+    uint64_t sync_count;         /* fdatasync calls on the log since open */
+    uint64_t recovered_records;  /* log records replayed by kdb_open() */
+    uint64_t recovered_bytes;    /* log bytes read by kdb_open() */
+    uint64_t recovery_ns;        /* wall time kdb_open() spent replaying */
+};
+
+/* Fills *stats; cannot fail. */
+void kdb_get_stats(const struct kdb *db, struct kdb_stats *stats);
+
+#endif /* KDB_ENGINE_INCLUDE_KDB_H */

@@ -1,0 +1,610 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * wal.c: segments, framing, group commit and replay (see wal.h, FORMAT.md).
+ *
+ * Telling a torn write from corruption: every record carries the sequence
+ * number up to which the log was durable when the record was written. A bad
+ * record in the newest segment is torn when no later good record claims it
+ * was durable; then it and everything after it are dropped (they were never
+ * synced, so nobody was promised them). If a later good record says the bad
+ * one was durable, the bad one is damage to acknowledged data: -EUCLEAN.
+ * Older segments were made durable whole before the next one began, so any
+ * bad record there is corruption.
+ */
+#include "wal.h"
+
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "checksum.h"
+#include "kassert.h"
+
+#define WAL_PATH_SIZE 4096
+/* A segment file larger than this was not written by us. */
+#define WAL_SEGMENT_SIZE_LIMIT (UINT64_C(1) << 32)
+
+struct segment_list {
+    const struct env *env;
+    uint64_t *numbers; /* segment numbers found */
+    size_t count;
+    size_t capacity;
+    const char *dir;
+    int rc; /* first error of the listing callback */
+};
+
+static int segment_path(char *path, const char *dir, uint64_t number, const char *suffix)
+{
+    int n = snprintf(path, WAL_PATH_SIZE, "%s/" WAL_SEGMENT_PREFIX "%016" PRIx64 "%s", dir, number,
+                     suffix);
+    return n > 0 && n < WAL_PATH_SIZE ? 0 : -ENAMETOOLONG;
+}
+
+/* Parses "wal-<16 hex>" followed by suffix exactly. */
+static bool parse_segment_name(const char *name, const char *suffix, uint64_t *number)
+{
+    size_t prefix_len = strlen(WAL_SEGMENT_PREFIX);
+    uint64_t n = 0;
+
+    if (strncmp(name, WAL_SEGMENT_PREFIX, prefix_len) != 0)
+        return false;
+    name += prefix_len;
+    for (int i = 0; i < 16; i++) {
+        char c = name[i];
+        unsigned digit;
+        if (c >= '0' && c <= '9')
+            digit = (unsigned)(c - '0');
+        else if (c >= 'a' && c <= 'f')
+            digit = (unsigned)(c - 'a' + 10);
+        else
+            return false;
+        n = (n << 4) | digit;
+    }
+    if (strcmp(name + 16, suffix) != 0)
+        return false;
+    *number = n;
+    return true;
+}
+
+static int list_one(void *fn_ctx, const char *name)
+{
+    struct segment_list *list = fn_ctx;
+    char path[WAL_PATH_SIZE];
+    uint64_t number;
+
+    if (parse_segment_name(name, WAL_SEGMENT_TMP_SUFFIX, &number)) {
+        /* A segment that never got its name: it holds no record. */
+        int rc = segment_path(path, list->dir, number, WAL_SEGMENT_TMP_SUFFIX);
+        if (rc == 0)
+            rc = list->env->vfs->unlink(list->env->vfs->ctx, path);
+        return rc == -ENOENT ? 0 : rc;
+    }
+    if (!parse_segment_name(name, WAL_SEGMENT_SUFFIX, &number))
+        return 0;
+    if (list->count == list->capacity) {
+        size_t capacity = list->capacity ? 2 * list->capacity : 16;
+        uint64_t *numbers = env_realloc(list->env, list->numbers, capacity * sizeof(*numbers));
+        if (!numbers)
+            return -ENOMEM;
+        list->numbers = numbers;
+        list->capacity = capacity;
+    }
+    list->numbers[list->count++] = number;
+    return 0;
+}
+
+static int compare_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* ---- framing ---- */
+
+static void encode_segment_header(uint8_t *h, uint64_t number, uint64_t salt,
+                                  uint64_t first_sequence, uint64_t created_ns)
+{
+    memset(h, 0, WAL_HEADER_SIZE);
+    memcpy(h + WAL_HEADER_MAGIC_OFFSET, WAL_MAGIC, FORMAT_MAGIC_SIZE);
+    put_le32(h + WAL_HEADER_VERSION_OFFSET, WAL_VERSION);
+    put_le32(h + WAL_HEADER_SIZE_OFFSET, WAL_HEADER_SIZE);
+    put_le64(h + WAL_HEADER_SEGMENT_OFFSET, number);
+    put_le64(h + WAL_HEADER_SALT_OFFSET, salt);
+    put_le64(h + WAL_HEADER_FIRST_SEQ_OFFSET, first_sequence);
+    put_le64(h + WAL_HEADER_CREATED_OFFSET, created_ns);
+    put_le64(h + WAL_HEADER_CHECKSUM_OFFSET, checksum_64(h, WAL_HEADER_CHECKSUM_OFFSET, 0));
+}
+
+/* The record at image[offset..] if its frame and checksum are good under salt. */
+static bool record_is_good(const uint8_t *image, uint64_t size, uint64_t offset, uint64_t salt,
+                           size_t payload_size_max)
+{
+    const uint8_t *r = image + offset;
+    uint32_t len;
+    unsigned type;
+
+    if (size - offset < WAL_RECORD_HEADER_SIZE)
+        return false;
+    len = get_le32(r + WAL_RECORD_LENGTH_OFFSET);
+    if (len > payload_size_max || len > size - offset - WAL_RECORD_HEADER_SIZE)
+        return false;
+    if (get_le64(r + WAL_RECORD_SALT_OFFSET) != salt)
+        return false;
+    type = r[WAL_RECORD_TYPE_OFFSET];
+    if (type == WAL_RECORD_INVALID || type >= WAL_RECORD_TYPE_COUNT)
+        return false;
+    if (r[WAL_RECORD_RESERVED_OFFSET] || r[WAL_RECORD_RESERVED_OFFSET + 1] ||
+        r[WAL_RECORD_RESERVED_OFFSET + 2])
+        return false;
+    if (type == WAL_RECORD_SEAL && len != 0)
+        return false;
+    return get_le64(r + WAL_RECORD_CHECKSUM_OFFSET) ==
+           checksum_64(r + 8, WAL_RECORD_HEADER_SIZE - 8 + (size_t)len, 0);
+}
+
+/*
+ * Whether a good record after offset says that sequence was durable. Salt
+ * bytes mark where a record may start, so the search skips through zeros and
+ * garbage quickly.
+ */
+static bool later_record_vouches(const uint8_t *image, uint64_t size, uint64_t offset,
+                                 uint64_t salt, uint64_t sequence, size_t payload_size_max)
+{
+    uint8_t needle[8];
+    uint64_t from = offset + 1 + WAL_RECORD_SALT_OFFSET;
+
+    put_le64(needle, salt);
+    while (from + 8 <= size) {
+        const uint8_t *hit = memmem(image + from, size - from, needle, sizeof(needle));
+        uint64_t start;
+        if (!hit)
+            return false;
+        start = (uint64_t)(hit - image) - WAL_RECORD_SALT_OFFSET;
+        if (record_is_good(image, size, start, salt, payload_size_max) &&
+            get_le64(image + start + WAL_RECORD_SYNCED_OFFSET) >= sequence)
+            return true;
+        from = (uint64_t)(hit - image) + 1;
+    }
+    return false;
+}
+
+/* ---- replay ---- */
+
+struct segment_replay {
+    uint64_t number;
+    bool newest;         /* the last segment: it may end in a torn write */
+    uint64_t size;       /* file bytes */
+    uint8_t *image;      /* the file's bytes, from replay->alloc */
+    uint64_t salt;
+    uint64_t end;        /* offset after the last good record */
+    uint64_t records;    /* good records */
+};
+
+static int check_segment_header(struct wal *wal, struct segment_replay *seg)
+{
+    const uint8_t *h = seg->image;
+    uint32_t version;
+
+    if (seg->size < WAL_HEADER_SIZE)
+        return KDB_CORRUPT(wal->env, "log segment %016" PRIx64 ": %" PRIu64
+                           " bytes, shorter than its header", seg->number, seg->size);
+    if (memcmp(h + WAL_HEADER_MAGIC_OFFSET, WAL_MAGIC, FORMAT_MAGIC_SIZE) != 0)
+        return KDB_CORRUPT(wal->env, "log segment %016" PRIx64 ": bad magic", seg->number);
+    if (get_le64(h + WAL_HEADER_CHECKSUM_OFFSET) != checksum_64(h, WAL_HEADER_CHECKSUM_OFFSET, 0)) {
+        KDB_LOG(wal->env, KDB_LOG_ERROR, "log segment %016" PRIx64 ": header checksum mismatch",
+                seg->number);
+        return -KDB_ECHECKSUM;
+    }
+    version = get_le32(h + WAL_HEADER_VERSION_OFFSET);
+    if (version > WAL_VERSION) {
+        KDB_LOG(wal->env, KDB_LOG_ERROR,
+                "log segment %016" PRIx64 ": format version %u is newer than this build's %u",
+                seg->number, version, WAL_VERSION);
+        return -ENOTSUP;
+    }
+    if (version == 0 || get_le32(h + WAL_HEADER_SIZE_OFFSET) != WAL_HEADER_SIZE ||
+        get_le64(h + WAL_HEADER_SEGMENT_OFFSET) != seg->number ||
+        get_le64(h + WAL_HEADER_RESERVED_OFFSET) != 0)
+        return KDB_CORRUPT(wal->env, "log segment %016" PRIx64 ": inconsistent header",
+                           seg->number);
+    if (get_le64(h + WAL_HEADER_FIRST_SEQ_OFFSET) != wal->next_sequence)
+        return KDB_CORRUPT(wal->env,
+                           "log segment %016" PRIx64 ": starts at sequence %" PRIu64
+                           ", expected %" PRIu64 " (a segment is missing)",
+                           seg->number, get_le64(h + WAL_HEADER_FIRST_SEQ_OFFSET),
+                           wal->next_sequence);
+    seg->salt = get_le64(h + WAL_HEADER_SALT_OFFSET);
+    return 0;
+}
+
+/* Applies the good records of seg in order; sets seg->end and seg->records. */
+static int apply_records(struct wal *wal, struct segment_replay *seg,
+                         const struct wal_replay *replay)
+{
+    uint64_t offset = WAL_HEADER_SIZE;
+
+    while (record_is_good(seg->image, seg->size, offset, seg->salt, wal->payload_size_max)) {
+        const uint8_t *record = seg->image + offset;
+        int rc;
+        if (wal_record_sequence(record) != wal->next_sequence)
+            break;
+        offset += WAL_RECORD_HEADER_SIZE + wal_record_payload_len(record);
+        if (wal_record_type(record) == WAL_RECORD_SEAL)
+            continue; /* vouches for what came before; takes no sequence number */
+        rc = replay->apply(replay->ctx, record);
+        if (rc)
+            return rc;
+        wal->next_sequence++;
+        seg->records++;
+    }
+    seg->end = offset;
+    return 0;
+}
+
+/* The bytes after seg->end: nothing, a torn write to drop, or corruption. */
+static int settle_tail(struct wal *wal, struct segment_replay *seg, int fd)
+{
+    int rc;
+
+    if (seg->end == seg->size)
+        return 0;
+    if (!seg->newest)
+        return KDB_CORRUPT(wal->env,
+                           "log segment %016" PRIx64 ": damaged record at offset %" PRIu64
+                           " (sequence %" PRIu64 ") in a completed segment",
+                           seg->number, seg->end, wal->next_sequence);
+    if (later_record_vouches(seg->image, seg->size, seg->end, seg->salt, wal->next_sequence,
+                             wal->payload_size_max))
+        return KDB_CORRUPT(wal->env,
+                           "log segment %016" PRIx64 ": damaged record at offset %" PRIu64
+                           " (sequence %" PRIu64 ") that a later record says was durable",
+                           seg->number, seg->end, wal->next_sequence);
+    KDB_LOG(wal->env, KDB_LOG_WARNING,
+            "log segment %016" PRIx64 ": dropping %" PRIu64
+            " bytes of a write that never completed, from offset %" PRIu64,
+            seg->number, seg->size - seg->end, seg->end);
+    rc = wal->env->vfs->truncate(wal->env->vfs->ctx, fd, seg->end);
+    if (rc == 0)
+        rc = wal->env->vfs->fsync(wal->env->vfs->ctx, fd);
+    if (rc == 0)
+        seg->size = seg->end;
+    return rc;
+}
+
+static int replay_segment(struct wal *wal, struct segment_replay *seg,
+                          const struct wal_replay *replay)
+{
+    const struct kdb_vfs *vfs = wal->env->vfs;
+    char path[WAL_PATH_SIZE];
+    size_t got = 0;
+    int fd = -1;
+    int rc;
+
+    rc = segment_path(path, wal->dir, seg->number, WAL_SEGMENT_SUFFIX);
+    if (rc < 0) goto out;
+    rc = vfs->open(vfs->ctx, path, KDB_VFS_OPEN_READ | KDB_VFS_OPEN_WRITE, &fd);
+    if (rc < 0) goto out;
+    rc = vfs->file_size(vfs->ctx, fd, &seg->size);
+    if (rc < 0) goto out;
+    if (seg->size > WAL_SEGMENT_SIZE_LIMIT) {
+        rc = KDB_CORRUPT(wal->env, "log segment %016" PRIx64 ": %" PRIu64 " bytes is too large",
+                         seg->number, seg->size);
+        goto out;
+    }
+    seg->image = replay->alloc(replay->ctx, seg->size ? (size_t)seg->size : 1);
+    if (!seg->image) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    rc = vfs->pread(vfs->ctx, fd, seg->image, (size_t)seg->size, 0, &got);
+    if (rc < 0) goto out;
+    seg->size = got; /* the file may have shrunk under us; trust what was read */
+    rc = check_segment_header(wal, seg);
+    if (rc < 0) goto out;
+    rc = apply_records(wal, seg, replay);
+    if (rc) goto out;
+    rc = settle_tail(wal, seg, fd);
+    if (rc < 0) goto out;
+    wal->replayed_records += seg->records;
+    wal->replayed_bytes += seg->size;
+    wal->older_bytes += seg->size;
+out:
+    if (fd >= 0)
+        (void)vfs->close(vfs->ctx, fd);
+    return rc;
+}
+
+/* ---- segments ---- */
+
+/* Creates segment number as .tmp, makes its header durable, then names it. */
+static int segment_create(struct wal *wal, uint64_t number)
+{
+    const struct kdb_vfs *vfs = wal->env->vfs;
+    char tmp[WAL_PATH_SIZE], path[WAL_PATH_SIZE];
+    uint8_t header[WAL_HEADER_SIZE];
+    uint64_t salt = 0;
+    int fd = -1;
+    int rc;
+
+    kdb_assert(wal->fd < 0);
+    rc = segment_path(tmp, wal->dir, number, WAL_SEGMENT_TMP_SUFFIX);
+    if (rc == 0)
+        rc = segment_path(path, wal->dir, number, WAL_SEGMENT_SUFFIX);
+    if (rc == 0)
+        rc = vfs->random(vfs->ctx, &salt, sizeof(salt));
+    if (rc < 0) goto out;
+    rc = vfs->open(vfs->ctx, tmp,
+                   KDB_VFS_OPEN_WRITE | KDB_VFS_OPEN_CREATE | KDB_VFS_OPEN_TRUNCATE, &fd);
+    if (rc < 0) goto out;
+    encode_segment_header(header, number, salt, wal->next_sequence, vfs->now_ns(vfs->ctx));
+    rc = vfs->pwrite(vfs->ctx, fd, header, sizeof(header), 0);
+    if (rc < 0) goto out_unlink;
+    rc = vfs->fsync(vfs->ctx, fd);
+    if (rc < 0) goto out_unlink;
+    rc = vfs->rename(vfs->ctx, tmp, path);
+    if (rc < 0) goto out_unlink;
+    rc = vfs->sync_dir(vfs->ctx, wal->dir);
+    if (rc < 0) goto out;
+    wal->fd = fd;
+    fd = -1;
+    wal->segment_number = number;
+    wal->salt = salt;
+    wal->file_size = WAL_HEADER_SIZE;
+    wal->segment_count++;
+    goto out;
+out_unlink:
+    (void)vfs->unlink(vfs->ctx, tmp);
+out:
+    if (fd >= 0)
+        (void)vfs->close(vfs->ctx, fd);
+    return rc;
+}
+
+static int flush_buffer(struct wal *wal)
+{
+    const struct kdb_vfs *vfs = wal->env->vfs;
+    int rc;
+
+    if (wal->buf_len == 0)
+        return 0;
+    rc = vfs->pwrite(vfs->ctx, wal->fd, wal->buf, wal->buf_len, wal->file_size);
+    if (rc < 0)
+        return rc;
+    wal->file_size += wal->buf_len;
+    wal->buf_len = 0;
+    return 0;
+}
+
+static int sync_segment(struct wal *wal)
+{
+    const struct kdb_vfs *vfs = wal->env->vfs;
+    int rc = flush_buffer(wal);
+
+    if (rc < 0)
+        return rc;
+    if (wal->durable_sequence + 1 >= wal->next_sequence)
+        return 0;
+    rc = vfs->fsync(vfs->ctx, wal->fd);
+    if (rc < 0)
+        return rc;
+    wal->sync_count++;
+    wal->durable_sequence = wal->next_sequence - 1;
+    return 0;
+}
+
+/* Makes the current segment durable and whole, then starts the next. */
+static int rotate(struct wal *wal)
+{
+    int rc = sync_segment(wal);
+
+    if (rc < 0)
+        return rc;
+    rc = wal->env->vfs->close(wal->env->vfs->ctx, wal->fd);
+    wal->fd = -1;
+    wal->older_bytes += wal->file_size;
+    wal->file_size = 0;
+    if (rc < 0)
+        return rc;
+    return segment_create(wal, wal->segment_number + 1);
+}
+
+/* ---- the interface ---- */
+
+static int list_segments(struct wal *wal, struct segment_list *list)
+{
+    int rc;
+
+    memset(list, 0, sizeof(*list));
+    list->env = wal->env;
+    list->dir = wal->dir;
+    rc = wal->env->vfs->list_dir(wal->env->vfs->ctx, wal->dir, list_one, list);
+    if (rc < 0)
+        return rc;
+    qsort(list->numbers, list->count, sizeof(*list->numbers), compare_u64);
+    for (size_t i = 1; i < list->count; i++) {
+        if (list->numbers[i] != list->numbers[i - 1] + 1)
+            return KDB_CORRUPT(wal->env,
+                               "log segment %016" PRIx64 " is missing (found %016" PRIx64 ")",
+                               list->numbers[i - 1] + 1, list->numbers[i]);
+    }
+    if (list->count && list->numbers[0] != 1)
+        return KDB_CORRUPT(wal->env, "log segment 0000000000000001 is missing (found %016" PRIx64
+                           ")", list->numbers[0]);
+    return 0;
+}
+
+/* Replays every segment; returns the number the next segment gets. */
+static int replay_all(struct wal *wal, const struct wal_replay *replay, uint64_t *next_number)
+{
+    struct segment_list list;
+    struct segment_replay seg = {0};
+    char path[WAL_PATH_SIZE];
+    int rc;
+
+    *next_number = 1;
+    rc = list_segments(wal, &list);
+    for (size_t i = 0; rc == 0 && i < list.count; i++) {
+        memset(&seg, 0, sizeof(seg));
+        seg.number = list.numbers[i];
+        seg.newest = i + 1 == list.count;
+        rc = replay_segment(wal, &seg, replay);
+        wal->segment_count++;
+        *next_number = seg.number + 1;
+    }
+    if (rc == 0 && list.count && seg.records == 0) {
+        /* The newest segment holds nothing: reuse its number, not pile up empties. */
+        rc = segment_path(path, wal->dir, seg.number, WAL_SEGMENT_SUFFIX);
+        if (rc == 0)
+            rc = wal->env->vfs->unlink(wal->env->vfs->ctx, path);
+        if (rc == 0) {
+            wal->segment_count--;
+            wal->older_bytes -= seg.size;
+            *next_number = seg.number;
+        }
+    }
+    env_free(wal->env, list.numbers);
+    return rc;
+}
+
+int wal_open(struct wal *wal, const struct env *env, const char *dir,
+             const struct wal_options *options, const struct wal_replay *replay)
+{
+    uint64_t number;
+    int rc;
+
+    kdb_assert(options->buffer_size_bytes >= WAL_RECORD_HEADER_SIZE);
+    memset(wal, 0, sizeof(*wal));
+    wal->env = env;
+    wal->dir = dir;
+    wal->fd = -1;
+    wal->segment_size_max = options->segment_size_bytes;
+    wal->payload_size_max = options->payload_size_max;
+    wal->next_sequence = 1;
+    wal->buf_size = options->buffer_size_bytes;
+    wal->buf = env_malloc(env, wal->buf_size);
+    if (!wal->buf)
+        return -ENOMEM;
+    rc = replay_all(wal, replay, &number);
+    if (rc == 0) {
+        wal->durable_sequence = wal->next_sequence - 1;
+        rc = segment_create(wal, number);
+    }
+    if (rc) {
+        env_free(env, wal->buf);
+        wal->buf = NULL;
+    }
+    return rc;
+}
+
+static void frame(struct wal *wal, unsigned type, uint8_t *record, size_t len)
+{
+    memset(record, 0, WAL_RECORD_HEADER_SIZE);
+    put_le64(record + WAL_RECORD_SALT_OFFSET, wal->salt);
+    put_le64(record + WAL_RECORD_SEQUENCE_OFFSET, wal->next_sequence);
+    put_le64(record + WAL_RECORD_SYNCED_OFFSET, wal->durable_sequence);
+    put_le32(record + WAL_RECORD_LENGTH_OFFSET, (uint32_t)(len - WAL_RECORD_HEADER_SIZE));
+    record[WAL_RECORD_TYPE_OFFSET] = (uint8_t)type;
+    put_le64(record + WAL_RECORD_CHECKSUM_OFFSET, checksum_64(record + 8, len - 8, 0));
+}
+
+static int append(struct wal *wal, unsigned type, uint8_t *record, size_t len)
+{
+    uint64_t used = wal->file_size + wal->buf_len;
+    int rc;
+
+    if (used > WAL_HEADER_SIZE && used + len > wal->segment_size_max) {
+        rc = rotate(wal);
+        if (rc < 0)
+            return rc;
+    }
+    frame(wal, type, record, len);
+    if (len > wal->buf_size - wal->buf_len) {
+        rc = flush_buffer(wal);
+        if (rc < 0)
+            return rc;
+    }
+    if (len <= wal->buf_size) {
+        memcpy(wal->buf + wal->buf_len, record, len);
+        wal->buf_len += len;
+        return 0;
+    }
+    rc = wal->env->vfs->pwrite(wal->env->vfs->ctx, wal->fd, record, len, wal->file_size);
+    if (rc < 0)
+        return rc;
+    wal->file_size += len;
+    return 0;
+}
+
+int wal_append(struct wal *wal, unsigned type, uint8_t *record, size_t len,
+               uint64_t *sequence_out)
+{
+    int rc;
+
+    kdb_assert(type == WAL_RECORD_PUT_BLOCK || type == WAL_RECORD_DELETE_BLOCK);
+    kdb_assert(len >= WAL_RECORD_HEADER_SIZE);
+    kdb_assert(len - WAL_RECORD_HEADER_SIZE <= wal->payload_size_max);
+    *sequence_out = 0;
+    if (wal->error)
+        return wal->error;
+    rc = append(wal, type, record, len);
+    if (rc < 0) {
+        wal->error = rc;
+        return rc;
+    }
+    *sequence_out = wal->next_sequence++;
+    return 0;
+}
+
+int wal_sync(struct wal *wal)
+{
+    int rc;
+
+    if (wal->error)
+        return wal->error;
+    rc = sync_segment(wal);
+    if (rc < 0)
+        wal->error = rc;
+    return rc;
+}
+
+/*
+ * Ends a segment that holds records with a seal: a record that takes no
+ * sequence number and says every record before it is durable, so that
+ * replay reports damage to any of them as corruption instead of taking it
+ * for a write torn by a crash.
+ */
+static int seal(struct wal *wal)
+{
+    uint8_t record[WAL_RECORD_HEADER_SIZE];
+    int rc = sync_segment(wal);
+
+    if (rc < 0 || wal->file_size == WAL_HEADER_SIZE)
+        return rc;
+    frame(wal, WAL_RECORD_SEAL, record, sizeof(record));
+    rc = wal->env->vfs->pwrite(wal->env->vfs->ctx, wal->fd, record, sizeof(record),
+                               wal->file_size);
+    if (rc < 0)
+        return rc;
+    wal->file_size += sizeof(record);
+    rc = wal->env->vfs->fsync(wal->env->vfs->ctx, wal->fd);
+    if (rc == 0)
+        wal->sync_count++;
+    return rc;
+}
+
+int wal_close(struct wal *wal)
+{
+    int rc = wal->error ? wal->error : seal(wal);
+
+    if (wal->fd >= 0) {
+        int close_rc = wal->env->vfs->close(wal->env->vfs->ctx, wal->fd);
+        if (rc == 0)
+            rc = close_rc;
+        wal->fd = -1;
+    }
+    env_free(wal->env, wal->buf);
+    wal->buf = NULL;
+    return rc;
+}

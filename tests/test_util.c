@@ -1,0 +1,216 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_util.c: shared workload, model and checks (see test_util.h).
+ */
+#include "test_util.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+uint64_t test_random(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+struct kdb_id test_id(unsigned index)
+{
+    struct kdb_id id;
+
+    memset(id.bytes, 0xa0, sizeof(id.bytes));
+    id.bytes[0] = (uint8_t)index;
+    id.bytes[15] = (uint8_t)(index * 7 + 1);
+    return id;
+}
+
+uint8_t test_content_byte(uint32_t salt, size_t i)
+{
+    return (uint8_t)((salt * 2654435761u) >> 24 ^ (i * 31) ^ (i >> 8));
+}
+
+void test_block_for(const struct test_op *op, struct kdb_block *block, uint8_t *content,
+                    char *uri, size_t uri_size, char *meta, size_t meta_size)
+{
+    memset(block, 0, sizeof(*block));
+    block->id = test_id(op->id_index);
+    for (size_t i = 0; i < op->content_len; i++)
+        content[i] = test_content_byte(op->salt, i);
+    block->content = content;
+    block->content_len = op->content_len;
+    block->source_uri_len = (size_t)snprintf(uri, uri_size, "src/file%u.c", op->salt % 97);
+    block->source_uri = uri;
+    block->metadata_len = (size_t)snprintf(meta, meta_size,
+                                           "{\"kind\":\"function\",\"name\":\"f%u\",\"line\":%u}",
+                                           op->salt, op->salt % 1000);
+    block->metadata = meta;
+}
+
+int test_apply(struct kdb *db, const struct test_op *op, struct test_history *history)
+{
+    static uint8_t content[1 << 20];
+    char uri[64], meta[128];
+    struct kdb_block block;
+    struct kdb_id id = test_id(op->id_index);
+    int rc;
+
+    switch (op->kind) {
+    case TEST_OP_PUT:
+        assert_true(op->content_len <= sizeof(content));
+        test_block_for(op, &block, content, uri, sizeof(uri), meta, sizeof(meta));
+        rc = kdb_put_block(db, &block, NULL);
+        break;
+    case TEST_OP_DELETE:
+        rc = kdb_delete_block(db, &id);
+        if (rc == -ENOENT)
+            return rc;
+        break;
+    case TEST_OP_SYNC:
+        rc = kdb_sync(db);
+        if (rc == 0)
+            history->acked_count = history->count;
+        return rc;
+    default:
+        fail_msg("bad op kind %d", (int)op->kind);
+        return -EINVAL;
+    }
+    assert_true(history->count < MODEL_CHANGES_MAX);
+    history->changes[history->count] = *op;
+    history->in_flight = rc < 0;
+    if (rc == 0)
+        history->count++;
+    return rc;
+}
+
+void test_workload(struct test_op *ops, size_t count, uint64_t seed, size_t content_max)
+{
+    uint64_t rng = seed;
+
+    for (size_t i = 0; i < count; i++) {
+        uint64_t r = test_random(&rng);
+        struct test_op *op = &ops[i];
+        memset(op, 0, sizeof(*op));
+        op->id_index = (unsigned)(r % MODEL_IDS);
+        op->salt = (uint32_t)(r >> 32);
+        switch ((r >> 8) % 10) {
+        case 0:
+        case 1:
+            op->kind = TEST_OP_SYNC;
+            break;
+        case 2:
+            op->kind = TEST_OP_DELETE;
+            break;
+        default:
+            op->kind = TEST_OP_PUT;
+            /* Mostly small, now and then one larger than a WAL buffer. */
+            op->content_len = (r >> 16) % 16 == 0 ? content_max : (size_t)((r >> 20) % 700);
+            break;
+        }
+    }
+}
+
+struct expect {
+    bool live;
+    struct test_op put; /* the newest put when live */
+    uint64_t version;
+};
+
+static void check_block(struct kdb *db, unsigned index, const struct expect *e)
+{
+    static uint8_t content[1 << 20];
+    char uri[64], meta[128];
+    struct kdb_block want, got;
+    struct kdb_id id = test_id(index);
+    int rc = kdb_get_block_view(db, &id, &got);
+
+    if (!e->live) {
+        if (rc != -ENOENT)
+            fail_msg("id %u: expected no block, got rc %d version %llu", index, rc,
+                     (unsigned long long)got.version);
+        return;
+    }
+    if (rc != 0)
+        fail_msg("id %u: expected version %llu, got rc %d", index,
+                 (unsigned long long)e->version, rc);
+    test_block_for(&e->put, &want, content, uri, sizeof(uri), meta, sizeof(meta));
+    assert_int_equal(got.version, e->version);
+    assert_int_equal(got.content_len, want.content_len);
+    assert_memory_equal(got.content, want.content, want.content_len ? want.content_len : 1);
+    assert_int_equal(got.source_uri_len, want.source_uri_len);
+    assert_memory_equal(got.source_uri, want.source_uri, want.source_uri_len);
+    assert_int_equal(got.metadata_len, want.metadata_len);
+    assert_memory_equal(got.metadata, want.metadata, want.metadata_len);
+}
+
+static int count_block(void *ctx, const struct kdb_block *block)
+{
+    (void)block;
+    (*(uint64_t *)ctx)++;
+    return 0;
+}
+
+void test_check_prefix(struct kdb *db, const struct test_history *history, uint64_t prefix)
+{
+    struct expect expect[MODEL_IDS];
+    struct kdb_stats stats;
+    uint64_t live = 0, scanned = 0;
+
+    memset(expect, 0, sizeof(expect));
+    assert_true(prefix <= history->count + history->in_flight);
+    for (uint64_t k = 0; k < prefix; k++) {
+        const struct test_op *op = &history->changes[k];
+        struct expect *e = &expect[op->id_index];
+        e->live = op->kind == TEST_OP_PUT;
+        e->put = *op;
+        e->version = k + 1;
+    }
+    for (unsigned i = 0; i < MODEL_IDS; i++) {
+        check_block(db, i, &expect[i]);
+        live += expect[i].live;
+    }
+    kdb_get_stats(db, &stats);
+    assert_int_equal(stats.last_sequence, prefix);
+    assert_int_equal(stats.block_count, live);
+    assert_int_equal(kdb_scan_blocks(db, count_block, &scanned), 0);
+    assert_int_equal(scanned, live);
+}
+
+void test_options(struct kdb_options *options, const struct kdb_vfs *vfs)
+{
+    kdb_options_init(options);
+    options->flags = KDB_OPEN_CREATE;
+    options->vfs = vfs;
+    options->wal_segment_size_bytes = 4096;
+    options->wal_buffer_size_bytes = 4096;
+    options->arena_chunk_size_bytes = 4096;
+}
+
+uint64_t test_seed(uint64_t fallback)
+{
+    const char *env = getenv("KDB_TEST_SEED");
+    uint64_t seed = env && *env ? strtoull(env, NULL, 0) : fallback;
+
+    printf("# seed %llu (set KDB_TEST_SEED to repeat)\n", (unsigned long long)seed);
+    return seed;
+}
+
+void test_log_keep(void *log_ctx, enum kdb_log_level level, const char *file, int line,
+                   const char *message)
+{
+    (void)level;
+    (void)file;
+    (void)line;
+    snprintf(log_ctx, 512, "%s", message);
+}
+
+bool test_quick(void)
+{
+    const char *env = getenv("KDB_TEST_QUICK");
+    return env && *env && strcmp(env, "0") != 0;
+}

@@ -1,0 +1,89 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_util.h: what the engine suites share: deterministic blocks, a model
+ * of the database (the state a sequence of puts and deletes must leave), a
+ * scripted workload, and the check that a database equals the model.
+ *
+ * Sequence numbers make the model exact: change k of a run is log record k,
+ * so a database that reports last_sequence L must equal the model after the
+ * first L changes, block for block and version for version.
+ */
+#ifndef KDB_TESTS_TEST_UTIL_H
+#define KDB_TESTS_TEST_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kdb.h"
+
+#define MODEL_IDS         24   /* ids the workloads draw from */
+#define MODEL_CHANGES_MAX 4096 /* changes one run may record */
+
+enum test_op_kind {
+    TEST_OP_PUT = 1,
+    TEST_OP_DELETE,
+    TEST_OP_SYNC,
+};
+
+struct test_op {
+    enum test_op_kind kind;
+    unsigned id_index;  /* < MODEL_IDS */
+    size_t content_len; /* PUT */
+    uint32_t salt;      /* PUT: varies content, uri and metadata */
+};
+
+/* Changes in log order; change k (1-based) is changes[k - 1]. */
+struct test_history {
+    struct test_op changes[MODEL_CHANGES_MAX];
+    uint64_t count;          /* changes the engine accepted */
+    uint64_t acked_count;    /* changes covered by a successful kdb_sync() */
+    uint64_t in_flight;      /* 1 when changes[count] failed with an I/O error: it may
+                              * or may not have reached the log, as with any write
+                              * whose outcome the disk did not report */
+};
+
+/* The id of index i: fixed bytes so failures are readable. */
+struct kdb_id test_id(unsigned index);
+
+/* Content bytes of a put: a pure function of (salt, i). */
+uint8_t test_content_byte(uint32_t salt, size_t i);
+
+/* Fills block (and the buffers it points into, owned by the caller) for op. */
+void test_block_for(const struct test_op *op, struct kdb_block *block, uint8_t *content,
+                    char *uri, size_t uri_size, char *meta, size_t meta_size);
+
+/*
+ * Applies op to db, recording accepted changes in history (SYNC moves
+ * acked_count; a put or delete that fails is kept as in flight). Returns the engine's return code; -ENOENT for a delete of a
+ * missing id is not a failure and records nothing.
+ */
+int test_apply(struct kdb *db, const struct test_op *op, struct test_history *history);
+
+/* A pseudo-random workload of count ops from seed; sizes up to content_max. */
+void test_workload(struct test_op *ops, size_t count, uint64_t seed, size_t content_max);
+
+/*
+ * Checks that db holds exactly the state after the first prefix changes of
+ * history: every id's content, uri, metadata and version, the block count,
+ * and a full scan. Fails the test (cmocka) otherwise.
+ */
+void test_check_prefix(struct kdb *db, const struct test_history *history, uint64_t prefix);
+
+/* Options for tests: small buffers and segments so every path runs. */
+void test_options(struct kdb_options *options, const struct kdb_vfs *vfs);
+
+/* The seed: KDB_TEST_SEED if set, else fallback; printed either way. */
+uint64_t test_seed(uint64_t fallback);
+
+/* splitmix64 step. */
+uint64_t test_random(uint64_t *state);
+
+/* A log callback that keeps the last message in the char[512] at log_ctx. */
+void test_log_keep(void *log_ctx, enum kdb_log_level level, const char *file, int line,
+                   const char *message);
+
+/* Whether KDB_TEST_QUICK is set (valgrind runs): sweeps take fewer steps. */
+bool test_quick(void);
+
+#endif /* KDB_TESTS_TEST_UTIL_H */
