@@ -67,7 +67,8 @@ void *arena_alloc(struct arena *arena, size_t size)
         }
         return big->data;
     }
-    chunk = chunk_new(arena, arena->chunk_size);
+    /* The whole allocation, header included, is chunk_size: a round number for the allocator. */
+    chunk = chunk_new(arena, arena->chunk_size - sizeof(*chunk));
     if (!chunk)
         return NULL;
     chunk->next = arena->head;

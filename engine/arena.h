@@ -23,7 +23,7 @@ struct arena_chunk;
 struct arena {
     const struct env *env;     /* borrowed until arena_release() */
     struct arena_chunk *head;  /* the chunk bumps come from; NULL before the first */
-    size_t chunk_size;         /* bytes of an ordinary chunk's data */
+    size_t chunk_size;         /* bytes of an ordinary chunk, header included */
     uint64_t bytes_held;       /* bytes of every chunk, headers included */
 };
 

@@ -95,6 +95,12 @@ static int posix_fsync(void *ctx, int fd)
     return fdatasync(fd) < 0 ? -errno : 0;
 }
 
+static int posix_writeback(void *ctx, int fd, uint64_t offset, uint64_t len)
+{
+    (void)ctx;
+    return sync_file_range(fd, (off_t)offset, (off_t)len, SYNC_FILE_RANGE_WRITE) < 0 ? -errno : 0;
+}
+
 static int posix_truncate(void *ctx, int fd, uint64_t size)
 {
     int rc;
@@ -227,6 +233,7 @@ static const struct kdb_vfs posix_vfs = {
     .pread = posix_pread,
     .pwrite = posix_pwrite,
     .fsync = posix_fsync,
+    .writeback = posix_writeback,
     .truncate = posix_truncate,
     .file_size = posix_file_size,
     .rename = posix_rename,

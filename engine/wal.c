@@ -3,13 +3,15 @@
  * wal.c: segments, framing, group commit and replay (see wal.h, FORMAT.md).
  *
  * Telling a torn write from corruption: every record carries the sequence
- * number up to which the log was durable when the record was written. A bad
- * record in the newest segment is torn when no later good record claims it
- * was durable; then it and everything after it are dropped (they were never
- * synced, so nobody was promised them). If a later good record says the bad
- * one was durable, the bad one is damage to acknowledged data: -EUCLEAN.
- * Older segments were made durable whole before the next one began, so any
- * bad record there is corruption.
+ * number up to which the log was durable when the record was written. When
+ * replay meets a change it cannot apply (a bad record, or a segment that
+ * ends before the next one begins), the change is torn if no later good
+ * record, in its segment or a later one, claims it was durable: then it and
+ * everything after it are dropped (never synced, so nobody was promised
+ * them; after a power cut, pages written since the last fdatasync reach the
+ * disk in any order, so good records may follow a hole). If a later record
+ * says the change was durable, it is damage to acknowledged data: -EUCLEAN.
+ * A clean close ends the log with a seal that vouches for every record.
  */
 #include "wal.h"
 
@@ -174,14 +176,52 @@ static bool later_record_vouches(const uint8_t *image, uint64_t size, uint64_t o
 
 struct segment_replay {
     uint64_t number;
-    bool newest;         /* the last segment: it may end in a torn write */
-    uint64_t size;       /* file bytes */
-    uint8_t *image;      /* the file's bytes, from replay->alloc */
-    uint64_t salt;
-    uint64_t end;        /* offset after the last good record */
-    uint64_t records;    /* good records */
+    uint64_t size;           /* bytes read */
+    uint8_t *image;          /* the file's bytes */
+    uint64_t salt;           /* from the header */
+    uint64_t first_sequence; /* from the header */
+    uint64_t end;            /* offset after the last good record */
+    uint64_t records;        /* good records applied, seals not counted */
 };
 
+/* Reads a segment's bytes into memory from replay->alloc, or env_malloc without replay. */
+static int read_segment(struct wal *wal, struct segment_replay *seg,
+                        const struct wal_replay *replay)
+{
+    const struct kdb_vfs *vfs = wal->env->vfs;
+    char path[WAL_PATH_SIZE];
+    size_t got = 0;
+    int fd = -1;
+    int rc;
+
+    rc = segment_path(path, wal->dir, seg->number, WAL_SEGMENT_SUFFIX);
+    if (rc < 0) goto out;
+    rc = vfs->open(vfs->ctx, path, KDB_VFS_OPEN_READ, &fd);
+    if (rc < 0) goto out;
+    rc = vfs->file_size(vfs->ctx, fd, &seg->size);
+    if (rc < 0) goto out;
+    if (seg->size > WAL_SEGMENT_SIZE_LIMIT) {
+        rc = KDB_CORRUPT(wal->env, "log segment %016" PRIx64 ": %" PRIu64 " bytes is too large",
+                         seg->number, seg->size);
+        goto out;
+    }
+    if (replay)
+        seg->image = replay->alloc(replay->ctx, seg->size ? (size_t)seg->size : 1);
+    else
+        seg->image = env_malloc(wal->env, seg->size ? (size_t)seg->size : 1);
+    if (!seg->image) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    rc = vfs->pread(vfs->ctx, fd, seg->image, (size_t)seg->size, 0, &got);
+    seg->size = got; /* the file may have shrunk under us; trust what was read */
+out:
+    if (fd >= 0)
+        (void)vfs->close(vfs->ctx, fd);
+    return rc;
+}
+
+/* Segment headers are made durable before the segment is named: any flaw is damage. */
 static int check_segment_header(struct wal *wal, struct segment_replay *seg)
 {
     const uint8_t *h = seg->image;
@@ -209,13 +249,8 @@ static int check_segment_header(struct wal *wal, struct segment_replay *seg)
         get_le64(h + WAL_HEADER_RESERVED_OFFSET) != 0)
         return KDB_CORRUPT(wal->env, "log segment %016" PRIx64 ": inconsistent header",
                            seg->number);
-    if (get_le64(h + WAL_HEADER_FIRST_SEQ_OFFSET) != wal->next_sequence)
-        return KDB_CORRUPT(wal->env,
-                           "log segment %016" PRIx64 ": starts at sequence %" PRIu64
-                           ", expected %" PRIu64 " (a segment is missing)",
-                           seg->number, get_le64(h + WAL_HEADER_FIRST_SEQ_OFFSET),
-                           wal->next_sequence);
     seg->salt = get_le64(h + WAL_HEADER_SALT_OFFSET);
+    seg->first_sequence = get_le64(h + WAL_HEADER_FIRST_SEQ_OFFSET);
     return 0;
 }
 
@@ -243,76 +278,84 @@ static int apply_records(struct wal *wal, struct segment_replay *seg,
     return 0;
 }
 
-/* The bytes after seg->end: nothing, a torn write to drop, or corruption. */
-static int settle_tail(struct wal *wal, struct segment_replay *seg, int fd)
+/* Whether a good record of a later segment says sequence was durable. */
+static int later_segment_vouches(struct wal *wal, uint64_t number, uint64_t sequence,
+                                 bool *vouched)
 {
-    int rc;
+    struct segment_replay seg = {.number = number};
+    int rc = read_segment(wal, &seg, NULL);
 
-    if (seg->end == seg->size)
-        return 0;
-    if (!seg->newest)
-        return KDB_CORRUPT(wal->env,
-                           "log segment %016" PRIx64 ": damaged record at offset %" PRIu64
-                           " (sequence %" PRIu64 ") in a completed segment",
-                           seg->number, seg->end, wal->next_sequence);
-    if (later_record_vouches(seg->image, seg->size, seg->end, seg->salt, wal->next_sequence,
-                             wal->payload_size_max))
-        return KDB_CORRUPT(wal->env,
-                           "log segment %016" PRIx64 ": damaged record at offset %" PRIu64
-                           " (sequence %" PRIu64 ") that a later record says was durable",
-                           seg->number, seg->end, wal->next_sequence);
-    KDB_LOG(wal->env, KDB_LOG_WARNING,
-            "log segment %016" PRIx64 ": dropping %" PRIu64
-            " bytes of a write that never completed, from offset %" PRIu64,
-            seg->number, seg->size - seg->end, seg->end);
-    rc = wal->env->vfs->truncate(wal->env->vfs->ctx, fd, seg->end);
     if (rc == 0)
-        rc = wal->env->vfs->fsync(wal->env->vfs->ctx, fd);
+        rc = check_segment_header(wal, &seg);
     if (rc == 0)
-        seg->size = seg->end;
+        *vouched = later_record_vouches(seg.image, seg.size, WAL_HEADER_SIZE - 1, seg.salt,
+                                        sequence, wal->payload_size_max);
+    env_free(wal->env, seg.image);
     return rc;
 }
 
-static int replay_segment(struct wal *wal, struct segment_replay *seg,
-                          const struct wal_replay *replay)
+static int cut_segment(struct wal *wal, uint64_t number, uint64_t size)
 {
     const struct kdb_vfs *vfs = wal->env->vfs;
     char path[WAL_PATH_SIZE];
-    size_t got = 0;
     int fd = -1;
     int rc;
 
-    rc = segment_path(path, wal->dir, seg->number, WAL_SEGMENT_SUFFIX);
-    if (rc < 0) goto out;
-    rc = vfs->open(vfs->ctx, path, KDB_VFS_OPEN_READ | KDB_VFS_OPEN_WRITE, &fd);
-    if (rc < 0) goto out;
-    rc = vfs->file_size(vfs->ctx, fd, &seg->size);
-    if (rc < 0) goto out;
-    if (seg->size > WAL_SEGMENT_SIZE_LIMIT) {
-        rc = KDB_CORRUPT(wal->env, "log segment %016" PRIx64 ": %" PRIu64 " bytes is too large",
-                         seg->number, seg->size);
-        goto out;
-    }
-    seg->image = replay->alloc(replay->ctx, seg->size ? (size_t)seg->size : 1);
-    if (!seg->image) {
-        rc = -ENOMEM;
-        goto out;
-    }
-    rc = vfs->pread(vfs->ctx, fd, seg->image, (size_t)seg->size, 0, &got);
-    if (rc < 0) goto out;
-    seg->size = got; /* the file may have shrunk under us; trust what was read */
-    rc = check_segment_header(wal, seg);
-    if (rc < 0) goto out;
-    rc = apply_records(wal, seg, replay);
-    if (rc) goto out;
-    rc = settle_tail(wal, seg, fd);
-    if (rc < 0) goto out;
-    wal->replayed_records += seg->records;
-    wal->replayed_bytes += seg->size;
-    wal->older_bytes += seg->size;
-out:
+    rc = segment_path(path, wal->dir, number, WAL_SEGMENT_SUFFIX);
+    if (rc == 0)
+        rc = vfs->open(vfs->ctx, path, KDB_VFS_OPEN_READ | KDB_VFS_OPEN_WRITE, &fd);
+    if (rc == 0)
+        rc = vfs->truncate(vfs->ctx, fd, size);
+    if (rc == 0)
+        rc = vfs->fsync(vfs->ctx, fd);
     if (fd >= 0)
         (void)vfs->close(vfs->ctx, fd);
+    return rc;
+}
+
+/*
+ * Change wal->next_sequence cannot be replayed: segment list[index] (seg)
+ * has good records up to seg->end and nothing after that offset, nor any
+ * later segment, follows on. If a later good record says the change was
+ * durable, it is damage; otherwise the change and everything after it were
+ * written after the last sync and torn by a crash: cut it all away.
+ */
+static int settle_missing(struct wal *wal, const struct segment_list *list, size_t index,
+                          struct segment_replay *seg)
+{
+    uint64_t missing = wal->next_sequence;
+    bool vouched = false;
+    int rc = 0;
+
+    if (seg->end < seg->size)
+        vouched = later_record_vouches(seg->image, seg->size, seg->end, seg->salt, missing,
+                                       wal->payload_size_max);
+    for (size_t j = index + 1; !vouched && j < list->count; j++) {
+        rc = later_segment_vouches(wal, list->numbers[j], missing, &vouched);
+        if (rc < 0)
+            return rc;
+    }
+    if (vouched)
+        return KDB_CORRUPT(wal->env,
+                           "log segment %016" PRIx64 ": change %" PRIu64 " at offset %" PRIu64
+                           " is damaged or missing, and a later record says it was durable",
+                           seg->number, missing, seg->end);
+    KDB_LOG(wal->env, KDB_LOG_WARNING,
+            "log: dropping changes from %" PRIu64 " on (segment %016" PRIx64 " from offset %" PRIu64
+            ", and %zu later segments): written after the last sync, torn by a crash",
+            missing, seg->number, seg->end, list->count - index - 1);
+    if (seg->end < seg->size)
+        rc = cut_segment(wal, seg->number, seg->end);
+    for (size_t j = index + 1; rc == 0 && j < list->count; j++) {
+        char path[WAL_PATH_SIZE];
+        rc = segment_path(path, wal->dir, list->numbers[j], WAL_SEGMENT_SUFFIX);
+        if (rc == 0)
+            rc = wal->env->vfs->unlink(wal->env->vfs->ctx, path);
+    }
+    if (rc == 0 && index + 1 < list->count)
+        rc = wal->env->vfs->sync_dir(wal->env->vfs->ctx, wal->dir);
+    if (rc == 0)
+        seg->size = seg->end;
     return rc;
 }
 
@@ -372,11 +415,15 @@ static int flush_buffer(struct wal *wal)
     rc = vfs->pwrite(vfs->ctx, wal->fd, wal->buf, wal->buf_len, wal->file_size);
     if (rc < 0)
         return rc;
+    /* Start the bytes toward the disk now, so that the fdatasync of a sync or a
+     * rotation finds little left to wait for. A hint: its failure changes nothing. */
+    (void)vfs->writeback(vfs->ctx, wal->fd, wal->file_size, wal->buf_len);
     wal->file_size += wal->buf_len;
     wal->buf_len = 0;
     return 0;
 }
 
+/* Makes every record appended so far durable: retired segments, then the current one. */
 static int sync_segment(struct wal *wal)
 {
     const struct kdb_vfs *vfs = wal->env->vfs;
@@ -386,6 +433,15 @@ static int sync_segment(struct wal *wal)
         return rc;
     if (wal->durable_sequence + 1 >= wal->next_sequence)
         return 0;
+    while (wal->retired_count) {
+        rc = vfs->fsync(vfs->ctx, wal->retired[0]);
+        if (rc < 0)
+            return rc;
+        wal->sync_count++;
+        (void)vfs->close(vfs->ctx, wal->retired[0]);
+        wal->retired_count--;
+        memmove(wal->retired, wal->retired + 1, wal->retired_count * sizeof(wal->retired[0]));
+    }
     rc = vfs->fsync(vfs->ctx, wal->fd);
     if (rc < 0)
         return rc;
@@ -394,14 +450,24 @@ static int sync_segment(struct wal *wal)
     return 0;
 }
 
-/* Makes the current segment durable and whole, then starts the next. */
+/*
+ * Starts the next segment without waiting for the disk: the full one keeps
+ * its descriptor until a sync makes it durable. Only when WAL_RETIRED_MAX
+ * segments wait does a rotation sync them all first.
+ */
 static int rotate(struct wal *wal)
 {
-    int rc = sync_segment(wal);
+    int rc = flush_buffer(wal);
 
+    if (rc == 0 && wal->retired_count == WAL_RETIRED_MAX)
+        rc = sync_segment(wal);
     if (rc < 0)
         return rc;
-    rc = wal->env->vfs->close(wal->env->vfs->ctx, wal->fd);
+    if (wal->durable_sequence + 1 >= wal->next_sequence) {
+        rc = wal->env->vfs->close(wal->env->vfs->ctx, wal->fd);
+    } else {
+        wal->retired[wal->retired_count++] = wal->fd;
+    }
     wal->fd = -1;
     wal->older_bytes += wal->file_size;
     wal->file_size = 0;
@@ -435,33 +501,75 @@ static int list_segments(struct wal *wal, struct segment_list *list)
     return 0;
 }
 
+static void count_replayed(struct wal *wal, const struct segment_replay *seg)
+{
+    wal->replayed_records += seg->records;
+    wal->replayed_bytes += seg->size;
+    wal->older_bytes += seg->size;
+    wal->segment_count++;
+}
+
+/* Replays segments in order, settling where the log stops; sets *last to the last one kept. */
+static int replay_segments(struct wal *wal, const struct segment_list *list,
+                           const struct wal_replay *replay, struct segment_replay *last)
+{
+    for (size_t i = 0; i < list->count; i++) {
+        struct segment_replay seg = {.number = list->numbers[i]};
+        int rc = read_segment(wal, &seg, replay);
+        if (rc == 0)
+            rc = check_segment_header(wal, &seg);
+        if (rc < 0)
+            return rc;
+        if (seg.first_sequence != wal->next_sequence) {
+            if (i == 0 || seg.first_sequence < wal->next_sequence)
+                return KDB_CORRUPT(wal->env,
+                                   "log segment %016" PRIx64 ": starts at change %" PRIu64
+                                   ", expected %" PRIu64,
+                                   seg.number, seg.first_sequence, wal->next_sequence);
+            /* Changes at the end of the previous segment never reached the disk. */
+            return settle_missing(wal, list, i - 1, last);
+        }
+        rc = apply_records(wal, &seg, replay);
+        if (rc)
+            return rc;
+        bool torn = seg.end < seg.size;
+        if (torn) {
+            rc = settle_missing(wal, list, i, &seg);
+            if (rc < 0)
+                return rc;
+        }
+        count_replayed(wal, &seg);
+        *last = seg;
+        if (torn)
+            return 0; /* later segments are gone */
+    }
+    return 0;
+}
+
 /* Replays every segment; returns the number the next segment gets. */
 static int replay_all(struct wal *wal, const struct wal_replay *replay, uint64_t *next_number)
 {
     struct segment_list list;
-    struct segment_replay seg = {0};
+    struct segment_replay last = {0};
     char path[WAL_PATH_SIZE];
     int rc;
 
     *next_number = 1;
     rc = list_segments(wal, &list);
-    for (size_t i = 0; rc == 0 && i < list.count; i++) {
-        memset(&seg, 0, sizeof(seg));
-        seg.number = list.numbers[i];
-        seg.newest = i + 1 == list.count;
-        rc = replay_segment(wal, &seg, replay);
-        wal->segment_count++;
-        *next_number = seg.number + 1;
-    }
-    if (rc == 0 && list.count && seg.records == 0) {
-        /* The newest segment holds nothing: reuse its number, not pile up empties. */
-        rc = segment_path(path, wal->dir, seg.number, WAL_SEGMENT_SUFFIX);
-        if (rc == 0)
-            rc = wal->env->vfs->unlink(wal->env->vfs->ctx, path);
-        if (rc == 0) {
-            wal->segment_count--;
-            wal->older_bytes -= seg.size;
-            *next_number = seg.number;
+    if (rc == 0)
+        rc = replay_segments(wal, &list, replay, &last);
+    if (rc == 0 && wal->segment_count) {
+        *next_number = last.number + 1;
+        if (last.records == 0) {
+            /* The newest segment holds nothing: reuse its number, not pile up empties. */
+            rc = segment_path(path, wal->dir, last.number, WAL_SEGMENT_SUFFIX);
+            if (rc == 0)
+                rc = wal->env->vfs->unlink(wal->env->vfs->ctx, path);
+            if (rc == 0) {
+                wal->segment_count--;
+                wal->older_bytes -= last.size;
+                *next_number = last.number;
+            }
         }
     }
     env_free(wal->env, list.numbers);
@@ -598,6 +706,9 @@ int wal_close(struct wal *wal)
 {
     int rc = wal->error ? wal->error : seal(wal);
 
+    for (size_t i = 0; i < wal->retired_count; i++)
+        (void)wal->env->vfs->close(wal->env->vfs->ctx, wal->retired[i]);
+    wal->retired_count = 0;
     if (wal->fd >= 0) {
         int close_rc = wal->env->vfs->close(wal->env->vfs->ctx, wal->fd);
         if (rc == 0)

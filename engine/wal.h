@@ -7,12 +7,13 @@
  * Appends gather in a buffer and reach the file in one pwrite when it fills
  * or at wal_sync(), which then issues one fdatasync for everything appended
  * since the previous one (group commit). A segment rotates once it passes
- * the configured size; it is made durable before the next one is created,
- * so only the newest segment can end in a torn write.
+ * the configured size; the full one is made durable by the next wal_sync(),
+ * together with the current one, so a rotation never waits for the disk.
  *
  * wal_open() replays every segment in order through the caller's callbacks,
- * drops a torn tail of the newest segment (truncating the file), reports
- * damage anywhere else as corruption, and starts a fresh segment. After an
+ * drops a torn tail (what was written after the last sync and damaged by a
+ * crash: the rest of its segment and any later segment), reports damage to
+ * anything that was durable as corruption, and starts a fresh segment. After an
  * I/O error the log refuses further appends with that error (sticky) until
  * it is reopened: what reached the file is then sorted out by replay.
  *
@@ -45,10 +46,14 @@ struct wal_options {
     size_t payload_size_max;      /* largest payload a record may carry */
 };
 
+#define WAL_RETIRED_MAX 8 /* full segments awaiting their fdatasync */
+
 struct wal {
     const struct env *env;     /* borrowed until wal_close() */
     const char *dir;           /* the database directory; borrowed until wal_close() */
     int fd;                    /* the current segment, -1 when there is none */
+    int retired[WAL_RETIRED_MAX]; /* full segments not yet fdatasync'd, oldest first */
+    size_t retired_count;
     uint64_t segment_number;   /* of the current segment */
     uint64_t salt;             /* of the current segment */
     uint64_t segment_size_max; /* bytes */

@@ -90,6 +90,12 @@ static int fault_fsync(void *ctx, int fd)
     return BASE(f)->fsync(BASE(f)->ctx, fd);
 }
 
+static int fault_writeback(void *ctx, int fd, uint64_t offset, uint64_t len)
+{
+    struct vfs_fault *f = ctx;
+    return BASE(f)->writeback(BASE(f)->ctx, fd, offset, len);
+}
+
 static int fault_truncate(void *ctx, int fd, uint64_t size)
 {
     struct vfs_fault *f = ctx;
@@ -166,6 +172,7 @@ void vfs_fault_init(struct vfs_fault *f, const struct kdb_vfs *base)
         .pread = fault_pread,
         .pwrite = fault_pwrite,
         .fsync = fault_fsync,
+        .writeback = fault_writeback,
         .truncate = fault_truncate,
         .file_size = fault_file_size,
         .rename = fault_rename,

@@ -234,6 +234,13 @@ static int mem_fsync(void *ctx, int fd)
     return 0;
 }
 
+static int mem_writeback(void *ctx, int fd, uint64_t offset, uint64_t len)
+{
+    (void)offset;
+    (void)len;
+    return fd_inode(ctx, fd) ? 0 : -EBADF;
+}
+
 static int mem_truncate(void *ctx, int fd, uint64_t size)
 {
     struct mem_inode *inode = fd_inode(ctx, fd);
@@ -385,6 +392,7 @@ struct vfs_mem *vfs_mem_new(uint64_t seed)
         .pread = mem_pread,
         .pwrite = mem_pwrite,
         .fsync = mem_fsync,
+        .writeback = mem_writeback,
         .truncate = mem_truncate,
         .file_size = mem_file_size,
         .rename = mem_rename,

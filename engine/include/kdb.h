@@ -47,7 +47,7 @@
 #define KDB_METADATA_SIZE_DEFAULT      (64u << 10)
 #define KDB_WAL_SEGMENT_SIZE_DEFAULT   (64u << 20)
 #define KDB_WAL_BUFFER_SIZE_DEFAULT    (256u << 10)
-#define KDB_ARENA_CHUNK_SIZE_DEFAULT   (1u << 20)
+#define KDB_ARENA_CHUNK_SIZE_DEFAULT   (4u << 20)
 
 struct kdb;
 
@@ -93,7 +93,10 @@ typedef int (*kdb_vfs_list_fn)(void *fn_ctx, const char *name);
  * sync_dir makes the names in a directory durable. lock takes an exclusive
  * advisory lock on an open file for as long as it stays open and returns
  * -EBUSY if another holder has it; on success it records the holder (the
- * POSIX VFS writes its process id into the file). now_ns is wall-clock time.
+ * POSIX VFS writes its process id into the file). writeback asks for a
+ * written range to start going to disk without waiting for it (a hint: it
+ * promises no durability, and may do nothing), so that a later fsync has
+ * little left to wait for. now_ns is wall-clock time.
  */
 struct kdb_vfs {
     void *ctx;
@@ -102,6 +105,7 @@ struct kdb_vfs {
     int (*pread)(void *ctx, int fd, void *buf, size_t len, uint64_t offset, size_t *read_out);
     int (*pwrite)(void *ctx, int fd, const void *buf, size_t len, uint64_t offset);
     int (*fsync)(void *ctx, int fd);
+    int (*writeback)(void *ctx, int fd, uint64_t offset, uint64_t len);
     int (*truncate)(void *ctx, int fd, uint64_t size);
     int (*file_size)(void *ctx, int fd, uint64_t *size_out);
     int (*rename)(void *ctx, const char *from, const char *to);

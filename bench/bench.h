@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bench.h: what the benchmarks share: a clock, latency samples, and the
+ * report (a readable table, or with --json one array of objects
+ * {"name", "n", "mean_us", "p50_us", "p99_us", "ops_per_s", ...}).
+ *
+ * Timing: per-operation samples come from chained CLOCK_MONOTONIC stamps,
+ * one clock read per operation, so each sample includes one clock read
+ * (about 25 ns here; reported as timer_ns). Where an operation is as short
+ * as that, the mean is taken from a separate pass timed as a whole.
+ */
+#ifndef KDB_BENCH_BENCH_H
+#define KDB_BENCH_BENCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Nanoseconds on the monotonic clock. */
+uint64_t bench_now_ns(void);
+
+struct bench_samples {
+    uint64_t *ns;     /* one duration per operation */
+    size_t count;     /* filled */
+    size_t capacity;
+};
+
+void bench_samples_init(struct bench_samples *samples, size_t capacity);
+void bench_samples_release(struct bench_samples *samples);
+static inline void bench_samples_add(struct bench_samples *samples, uint64_t ns)
+{
+    if (samples->count < samples->capacity)
+        samples->ns[samples->count++] = ns;
+}
+
+/* One line of the report. */
+struct bench_result {
+    char name[48];
+    uint64_t n;
+    double mean_us;
+    double p50_us;
+    double p99_us;
+    double p999_us;
+    double max_us;
+    double ops_per_s;
+    char extra[256]; /* more JSON members, ", \"key\": value" each, or "" */
+    char note[96];   /* shown in the table */
+};
+
+/*
+ * Fills result from samples. mean_ns_override > 0 replaces the mean taken
+ * from the samples (a pass timed as a whole).
+ */
+void bench_result_from(struct bench_result *result, const char *name,
+                       struct bench_samples *samples, double mean_ns_override);
+
+struct bench_report {
+    struct bench_result results[32];
+    size_t count;
+    bool json;
+};
+
+/* Adds a result; the report keeps a copy. Returns it for extra fields. */
+struct bench_result *bench_report_add(struct bench_report *report,
+                                      const struct bench_result *result);
+
+/* Prints the table or the JSON array to stdout. */
+void bench_report_print(const struct bench_report *report, const char *title);
+
+/* Progress on stderr when it is a terminal, or always with --verbose. */
+void bench_progress(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Subcommands. argv[0] is the subcommand's name. Exit status 0, 1 or 2. */
+int bench_storage_main(int argc, char **argv);
+
+#endif /* KDB_BENCH_BENCH_H */

@@ -1,0 +1,557 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bench_storage.c: `kausal-bench storage`, the engine's block operations on
+ * the real file system through the POSIX VFS.
+ *
+ * Workload (fixed seeds): 1 KiB blocks with code-like metadata and random
+ * 16-byte ids. After a warm-up of N/10 puts, N puts of new ids (block_write),
+ * then N random reads copying the content out (block_read) and N zero-copy
+ * views (zero_copy_read), N updates and N deletes, each over a fresh random
+ * order so no cache measures itself. Durable writes (wal_flush: a put and a
+ * kdb_sync) alternate in batches with the floor: a bare 1 KiB pwrite and
+ * fdatasync in the same directory, appending (raw_fdatasync) and over
+ * allocated blocks (raw_fdatasync_overwrite), so their ratio holds on a
+ * noisy machine. Recovery writes a log of --recovery-mib MiB, closes it and
+ * times kdb_open() three times (page cache warm, as after a crash of the
+ * process). metadata_validate times the check every put makes.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+
+#if KDB_BENCH_JANSSON
+#include <jansson.h>
+#endif
+
+#include "bench.h"
+#include "kdb.h"
+
+#define CONTENT_SIZE 1024
+#define SYNC_BATCH   50
+
+static const char metadata[] = "{\"kind\":\"function\",\"name\":\"luaH_getshortstr\",\"lang\":\"c\","
+                               "\"line_start\":1203,\"line_end\":1231,\"static\":false}";
+static const char source_uri[] = "src/ltable.c";
+
+struct config {
+    uint64_t n;            /* blocks */
+    uint64_t sync_n;       /* durable writes, and as many of each floor */
+    uint64_t recovery_mib; /* size of the log recovery replays; 0 skips it */
+    const char *dir;       /* where the data goes; a fresh directory inside it */
+    bool json;
+};
+
+struct run {
+    struct config config;
+    char root[4096];         /* our scratch directory */
+    struct kdb_id *ids;      /* n + warm ids */
+    uint64_t warm;           /* warm-up puts */
+    uint8_t content[CONTENT_SIZE];
+    struct bench_report report;
+};
+
+static uint64_t splitmix(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static void die(const char *what, int rc)
+{
+    fprintf(stderr, "kausal-bench: %s: %s\n", what, rc ? kdb_strerror(rc) : strerror(errno));
+    exit(1);
+}
+
+static void shuffle(uint64_t *order, uint64_t count, uint64_t seed)
+{
+    for (uint64_t i = 0; i < count; i++)
+        order[i] = i;
+    for (uint64_t i = count - 1; i > 0; i--) {
+        uint64_t j = splitmix(&seed) % (i + 1);
+        uint64_t t = order[i];
+        order[i] = order[j];
+        order[j] = t;
+    }
+}
+
+static struct kdb_block block_for(struct run *run, uint64_t index, uint64_t salt)
+{
+    struct kdb_block block = {
+        .id = run->ids[index],
+        .source_uri = source_uri,
+        .source_uri_len = sizeof(source_uri) - 1,
+        .metadata = metadata,
+        .metadata_len = sizeof(metadata) - 1,
+        .content = run->content,
+        .content_len = CONTENT_SIZE,
+    };
+    /* Vary the bytes a little so every write is a different block. */
+    memcpy(run->content, &salt, sizeof(salt));
+    return block;
+}
+
+static struct kdb *open_db(const char *path)
+{
+    struct kdb_options options;
+    struct kdb *db;
+    int rc;
+
+    kdb_options_init(&options);
+    options.flags = KDB_OPEN_CREATE;
+    rc = kdb_open(path, &options, &db);
+    if (rc < 0)
+        die(path, rc);
+    return db;
+}
+
+static void add(struct run *run, const char *name, struct bench_samples *samples, double mean_ns,
+                const char *note)
+{
+    struct bench_result result;
+
+    bench_result_from(&result, name, samples, mean_ns);
+    snprintf(result.note, sizeof(result.note), "%s", note);
+    bench_report_add(&run->report, &result);
+}
+
+/* N puts of one kind (new ids or updates), timed per operation. */
+static void time_puts(struct run *run, struct kdb *db, const char *name, const uint64_t *order,
+                      uint64_t salt)
+{
+    struct bench_samples samples;
+    uint64_t n = run->config.n;
+
+    bench_samples_init(&samples, n);
+    uint64_t last = bench_now_ns();
+    for (uint64_t i = 0; i < n; i++) {
+        struct kdb_block block = block_for(run, order[i], salt + i);
+        int rc = kdb_put_block(db, &block, NULL);
+        uint64_t now = bench_now_ns();
+        if (rc < 0)
+            die(name, rc);
+        bench_samples_add(&samples, now - last);
+        last = now;
+    }
+    add(run, name, &samples, 0, "1 KiB, no sync");
+    bench_samples_release(&samples);
+}
+
+static uint64_t read_once(struct kdb *db, const struct kdb_id *id, bool zero_copy, uint8_t *buf)
+{
+    struct kdb_block view;
+    size_t got = 0;
+    int rc;
+
+    if (zero_copy) {
+        rc = kdb_get_block_view(db, id, &view);
+        got = view.content_len + ((const uint8_t *)view.content)[0];
+    } else {
+        rc = kdb_read_block(db, id, 0, buf, CONTENT_SIZE, &got);
+    }
+    if (rc < 0)
+        die("read", rc);
+    return got;
+}
+
+/* Reads: a pass timed as a whole for the mean, then one timed per read. */
+static void time_reads(struct run *run, struct kdb *db, bool zero_copy, uint64_t seed)
+{
+    const char *name = zero_copy ? "zero_copy_read" : "block_read";
+    uint64_t n = run->config.n;
+    uint64_t *order = malloc(n * sizeof(*order));
+    static uint8_t buf[CONTENT_SIZE];
+    struct bench_samples samples;
+    volatile uint64_t sink = 0;
+
+    if (!order)
+        die("memory", -ENOMEM);
+    shuffle(order, n, seed);
+    uint64_t start = bench_now_ns();
+    for (uint64_t i = 0; i < n; i++)
+        sink += read_once(db, &run->ids[order[i]], zero_copy, buf);
+    double mean_ns = (double)(bench_now_ns() - start) / (double)n;
+    shuffle(order, n, seed + 1);
+    bench_samples_init(&samples, n);
+    uint64_t last = bench_now_ns();
+    for (uint64_t i = 0; i < n; i++) {
+        sink += read_once(db, &run->ids[order[i]], zero_copy, buf);
+        uint64_t now = bench_now_ns();
+        bench_samples_add(&samples, now - last);
+        last = now;
+    }
+    (void)sink;
+    add(run, name, &samples, mean_ns,
+        zero_copy ? "view of 1 KiB, random id" : "copy 1 KiB out, random id");
+    bench_samples_release(&samples);
+    free(order);
+}
+
+static void time_deletes(struct run *run, struct kdb *db, const uint64_t *order)
+{
+    struct bench_samples samples;
+    uint64_t n = run->config.n;
+
+    bench_samples_init(&samples, n);
+    uint64_t last = bench_now_ns();
+    for (uint64_t i = 0; i < n; i++) {
+        int rc = kdb_delete_block(db, &run->ids[order[i]]);
+        uint64_t now = bench_now_ns();
+        if (rc < 0)
+            die("delete", rc);
+        bench_samples_add(&samples, now - last);
+        last = now;
+    }
+    add(run, "block_delete", &samples, 0, "no sync");
+    bench_samples_release(&samples);
+}
+
+static int open_raw(struct run *run, const char *name, uint64_t prefill)
+{
+    char path[4200];
+    static const uint8_t zeros[CONTENT_SIZE];
+    int fd;
+
+    snprintf(path, sizeof(path), "%s/%s", run->root, name);
+    fd = open(path, O_CREAT | O_TRUNC | O_RDWR | O_CLOEXEC, 0600);
+    if (fd < 0)
+        die(path, 0);
+    for (uint64_t i = 0; i < prefill; i++) {
+        if (pwrite(fd, zeros, CONTENT_SIZE, (off_t)(i * CONTENT_SIZE)) != CONTENT_SIZE)
+            die(path, 0);
+    }
+    if (prefill && fsync(fd) < 0)
+        die(path, 0);
+    return fd;
+}
+
+static uint64_t raw_write(int fd, const uint8_t *buf, uint64_t offset)
+{
+    uint64_t start = bench_now_ns();
+
+    if (pwrite(fd, buf, CONTENT_SIZE, (off_t)offset) != CONTENT_SIZE || fdatasync(fd) < 0)
+        die("raw write", 0);
+    return bench_now_ns() - start;
+}
+
+/* Durable writes and both floors, interleaved in batches. */
+static void time_durable(struct run *run, struct kdb *db)
+{
+    uint64_t n = run->config.sync_n;
+    struct bench_samples wal, append, overwrite;
+    int append_fd = open_raw(run, "raw-append.dat", 0);
+    int overwrite_fd = open_raw(run, "raw-overwrite.dat", n);
+    struct bench_result *r;
+    char extra[256];
+
+    bench_samples_init(&wal, n);
+    bench_samples_init(&append, n);
+    bench_samples_init(&overwrite, n);
+    for (uint64_t done = 0; done < n; done += SYNC_BATCH) {
+        uint64_t batch = n - done < SYNC_BATCH ? n - done : SYNC_BATCH;
+        bench_progress("durable writes %llu/%llu", (unsigned long long)done,
+                       (unsigned long long)n);
+        for (uint64_t i = done; i < done + batch; i++) {
+            struct kdb_block block = block_for(run, i % run->config.n, 1000000 + i);
+            uint64_t start = bench_now_ns();
+            int rc = kdb_put_block(db, &block, NULL);
+            if (rc == 0)
+                rc = kdb_sync(db);
+            if (rc < 0)
+                die("durable write", rc);
+            bench_samples_add(&wal, bench_now_ns() - start);
+        }
+        for (uint64_t i = done; i < done + batch; i++)
+            bench_samples_add(&append, raw_write(append_fd, run->content, i * CONTENT_SIZE));
+        for (uint64_t i = done; i < done + batch; i++)
+            bench_samples_add(&overwrite, raw_write(overwrite_fd, run->content, i * CONTENT_SIZE));
+    }
+    bench_progress("%s", "");
+    close(append_fd);
+    close(overwrite_fd);
+    add(run, "wal_flush", &wal, 0, "put + kdb_sync: a durable write");
+    r = &run->report.results[run->report.count - 1];
+    add(run, "raw_fdatasync", &append, 0, "floor: pwrite 1 KiB + fdatasync, appending");
+    double floor_append = run->report.results[run->report.count - 1].mean_us;
+    add(run, "raw_fdatasync_overwrite", &overwrite, 0, "floor: the same over allocated blocks");
+    double floor_overwrite = run->report.results[run->report.count - 1].mean_us;
+    snprintf(extra, sizeof(extra), ", \"vs_raw_fdatasync\": %.3f, \"vs_raw_fdatasync_overwrite\": %.3f",
+             r->mean_us / floor_append, r->mean_us / floor_overwrite);
+    memcpy(r->extra, extra, sizeof(r->extra));
+    snprintf(r->note, sizeof(r->note), "durable write: %.2fx append floor, %.2fx overwrite floor",
+             r->mean_us / floor_append, r->mean_us / floor_overwrite);
+    bench_samples_release(&wal);
+    bench_samples_release(&append);
+    bench_samples_release(&overwrite);
+}
+
+static void time_metadata(struct run *run)
+{
+    uint64_t n = run->config.n;
+    struct bench_samples samples;
+    volatile int sink = 0;
+
+    bench_samples_init(&samples, n);
+    uint64_t last = bench_now_ns();
+    for (uint64_t i = 0; i < n; i++) {
+        sink += kdb_validate_metadata(metadata, sizeof(metadata) - 1);
+        uint64_t now = bench_now_ns();
+        bench_samples_add(&samples, now - last);
+        last = now;
+    }
+    add(run, "metadata_validate", &samples, 0, "the engine's check of 110 bytes of JSON");
+    bench_samples_release(&samples);
+#if KDB_BENCH_JANSSON
+    bench_samples_init(&samples, n);
+    last = bench_now_ns();
+    for (uint64_t i = 0; i < n; i++) {
+        json_error_t error;
+        json_t *value = json_loadb(metadata, sizeof(metadata) - 1, 0, &error);
+        sink += json_is_object(value);
+        json_decref(value);
+        uint64_t now = bench_now_ns();
+        bench_samples_add(&samples, now - last);
+        last = now;
+    }
+    add(run, "metadata_validate_jansson", &samples, 0, "the same with jansson's json_loadb");
+    bench_samples_release(&samples);
+#endif
+    (void)sink;
+}
+
+/* Writes a log of the configured size, then times three reopens. */
+static void time_recovery(struct run *run)
+{
+    char path[4200];
+    uint64_t target = run->config.recovery_mib << 20, seed = 77, records = 0;
+    struct bench_samples samples;
+    struct kdb_stats stats;
+    struct kdb *db;
+    struct kdb_block block = block_for(run, 0, 0);
+    char extra[256];
+    double replay_s = 0;
+
+    snprintf(path, sizeof(path), "%s/recovery", run->root);
+    db = open_db(path);
+    do {
+        for (int i = 0; i < 4096; i++) {
+            int rc;
+            for (int k = 0; k < 2; k++) {
+                uint64_t r = splitmix(&seed);
+                memcpy(block.id.bytes + 8 * k, &r, sizeof(r));
+            }
+            rc = kdb_put_block(db, &block, NULL);
+            if (rc < 0)
+                die("recovery log", rc);
+            records++;
+        }
+        kdb_get_stats(db, &stats);
+        bench_progress("writing a %llu MiB log: %llu MiB", (unsigned long long)run->config.recovery_mib,
+                       (unsigned long long)(stats.wal_bytes >> 20));
+    } while (stats.wal_bytes < target);
+    if (kdb_close(db) < 0)
+        die("close", -EIO);
+    bench_samples_init(&samples, 3);
+    for (int i = 0; i < 3; i++) {
+        bench_progress("recovery %d/3", i + 1);
+        uint64_t start = bench_now_ns();
+        db = open_db(path);
+        bench_samples_add(&samples, bench_now_ns() - start);
+        kdb_get_stats(db, &stats);
+        replay_s += (double)stats.recovery_ns / 1e9 / 3;
+        if (stats.recovered_records != records || stats.block_count != records) {
+            fprintf(stderr, "kausal-bench: recovered %llu of %llu records\n",
+                    (unsigned long long)stats.recovered_records, (unsigned long long)records);
+            exit(1);
+        }
+        if (kdb_close(db) < 0)
+            die("close", -EIO);
+    }
+    bench_progress("%s", "");
+    add(run, "recovery", &samples, 0, "");
+    struct bench_result *r = &run->report.results[run->report.count - 1];
+    double gib = (double)stats.recovered_bytes / (double)(1u << 30);
+    snprintf(extra, sizeof(extra),
+             ", \"gib_per_s\": %.3f, \"wal_bytes\": %llu, \"records\": %llu, \"replay_s\": %.4f",
+             gib / (r->mean_us / 1e6), (unsigned long long)stats.recovered_bytes,
+             (unsigned long long)records, replay_s);
+    memcpy(r->extra, extra, sizeof(r->extra));
+    r->ops_per_s = (double)records / (r->mean_us / 1e6);
+    snprintf(r->note, sizeof(r->note), "kdb_open of a %.2f GiB log (%llu blocks): %.2f GiB/s",
+             gib, (unsigned long long)records, gib / (r->mean_us / 1e6));
+    bench_samples_release(&samples);
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: kausal-bench storage [--json] [-n N] [--sync-n N] [--recovery-mib M] "
+            "[--dir DIR]\n"
+            "\n"
+            "  -n N              blocks of 1 KiB (default 100000)\n"
+            "  --sync-n N        durable writes, and as many bare pwrite+fdatasync (default 2000)\n"
+            "  --recovery-mib M  size of the log that recovery replays (default 1024; 0 skips)\n"
+            "  --dir DIR         where to put the data (default $TMPDIR or /tmp); a fresh\n"
+            "                    directory inside it is removed at the end\n"
+            "  --json            one JSON array of {name, n, mean_us, p50_us, p99_us, ops_per_s}\n");
+}
+
+static int parse(int argc, char **argv, struct config *config)
+{
+    static const struct option options[] = {
+        {"json", no_argument, NULL, 'j'},          {"sync-n", required_argument, NULL, 's'},
+        {"recovery-mib", required_argument, NULL, 'r'}, {"dir", required_argument, NULL, 'd'},
+        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
+    };
+    const char *tmp = getenv("TMPDIR");
+    int c;
+
+    *config = (struct config){.n = 100000, .sync_n = 2000, .recovery_mib = 1024,
+                              .dir = tmp && *tmp ? tmp : "/tmp"};
+    while ((c = getopt_long(argc, argv, "n:h", options, NULL)) != -1) {
+        char *end = NULL;
+        switch (c) {
+        case 'j':
+            config->json = true;
+            break;
+        case 'n':
+            config->n = strtoull(optarg, &end, 10);
+            break;
+        case 's':
+            config->sync_n = strtoull(optarg, &end, 10);
+            break;
+        case 'r':
+            config->recovery_mib = strtoull(optarg, &end, 10);
+            break;
+        case 'd':
+            config->dir = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            exit(0);
+        default:
+            usage(stderr);
+            return 2;
+        }
+        if (end && (*end || end == optarg)) {
+            fprintf(stderr, "kausal-bench: not a number: %s\n", optarg);
+            return 2;
+        }
+    }
+    if (optind != argc || config->n < 100 || config->sync_n < 1) {
+        usage(stderr);
+        return 2;
+    }
+    return 0;
+}
+
+static const char *fs_name(const char *path)
+{
+    struct statfs st;
+
+    if (statfs(path, &st) < 0)
+        return "unknown";
+    switch ((unsigned long)st.f_type) {
+    case 0xEF53:
+        return "ext4";
+    case 0x58465342:
+        return "xfs";
+    case 0x9123683E:
+        return "btrfs";
+    case 0x01021994:
+        return "tmpfs";
+    default:
+        return "other";
+    }
+}
+
+static void run_all(struct run *run)
+{
+    uint64_t n = run->config.n, seed = 1;
+    uint64_t *order = malloc(n * sizeof(*order));
+    char path[4200];
+    struct kdb *db;
+
+    run->warm = n / 10;
+    run->ids = malloc((n + run->warm) * sizeof(*run->ids));
+    if (!order || !run->ids)
+        die("memory", -ENOMEM);
+    for (uint64_t i = 0; i < n + run->warm; i++) {
+        for (int k = 0; k < 2; k++) {
+            uint64_t r = splitmix(&seed);
+            memcpy(run->ids[i].bytes + 8 * k, &r, sizeof(r));
+        }
+    }
+    for (size_t i = 0; i < CONTENT_SIZE; i++)
+        run->content[i] = (uint8_t)splitmix(&seed);
+    snprintf(path, sizeof(path), "%s/db", run->root);
+    db = open_db(path);
+    for (uint64_t i = 0; i < run->warm; i++) {
+        struct kdb_block block = block_for(run, n + i, i);
+        if (kdb_put_block(db, &block, NULL) < 0)
+            die("warm-up", -EIO);
+    }
+    bench_progress("%s", "block writes");
+    shuffle(order, n, 2);
+    time_puts(run, db, "block_write", order, 0);
+    bench_progress("%s", "reads");
+    time_reads(run, db, false, 3);
+    time_reads(run, db, true, 5);
+    bench_progress("%s", "updates and deletes");
+    shuffle(order, n, 7);
+    time_puts(run, db, "block_update", order, n);
+    shuffle(order, n, 8);
+    time_deletes(run, db, order);
+    time_durable(run, db);
+    if (kdb_close(db) < 0)
+        die("close", -EIO);
+    time_metadata(run);
+    if (run->config.recovery_mib)
+        time_recovery(run);
+    free(order);
+    free(run->ids);
+}
+
+int bench_storage_main(int argc, char **argv)
+{
+    struct run *run = calloc(1, sizeof(*run));
+    char title[4400];
+    int rc;
+
+    if (!run)
+        die("memory", -ENOMEM);
+    rc = parse(argc, argv, &run->config);
+    if (rc)
+        return rc;
+    run->report.json = run->config.json;
+    snprintf(run->root, sizeof(run->root), "%s/kausal-bench.XXXXXX", run->config.dir);
+    if (!mkdtemp(run->root))
+        die(run->root, 0);
+    run_all(run);
+    snprintf(title, sizeof(title),
+             "kausal-bench storage: %llu blocks of 1 KiB, %llu durable writes, in %s (%s)",
+             (unsigned long long)run->config.n, (unsigned long long)run->config.sync_n,
+             run->config.dir, fs_name(run->root));
+    bench_report_print(&run->report, title);
+    if (nftw(run->root, remove_entry, 16, FTW_DEPTH | FTW_PHYS) < 0)
+        fprintf(stderr, "kausal-bench: could not remove %s\n", run->root);
+    free(run);
+    return 0;
+}

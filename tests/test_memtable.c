@@ -1,0 +1,228 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_memtable.c: the arena and the memtable's hash table.
+ *
+ * Goal: arena memory is aligned, survives until reset, and large requests
+ * get chunks of their own; the memtable finds every id after growing many
+ * times, replaces in place, reports the previous record, scans each id once,
+ * and turns a failed allocation into -ENOMEM with the table unchanged.
+ * Method: direct calls; an allocator that fails on request.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "arena.h"
+#include "env.h"
+#include "memtable.h"
+
+struct failing {
+    bool fail; /* the next malloc returns NULL */
+    unsigned live; /* allocations not yet freed */
+};
+
+static void *failing_malloc(void *ctx, size_t size)
+{
+    struct failing *f = ctx;
+    void *p;
+
+    if (f->fail)
+        return NULL;
+    p = malloc(size);
+    f->live += p != NULL;
+    return p;
+}
+
+static void *failing_realloc(void *ctx, void *ptr, size_t size)
+{
+    struct failing *f = ctx;
+    return f->fail ? NULL : realloc(ptr, size);
+}
+
+static void failing_free(void *ctx, void *ptr)
+{
+    struct failing *f = ctx;
+    f->live--;
+    free(ptr);
+}
+
+struct fixture {
+    struct failing failing;
+    struct kdb_allocator allocator;
+    struct env env;
+};
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+    struct kdb_options options;
+
+    assert_non_null(f);
+    f->allocator = (struct kdb_allocator){
+        .ctx = &f->failing,
+        .malloc = failing_malloc,
+        .realloc = failing_realloc,
+        .free = failing_free,
+    };
+    kdb_options_init(&options);
+    options.allocator = &f->allocator;
+    env_init(&f->env, &options);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+
+    assert_int_equal(f->failing.live, 0); /* nothing leaked */
+    free(f);
+    return 0;
+}
+
+static void test_arena_alignment_and_lifetime(void **state)
+{
+    struct fixture *f = *state;
+    struct arena arena;
+    uint8_t *small[100];
+
+    arena_init(&arena, &f->env, 4096);
+    for (int i = 0; i < 100; i++) {
+        small[i] = arena_alloc(&arena, (size_t)(i % 13) + 1);
+        assert_non_null(small[i]);
+        assert_int_equal((uintptr_t)small[i] % 8, 0);
+        memset(small[i], i, (size_t)(i % 13) + 1);
+    }
+    uint8_t *big = arena_alloc(&arena, 100000); /* a chunk of its own */
+    assert_non_null(big);
+    memset(big, 0xee, 100000);
+    uint8_t *after = arena_alloc(&arena, 8); /* still bumps the current chunk */
+    assert_non_null(after);
+    for (int i = 0; i < 100; i++)
+        assert_int_equal(small[i][0], i);
+    assert_true(arena.bytes_held >= 100000 + 4096);
+    assert_true(arena.bytes_held < 100000 + 3 * 4096);
+    f->failing.fail = true;
+    assert_null(arena_alloc(&arena, 100000));
+    f->failing.fail = false;
+    arena_reset(&arena);
+    assert_int_equal(arena.bytes_held, 0);
+    assert_non_null(arena_alloc(&arena, 16));
+    arena_release(&arena);
+}
+
+static void id_of(uint32_t n, uint8_t id[KDB_ID_SIZE])
+{
+    memset(id, 0, KDB_ID_SIZE);
+    memcpy(id + 12, &n, sizeof(n)); /* differ only at the end: the hash must spread them */
+}
+
+static void test_memtable_finds_every_id_after_growth(void **state)
+{
+    struct fixture *f = *state;
+    struct memtable mt;
+    uint8_t id[KDB_ID_SIZE];
+    const unsigned count = 50000;
+
+    assert_int_equal(memtable_init(&mt, &f->env, 1 << 16, 12345), 0);
+    for (uint32_t i = 0; i < count; i++) {
+        uint8_t *record = memtable_alloc(&mt, sizeof(uint32_t));
+        assert_non_null(record);
+        memcpy(record, &i, sizeof(i));
+        id_of(i, id);
+        assert_int_equal(memtable_reserve(&mt), 0);
+        assert_null(memtable_put(&mt, id, record));
+    }
+    assert_true(mt.slot_count >= 2 * count);
+    for (uint32_t i = 0; i < count; i++) {
+        uint32_t got;
+        id_of(i, id);
+        const uint8_t *record = memtable_get(&mt, id);
+        assert_non_null(record);
+        memcpy(&got, record, sizeof(got));
+        assert_int_equal(got, i);
+    }
+    id_of(count + 1, id);
+    assert_null(memtable_get(&mt, id));
+    memtable_release(&mt);
+}
+
+static int count_records(void *ctx, const uint8_t *record)
+{
+    (void)record;
+    (*(unsigned *)ctx)++;
+    return 0;
+}
+
+static void test_memtable_put_replaces_and_returns_previous(void **state)
+{
+    struct fixture *f = *state;
+    struct memtable mt;
+    uint8_t id[KDB_ID_SIZE];
+    static const uint8_t first[1] = {1}, second[1] = {2};
+    unsigned scanned = 0;
+
+    assert_int_equal(memtable_init(&mt, &f->env, 4096, 1), 0);
+    id_of(7, id);
+    assert_int_equal(memtable_reserve(&mt), 0);
+    assert_null(memtable_put(&mt, id, first));
+    assert_int_equal(memtable_reserve(&mt), 0);
+    assert_ptr_equal(memtable_put(&mt, id, second), first);
+    assert_ptr_equal(memtable_get(&mt, id), second);
+    assert_int_equal(mt.used_count, 1);
+    assert_int_equal(memtable_scan(&mt, count_records, &scanned), 0);
+    assert_int_equal(scanned, 1);
+    memtable_release(&mt);
+}
+
+static void test_memtable_reserve_failure_is_enomem_and_harmless(void **state)
+{
+    struct fixture *f = *state;
+    struct memtable mt;
+    uint8_t id[KDB_ID_SIZE];
+    static const uint8_t record[1] = {9};
+    uint32_t n = 0;
+
+    assert_int_equal(memtable_init(&mt, &f->env, 4096, 1), 0);
+    /* Fill to the growth point. */
+    for (;;) {
+        if (2 * (mt.used_count + 1) > mt.slot_count)
+            break;
+        id_of(n++, id);
+        assert_int_equal(memtable_reserve(&mt), 0);
+        assert_null(memtable_put(&mt, id, record));
+    }
+    f->failing.fail = true;
+    assert_int_equal(memtable_reserve(&mt), -ENOMEM);
+    f->failing.fail = false;
+    for (uint32_t i = 0; i < n; i++) {
+        id_of(i, id);
+        assert_ptr_equal(memtable_get(&mt, id), record);
+    }
+    assert_int_equal(memtable_reserve(&mt), 0);
+    memtable_release(&mt);
+    f->failing.fail = true;
+    assert_int_equal(memtable_init(&mt, &f->env, 4096, 1), -ENOMEM);
+    f->failing.fail = false;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_arena_alignment_and_lifetime, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_memtable_finds_every_id_after_growth, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_memtable_put_replaces_and_returns_previous, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_memtable_reserve_failure_is_enomem_and_harmless,
+                                        setup, teardown),
+    };
+
+    return cmocka_run_group_tests_name("memtable", tests, NULL, NULL);
+}
