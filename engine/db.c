@@ -70,11 +70,14 @@ static int check_options(const struct kdb_options *o)
 
 /* ---- applying records ---- */
 
-/* Points the memtable at a checked record and keeps block_count. */
-static void apply_record(struct kdb *db, const uint8_t *record)
+/*
+ * Points the memtable at kept, a checked record whose bytes are also at
+ * record (the same pointer, or a copy in replay), and keeps block_count.
+ */
+static void apply_record(struct kdb *db, const uint8_t *record, const uint8_t *kept)
 {
     const uint8_t *payload = wal_record_payload(record);
-    const uint8_t *previous = memtable_put(&db->memtable, block_payload_id(payload), record);
+    const uint8_t *previous = memtable_put(&db->memtable, block_payload_id(payload), kept);
     bool was_live = previous && wal_record_type(previous) == WAL_RECORD_PUT_BLOCK;
     bool is_live = wal_record_type(record) == WAL_RECORD_PUT_BLOCK;
 
@@ -84,25 +87,60 @@ static void apply_record(struct kdb *db, const uint8_t *record)
         db->block_count--;
 }
 
-static void *replay_alloc(void *ctx, size_t size)
+/*
+ * Replay inserts ids in random order into a table far larger than the
+ * caches, so it runs a short pipeline: each record's slot is prefetched
+ * when it arrives and filled REPLAY_PIPELINE records later, and the misses
+ * overlap instead of following one another.
+ */
+#define REPLAY_PIPELINE 8
+
+struct replay_pending {
+    uint8_t record[WAL_RECORD_HEADER_SIZE + KDB_ID_SIZE]; /* header and id of the checked copy */
+    const uint8_t *kept;                                   /* the record in the mapping */
+};
+
+struct replay_ctx {
+    struct kdb *db;
+    struct replay_pending queue[REPLAY_PIPELINE]; /* a ring */
+    size_t head;                                  /* oldest entry */
+    size_t count;                                 /* entries queued */
+};
+
+static int replay_drain_one(struct replay_ctx *ctx)
 {
-    struct kdb *db = ctx;
-    return memtable_alloc(&db->memtable, size);
+    struct replay_pending *p = &ctx->queue[ctx->head];
+    int rc = memtable_reserve(&ctx->db->memtable);
+
+    if (rc < 0)
+        return rc;
+    apply_record(ctx->db, p->record, p->kept);
+    ctx->head = (ctx->head + 1) % REPLAY_PIPELINE;
+    ctx->count--;
+    return 0;
 }
 
-static int replay_apply(void *ctx, const uint8_t *record)
+static int replay_apply(void *fn_ctx, const uint8_t *record, const uint8_t *kept)
 {
-    struct kdb *db = ctx;
+    struct replay_ctx *ctx = fn_ctx;
+    struct kdb *db = ctx->db;
+    struct replay_pending *p;
     int rc = block_check_payload(wal_record_type(record), wal_record_payload(record),
                                  wal_record_payload_len(record));
 
     if (rc < 0)
         return KDB_CORRUPT(&db->env, "log record %llu: malformed block payload",
                            (unsigned long long)wal_record_sequence(record));
-    rc = memtable_reserve(&db->memtable);
-    if (rc < 0)
-        return rc;
-    apply_record(db, record);
+    if (ctx->count == REPLAY_PIPELINE) {
+        rc = replay_drain_one(ctx);
+        if (rc < 0)
+            return rc;
+    }
+    p = &ctx->queue[(ctx->head + ctx->count) % REPLAY_PIPELINE];
+    memcpy(p->record, record, sizeof(p->record));
+    p->kept = kept;
+    ctx->count++;
+    memtable_prefetch(&db->memtable, block_payload_id(wal_record_payload(record)));
     return 0;
 }
 
@@ -156,7 +194,8 @@ static int open_engine(struct kdb *db)
         .payload_size_max = BLOCK_PUT_FIXED_SIZE + KDB_SOURCE_URI_SIZE_LIMIT +
                             KDB_METADATA_SIZE_LIMIT + KDB_CONTENT_SIZE_LIMIT,
     };
-    struct wal_replay replay = {.ctx = db, .alloc = replay_alloc, .apply = replay_apply};
+    struct replay_ctx replay_ctx = {.db = db};
+    struct wal_replay replay = {.ctx = &replay_ctx, .apply = replay_apply};
     uint64_t seed = 0, start;
     int rc;
 
@@ -171,8 +210,13 @@ static int open_engine(struct kdb *db)
     rc = wal_open(&db->wal, &db->env, db->path, &wal_options, &replay);
     if (rc)
         return rc < 0 ? rc : -EIO;
-    db->recovery_ns = vfs->now_ns(vfs->ctx) - start;
     db->wal_ready = true;
+    while (replay_ctx.count) {
+        rc = replay_drain_one(&replay_ctx);
+        if (rc < 0)
+            return rc;
+    }
+    db->recovery_ns = vfs->now_ns(vfs->ctx) - start;
     return 0;
 }
 
@@ -180,6 +224,8 @@ static void db_free(struct kdb *db)
 {
     const struct kdb_vfs *vfs = db->env.vfs;
 
+    if (db->wal_ready)
+        (void)wal_close(&db->wal);
     if (db->memtable_ready)
         memtable_release(&db->memtable);
     if (db->lock_fd >= 0)
@@ -240,6 +286,7 @@ int kdb_close(struct kdb *db)
         return 0;
     if (db->wal_ready)
         rc = wal_close(&db->wal);
+    db->wal_ready = false;
     db_free(db);
     return rc;
 }
@@ -273,7 +320,7 @@ static int commit(struct kdb *db, unsigned type, uint8_t *record, size_t len, ui
     rc = wal_append(&db->wal, type, record, len, version);
     if (rc < 0)
         return rc;
-    apply_record(db, record);
+    apply_record(db, record, record);
     return 0;
 }
 

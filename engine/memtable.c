@@ -105,6 +105,12 @@ const uint8_t *memtable_put(struct memtable *mt, const uint8_t id[KDB_ID_SIZE],
     return previous;
 }
 
+void memtable_prefetch(const struct memtable *mt, const uint8_t id[KDB_ID_SIZE])
+{
+    size_t index = (size_t)checksum_id_hash(id, mt->seed) & (mt->slot_count - 1);
+    __builtin_prefetch(&mt->slots[index], 1);
+}
+
 const uint8_t *memtable_get(const struct memtable *mt, const uint8_t id[KDB_ID_SIZE])
 {
     return find_slot(mt->slots, mt->slot_count, mt->seed, id)->record;

@@ -59,6 +59,9 @@ KDB_MUST_USE int memtable_reserve(struct memtable *mt);
 const uint8_t *memtable_put(struct memtable *mt, const uint8_t id[KDB_ID_SIZE],
                             const uint8_t *record);
 
+/* Starts loading id's slot into the cache, for a put or get soon after. */
+void memtable_prefetch(const struct memtable *mt, const uint8_t id[KDB_ID_SIZE]);
+
 /* The record id points at, or NULL. */
 const uint8_t *memtable_get(const struct memtable *mt, const uint8_t id[KDB_ID_SIZE]);
 

@@ -14,6 +14,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -122,6 +123,27 @@ static int posix_file_size(void *ctx, int fd, uint64_t *size_out)
         return -errno;
     *size_out = (uint64_t)st.st_size;
     return 0;
+}
+
+static int posix_map(void *ctx, int fd, uint64_t size, const void **addr_out)
+{
+    void *addr;
+
+    (void)ctx;
+    *addr_out = NULL;
+    if (size == 0 || size > SIZE_MAX)
+        return -EINVAL;
+    addr = mmap(NULL, (size_t)size, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (addr == MAP_FAILED)
+        return -errno;
+    *addr_out = addr;
+    return 0;
+}
+
+static int posix_unmap(void *ctx, const void *addr, uint64_t size)
+{
+    (void)ctx;
+    return munmap((void *)addr, (size_t)size) < 0 ? -errno : 0;
 }
 
 static int posix_rename(void *ctx, const char *from, const char *to)
@@ -236,6 +258,8 @@ static const struct kdb_vfs posix_vfs = {
     .writeback = posix_writeback,
     .truncate = posix_truncate,
     .file_size = posix_file_size,
+    .map = posix_map,
+    .unmap = posix_unmap,
     .rename = posix_rename,
     .unlink = posix_unlink,
     .mkdir = posix_mkdir,

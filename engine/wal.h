@@ -32,12 +32,18 @@
 /* What replay hands back to the caller. */
 struct wal_replay {
     void *ctx;
-    /* Memory for one segment's bytes, kept by the caller for as long as it
-     * keeps pointers to records inside; NULL for -ENOMEM. */
-    void *(*alloc)(void *ctx, size_t size);
-    /* A record whose frame and checksum are good, in sequence order; a
-     * nonzero return stops the replay and is returned by wal_open(). */
-    int (*apply)(void *ctx, const uint8_t *record);
+    /* A record whose frame and checksum are good, in sequence order:
+     * record is a checked copy, valid during the call; kept is the same
+     * bytes in the segment's mapping, valid until wal_close(), and not yet
+     * touched (reading it faults the page in). A nonzero return stops the
+     * replay and is returned by wal_open(). */
+    int (*apply)(void *ctx, const uint8_t *record, const uint8_t *kept);
+};
+
+/* A replayed segment, mapped read-only; records in it stay in use. */
+struct wal_map {
+    const void *addr;
+    uint64_t size;
 };
 
 struct wal_options {
@@ -70,6 +76,9 @@ struct wal {
     uint64_t replayed_records; /* records applied by wal_open() */
     uint64_t replayed_bytes;   /* bytes read by wal_open() */
     int error;                 /* sticky I/O error: 0 or a negative errno */
+    struct wal_map *maps;      /* replayed segments, unmapped by wal_close() */
+    size_t map_count;
+    size_t map_capacity;
 };
 
 /*
@@ -93,7 +102,9 @@ KDB_MUST_USE int wal_append(struct wal *wal, unsigned type, uint8_t *record, siz
 /* Writes the buffer and, if anything is not yet durable, fdatasyncs it. */
 KDB_MUST_USE int wal_sync(struct wal *wal);
 
-/* wal_sync(), then closes the segment and frees the buffer, even on error. */
+/* Seals and syncs the log, then closes the segments, unmaps the replayed
+ * ones (records from replay become invalid) and frees the buffer, even on
+ * error; returns the first error. */
 int wal_close(struct wal *wal);
 
 /* Bytes of the log, written or buffered. */

@@ -109,6 +109,18 @@ static int fault_file_size(void *ctx, int fd, uint64_t *size_out)
     return BASE(f)->file_size(BASE(f)->ctx, fd, size_out);
 }
 
+static int fault_map(void *ctx, int fd, uint64_t size, const void **addr_out)
+{
+    struct vfs_fault *f = ctx;
+    return BASE(f)->map(BASE(f)->ctx, fd, size, addr_out);
+}
+
+static int fault_unmap(void *ctx, const void *addr, uint64_t size)
+{
+    struct vfs_fault *f = ctx;
+    return BASE(f)->unmap(BASE(f)->ctx, addr, size);
+}
+
 static int fault_rename(void *ctx, const char *from, const char *to)
 {
     struct vfs_fault *f = ctx;
@@ -175,6 +187,8 @@ void vfs_fault_init(struct vfs_fault *f, const struct kdb_vfs *base)
         .writeback = fault_writeback,
         .truncate = fault_truncate,
         .file_size = fault_file_size,
+        .map = fault_map,
+        .unmap = fault_unmap,
         .rename = fault_rename,
         .unlink = fault_unlink,
         .mkdir = fault_mkdir,

@@ -261,6 +261,33 @@ static int mem_file_size(void *ctx, int fd, uint64_t *size_out)
     return 0;
 }
 
+/* A snapshot: later writes to the file do not show, as with MAP_PRIVATE pages once copied. */
+static int mem_map(void *ctx, int fd, uint64_t size, const void **addr_out)
+{
+    struct mem_inode *inode = fd_inode(ctx, fd);
+    uint8_t *copy;
+
+    *addr_out = NULL;
+    if (!inode)
+        return -EBADF;
+    if (size == 0 || size > inode->now.size)
+        return -EINVAL;
+    copy = malloc((size_t)size);
+    if (!copy)
+        return -ENOMEM;
+    memcpy(copy, inode->now.bytes, (size_t)size);
+    *addr_out = copy;
+    return 0;
+}
+
+static int mem_unmap(void *ctx, const void *addr, uint64_t size)
+{
+    (void)ctx;
+    (void)size;
+    free((void *)addr);
+    return 0;
+}
+
 static int mem_rename(void *ctx, const char *from, const char *to)
 {
     struct vfs_mem *m = ctx;
@@ -395,6 +422,8 @@ struct vfs_mem *vfs_mem_new(uint64_t seed)
         .writeback = mem_writeback,
         .truncate = mem_truncate,
         .file_size = mem_file_size,
+        .map = mem_map,
+        .unmap = mem_unmap,
         .rename = mem_rename,
         .unlink = mem_unlink,
         .mkdir = mem_mkdir,

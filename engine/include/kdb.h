@@ -96,7 +96,10 @@ typedef int (*kdb_vfs_list_fn)(void *fn_ctx, const char *name);
  * POSIX VFS writes its process id into the file). writeback asks for a
  * written range to start going to disk without waiting for it (a hint: it
  * promises no durability, and may do nothing), so that a later fsync has
- * little left to wait for. now_ns is wall-clock time.
+ * little left to wait for. map makes the first size bytes of an open file
+ * readable at *addr_out until unmap, even after the file is closed; the
+ * engine maps log segments it replays and never writes through the
+ * mapping or touches it past the end of the file. now_ns is wall-clock time.
  */
 struct kdb_vfs {
     void *ctx;
@@ -108,6 +111,8 @@ struct kdb_vfs {
     int (*writeback)(void *ctx, int fd, uint64_t offset, uint64_t len);
     int (*truncate)(void *ctx, int fd, uint64_t size);
     int (*file_size)(void *ctx, int fd, uint64_t *size_out);
+    int (*map)(void *ctx, int fd, uint64_t size, const void **addr_out);
+    int (*unmap)(void *ctx, const void *addr, uint64_t size);
     int (*rename)(void *ctx, const char *from, const char *to);
     int (*unlink)(void *ctx, const char *path);
     int (*mkdir)(void *ctx, const char *path);
