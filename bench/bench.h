@@ -20,8 +20,8 @@
 uint64_t bench_now_ns(void);
 
 struct bench_samples {
-    uint64_t *ns;     /* one duration per operation */
-    size_t count;     /* filled */
+    uint64_t *ns; /* one duration per operation */
+    size_t count; /* filled */
     size_t capacity;
 };
 
@@ -29,8 +29,7 @@ void bench_samples_init(struct bench_samples *samples, size_t capacity);
 void bench_samples_release(struct bench_samples *samples);
 static inline void bench_samples_add(struct bench_samples *samples, uint64_t ns)
 {
-    if (samples->count < samples->capacity)
-        samples->ns[samples->count++] = ns;
+    if (samples->count < samples->capacity) samples->ns[samples->count++] = ns;
 }
 
 /* One line of the report. */
@@ -51,8 +50,8 @@ struct bench_result {
  * Fills result from samples. mean_ns_override > 0 replaces the mean taken
  * from the samples (a pass timed as a whole).
  */
-void bench_result_from(struct bench_result *result, const char *name,
-                       struct bench_samples *samples, double mean_ns_override);
+void bench_result_from(struct bench_result *result, const char *name, struct bench_samples *samples,
+                       double mean_ns_override);
 
 struct bench_report {
     struct bench_result results[32];

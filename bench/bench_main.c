@@ -49,14 +49,13 @@ static double percentile_ns(const struct bench_samples *samples, double p)
 {
     size_t index;
 
-    if (samples->count == 0)
-        return 0;
+    if (samples->count == 0) return 0;
     index = (size_t)floor(p * (double)(samples->count - 1) + 0.5);
     return (double)samples->ns[index];
 }
 
-void bench_result_from(struct bench_result *result, const char *name,
-                       struct bench_samples *samples, double mean_ns_override)
+void bench_result_from(struct bench_result *result, const char *name, struct bench_samples *samples,
+                       double mean_ns_override)
 {
     double sum = 0;
 
@@ -66,8 +65,7 @@ void bench_result_from(struct bench_result *result, const char *name,
     for (size_t i = 0; i < samples->count; i++)
         sum += (double)samples->ns[i];
     double mean_ns = samples->count ? sum / (double)samples->count : 0;
-    if (mean_ns_override > 0)
-        mean_ns = mean_ns_override;
+    if (mean_ns_override > 0) mean_ns = mean_ns_override;
     result->n = samples->count;
     result->mean_us = mean_ns / 1000.0;
     result->p50_us = percentile_ns(samples, 0.50) / 1000.0;
@@ -117,8 +115,7 @@ void bench_progress(const char *fmt, ...)
 {
     va_list ap;
 
-    if (!isatty(STDERR_FILENO))
-        return;
+    if (!isatty(STDERR_FILENO)) return;
     va_start(ap, fmt);
     fprintf(stderr, "\r\033[K");
     vfprintf(stderr, fmt, ap);
@@ -146,8 +143,7 @@ int main(int argc, char **argv)
         usage(stdout);
         return 0;
     }
-    if (strcmp(argv[1], "storage") == 0)
-        return bench_storage_main(argc - 1, argv + 1);
+    if (strcmp(argv[1], "storage") == 0) return bench_storage_main(argc - 1, argv + 1);
     fprintf(stderr, "kausal-bench: unknown benchmark '%s'\n", argv[1]);
     usage(stderr);
     return 2;

@@ -37,8 +37,9 @@
 #define CONTENT_SIZE 1024
 #define SYNC_BATCH   50
 
-static const char metadata[] = "{\"kind\":\"function\",\"name\":\"luaH_getshortstr\",\"lang\":\"c\","
-                               "\"line_start\":1203,\"line_end\":1231,\"static\":false}";
+static const char metadata[] =
+    "{\"kind\":\"function\",\"name\":\"luaH_getshortstr\",\"lang\":\"c\","
+    "\"line_start\":1203,\"line_end\":1231,\"static\":false}";
 static const char source_uri[] = "src/ltable.c";
 
 struct config {
@@ -51,9 +52,9 @@ struct config {
 
 struct run {
     struct config config;
-    char root[4096];         /* our scratch directory */
-    struct kdb_id *ids;      /* n + warm ids */
-    uint64_t warm;           /* warm-up puts */
+    char root[4096];    /* our scratch directory */
+    struct kdb_id *ids; /* n + warm ids */
+    uint64_t warm;      /* warm-up puts */
     uint8_t content[CONTENT_SIZE];
     struct bench_report report;
 };
@@ -109,8 +110,7 @@ static struct kdb *open_db(const char *path)
     kdb_options_init(&options);
     options.flags = KDB_OPEN_CREATE;
     rc = kdb_open(path, &options, &db);
-    if (rc < 0)
-        die(path, rc);
+    if (rc < 0) die(path, rc);
     return db;
 }
 
@@ -137,8 +137,7 @@ static void time_puts(struct run *run, struct kdb *db, const char *name, const u
         struct kdb_block block = block_for(run, order[i], salt + i);
         int rc = kdb_put_block(db, &block, NULL);
         uint64_t now = bench_now_ns();
-        if (rc < 0)
-            die(name, rc);
+        if (rc < 0) die(name, rc);
         bench_samples_add(&samples, now - last);
         last = now;
     }
@@ -158,8 +157,7 @@ static uint64_t read_once(struct kdb *db, const struct kdb_id *id, bool zero_cop
     } else {
         rc = kdb_read_block(db, id, 0, buf, CONTENT_SIZE, &got);
     }
-    if (rc < 0)
-        die("read", rc);
+    if (rc < 0) die("read", rc);
     return got;
 }
 
@@ -173,8 +171,7 @@ static void time_reads(struct run *run, struct kdb *db, bool zero_copy, uint64_t
     struct bench_samples samples;
     volatile uint64_t sink = 0;
 
-    if (!order)
-        die("memory", -ENOMEM);
+    if (!order) die("memory", -ENOMEM);
     shuffle(order, n, seed);
     uint64_t start = bench_now_ns();
     for (uint64_t i = 0; i < n; i++)
@@ -206,8 +203,7 @@ static void time_deletes(struct run *run, struct kdb *db, const uint64_t *order)
     for (uint64_t i = 0; i < n; i++) {
         int rc = kdb_delete_block(db, &run->ids[order[i]]);
         uint64_t now = bench_now_ns();
-        if (rc < 0)
-            die("delete", rc);
+        if (rc < 0) die("delete", rc);
         bench_samples_add(&samples, now - last);
         last = now;
     }
@@ -223,14 +219,12 @@ static int open_raw(struct run *run, const char *name, uint64_t prefill)
 
     snprintf(path, sizeof(path), "%s/%s", run->root, name);
     fd = open(path, O_CREAT | O_TRUNC | O_RDWR | O_CLOEXEC, 0600);
-    if (fd < 0)
-        die(path, 0);
+    if (fd < 0) die(path, 0);
     for (uint64_t i = 0; i < prefill; i++) {
         if (pwrite(fd, zeros, CONTENT_SIZE, (off_t)(i * CONTENT_SIZE)) != CONTENT_SIZE)
             die(path, 0);
     }
-    if (prefill && fsync(fd) < 0)
-        die(path, 0);
+    if (prefill && fsync(fd) < 0) die(path, 0);
     return fd;
 }
 
@@ -258,16 +252,13 @@ static void time_durable(struct run *run, struct kdb *db)
     bench_samples_init(&overwrite, n);
     for (uint64_t done = 0; done < n; done += SYNC_BATCH) {
         uint64_t batch = n - done < SYNC_BATCH ? n - done : SYNC_BATCH;
-        bench_progress("durable writes %llu/%llu", (unsigned long long)done,
-                       (unsigned long long)n);
+        bench_progress("durable writes %llu/%llu", (unsigned long long)done, (unsigned long long)n);
         for (uint64_t i = done; i < done + batch; i++) {
             struct kdb_block block = block_for(run, i % run->config.n, 1000000 + i);
             uint64_t start = bench_now_ns();
             int rc = kdb_put_block(db, &block, NULL);
-            if (rc == 0)
-                rc = kdb_sync(db);
-            if (rc < 0)
-                die("durable write", rc);
+            if (rc == 0) rc = kdb_sync(db);
+            if (rc < 0) die("durable write", rc);
             bench_samples_add(&wal, bench_now_ns() - start);
         }
         for (uint64_t i = done; i < done + batch; i++)
@@ -284,7 +275,8 @@ static void time_durable(struct run *run, struct kdb *db)
     double floor_append = run->report.results[run->report.count - 1].mean_us;
     add(run, "raw_fdatasync_overwrite", &overwrite, 0, "floor: the same over allocated blocks");
     double floor_overwrite = run->report.results[run->report.count - 1].mean_us;
-    snprintf(extra, sizeof(extra), ", \"vs_raw_fdatasync\": %.3f, \"vs_raw_fdatasync_overwrite\": %.3f",
+    snprintf(extra, sizeof(extra),
+             ", \"vs_raw_fdatasync\": %.3f, \"vs_raw_fdatasync_overwrite\": %.3f",
              r->mean_us / floor_append, r->mean_us / floor_overwrite);
     memcpy(r->extra, extra, sizeof(r->extra));
     snprintf(r->note, sizeof(r->note), "durable write: %.2fx append floor, %.2fx overwrite floor",
@@ -350,16 +342,15 @@ static void time_recovery(struct run *run)
                 memcpy(block.id.bytes + 8 * k, &r, sizeof(r));
             }
             rc = kdb_put_block(db, &block, NULL);
-            if (rc < 0)
-                die("recovery log", rc);
+            if (rc < 0) die("recovery log", rc);
             records++;
         }
         kdb_get_stats(db, &stats);
-        bench_progress("writing a %llu MiB log: %llu MiB", (unsigned long long)run->config.recovery_mib,
+        bench_progress("writing a %llu MiB log: %llu MiB",
+                       (unsigned long long)run->config.recovery_mib,
                        (unsigned long long)(stats.wal_bytes >> 20));
     } while (stats.wal_bytes < target);
-    if (kdb_close(db) < 0)
-        die("close", -EIO);
+    if (kdb_close(db) < 0) die("close", -EIO);
     bench_samples_init(&samples, 3);
     for (int i = 0; i < 3; i++) {
         bench_progress("recovery %d/3", i + 1);
@@ -373,8 +364,7 @@ static void time_recovery(struct run *run)
                     (unsigned long long)stats.recovered_records, (unsigned long long)records);
             exit(1);
         }
-        if (kdb_close(db) < 0)
-            die("close", -EIO);
+        if (kdb_close(db) < 0) die("close", -EIO);
     }
     bench_progress("%s", "");
     add(run, "recovery", &samples, 0, "");
@@ -386,8 +376,8 @@ static void time_recovery(struct run *run)
              (unsigned long long)records, replay_s);
     memcpy(r->extra, extra, sizeof(r->extra));
     r->ops_per_s = (double)records / (r->mean_us / 1e6);
-    snprintf(r->note, sizeof(r->note), "kdb_open of a %.2f GiB log (%llu blocks): %.2f GiB/s",
-             gib, (unsigned long long)records, gib / (r->mean_us / 1e6));
+    snprintf(r->note, sizeof(r->note), "kdb_open of a %.2f GiB log (%llu blocks): %.2f GiB/s", gib,
+             (unsigned long long)records, gib / (r->mean_us / 1e6));
     bench_samples_release(&samples);
 }
 
@@ -401,30 +391,34 @@ static int remove_entry(const char *path, const struct stat *st, int flag, struc
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: kausal-bench storage [--json] [-n N] [--sync-n N] [--recovery-mib M] "
-            "[--dir DIR]\n"
-            "\n"
-            "  -n N              blocks of 1 KiB (default 100000)\n"
-            "  --sync-n N        durable writes, and as many bare pwrite+fdatasync (default 2000)\n"
-            "  --recovery-mib M  size of the log that recovery replays (default 1024; 0 skips)\n"
-            "  --dir DIR         where to put the data (default $TMPDIR or /tmp); a fresh\n"
-            "                    directory inside it is removed at the end\n"
-            "  --json            one JSON array of {name, n, mean_us, p50_us, p99_us, ops_per_s}\n");
+    fprintf(
+        out,
+        "usage: kausal-bench storage [--json] [-n N] [--sync-n N] [--recovery-mib M] "
+        "[--dir DIR]\n"
+        "\n"
+        "  -n N              blocks of 1 KiB (default 100000)\n"
+        "  --sync-n N        durable writes, and as many bare pwrite+fdatasync (default 2000)\n"
+        "  --recovery-mib M  size of the log that recovery replays (default 1024; 0 skips)\n"
+        "  --dir DIR         where to put the data (default $TMPDIR or /tmp); a fresh\n"
+        "                    directory inside it is removed at the end\n"
+        "  --json            one JSON array of {name, n, mean_us, p50_us, p99_us, ops_per_s}\n");
 }
 
 static int parse(int argc, char **argv, struct config *config)
 {
     static const struct option options[] = {
-        {"json", no_argument, NULL, 'j'},          {"sync-n", required_argument, NULL, 's'},
-        {"recovery-mib", required_argument, NULL, 'r'}, {"dir", required_argument, NULL, 'd'},
-        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
+        {"json", no_argument, NULL, 'j'},
+        {"sync-n", required_argument, NULL, 's'},
+        {"recovery-mib", required_argument, NULL, 'r'},
+        {"dir", required_argument, NULL, 'd'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     const char *tmp = getenv("TMPDIR");
     int c;
 
-    *config = (struct config){.n = 100000, .sync_n = 2000, .recovery_mib = 1024,
-                              .dir = tmp && *tmp ? tmp : "/tmp"};
+    *config = (struct config){
+        .n = 100000, .sync_n = 2000, .recovery_mib = 1024, .dir = tmp && *tmp ? tmp : "/tmp"};
     while ((c = getopt_long(argc, argv, "n:h", options, NULL)) != -1) {
         char *end = NULL;
         switch (c) {
@@ -466,8 +460,7 @@ static const char *fs_name(const char *path)
 {
     struct statfs st;
 
-    if (statfs(path, &st) < 0)
-        return "unknown";
+    if (statfs(path, &st) < 0) return "unknown";
     switch ((unsigned long)st.f_type) {
     case 0xEF53:
         return "ext4";
@@ -491,8 +484,7 @@ static void run_all(struct run *run)
 
     run->warm = n / 10;
     run->ids = malloc((n + run->warm) * sizeof(*run->ids));
-    if (!order || !run->ids)
-        die("memory", -ENOMEM);
+    if (!order || !run->ids) die("memory", -ENOMEM);
     for (uint64_t i = 0; i < n + run->warm; i++) {
         for (int k = 0; k < 2; k++) {
             uint64_t r = splitmix(&seed);
@@ -505,8 +497,7 @@ static void run_all(struct run *run)
     db = open_db(path);
     for (uint64_t i = 0; i < run->warm; i++) {
         struct kdb_block block = block_for(run, n + i, i);
-        if (kdb_put_block(db, &block, NULL) < 0)
-            die("warm-up", -EIO);
+        if (kdb_put_block(db, &block, NULL) < 0) die("warm-up", -EIO);
     }
     bench_progress("%s", "block writes");
     shuffle(order, n, 2);
@@ -520,11 +511,9 @@ static void run_all(struct run *run)
     shuffle(order, n, 8);
     time_deletes(run, db, order);
     time_durable(run, db);
-    if (kdb_close(db) < 0)
-        die("close", -EIO);
+    if (kdb_close(db) < 0) die("close", -EIO);
     time_metadata(run);
-    if (run->config.recovery_mib)
-        time_recovery(run);
+    if (run->config.recovery_mib) time_recovery(run);
     free(order);
     free(run->ids);
 }
@@ -535,15 +524,12 @@ int bench_storage_main(int argc, char **argv)
     char title[4400];
     int rc;
 
-    if (!run)
-        die("memory", -ENOMEM);
+    if (!run) die("memory", -ENOMEM);
     rc = parse(argc, argv, &run->config);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     run->report.json = run->config.json;
     snprintf(run->root, sizeof(run->root), "%s/kausal-bench.XXXXXX", run->config.dir);
-    if (!mkdtemp(run->root))
-        die(run->root, 0);
+    if (!mkdtemp(run->root)) die(run->root, 0);
     run_all(run);
     snprintf(title, sizeof(title),
              "kausal-bench storage: %llu blocks of 1 KiB, %llu durable writes, in %s (%s)",

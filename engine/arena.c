@@ -28,11 +28,9 @@ static struct arena_chunk *chunk_new(struct arena *arena, size_t size)
 {
     struct arena_chunk *chunk;
 
-    if (size > SIZE_MAX - sizeof(*chunk))
-        return NULL;
+    if (size > SIZE_MAX - sizeof(*chunk)) return NULL;
     chunk = env_malloc(arena->env, sizeof(*chunk) + size);
-    if (!chunk)
-        return NULL;
+    if (!chunk) return NULL;
     chunk->size = size;
     chunk->used = 0;
     arena->bytes_held += sizeof(*chunk) + size;
@@ -44,8 +42,7 @@ void *arena_alloc(struct arena *arena, size_t size)
     struct arena_chunk *chunk = arena->head;
     size_t rounded;
 
-    if (size > SIZE_MAX - ARENA_ALIGN)
-        return NULL;
+    if (size > SIZE_MAX - ARENA_ALIGN) return NULL;
     rounded = (size + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
     if (chunk && chunk->size - chunk->used >= rounded) {
         void *p = chunk->data + chunk->used;
@@ -55,8 +52,7 @@ void *arena_alloc(struct arena *arena, size_t size)
     if (rounded > arena->chunk_size / 4) {
         /* A chunk of its own, linked behind the head so the head keeps bumping. */
         struct arena_chunk *big = chunk_new(arena, rounded);
-        if (!big)
-            return NULL;
+        if (!big) return NULL;
         big->used = rounded;
         if (chunk) {
             big->next = chunk->next;
@@ -69,8 +65,7 @@ void *arena_alloc(struct arena *arena, size_t size)
     }
     /* The whole allocation, header included, is chunk_size: a round number for the allocator. */
     chunk = chunk_new(arena, arena->chunk_size - sizeof(*chunk));
-    if (!chunk)
-        return NULL;
+    if (!chunk) return NULL;
     chunk->next = arena->head;
     arena->head = chunk;
     chunk->used = rounded;

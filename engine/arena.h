@@ -21,10 +21,10 @@
 struct arena_chunk;
 
 struct arena {
-    const struct env *env;     /* borrowed until arena_release() */
-    struct arena_chunk *head;  /* the chunk bumps come from; NULL before the first */
-    size_t chunk_size;         /* bytes of an ordinary chunk, header included */
-    uint64_t bytes_held;       /* bytes of every chunk, headers included */
+    const struct env *env;    /* borrowed until arena_release() */
+    struct arena_chunk *head; /* the chunk bumps come from; NULL before the first */
+    size_t chunk_size;        /* bytes of an ordinary chunk, header included */
+    uint64_t bytes_held;      /* bytes of every chunk, headers included */
 };
 
 /* Sets up an empty arena; takes no memory until the first allocation. */

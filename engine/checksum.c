@@ -16,7 +16,8 @@
 #if defined(__x86_64__) && defined(__GNUC__)
 __attribute__((target_clones("avx2", "default")))
 #endif
-uint64_t checksum_64(const void *buf, size_t len, uint64_t seed)
+uint64_t
+checksum_64(const void *buf, size_t len, uint64_t seed)
 {
     return XXH3_64bits_withSeed(buf, len, seed);
 }

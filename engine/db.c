@@ -33,11 +33,11 @@ struct kdb {
     char *path;                 /* the database directory */
     int lock_fd;                /* holds the lock while open; -1 before */
     struct memtable memtable;
-    bool memtable_ready;        /* memtable_init() succeeded */
+    bool memtable_ready; /* memtable_init() succeeded */
     struct wal wal;
-    bool wal_ready;             /* wal_open() succeeded */
-    uint64_t block_count;       /* live blocks */
-    uint64_t recovery_ns;       /* time kdb_open() spent in replay */
+    bool wal_ready;       /* wal_open() succeeded */
+    uint64_t block_count; /* live blocks */
+    uint64_t recovery_ns; /* time kdb_open() spent in replay */
 };
 
 void kdb_options_init(struct kdb_options *options)
@@ -53,18 +53,13 @@ void kdb_options_init(struct kdb_options *options)
 
 static int check_options(const struct kdb_options *o)
 {
-    if (o->content_size_max < 1 || o->content_size_max > KDB_CONTENT_SIZE_LIMIT)
-        return -EINVAL;
-    if (o->source_uri_size_max > KDB_SOURCE_URI_SIZE_LIMIT)
-        return -EINVAL;
-    if (o->metadata_size_max < 2 || o->metadata_size_max > KDB_METADATA_SIZE_LIMIT)
-        return -EINVAL;
+    if (o->content_size_max < 1 || o->content_size_max > KDB_CONTENT_SIZE_LIMIT) return -EINVAL;
+    if (o->source_uri_size_max > KDB_SOURCE_URI_SIZE_LIMIT) return -EINVAL;
+    if (o->metadata_size_max < 2 || o->metadata_size_max > KDB_METADATA_SIZE_LIMIT) return -EINVAL;
     if (o->wal_segment_size_bytes < 4096 || o->wal_segment_size_bytes > (UINT64_C(1) << 30))
         return -EINVAL;
-    if (o->wal_buffer_size_bytes < 4096 || o->wal_buffer_size_bytes > (64u << 20))
-        return -EINVAL;
-    if (o->arena_chunk_size_bytes < 4096 || o->arena_chunk_size_bytes > (1u << 30))
-        return -EINVAL;
+    if (o->wal_buffer_size_bytes < 4096 || o->wal_buffer_size_bytes > (64u << 20)) return -EINVAL;
+    if (o->arena_chunk_size_bytes < 4096 || o->arena_chunk_size_bytes > (1u << 30)) return -EINVAL;
     return 0;
 }
 
@@ -81,10 +76,8 @@ static void apply_record(struct kdb *db, const uint8_t *record, const uint8_t *k
     bool was_live = previous && wal_record_type(previous) == WAL_RECORD_PUT_BLOCK;
     bool is_live = wal_record_type(record) == WAL_RECORD_PUT_BLOCK;
 
-    if (is_live && !was_live)
-        db->block_count++;
-    if (!is_live && was_live)
-        db->block_count--;
+    if (is_live && !was_live) db->block_count++;
+    if (!is_live && was_live) db->block_count--;
 }
 
 /*
@@ -97,7 +90,7 @@ static void apply_record(struct kdb *db, const uint8_t *record, const uint8_t *k
 
 struct replay_pending {
     uint8_t record[WAL_RECORD_HEADER_SIZE + KDB_ID_SIZE]; /* header and id of the checked copy */
-    const uint8_t *kept;                                   /* the record in the mapping */
+    const uint8_t *kept;                                  /* the record in the mapping */
 };
 
 struct replay_ctx {
@@ -112,8 +105,7 @@ static int replay_drain_one(struct replay_ctx *ctx)
     struct replay_pending *p = &ctx->queue[ctx->head];
     int rc = memtable_reserve(&ctx->db->memtable);
 
-    if (rc < 0)
-        return rc;
+    if (rc < 0) return rc;
     apply_record(ctx->db, p->record, p->kept);
     ctx->head = (ctx->head + 1) % REPLAY_PIPELINE;
     ctx->count--;
@@ -133,8 +125,7 @@ static int replay_apply(void *fn_ctx, const uint8_t *record, const uint8_t *kept
                            (unsigned long long)wal_record_sequence(record));
     if (ctx->count == REPLAY_PIPELINE) {
         rc = replay_drain_one(ctx);
-        if (rc < 0)
-            return rc;
+        if (rc < 0) return rc;
     }
     p = &ctx->queue[(ctx->head + ctx->count) % REPLAY_PIPELINE];
     memcpy(p->record, record, sizeof(p->record));
@@ -169,17 +160,14 @@ static int take_lock(struct kdb *db)
 
     if (db->options.flags & KDB_OPEN_CREATE) {
         rc = vfs->mkdir(vfs->ctx, db->path);
-        if (rc < 0 && rc != -EEXIST)
-            return rc;
+        if (rc < 0 && rc != -EEXIST) return rc;
         flags |= KDB_VFS_OPEN_CREATE;
     }
     (void)snprintf(lock_path, sizeof(lock_path), "%s/" FORMAT_LOCK_NAME, db->path);
     rc = vfs->open(vfs->ctx, lock_path, flags, &db->lock_fd);
-    if (rc < 0)
-        return rc;
+    if (rc < 0) return rc;
     rc = vfs->lock(vfs->ctx, db->lock_fd);
-    if (rc == -EBUSY)
-        log_lock_holder(db);
+    if (rc == -EBUSY) log_lock_holder(db);
     return rc;
 }
 
@@ -200,21 +188,17 @@ static int open_engine(struct kdb *db)
     int rc;
 
     rc = vfs->random(vfs->ctx, &seed, sizeof(seed));
-    if (rc < 0)
-        return rc;
+    if (rc < 0) return rc;
     rc = memtable_init(&db->memtable, &db->env, db->options.arena_chunk_size_bytes, seed);
-    if (rc < 0)
-        return rc;
+    if (rc < 0) return rc;
     db->memtable_ready = true;
     start = vfs->now_ns(vfs->ctx);
     rc = wal_open(&db->wal, &db->env, db->path, &wal_options, &replay);
-    if (rc)
-        return rc < 0 ? rc : -EIO;
+    if (rc) return rc < 0 ? rc : -EIO;
     db->wal_ready = true;
     while (replay_ctx.count) {
         rc = replay_drain_one(&replay_ctx);
-        if (rc < 0)
-            return rc;
+        if (rc < 0) return rc;
     }
     db->recovery_ns = vfs->now_ns(vfs->ctx) - start;
     return 0;
@@ -224,12 +208,9 @@ static void db_free(struct kdb *db)
 {
     const struct kdb_vfs *vfs = db->env.vfs;
 
-    if (db->wal_ready)
-        (void)wal_close(&db->wal);
-    if (db->memtable_ready)
-        memtable_release(&db->memtable);
-    if (db->lock_fd >= 0)
-        (void)vfs->close(vfs->ctx, db->lock_fd);
+    if (db->wal_ready) (void)wal_close(&db->wal);
+    if (db->memtable_ready) memtable_release(&db->memtable);
+    if (db->lock_fd >= 0) (void)vfs->close(vfs->ctx, db->lock_fd);
     env_free(&db->env, db->path);
     env_free(&db->env, db);
 }
@@ -248,15 +229,12 @@ int kdb_open(const char *path, const struct kdb_options *options, struct kdb **o
         options = &defaults;
     }
     rc = check_options(options);
-    if (rc < 0)
-        return rc;
+    if (rc < 0) return rc;
     path_len = path ? strlen(path) : 0;
-    if (path_len == 0 || path_len > DB_PATH_SIZE_MAX)
-        return path_len ? -ENAMETOOLONG : -EINVAL;
+    if (path_len == 0 || path_len > DB_PATH_SIZE_MAX) return path_len ? -ENAMETOOLONG : -EINVAL;
     env_init(&env, options);
     db = env_malloc(&env, sizeof(*db));
-    if (!db)
-        return -ENOMEM;
+    if (!db) return -ENOMEM;
     memset(db, 0, sizeof(*db));
     db->env = env;
     db->options = *options;
@@ -282,10 +260,8 @@ int kdb_close(struct kdb *db)
 {
     int rc = 0;
 
-    if (!db)
-        return 0;
-    if (db->wal_ready)
-        rc = wal_close(&db->wal);
+    if (!db) return 0;
+    if (db->wal_ready) rc = wal_close(&db->wal);
     db->wal_ready = false;
     db_free(db);
     return rc;
@@ -297,11 +273,11 @@ static int check_block(const struct kdb *db, const struct kdb_block *block)
 {
     const struct kdb_options *o = &db->options;
 
-    if ((!block->source_uri && block->source_uri_len) || (!block->metadata && block->metadata_len) ||
-        (!block->content && block->content_len))
+    if ((!block->source_uri && block->source_uri_len) ||
+        (!block->metadata && block->metadata_len) || (!block->content && block->content_len))
         return -EINVAL;
-    if (block->source_uri_len > o->source_uri_size_max || block->metadata_len > o->metadata_size_max ||
-        block->content_len > o->content_size_max)
+    if (block->source_uri_len > o->source_uri_size_max ||
+        block->metadata_len > o->metadata_size_max || block->content_len > o->content_size_max)
         return -EFBIG;
     if (block->source_uri_len && memchr(block->source_uri, '\0', block->source_uri_len))
         return -EINVAL;
@@ -315,11 +291,9 @@ static int commit(struct kdb *db, unsigned type, uint8_t *record, size_t len, ui
 {
     int rc = memtable_reserve(&db->memtable);
 
-    if (rc < 0)
-        return rc;
+    if (rc < 0) return rc;
     rc = wal_append(&db->wal, type, record, len, version);
-    if (rc < 0)
-        return rc;
+    if (rc < 0) return rc;
     apply_record(db, record, record);
     return 0;
 }
@@ -332,28 +306,22 @@ int kdb_put_block(struct kdb *db, const struct kdb_block *block, uint64_t *versi
     size_t len;
     int rc;
 
-    if (version_out)
-        *version_out = 0;
+    if (version_out) *version_out = 0;
     rc = check_block(db, block);
-    if (rc < 0)
-        return rc;
-    if (db->wal.error)
-        return db->wal.error;
+    if (rc < 0) return rc;
+    if (db->wal.error) return db->wal.error;
     if (input.metadata_len == 0) {
         input.metadata = "{}";
         input.metadata_len = 2;
     }
     len = WAL_RECORD_HEADER_SIZE + block_put_payload_size(&input);
     record = memtable_alloc(&db->memtable, len);
-    if (!record)
-        return -ENOMEM;
+    if (!record) return -ENOMEM;
     block_encode_put(record + WAL_RECORD_HEADER_SIZE, &input,
                      db->env.vfs->now_ns(db->env.vfs->ctx));
     rc = commit(db, WAL_RECORD_PUT_BLOCK, record, len, &version);
-    if (rc < 0)
-        return rc;
-    if (version_out)
-        *version_out = version;
+    if (rc < 0) return rc;
+    if (version_out) *version_out = version;
     return 0;
 }
 
@@ -362,8 +330,7 @@ static const uint8_t *live_record(const struct kdb *db, const struct kdb_id *id)
 {
     const uint8_t *record = memtable_get(&db->memtable, id->bytes);
 
-    if (!record || wal_record_type(record) != WAL_RECORD_PUT_BLOCK)
-        return NULL;
+    if (!record || wal_record_type(record) != WAL_RECORD_PUT_BLOCK) return NULL;
     return record;
 }
 
@@ -373,13 +340,10 @@ int kdb_delete_block(struct kdb *db, const struct kdb_id *id)
     uint64_t version;
     uint8_t *record;
 
-    if (!live_record(db, id))
-        return -ENOENT;
-    if (db->wal.error)
-        return db->wal.error;
+    if (!live_record(db, id)) return -ENOENT;
+    if (db->wal.error) return db->wal.error;
     record = memtable_alloc(&db->memtable, len);
-    if (!record)
-        return -ENOMEM;
+    if (!record) return -ENOMEM;
     block_encode_delete(record + WAL_RECORD_HEADER_SIZE, id, db->env.vfs->now_ns(db->env.vfs->ctx));
     return commit(db, WAL_RECORD_DELETE_BLOCK, record, len, &version);
 }
@@ -396,20 +360,17 @@ int kdb_get_block_view(struct kdb *db, const struct kdb_id *id, struct kdb_block
     return 0;
 }
 
-int kdb_read_block(struct kdb *db, const struct kdb_id *id, uint64_t offset, void *buf,
-                   size_t size, size_t *read_out)
+int kdb_read_block(struct kdb *db, const struct kdb_id *id, uint64_t offset, void *buf, size_t size,
+                   size_t *read_out)
 {
     struct kdb_block view;
     size_t n;
 
     *read_out = 0;
-    if (kdb_get_block_view(db, id, &view) < 0)
-        return -ENOENT;
-    if (offset >= view.content_len)
-        return 0;
+    if (kdb_get_block_view(db, id, &view) < 0) return -ENOENT;
+    if (offset >= view.content_len) return 0;
     n = view.content_len - (size_t)offset;
-    if (n > size)
-        n = size;
+    if (n > size) n = size;
     memcpy(buf, (const uint8_t *)view.content + offset, n);
     *read_out = n;
     return 0;
@@ -425,8 +386,7 @@ static int scan_one(void *ctx, const uint8_t *record)
     struct scan_ctx *scan = ctx;
     struct kdb_block view;
 
-    if (wal_record_type(record) != WAL_RECORD_PUT_BLOCK)
-        return 0;
+    if (wal_record_type(record) != WAL_RECORD_PUT_BLOCK) return 0;
     block_decode_put(wal_record_payload(record), wal_record_sequence(record), &view);
     return scan->fn(scan->fn_ctx, &view);
 }

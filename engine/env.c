@@ -25,8 +25,7 @@ static void *std_malloc(void *ctx, size_t size)
     void *p;
 
     (void)ctx;
-    if (size < HUGE_PAGE_SIZE || size > SIZE_MAX - HUGE_PAGE_SIZE)
-        return malloc(size);
+    if (size < HUGE_PAGE_SIZE || size > SIZE_MAX - HUGE_PAGE_SIZE) return malloc(size);
     rounded = (size + HUGE_PAGE_SIZE - 1) & ~(HUGE_PAGE_SIZE - 1);
     p = aligned_alloc(HUGE_PAGE_SIZE, rounded);
     if (p) {
@@ -70,8 +69,7 @@ void env_log(const struct env *env, enum kdb_log_level level, const char *file, 
     char message[512];
     va_list ap;
 
-    if (!env->log)
-        return;
+    if (!env->log) return;
     va_start(ap, fmt);
     (void)vsnprintf(message, sizeof(message), fmt, ap);
     va_end(ap);
@@ -90,8 +88,7 @@ void *env_realloc(const struct env *env, void *ptr, size_t size)
 
 void env_free(const struct env *env, void *ptr)
 {
-    if (ptr)
-        env->allocator->free(env->allocator->ctx, ptr);
+    if (ptr) env->allocator->free(env->allocator->ctx, ptr);
 }
 
 _Noreturn void kdb_assert_fail(const char *expr, const char *file, int line)

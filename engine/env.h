@@ -20,9 +20,9 @@ struct env {
 void env_init(struct env *env, const struct kdb_options *options);
 
 /* Formats a message and hands it to the log callback, if any. */
-__attribute__((format(printf, 5, 6))) void env_log(const struct env *env,
-                                                    enum kdb_log_level level, const char *file,
-                                                    int line, const char *fmt, ...);
+__attribute__((format(printf, 5, 6))) void env_log(const struct env *env, enum kdb_log_level level,
+                                                   const char *file, int line, const char *fmt,
+                                                   ...);
 
 /* Allocation through the options' allocator; NULL on failure. */
 void *env_malloc(const struct env *env, size_t size);

@@ -34,11 +34,9 @@ static const struct error_name error_names[] = {
 
 const char *kdb_strerror(int rc)
 {
-    if (rc == 0)
-        return "success";
+    if (rc == 0) return "success";
     for (size_t i = 0; i < sizeof(error_names) / sizeof(error_names[0]); i++) {
-        if (-rc == error_names[i].code)
-            return error_names[i].message;
+        if (-rc == error_names[i].code) return error_names[i].message;
     }
     return "unknown error";
 }
@@ -56,12 +54,9 @@ void kdb_id_to_hex(const struct kdb_id *id, char *hex)
 
 static int hex_value(char c)
 {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
     return -1;
 }
 
@@ -70,12 +65,10 @@ int kdb_id_from_hex(const char *hex, size_t len, struct kdb_id *id)
     struct kdb_id parsed;
 
     memset(id, 0, sizeof(*id));
-    if (!hex || len != KDB_ID_HEX_SIZE)
-        return -EINVAL;
+    if (!hex || len != KDB_ID_HEX_SIZE) return -EINVAL;
     for (size_t i = 0; i < KDB_ID_SIZE; i++) {
         int hi = hex_value(hex[2 * i]), lo = hex_value(hex[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return -EINVAL;
+        if (hi < 0 || lo < 0) return -EINVAL;
         parsed.bytes[i] = (uint8_t)(hi << 4 | lo);
     }
     *id = parsed;

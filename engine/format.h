@@ -15,23 +15,23 @@
 #define WAL_VERSION       1u
 
 /* File names inside the database directory. */
-#define FORMAT_LOCK_NAME          "LOCK"
-#define WAL_SEGMENT_PREFIX        "wal-"
-#define WAL_SEGMENT_SUFFIX        ".log"
-#define WAL_SEGMENT_TMP_SUFFIX    ".log.tmp"
-#define WAL_SEGMENT_NAME_SIZE     (4 + 16 + 8 + 1) /* "wal-" 16 hex digits ".log.tmp" NUL */
+#define FORMAT_LOCK_NAME       "LOCK"
+#define WAL_SEGMENT_PREFIX     "wal-"
+#define WAL_SEGMENT_SUFFIX     ".log"
+#define WAL_SEGMENT_TMP_SUFFIX ".log.tmp"
+#define WAL_SEGMENT_NAME_SIZE  (4 + 16 + 8 + 1) /* "wal-" 16 hex digits ".log.tmp" NUL */
 
 /* WAL segment header: see FORMAT.md, "WAL segment". */
-#define WAL_HEADER_SIZE            64
-#define WAL_HEADER_MAGIC_OFFSET    0
-#define WAL_HEADER_VERSION_OFFSET  8
-#define WAL_HEADER_SIZE_OFFSET     12
-#define WAL_HEADER_SEGMENT_OFFSET  16
-#define WAL_HEADER_SALT_OFFSET     24
+#define WAL_HEADER_SIZE             64
+#define WAL_HEADER_MAGIC_OFFSET     0
+#define WAL_HEADER_VERSION_OFFSET   8
+#define WAL_HEADER_SIZE_OFFSET      12
+#define WAL_HEADER_SEGMENT_OFFSET   16
+#define WAL_HEADER_SALT_OFFSET      24
 #define WAL_HEADER_FIRST_SEQ_OFFSET 32
-#define WAL_HEADER_CREATED_OFFSET  40
-#define WAL_HEADER_RESERVED_OFFSET 48
-#define WAL_HEADER_CHECKSUM_OFFSET 56
+#define WAL_HEADER_CREATED_OFFSET   40
+#define WAL_HEADER_RESERVED_OFFSET  48
+#define WAL_HEADER_CHECKSUM_OFFSET  56
 
 /* WAL record header: see FORMAT.md, "WAL record". */
 #define WAL_RECORD_HEADER_SIZE     40

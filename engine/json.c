@@ -50,26 +50,19 @@ static bool parse_utf8_tail(struct scan *s, unsigned char c)
         need = 1;
     } else if (c >= 0xE0 && c <= 0xEF) {
         need = 2;
-        if (c == 0xE0)
-            lo = 0xA0; /* no overlongs */
-        if (c == 0xED)
-            hi = 0x9F; /* no surrogates */
+        if (c == 0xE0) lo = 0xA0; /* no overlongs */
+        if (c == 0xED) hi = 0x9F; /* no surrogates */
     } else if (c >= 0xF0 && c <= 0xF4) {
         need = 3;
-        if (c == 0xF0)
-            lo = 0x90;
-        if (c == 0xF4)
-            hi = 0x8F; /* nothing past U+10FFFF */
+        if (c == 0xF0) lo = 0x90;
+        if (c == 0xF4) hi = 0x8F; /* nothing past U+10FFFF */
     } else {
         return false;
     }
-    if ((size_t)(s->end - s->p) < need)
-        return false;
-    if (s->p[0] < lo || s->p[0] > hi)
-        return false;
+    if ((size_t)(s->end - s->p) < need) return false;
+    if (s->p[0] < lo || s->p[0] > hi) return false;
     for (unsigned i = 1; i < need; i++) {
-        if (s->p[i] < 0x80 || s->p[i] > 0xBF)
-            return false;
+        if (s->p[i] < 0x80 || s->p[i] > 0xBF) return false;
     }
     s->p += need;
     return true;
@@ -77,8 +70,7 @@ static bool parse_utf8_tail(struct scan *s, unsigned char c)
 
 static bool parse_escape(struct scan *s)
 {
-    if (s->p >= s->end)
-        return false;
+    if (s->p >= s->end) return false;
     switch (*s->p++) {
     case '"':
     case '\\':
@@ -90,11 +82,9 @@ static bool parse_escape(struct scan *s)
     case 't':
         return true;
     case 'u':
-        if (s->end - s->p < 4)
-            return false;
+        if (s->end - s->p < 4) return false;
         for (int i = 0; i < 4; i++) {
-            if (!is_hex(s->p[i]))
-                return false;
+            if (!is_hex(s->p[i])) return false;
         }
         s->p += 4;
         return true;
@@ -105,18 +95,13 @@ static bool parse_escape(struct scan *s)
 
 static bool parse_string(struct scan *s)
 {
-    if (!take(s, '"'))
-        return false;
+    if (!take(s, '"')) return false;
     while (s->p < s->end) {
         unsigned char c = *s->p++;
-        if (c == '"')
-            return true;
-        if (c < 0x20)
-            return false;
-        if (c == '\\' && !parse_escape(s))
-            return false;
-        if (c >= 0x80 && !parse_utf8_tail(s, c))
-            return false;
+        if (c == '"') return true;
+        if (c < 0x20) return false;
+        if (c == '\\' && !parse_escape(s)) return false;
+        if (c >= 0x80 && !parse_utf8_tail(s, c)) return false;
     }
     return false;
 }
@@ -134,18 +119,14 @@ static bool parse_number(struct scan *s)
 {
     (void)take(s, '-');
     if (take(s, '0')) {
-        if (s->p < s->end && *s->p >= '0' && *s->p <= '9')
-            return false; /* no leading zeros */
+        if (s->p < s->end && *s->p >= '0' && *s->p <= '9') return false; /* no leading zeros */
     } else if (!parse_digits(s)) {
         return false;
     }
-    if (take(s, '.') && !parse_digits(s))
-        return false;
+    if (take(s, '.') && !parse_digits(s)) return false;
     if (take(s, 'e') || take(s, 'E')) {
-        if (!take(s, '+'))
-            (void)take(s, '-');
-        if (!parse_digits(s))
-            return false;
+        if (!take(s, '+')) (void)take(s, '-');
+        if (!parse_digits(s)) return false;
     }
     return true;
 }
@@ -154,8 +135,7 @@ static bool parse_word(struct scan *s, const char *word)
 {
     size_t len = strlen(word);
 
-    if ((size_t)(s->end - s->p) < len || memcmp(s->p, word, len) != 0)
-        return false;
+    if ((size_t)(s->end - s->p) < len || memcmp(s->p, word, len) != 0) return false;
     s->p += len;
     return true;
 }
@@ -165,36 +145,28 @@ static bool parse_container(struct scan *s, unsigned depth, bool object)
 {
     char close = object ? '}' : ']';
 
-    if (depth >= KDB_METADATA_DEPTH_LIMIT)
-        return false;
+    if (depth >= KDB_METADATA_DEPTH_LIMIT) return false;
     s->p++;
     skip_space(s);
-    if (take(s, close))
-        return true;
+    if (take(s, close)) return true;
     for (;;) {
         if (object) {
-            if (!parse_string(s))
-                return false;
+            if (!parse_string(s)) return false;
             skip_space(s);
-            if (!take(s, ':'))
-                return false;
+            if (!take(s, ':')) return false;
             skip_space(s);
         }
-        if (!parse_value(s, depth + 1))
-            return false;
+        if (!parse_value(s, depth + 1)) return false;
         skip_space(s);
-        if (take(s, close))
-            return true;
-        if (!take(s, ','))
-            return false;
+        if (take(s, close)) return true;
+        if (!take(s, ',')) return false;
         skip_space(s);
     }
 }
 
 static bool parse_value(struct scan *s, unsigned depth)
 {
-    if (s->p >= s->end)
-        return false;
+    if (s->p >= s->end) return false;
     switch (*s->p) {
     case '{':
         return parse_container(s, depth, true);
@@ -217,15 +189,12 @@ int kdb_validate_metadata(const char *json, size_t len)
 {
     struct scan s;
 
-    if (!json)
-        return -EINVAL;
+    if (!json) return -EINVAL;
     s.p = (const unsigned char *)json;
     s.end = s.p + len;
     skip_space(&s);
-    if (s.p >= s.end || *s.p != '{')
-        return -EINVAL;
-    if (!parse_container(&s, 0, true))
-        return -EINVAL;
+    if (s.p >= s.end || *s.p != '{') return -EINVAL;
+    if (!parse_container(&s, 0, true)) return -EINVAL;
     skip_space(&s);
     return s.p == s.end ? 0 : -EINVAL;
 }

@@ -15,11 +15,9 @@ static struct memtable_slot *slots_new(const struct env *env, size_t count)
 {
     struct memtable_slot *slots;
 
-    if (count > SIZE_MAX / sizeof(*slots))
-        return NULL;
+    if (count > SIZE_MAX / sizeof(*slots)) return NULL;
     slots = env_malloc(env, count * sizeof(*slots));
-    if (slots)
-        memset(slots, 0, count * sizeof(*slots));
+    if (slots) memset(slots, 0, count * sizeof(*slots));
     return slots;
 }
 
@@ -30,8 +28,7 @@ int memtable_init(struct memtable *mt, const struct env *env, size_t chunk_size,
     mt->used_count = 0;
     mt->seed = seed;
     mt->slots = slots_new(env, mt->slot_count);
-    if (!mt->slots)
-        return -ENOMEM;
+    if (!mt->slots) return -ENOMEM;
     arena_init(&mt->arena, env, chunk_size);
     return 0;
 }
@@ -59,8 +56,7 @@ static struct memtable_slot *find_slot(struct memtable_slot *slots, size_t slot_
     /* Terminates: the table is never more than half full. */
     for (;;) {
         struct memtable_slot *slot = &slots[index];
-        if (!slot->record || memcmp(slot->id, id, KDB_ID_SIZE) == 0)
-            return slot;
+        if (!slot->record || memcmp(slot->id, id, KDB_ID_SIZE) == 0) return slot;
         index = (index + 1) & mask;
     }
 }
@@ -70,18 +66,14 @@ int memtable_reserve(struct memtable *mt)
     struct memtable_slot *slots;
     size_t count;
 
-    if (2 * (mt->used_count + 1) <= mt->slot_count)
-        return 0;
-    if (mt->slot_count > SIZE_MAX / 2)
-        return -ENOMEM;
+    if (2 * (mt->used_count + 1) <= mt->slot_count) return 0;
+    if (mt->slot_count > SIZE_MAX / 2) return -ENOMEM;
     count = mt->slot_count * 2;
     slots = slots_new(mt->env, count);
-    if (!slots)
-        return -ENOMEM;
+    if (!slots) return -ENOMEM;
     for (size_t i = 0; i < mt->slot_count; i++) {
         const struct memtable_slot *old = &mt->slots[i];
-        if (old->record)
-            *find_slot(slots, count, mt->seed, old->id) = *old;
+        if (old->record) *find_slot(slots, count, mt->seed, old->id) = *old;
     }
     env_free(mt->env, mt->slots);
     mt->slots = slots;
@@ -121,8 +113,7 @@ int memtable_scan(const struct memtable *mt, memtable_record_fn fn, void *fn_ctx
     for (size_t i = 0; i < mt->slot_count; i++) {
         if (mt->slots[i].record) {
             int rc = fn(fn_ctx, mt->slots[i].record);
-            if (rc)
-                return rc;
+            if (rc) return rc;
         }
     }
     return 0;

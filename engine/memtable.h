@@ -28,12 +28,12 @@ struct memtable_slot {
 };
 
 struct memtable {
-    const struct env *env;        /* borrowed until memtable_release() */
-    struct arena arena;           /* every record */
-    struct memtable_slot *slots;  /* slot_count entries */
-    size_t slot_count;            /* a power of two */
-    size_t used_count;            /* filled slots; 2 * used_count <= slot_count */
-    uint64_t seed;                /* hash seed */
+    const struct env *env;       /* borrowed until memtable_release() */
+    struct arena arena;          /* every record */
+    struct memtable_slot *slots; /* slot_count entries */
+    size_t slot_count;           /* a power of two */
+    size_t used_count;           /* filled slots; 2 * used_count <= slot_count */
+    uint64_t seed;               /* hash seed */
 };
 
 /* Sets up an empty table. Returns -ENOMEM. */

@@ -28,17 +28,13 @@ static int posix_open(void *ctx, const char *path, unsigned flags, int *fd_out)
     (void)ctx;
     *fd_out = -1;
     oflags |= (flags & KDB_VFS_OPEN_WRITE) ? O_RDWR : O_RDONLY;
-    if (flags & KDB_VFS_OPEN_CREATE)
-        oflags |= O_CREAT;
-    if (flags & KDB_VFS_OPEN_EXCL)
-        oflags |= O_EXCL;
-    if (flags & KDB_VFS_OPEN_TRUNCATE)
-        oflags |= O_TRUNC;
+    if (flags & KDB_VFS_OPEN_CREATE) oflags |= O_CREAT;
+    if (flags & KDB_VFS_OPEN_EXCL) oflags |= O_EXCL;
+    if (flags & KDB_VFS_OPEN_TRUNCATE) oflags |= O_TRUNC;
     do {
         fd = open(path, oflags, 0600);
     } while (fd < 0 && errno == EINTR);
-    if (fd < 0)
-        return -errno;
+    if (fd < 0) return -errno;
     *fd_out = fd;
     return 0;
 }
@@ -50,22 +46,19 @@ static int posix_close(void *ctx, int fd)
     return close(fd) < 0 && errno != EINTR ? -errno : 0;
 }
 
-static int posix_pread(void *ctx, int fd, void *buf, size_t len, uint64_t offset,
-                       size_t *read_out)
+static int posix_pread(void *ctx, int fd, void *buf, size_t len, uint64_t offset, size_t *read_out)
 {
     size_t done = 0;
 
     (void)ctx;
     while (done < len) {
         ssize_t n = pread(fd, (char *)buf + done, len - done, (off_t)(offset + done));
-        if (n < 0 && errno == EINTR)
-            continue;
+        if (n < 0 && errno == EINTR) continue;
         if (n < 0) {
             *read_out = 0;
             return -errno;
         }
-        if (n == 0)
-            break;
+        if (n == 0) break;
         done += (size_t)n;
     }
     *read_out = done;
@@ -79,12 +72,9 @@ static int posix_pwrite(void *ctx, int fd, const void *buf, size_t len, uint64_t
     (void)ctx;
     while (done < len) {
         ssize_t n = pwrite(fd, (const char *)buf + done, len - done, (off_t)(offset + done));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -errno;
-        if (n == 0)
-            return -EIO;
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return -errno;
+        if (n == 0) return -EIO;
         done += (size_t)n;
     }
     return 0;
@@ -119,8 +109,7 @@ static int posix_file_size(void *ctx, int fd, uint64_t *size_out)
 
     (void)ctx;
     *size_out = 0;
-    if (fstat(fd, &st) < 0)
-        return -errno;
+    if (fstat(fd, &st) < 0) return -errno;
     *size_out = (uint64_t)st.st_size;
     return 0;
 }
@@ -131,11 +120,9 @@ static int posix_map(void *ctx, int fd, uint64_t size, const void **addr_out)
 
     (void)ctx;
     *addr_out = NULL;
-    if (size == 0 || size > SIZE_MAX)
-        return -EINVAL;
+    if (size == 0 || size > SIZE_MAX) return -EINVAL;
     addr = mmap(NULL, (size_t)size, PROT_READ, MAP_PRIVATE, fd, 0);
-    if (addr == MAP_FAILED)
-        return -errno;
+    if (addr == MAP_FAILED) return -errno;
     *addr_out = addr;
     return 0;
 }
@@ -170,10 +157,8 @@ static int posix_sync_dir(void *ctx, const char *path)
 
     (void)ctx;
     fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    if (fsync(fd) < 0)
-        rc = -errno;
+    if (fd < 0) return -errno;
+    if (fsync(fd) < 0) rc = -errno;
     (void)close(fd);
     return rc;
 }
@@ -186,8 +171,7 @@ static int posix_list_dir(void *ctx, const char *path, kdb_vfs_list_fn fn, void 
 
     (void)ctx;
     dir = opendir(path);
-    if (!dir)
-        return -errno;
+    if (!dir) return -errno;
     for (;;) {
         errno = 0;
         entry = readdir(dir);
@@ -199,8 +183,7 @@ static int posix_list_dir(void *ctx, const char *path, kdb_vfs_list_fn fn, void 
             (entry->d_name[1] == '\0' || (entry->d_name[1] == '.' && entry->d_name[2] == '\0')))
             continue;
         rc = fn(fn_ctx, entry->d_name);
-        if (rc)
-            break;
+        if (rc) break;
     }
     (void)closedir(dir);
     return rc;
@@ -217,8 +200,7 @@ static int posix_lock(void *ctx, int fd)
         return errno == EAGAIN || errno == EACCES ? -EBUSY : -errno;
     /* Name the holder for whoever is refused next. */
     len = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
-    if (ftruncate(fd, 0) < 0)
-        return -errno;
+    if (ftruncate(fd, 0) < 0) return -errno;
     return posix_pwrite(ctx, fd, pid, (size_t)len, 0);
 }
 
@@ -227,8 +209,7 @@ static uint64_t posix_now_ns(void *ctx)
     struct timespec ts;
 
     (void)ctx;
-    if (clock_gettime(CLOCK_REALTIME, &ts) < 0)
-        return 0;
+    if (clock_gettime(CLOCK_REALTIME, &ts) < 0) return 0;
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
@@ -239,10 +220,8 @@ static int posix_random(void *ctx, void *buf, size_t len)
     (void)ctx;
     while (done < len) {
         ssize_t n = getrandom((char *)buf + done, len - done, 0);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -errno;
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return -errno;
         done += (size_t)n;
     }
     return 0;

@@ -24,7 +24,7 @@
 #include "checksum.h"
 #include "kassert.h"
 
-#define WAL_PATH_SIZE 4096
+#define WAL_PATH_SIZE          4096
 #define WAL_REPLAY_BUFFER_SIZE ((size_t)4 << 20)
 /* A segment file larger than this was not written by us. */
 #define WAL_SEGMENT_SIZE_LIMIT (UINT64_C(1) << 32)
@@ -51,8 +51,7 @@ static bool parse_segment_name(const char *name, const char *suffix, uint64_t *n
     size_t prefix_len = strlen(WAL_SEGMENT_PREFIX);
     uint64_t n = 0;
 
-    if (strncmp(name, WAL_SEGMENT_PREFIX, prefix_len) != 0)
-        return false;
+    if (strncmp(name, WAL_SEGMENT_PREFIX, prefix_len) != 0) return false;
     name += prefix_len;
     for (int i = 0; i < 16; i++) {
         char c = name[i];
@@ -65,8 +64,7 @@ static bool parse_segment_name(const char *name, const char *suffix, uint64_t *n
             return false;
         n = (n << 4) | digit;
     }
-    if (strcmp(name + 16, suffix) != 0)
-        return false;
+    if (strcmp(name + 16, suffix) != 0) return false;
     *number = n;
     return true;
 }
@@ -80,17 +78,14 @@ static int list_one(void *fn_ctx, const char *name)
     if (parse_segment_name(name, WAL_SEGMENT_TMP_SUFFIX, &number)) {
         /* A segment that never got its name: it holds no record. */
         int rc = segment_path(path, list->dir, number, WAL_SEGMENT_TMP_SUFFIX);
-        if (rc == 0)
-            rc = list->env->vfs->unlink(list->env->vfs->ctx, path);
+        if (rc == 0) rc = list->env->vfs->unlink(list->env->vfs->ctx, path);
         return rc == -ENOENT ? 0 : rc;
     }
-    if (!parse_segment_name(name, WAL_SEGMENT_SUFFIX, &number))
-        return 0;
+    if (!parse_segment_name(name, WAL_SEGMENT_SUFFIX, &number)) return 0;
     if (list->count == list->capacity) {
         size_t capacity = list->capacity ? 2 * list->capacity : 16;
         uint64_t *numbers = env_realloc(list->env, list->numbers, capacity * sizeof(*numbers));
-        if (!numbers)
-            return -ENOMEM;
+        if (!numbers) return -ENOMEM;
         list->numbers = numbers;
         list->capacity = capacity;
     }
@@ -126,21 +121,16 @@ static bool frame_is_good(const uint8_t *r, uint64_t avail, uint64_t salt, size_
     uint32_t len;
     unsigned type;
 
-    if (avail < WAL_RECORD_HEADER_SIZE)
-        return false;
+    if (avail < WAL_RECORD_HEADER_SIZE) return false;
     len = get_le32(r + WAL_RECORD_LENGTH_OFFSET);
-    if (len > payload_size_max || len > avail - WAL_RECORD_HEADER_SIZE)
-        return false;
-    if (get_le64(r + WAL_RECORD_SALT_OFFSET) != salt)
-        return false;
+    if (len > payload_size_max || len > avail - WAL_RECORD_HEADER_SIZE) return false;
+    if (get_le64(r + WAL_RECORD_SALT_OFFSET) != salt) return false;
     type = r[WAL_RECORD_TYPE_OFFSET];
-    if (type == WAL_RECORD_INVALID || type >= WAL_RECORD_TYPE_COUNT)
-        return false;
+    if (type == WAL_RECORD_INVALID || type >= WAL_RECORD_TYPE_COUNT) return false;
     if (r[WAL_RECORD_RESERVED_OFFSET] || r[WAL_RECORD_RESERVED_OFFSET + 1] ||
         r[WAL_RECORD_RESERVED_OFFSET + 2])
         return false;
-    if (type == WAL_RECORD_SEAL && len != 0)
-        return false;
+    if (type == WAL_RECORD_SEAL && len != 0) return false;
     return get_le64(r + WAL_RECORD_CHECKSUM_OFFSET) ==
            checksum_64(r + 8, WAL_RECORD_HEADER_SIZE - 8 + (size_t)len, 0);
 }
@@ -160,8 +150,7 @@ static bool later_record_vouches(const uint8_t *image, uint64_t size, uint64_t o
     while (from + 8 <= size) {
         const uint8_t *hit = memmem(image + from, size - from, needle, sizeof(needle));
         uint64_t start;
-        if (!hit)
-            return false;
+        if (!hit) return false;
         start = (uint64_t)(hit - image) - WAL_RECORD_SALT_OFFSET;
         if (frame_is_good(image + start, size - start, salt, payload_size_max) &&
             get_le64(image + start + WAL_RECORD_SYNCED_OFFSET) >= sequence)
@@ -190,8 +179,8 @@ struct segment_replay {
  */
 struct window {
     const struct kdb_vfs *vfs;
-    int fd;        /* the segment */
-    uint8_t *buf;  /* buf_size bytes */
+    int fd;       /* the segment */
+    uint8_t *buf; /* buf_size bytes */
     size_t buf_size;
     uint64_t start; /* buf holds the file's bytes [start, start + len) */
     size_t len;
@@ -216,7 +205,8 @@ static int map_segment(struct wal *wal, struct segment_replay *seg, struct windo
     rc = vfs->file_size(vfs->ctx, fd, &seg->size);
     if (rc < 0) goto out;
     if (seg->size < WAL_HEADER_SIZE || seg->size > WAL_SEGMENT_SIZE_LIMIT) {
-        rc = KDB_CORRUPT(wal->env, "log segment %016" PRIx64 ": %" PRIu64 " bytes cannot be a segment",
+        rc = KDB_CORRUPT(wal->env,
+                         "log segment %016" PRIx64 ": %" PRIu64 " bytes cannot be a segment",
                          seg->number, seg->size);
         goto out;
     }
@@ -240,8 +230,7 @@ static int map_segment(struct wal *wal, struct segment_replay *seg, struct windo
         fd = -1;
     }
 out:
-    if (fd >= 0)
-        (void)vfs->close(vfs->ctx, fd);
+    if (fd >= 0) (void)vfs->close(vfs->ctx, fd);
     return rc;
 }
 
@@ -290,23 +279,20 @@ static int check_segment_header(struct wal *wal, struct segment_replay *seg)
  * needed, or from the mapping map when they are larger than the buffer.
  * NULL with *rc set on a read error, NULL with *rc 0 if the file is short.
  */
-static const uint8_t *window_get(struct window *w, const uint8_t *map, uint64_t offset,
-                                 size_t len, int *rc)
+static const uint8_t *window_get(struct window *w, const uint8_t *map, uint64_t offset, size_t len,
+                                 int *rc)
 {
     size_t got = 0;
 
     *rc = 0;
-    if (len > w->buf_size)
-        return map + offset;
+    if (len > w->buf_size) return map + offset;
     if (offset < w->start || offset + len > w->start + w->len) {
         w->len = 0;
         *rc = w->vfs->pread(w->vfs->ctx, w->fd, w->buf, w->buf_size, offset, &got);
-        if (*rc < 0)
-            return NULL;
+        if (*rc < 0) return NULL;
         w->start = offset;
         w->len = got;
-        if (got < len)
-            return NULL;
+        if (got < len) return NULL;
     }
     return w->buf + (offset - w->start);
 }
@@ -321,21 +307,16 @@ static int apply_records(struct wal *wal, struct segment_replay *seg,
     while (seg->size - offset >= WAL_RECORD_HEADER_SIZE) {
         const uint8_t *record = window_get(w, seg->image, offset, WAL_RECORD_HEADER_SIZE, &rc);
         uint64_t len;
-        if (!record)
-            break;
+        if (!record) break;
         len = WAL_RECORD_HEADER_SIZE + (uint64_t)wal_record_payload_len(record);
-        if (len > seg->size - offset || len - WAL_RECORD_HEADER_SIZE > wal->payload_size_max)
-            break;
+        if (len > seg->size - offset || len - WAL_RECORD_HEADER_SIZE > wal->payload_size_max) break;
         record = window_get(w, seg->image, offset, (size_t)len, &rc);
-        if (!record || !frame_is_good(record, len, seg->salt, wal->payload_size_max))
-            break;
-        if (wal_record_sequence(record) != wal->next_sequence)
-            break;
+        if (!record || !frame_is_good(record, len, seg->salt, wal->payload_size_max)) break;
+        if (wal_record_sequence(record) != wal->next_sequence) break;
         if (wal_record_type(record) != WAL_RECORD_SEAL) {
             /* A seal vouches for what came before and takes no sequence number. */
             rc = replay->apply(replay->ctx, record, seg->image + offset);
-            if (rc)
-                return rc;
+            if (rc) return rc;
             wal->next_sequence++;
             seg->records++;
         }
@@ -346,14 +327,12 @@ static int apply_records(struct wal *wal, struct segment_replay *seg,
 }
 
 /* Whether a good record of a later segment says sequence was durable. */
-static int later_segment_vouches(struct wal *wal, uint64_t number, uint64_t sequence,
-                                 bool *vouched)
+static int later_segment_vouches(struct wal *wal, uint64_t number, uint64_t sequence, bool *vouched)
 {
     struct segment_replay seg = {.number = number};
     int rc = map_segment(wal, &seg, NULL);
 
-    if (rc < 0)
-        return rc;
+    if (rc < 0) return rc;
     rc = check_segment_header(wal, &seg);
     if (rc == 0)
         *vouched = later_record_vouches(seg.image, seg.size, WAL_HEADER_SIZE - 1, seg.salt,
@@ -370,14 +349,10 @@ static int cut_segment(struct wal *wal, uint64_t number, uint64_t size)
     int rc;
 
     rc = segment_path(path, wal->dir, number, WAL_SEGMENT_SUFFIX);
-    if (rc == 0)
-        rc = vfs->open(vfs->ctx, path, KDB_VFS_OPEN_READ | KDB_VFS_OPEN_WRITE, &fd);
-    if (rc == 0)
-        rc = vfs->truncate(vfs->ctx, fd, size);
-    if (rc == 0)
-        rc = vfs->fsync(vfs->ctx, fd);
-    if (fd >= 0)
-        (void)vfs->close(vfs->ctx, fd);
+    if (rc == 0) rc = vfs->open(vfs->ctx, path, KDB_VFS_OPEN_READ | KDB_VFS_OPEN_WRITE, &fd);
+    if (rc == 0) rc = vfs->truncate(vfs->ctx, fd, size);
+    if (rc == 0) rc = vfs->fsync(vfs->ctx, fd);
+    if (fd >= 0) (void)vfs->close(vfs->ctx, fd);
     return rc;
 }
 
@@ -400,8 +375,7 @@ static int settle_missing(struct wal *wal, const struct segment_list *list, size
                                        wal->payload_size_max);
     for (size_t j = index + 1; !vouched && j < list->count; j++) {
         rc = later_segment_vouches(wal, list->numbers[j], missing, &vouched);
-        if (rc < 0)
-            return rc;
+        if (rc < 0) return rc;
     }
     if (vouched)
         return KDB_CORRUPT(wal->env,
@@ -412,18 +386,15 @@ static int settle_missing(struct wal *wal, const struct segment_list *list, size
             "log: dropping changes from %" PRIu64 " on (segment %016" PRIx64 " from offset %" PRIu64
             ", and %zu later segments): written after the last sync, torn by a crash",
             missing, seg->number, seg->end, list->count - index - 1);
-    if (seg->end < seg->size)
-        rc = cut_segment(wal, seg->number, seg->end);
+    if (seg->end < seg->size) rc = cut_segment(wal, seg->number, seg->end);
     for (size_t j = index + 1; rc == 0 && j < list->count; j++) {
         char path[WAL_PATH_SIZE];
         rc = segment_path(path, wal->dir, list->numbers[j], WAL_SEGMENT_SUFFIX);
-        if (rc == 0)
-            rc = wal->env->vfs->unlink(wal->env->vfs->ctx, path);
+        if (rc == 0) rc = wal->env->vfs->unlink(wal->env->vfs->ctx, path);
     }
     if (rc == 0 && index + 1 < list->count)
         rc = wal->env->vfs->sync_dir(wal->env->vfs->ctx, wal->dir);
-    if (rc == 0)
-        seg->size = seg->end;
+    if (rc == 0) seg->size = seg->end;
     return rc;
 }
 
@@ -441,13 +412,11 @@ static int segment_create(struct wal *wal, uint64_t number)
 
     kdb_assert(wal->fd < 0);
     rc = segment_path(tmp, wal->dir, number, WAL_SEGMENT_TMP_SUFFIX);
-    if (rc == 0)
-        rc = segment_path(path, wal->dir, number, WAL_SEGMENT_SUFFIX);
-    if (rc == 0)
-        rc = vfs->random(vfs->ctx, &salt, sizeof(salt));
+    if (rc == 0) rc = segment_path(path, wal->dir, number, WAL_SEGMENT_SUFFIX);
+    if (rc == 0) rc = vfs->random(vfs->ctx, &salt, sizeof(salt));
     if (rc < 0) goto out;
-    rc = vfs->open(vfs->ctx, tmp,
-                   KDB_VFS_OPEN_WRITE | KDB_VFS_OPEN_CREATE | KDB_VFS_OPEN_TRUNCATE, &fd);
+    rc = vfs->open(vfs->ctx, tmp, KDB_VFS_OPEN_WRITE | KDB_VFS_OPEN_CREATE | KDB_VFS_OPEN_TRUNCATE,
+                   &fd);
     if (rc < 0) goto out;
     encode_segment_header(header, number, salt, wal->next_sequence, vfs->now_ns(vfs->ctx));
     rc = vfs->pwrite(vfs->ctx, fd, header, sizeof(header), 0);
@@ -468,8 +437,7 @@ static int segment_create(struct wal *wal, uint64_t number)
 out_unlink:
     (void)vfs->unlink(vfs->ctx, tmp);
 out:
-    if (fd >= 0)
-        (void)vfs->close(vfs->ctx, fd);
+    if (fd >= 0) (void)vfs->close(vfs->ctx, fd);
     return rc;
 }
 
@@ -478,11 +446,9 @@ static int flush_buffer(struct wal *wal)
     const struct kdb_vfs *vfs = wal->env->vfs;
     int rc;
 
-    if (wal->buf_len == 0)
-        return 0;
+    if (wal->buf_len == 0) return 0;
     rc = vfs->pwrite(vfs->ctx, wal->fd, wal->buf, wal->buf_len, wal->file_size);
-    if (rc < 0)
-        return rc;
+    if (rc < 0) return rc;
     /* Start the bytes toward the disk now, so that the fdatasync of a sync or a
      * rotation finds little left to wait for. A hint: its failure changes nothing. */
     (void)vfs->writeback(vfs->ctx, wal->fd, wal->file_size, wal->buf_len);
@@ -497,22 +463,18 @@ static int sync_segment(struct wal *wal)
     const struct kdb_vfs *vfs = wal->env->vfs;
     int rc = flush_buffer(wal);
 
-    if (rc < 0)
-        return rc;
-    if (wal->durable_sequence + 1 >= wal->next_sequence)
-        return 0;
+    if (rc < 0) return rc;
+    if (wal->durable_sequence + 1 >= wal->next_sequence) return 0;
     while (wal->retired_count) {
         rc = vfs->fsync(vfs->ctx, wal->retired[0]);
-        if (rc < 0)
-            return rc;
+        if (rc < 0) return rc;
         wal->sync_count++;
         (void)vfs->close(vfs->ctx, wal->retired[0]);
         wal->retired_count--;
         memmove(wal->retired, wal->retired + 1, wal->retired_count * sizeof(wal->retired[0]));
     }
     rc = vfs->fsync(vfs->ctx, wal->fd);
-    if (rc < 0)
-        return rc;
+    if (rc < 0) return rc;
     wal->sync_count++;
     wal->durable_sequence = wal->next_sequence - 1;
     return 0;
@@ -527,10 +489,8 @@ static int rotate(struct wal *wal)
 {
     int rc = flush_buffer(wal);
 
-    if (rc == 0 && wal->retired_count == WAL_RETIRED_MAX)
-        rc = sync_segment(wal);
-    if (rc < 0)
-        return rc;
+    if (rc == 0 && wal->retired_count == WAL_RETIRED_MAX) rc = sync_segment(wal);
+    if (rc < 0) return rc;
     if (wal->durable_sequence + 1 >= wal->next_sequence) {
         rc = wal->env->vfs->close(wal->env->vfs->ctx, wal->fd);
     } else {
@@ -539,8 +499,7 @@ static int rotate(struct wal *wal)
     wal->fd = -1;
     wal->older_bytes += wal->file_size;
     wal->file_size = 0;
-    if (rc < 0)
-        return rc;
+    if (rc < 0) return rc;
     return segment_create(wal, wal->segment_number + 1);
 }
 
@@ -554,8 +513,7 @@ static int list_segments(struct wal *wal, struct segment_list *list)
     list->env = wal->env;
     list->dir = wal->dir;
     rc = wal->env->vfs->list_dir(wal->env->vfs->ctx, wal->dir, list_one, list);
-    if (rc < 0)
-        return rc;
+    if (rc < 0) return rc;
     qsort(list->numbers, list->count, sizeof(*list->numbers), compare_u64);
     for (size_t i = 1; i < list->count; i++) {
         if (list->numbers[i] != list->numbers[i - 1] + 1)
@@ -564,8 +522,9 @@ static int list_segments(struct wal *wal, struct segment_list *list)
                                list->numbers[i - 1] + 1, list->numbers[i]);
     }
     if (list->count && list->numbers[0] != 1)
-        return KDB_CORRUPT(wal->env, "log segment 0000000000000001 is missing (found %016" PRIx64
-                           ")", list->numbers[0]);
+        return KDB_CORRUPT(wal->env,
+                           "log segment 0000000000000001 is missing (found %016" PRIx64 ")",
+                           list->numbers[0]);
     return 0;
 }
 
@@ -579,13 +538,12 @@ static void count_replayed(struct wal *wal, const struct segment_replay *seg)
 
 /* Replays mapped segment list[index] (seg). Returns 1 when the log stops there. */
 static int replay_one(struct wal *wal, const struct segment_list *list, size_t index,
-                      struct segment_replay *seg, const struct wal_replay *replay,
-                      struct window *w, struct segment_replay *last)
+                      struct segment_replay *seg, const struct wal_replay *replay, struct window *w,
+                      struct segment_replay *last)
 {
     int rc = check_segment_header(wal, seg);
 
-    if (rc < 0)
-        return rc;
+    if (rc < 0) return rc;
     if (seg->first_sequence != wal->next_sequence) {
         if (index == 0 || seg->first_sequence < wal->next_sequence)
             return KDB_CORRUPT(wal->env,
@@ -597,12 +555,10 @@ static int replay_one(struct wal *wal, const struct segment_list *list, size_t i
         return rc < 0 ? rc : 1;
     }
     rc = apply_records(wal, seg, replay, w);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     if (seg->end < seg->size) {
         rc = settle_missing(wal, list, index, seg);
-        if (rc < 0)
-            return rc;
+        if (rc < 0) return rc;
         rc = 1; /* later segments are gone */
     }
     count_replayed(wal, seg);
@@ -618,13 +574,11 @@ static int replay_segments(struct wal *wal, const struct segment_list *list,
     int rc = 0;
 
     w.buf = env_malloc(wal->env, w.buf_size);
-    if (!w.buf)
-        return -ENOMEM;
+    if (!w.buf) return -ENOMEM;
     for (size_t i = 0; rc == 0 && i < list->count; i++) {
         struct segment_replay seg = {.number = list->numbers[i]};
         rc = map_segment(wal, &seg, &w);
-        if (rc < 0)
-            break;
+        if (rc < 0) break;
         rc = replay_one(wal, list, i, &seg, replay, &w, last);
         (void)wal->env->vfs->close(wal->env->vfs->ctx, w.fd);
         w.fd = -1;
@@ -643,15 +597,13 @@ static int replay_all(struct wal *wal, const struct wal_replay *replay, uint64_t
 
     *next_number = 1;
     rc = list_segments(wal, &list);
-    if (rc == 0)
-        rc = replay_segments(wal, &list, replay, &last);
+    if (rc == 0) rc = replay_segments(wal, &list, replay, &last);
     if (rc == 0 && wal->segment_count) {
         *next_number = last.number + 1;
         if (last.records == 0) {
             /* The newest segment holds nothing: reuse its number, not pile up empties. */
             rc = segment_path(path, wal->dir, last.number, WAL_SEGMENT_SUFFIX);
-            if (rc == 0)
-                rc = wal->env->vfs->unlink(wal->env->vfs->ctx, path);
+            if (rc == 0) rc = wal->env->vfs->unlink(wal->env->vfs->ctx, path);
             if (rc == 0) {
                 wal->segment_count--;
                 wal->older_bytes -= last.size;
@@ -679,8 +631,7 @@ int wal_open(struct wal *wal, const struct env *env, const char *dir,
     wal->next_sequence = 1;
     wal->buf_size = options->buffer_size_bytes;
     wal->buf = env_malloc(env, wal->buf_size);
-    if (!wal->buf)
-        return -ENOMEM;
+    if (!wal->buf) return -ENOMEM;
     rc = replay_all(wal, replay, &number);
     if (rc == 0) {
         wal->durable_sequence = wal->next_sequence - 1;
@@ -712,14 +663,12 @@ static int append(struct wal *wal, unsigned type, uint8_t *record, size_t len)
 
     if (used > WAL_HEADER_SIZE && used + len > wal->segment_size_max) {
         rc = rotate(wal);
-        if (rc < 0)
-            return rc;
+        if (rc < 0) return rc;
     }
     frame(wal, type, record, len);
     if (len > wal->buf_size - wal->buf_len) {
         rc = flush_buffer(wal);
-        if (rc < 0)
-            return rc;
+        if (rc < 0) return rc;
     }
     if (len <= wal->buf_size) {
         memcpy(wal->buf + wal->buf_len, record, len);
@@ -727,14 +676,12 @@ static int append(struct wal *wal, unsigned type, uint8_t *record, size_t len)
         return 0;
     }
     rc = wal->env->vfs->pwrite(wal->env->vfs->ctx, wal->fd, record, len, wal->file_size);
-    if (rc < 0)
-        return rc;
+    if (rc < 0) return rc;
     wal->file_size += len;
     return 0;
 }
 
-int wal_append(struct wal *wal, unsigned type, uint8_t *record, size_t len,
-               uint64_t *sequence_out)
+int wal_append(struct wal *wal, unsigned type, uint8_t *record, size_t len, uint64_t *sequence_out)
 {
     int rc;
 
@@ -742,8 +689,7 @@ int wal_append(struct wal *wal, unsigned type, uint8_t *record, size_t len,
     kdb_assert(len >= WAL_RECORD_HEADER_SIZE);
     kdb_assert(len - WAL_RECORD_HEADER_SIZE <= wal->payload_size_max);
     *sequence_out = 0;
-    if (wal->error)
-        return wal->error;
+    if (wal->error) return wal->error;
     rc = append(wal, type, record, len);
     if (rc < 0) {
         wal->error = rc;
@@ -757,11 +703,9 @@ int wal_sync(struct wal *wal)
 {
     int rc;
 
-    if (wal->error)
-        return wal->error;
+    if (wal->error) return wal->error;
     rc = sync_segment(wal);
-    if (rc < 0)
-        wal->error = rc;
+    if (rc < 0) wal->error = rc;
     return rc;
 }
 
@@ -776,17 +720,13 @@ static int seal(struct wal *wal)
     uint8_t record[WAL_RECORD_HEADER_SIZE];
     int rc = sync_segment(wal);
 
-    if (rc < 0 || wal->file_size == WAL_HEADER_SIZE)
-        return rc;
+    if (rc < 0 || wal->file_size == WAL_HEADER_SIZE) return rc;
     frame(wal, WAL_RECORD_SEAL, record, sizeof(record));
-    rc = wal->env->vfs->pwrite(wal->env->vfs->ctx, wal->fd, record, sizeof(record),
-                               wal->file_size);
-    if (rc < 0)
-        return rc;
+    rc = wal->env->vfs->pwrite(wal->env->vfs->ctx, wal->fd, record, sizeof(record), wal->file_size);
+    if (rc < 0) return rc;
     wal->file_size += sizeof(record);
     rc = wal->env->vfs->fsync(wal->env->vfs->ctx, wal->fd);
-    if (rc == 0)
-        wal->sync_count++;
+    if (rc == 0) wal->sync_count++;
     return rc;
 }
 
@@ -799,8 +739,7 @@ int wal_close(struct wal *wal)
     wal->retired_count = 0;
     if (wal->fd >= 0) {
         int close_rc = wal->env->vfs->close(wal->env->vfs->ctx, wal->fd);
-        if (rc == 0)
-            rc = close_rc;
+        if (rc == 0) rc = close_rc;
         wal->fd = -1;
     }
     unmap_all(wal);

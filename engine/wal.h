@@ -47,17 +47,17 @@ struct wal_map {
 };
 
 struct wal_options {
-    uint64_t segment_size_bytes;  /* rotate once a segment passes this */
-    uint32_t buffer_size_bytes;   /* append buffer */
-    size_t payload_size_max;      /* largest payload a record may carry */
+    uint64_t segment_size_bytes; /* rotate once a segment passes this */
+    uint32_t buffer_size_bytes;  /* append buffer */
+    size_t payload_size_max;     /* largest payload a record may carry */
 };
 
 #define WAL_RETIRED_MAX 8 /* full segments awaiting their fdatasync */
 
 struct wal {
-    const struct env *env;     /* borrowed until wal_close() */
-    const char *dir;           /* the database directory; borrowed until wal_close() */
-    int fd;                    /* the current segment, -1 when there is none */
+    const struct env *env;        /* borrowed until wal_close() */
+    const char *dir;              /* the database directory; borrowed until wal_close() */
+    int fd;                       /* the current segment, -1 when there is none */
     int retired[WAL_RETIRED_MAX]; /* full segments not yet fdatasync'd, oldest first */
     size_t retired_count;
     uint64_t segment_number;   /* of the current segment */

@@ -54,8 +54,7 @@ static int teardown(void **state)
 {
     struct fixture *f = *state;
 
-    if (f->db)
-        assert_int_equal(kdb_close(f->db), 0);
+    if (f->db) assert_int_equal(kdb_close(f->db), 0);
     assert_int_equal(vfs_mem_open_count(f->mem), 0);
     vfs_mem_free(f->mem);
     free(f);
@@ -472,8 +471,8 @@ static void test_db_sync_is_one_fdatasync_for_many_writes(void **state)
 #define PHASE2_OPS 90
 
 struct sweep {
-    struct vfs_mem *base;          /* the database after phase 1, closed cleanly */
-    struct test_history phase1;    /* its changes */
+    struct vfs_mem *base;           /* the database after phase 1, closed cleanly */
+    struct test_history phase1;     /* its changes */
     struct test_op ops[PHASE2_OPS]; /* the swept workload */
     struct kdb_options options;
 };
@@ -483,8 +482,7 @@ static void run_ops(struct kdb *db, const struct test_op *ops, size_t count,
 {
     for (size_t i = 0; i < count; i++) {
         int rc = test_apply(db, &ops[i], history);
-        if (rc < 0 && rc != -ENOENT)
-            return; /* the process is as good as dead */
+        if (rc < 0 && rc != -ENOENT) return; /* the process is as good as dead */
     }
 }
 
@@ -692,8 +690,7 @@ static void test_db_random_run_matches_model(void **state)
         struct kdb_stats stats;
         uint64_t r = test_random(&rng);
 
-        if (history->count + 40 > MODEL_CHANGES_MAX)
-            break;
+        if (history->count + 40 > MODEL_CHANGES_MAX) break;
         test_workload(ops, 40, r, 1 + r % 9000);
         run_ops(db, ops, 40, history);
         test_check_prefix(db, history, history->count);
@@ -737,14 +734,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_db_read_block_copies_ranges, setup, teardown),
         cmocka_unit_test_setup_teardown(test_db_empty_metadata_reads_as_empty_object, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_db_scan_visits_each_live_block_once, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_db_scan_visits_each_live_block_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_db_many_blocks_survive_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_db_bad_input_is_refused_and_changes_nothing, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_db_content_limit_is_16_mib, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_db_options_out_of_range_are_einval, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_db_options_out_of_range_are_einval, setup, teardown),
         cmocka_unit_test_setup_teardown(test_db_open_without_create_needs_a_database, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_db_second_open_is_busy_and_names_holder, setup,

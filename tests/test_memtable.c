@@ -23,7 +23,7 @@
 #include "memtable.h"
 
 struct failing {
-    bool fail; /* the next malloc returns NULL */
+    bool fail;     /* the next malloc returns NULL */
     unsigned live; /* allocations not yet freed */
 };
 
@@ -32,8 +32,7 @@ static void *failing_malloc(void *ctx, size_t size)
     struct failing *f = ctx;
     void *p;
 
-    if (f->fail)
-        return NULL;
+    if (f->fail) return NULL;
     p = malloc(size);
     f->live += p != NULL;
     return p;
@@ -192,8 +191,7 @@ static void test_memtable_reserve_failure_is_enomem_and_harmless(void **state)
     assert_int_equal(memtable_init(&mt, &f->env, 4096, 1), 0);
     /* Fill to the growth point. */
     for (;;) {
-        if (2 * (mt.used_count + 1) > mt.slot_count)
-            break;
+        if (2 * (mt.used_count + 1) > mt.slot_count) break;
         id_of(n++, id);
         assert_int_equal(memtable_reserve(&mt), 0);
         assert_null(memtable_put(&mt, id, record));
@@ -216,12 +214,11 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_arena_alignment_and_lifetime, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_memtable_finds_every_id_after_growth, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_memtable_finds_every_id_after_growth, setup, teardown),
         cmocka_unit_test_setup_teardown(test_memtable_put_replaces_and_returns_previous, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_memtable_reserve_failure_is_enomem_and_harmless,
-                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_memtable_reserve_failure_is_enomem_and_harmless, setup,
+                                        teardown),
     };
 
     return cmocka_run_group_tests_name("memtable", tests, NULL, NULL);

@@ -35,8 +35,8 @@ uint8_t test_content_byte(uint32_t salt, size_t i)
     return (uint8_t)((salt * 2654435761u) >> 24 ^ (i * 31) ^ (i >> 8));
 }
 
-void test_block_for(const struct test_op *op, struct kdb_block *block, uint8_t *content,
-                    char *uri, size_t uri_size, char *meta, size_t meta_size)
+void test_block_for(const struct test_op *op, struct kdb_block *block, uint8_t *content, char *uri,
+                    size_t uri_size, char *meta, size_t meta_size)
 {
     memset(block, 0, sizeof(*block));
     block->id = test_id(op->id_index);
@@ -46,9 +46,9 @@ void test_block_for(const struct test_op *op, struct kdb_block *block, uint8_t *
     block->content_len = op->content_len;
     block->source_uri_len = (size_t)snprintf(uri, uri_size, "src/file%u.c", op->salt % 97);
     block->source_uri = uri;
-    block->metadata_len = (size_t)snprintf(meta, meta_size,
-                                           "{\"kind\":\"function\",\"name\":\"f%u\",\"line\":%u}",
-                                           op->salt, op->salt % 1000);
+    block->metadata_len =
+        (size_t)snprintf(meta, meta_size, "{\"kind\":\"function\",\"name\":\"f%u\",\"line\":%u}",
+                         op->salt, op->salt % 1000);
     block->metadata = meta;
 }
 
@@ -68,13 +68,11 @@ int test_apply(struct kdb *db, const struct test_op *op, struct test_history *hi
         break;
     case TEST_OP_DELETE:
         rc = kdb_delete_block(db, &id);
-        if (rc == -ENOENT)
-            return rc;
+        if (rc == -ENOENT) return rc;
         break;
     case TEST_OP_SYNC:
         rc = kdb_sync(db);
-        if (rc == 0)
-            history->acked_count = history->count;
+        if (rc == 0) history->acked_count = history->count;
         return rc;
     default:
         fail_msg("bad op kind %d", (int)op->kind);
@@ -83,8 +81,7 @@ int test_apply(struct kdb *db, const struct test_op *op, struct test_history *hi
     assert_true(history->count < MODEL_CHANGES_MAX);
     history->changes[history->count] = *op;
     history->in_flight = rc < 0;
-    if (rc == 0)
-        history->count++;
+    if (rc == 0) history->count++;
     return rc;
 }
 
@@ -136,8 +133,8 @@ static void check_block(struct kdb *db, unsigned index, const struct expect *e)
         return;
     }
     if (rc != 0)
-        fail_msg("id %u: expected version %llu, got rc %d", index,
-                 (unsigned long long)e->version, rc);
+        fail_msg("id %u: expected version %llu, got rc %d", index, (unsigned long long)e->version,
+                 rc);
     test_block_for(&e->put, &want, content, uri, sizeof(uri), meta, sizeof(meta));
     assert_int_equal(got.version, e->version);
     assert_int_equal(got.content_len, want.content_len);

@@ -36,9 +36,9 @@ struct test_op {
 /* Changes in log order; change k (1-based) is changes[k - 1]. */
 struct test_history {
     struct test_op changes[MODEL_CHANGES_MAX];
-    uint64_t count;          /* changes the engine accepted */
-    uint64_t acked_count;    /* changes covered by a successful kdb_sync() */
-    uint64_t in_flight;      /* 1 when changes[count] failed with an I/O error: it may
+    uint64_t count;       /* changes the engine accepted */
+    uint64_t acked_count; /* changes covered by a successful kdb_sync() */
+    uint64_t in_flight;   /* 1 when changes[count] failed with an I/O error: it may
                               * or may not have reached the log, as with any write
                               * whose outcome the disk did not report */
 };
@@ -50,8 +50,8 @@ struct kdb_id test_id(unsigned index);
 uint8_t test_content_byte(uint32_t salt, size_t i);
 
 /* Fills block (and the buffers it points into, owned by the caller) for op. */
-void test_block_for(const struct test_op *op, struct kdb_block *block, uint8_t *content,
-                    char *uri, size_t uri_size, char *meta, size_t meta_size);
+void test_block_for(const struct test_op *op, struct kdb_block *block, uint8_t *content, char *uri,
+                    size_t uri_size, char *meta, size_t meta_size);
 
 /*
  * Applies op to db, recording accepted changes in history (SYNC moves

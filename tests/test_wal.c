@@ -73,8 +73,7 @@ static struct small_db *small_db_new(size_t ops, size_t content_max)
     test_workload(script, ops, 5, content_max);
     assert_int_equal(kdb_open(DB, &s->options, &db), 0);
     for (size_t i = 0; i < ops; i++) {
-        if (script[i].kind == TEST_OP_PUT)
-            script[i].content_len %= content_max + 1;
+        if (script[i].kind == TEST_OP_PUT) script[i].content_len %= content_max + 1;
         (void)test_apply(db, &script[i], &s->history);
     }
     assert_int_equal(kdb_close(db), 0);
@@ -101,8 +100,7 @@ static int open_and_check(struct small_db *s, struct vfs_mem *mem, uint64_t *pre
     options.vfs = vfs_mem_vfs(mem);
     rc = kdb_open(DB, &options, &db);
     *prefix = 0;
-    if (rc != 0)
-        return rc;
+    if (rc != 0) return rc;
     kdb_get_stats(db, &stats);
     *prefix = stats.last_sequence;
     test_check_prefix(db, &s->history, stats.last_sequence);
@@ -139,8 +137,7 @@ static uint8_t *read_file(const char *path, size_t *size)
     FILE *file = fopen(path, "rb");
     uint8_t *bytes = malloc(1 << 16);
 
-    if (!file)
-        fail_msg("cannot open %s (run the tests from the top of the tree)", path);
+    if (!file) fail_msg("cannot open %s (run the tests from the top of the tree)", path);
     assert_non_null(bytes);
     *size = fread(bytes, 1, 1 << 16, file);
     assert_int_equal(fclose(file), 0);
@@ -199,11 +196,12 @@ static void test_wal_golden_v1_decodes(void **state)
     vfs_mem_free(scratch);
 
     assert_int_equal(vfs->mkdir(vfs->ctx, DB), 0);
-    assert_int_equal(vfs->open(vfs->ctx, DB "/" FORMAT_LOCK_NAME, KDB_VFS_OPEN_WRITE |
-                               KDB_VFS_OPEN_CREATE, &fd), 0);
+    assert_int_equal(
+        vfs->open(vfs->ctx, DB "/" FORMAT_LOCK_NAME, KDB_VFS_OPEN_WRITE | KDB_VFS_OPEN_CREATE, &fd),
+        0);
     assert_int_equal(vfs->close(vfs->ctx, fd), 0);
-    assert_int_equal(vfs->open(vfs->ctx, SEGMENT(1), KDB_VFS_OPEN_WRITE | KDB_VFS_OPEN_CREATE,
-                               &fd), 0);
+    assert_int_equal(vfs->open(vfs->ctx, SEGMENT(1), KDB_VFS_OPEN_WRITE | KDB_VFS_OPEN_CREATE, &fd),
+                     0);
     assert_int_equal(vfs->pwrite(vfs->ctx, fd, golden, golden_size, 0), 0);
     assert_int_equal(vfs->close(vfs->ctx, fd), 0);
     options.vfs = vfs;
@@ -290,7 +288,8 @@ static void test_wal_replay_newer_version_is_enotsup(void **state)
     (void)state;
     /* A newer writer would have written a valid header with version 2. */
     header[WAL_HEADER_VERSION_OFFSET] = 2;
-    put_le64(header + WAL_HEADER_CHECKSUM_OFFSET, checksum_64(header, WAL_HEADER_CHECKSUM_OFFSET, 0));
+    put_le64(header + WAL_HEADER_CHECKSUM_OFFSET,
+             checksum_64(header, WAL_HEADER_CHECKSUM_OFFSET, 0));
     assert_int_equal(vfs_mem_commit(mem, s->files[0]), 0);
     assert_int_equal(open_and_check(s, mem, &prefix), -ENOTSUP);
     vfs_mem_free(mem);
@@ -403,8 +402,7 @@ static void test_wal_corruption_sweep_cut_every_offset(void **state)
             vfs_mem_free(mem);
         }
     }
-    printf("# cut sweep: %llu cuts over %zu segments\n", (unsigned long long)tried,
-           s->file_count);
+    printf("# cut sweep: %llu cuts over %zu segments\n", (unsigned long long)tried, s->file_count);
     small_db_free(s);
 }
 

@@ -14,13 +14,10 @@ static int change(struct vfs_fault *f, bool *tear)
     uint64_t n = ++f->change_count;
 
     *tear = false;
-    if (f->kind != VFS_FAULT_FAIL && f->kind != VFS_FAULT_TEAR)
-        return 0;
-    if (n < f->at || (n > f->at && !f->persistent))
-        return 0;
+    if (f->kind != VFS_FAULT_FAIL && f->kind != VFS_FAULT_TEAR) return 0;
+    if (n < f->at || (n > f->at && !f->persistent)) return 0;
     f->fired = true;
-    if (n == f->at && f->kind == VFS_FAULT_TEAR)
-        *tear = true;
+    if (n == f->at && f->kind == VFS_FAULT_TEAR) *tear = true;
     return f->errno_value;
 }
 
@@ -32,8 +29,7 @@ static int fault_open(void *ctx, const char *path, unsigned flags, int *fd_out)
     *fd_out = -1;
     if (flags & KDB_VFS_OPEN_CREATE) {
         int rc = change(f, &tear);
-        if (rc)
-            return rc;
+        if (rc) return rc;
     }
     return BASE(f)->open(BASE(f)->ctx, path, flags, fd_out);
 }
@@ -44,8 +40,7 @@ static int fault_close(void *ctx, int fd)
     return BASE(f)->close(BASE(f)->ctx, fd);
 }
 
-static int fault_pread(void *ctx, int fd, void *buf, size_t len, uint64_t offset,
-                       size_t *read_out)
+static int fault_pread(void *ctx, int fd, void *buf, size_t len, uint64_t offset, size_t *read_out)
 {
     struct vfs_fault *f = ctx;
     uint64_t n = ++f->read_count;
@@ -78,8 +73,7 @@ static int fault_pwrite(void *ctx, int fd, const void *buf, size_t len, uint64_t
     do {                                                                                           \
         bool tear_;                                                                                \
         int rc_ = change((f), &tear_);                                                             \
-        if (rc_)                                                                                   \
-            return rc_;                                                                            \
+        if (rc_) return rc_;                                                                       \
     } while (0)
 
 static int fault_fsync(void *ctx, int fd)

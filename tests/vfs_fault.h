@@ -22,25 +22,25 @@
 
 enum vfs_fault_kind {
     VFS_FAULT_NONE = 0,
-    VFS_FAULT_FAIL,       /* the Nth change fails with errno_value */
-    VFS_FAULT_TEAR,       /* the Nth change, if a pwrite, writes tear_bytes then fails */
-    VFS_FAULT_FLIP_READ,  /* the Nth pread comes back with bit flip_bit flipped */
+    VFS_FAULT_FAIL,      /* the Nth change fails with errno_value */
+    VFS_FAULT_TEAR,      /* the Nth change, if a pwrite, writes tear_bytes then fails */
+    VFS_FAULT_FLIP_READ, /* the Nth pread comes back with bit flip_bit flipped */
 };
 
 struct vfs_fault {
     struct kdb_vfs vfs;         /* the wrapper; vfs.ctx points at this struct */
     const struct kdb_vfs *base; /* the wrapped VFS, borrowed */
     enum vfs_fault_kind kind;
-    uint64_t at;                /* which call (1-based) */
-    bool persistent;            /* FAIL and TEAR: every later change fails too */
-    int errno_value;            /* negative errno returned */
-    size_t tear_bytes;          /* TEAR: bytes written before failing */
-    uint64_t flip_bit;          /* FLIP_READ: bit index into the read buffer */
-    uint64_t change_count;      /* changing calls seen */
-    uint64_t read_count;        /* preads seen */
-    uint64_t fsync_count;       /* fsyncs that reached the wrapped VFS */
-    uint64_t pwrite_count;      /* pwrites that reached the wrapped VFS */
-    bool fired;                 /* the fault happened */
+    uint64_t at;           /* which call (1-based) */
+    bool persistent;       /* FAIL and TEAR: every later change fails too */
+    int errno_value;       /* negative errno returned */
+    size_t tear_bytes;     /* TEAR: bytes written before failing */
+    uint64_t flip_bit;     /* FLIP_READ: bit index into the read buffer */
+    uint64_t change_count; /* changing calls seen */
+    uint64_t read_count;   /* preads seen */
+    uint64_t fsync_count;  /* fsyncs that reached the wrapped VFS */
+    uint64_t pwrite_count; /* pwrites that reached the wrapped VFS */
+    bool fired;            /* the fault happened */
 };
 
 /* Wraps base with nothing armed. */

@@ -71,13 +71,10 @@ static int content_resize(struct mem_content *c, size_t size)
 {
     uint8_t *bytes;
 
-    if (size == c->size)
-        return 0;
+    if (size == c->size) return 0;
     bytes = realloc(c->bytes, size ? size : 1);
-    if (!bytes)
-        return -ENOMEM;
-    if (size > c->size)
-        memset(bytes + c->size, 0, size - c->size);
+    if (!bytes) return -ENOMEM;
+    if (size > c->size) memset(bytes + c->size, 0, size - c->size);
     c->bytes = bytes;
     c->size = size;
     return 0;
@@ -86,8 +83,7 @@ static int content_resize(struct mem_content *c, size_t size)
 static struct mem_name *find_name(struct mem_name *names, const char *path)
 {
     for (int i = 0; i < MEM_FILES_MAX; i++) {
-        if (names[i].path[0] && strcmp(names[i].path, path) == 0)
-            return &names[i];
+        if (names[i].path[0] && strcmp(names[i].path, path) == 0) return &names[i];
     }
     return NULL;
 }
@@ -108,8 +104,7 @@ static struct mem_name *add_name(struct mem_name *names, const char *path, int i
 static bool dir_exists(const struct vfs_mem *m, const char *path)
 {
     for (int i = 0; i < 8; i++) {
-        if (m->dirs[i][0] && strcmp(m->dirs[i], path) == 0)
-            return true;
+        if (m->dirs[i][0] && strcmp(m->dirs[i], path) == 0) return true;
     }
     return false;
 }
@@ -120,8 +115,7 @@ static bool parent_exists(const struct vfs_mem *m, const char *path)
     char dir[MEM_PATH_MAX];
     const char *slash = strrchr(path, '/');
 
-    if (!slash)
-        return true;
+    if (!slash) return true;
     memcpy(dir, path, (size_t)(slash - path));
     dir[slash - path] = '\0';
     return dir_exists(m, dir);
@@ -141,8 +135,7 @@ static int new_inode(struct vfs_mem *m)
 
 static struct mem_inode *fd_inode(struct vfs_mem *m, int fd)
 {
-    if (fd < 0 || fd >= MEM_FDS_MAX || m->fds[fd] < 0)
-        return NULL;
+    if (fd < 0 || fd >= MEM_FDS_MAX || m->fds[fd] < 0) return NULL;
     return &m->inodes[m->fds[fd]];
 }
 
@@ -153,29 +146,22 @@ static int mem_open(void *ctx, const char *path, unsigned flags, int *fd_out)
     int fd;
 
     *fd_out = -1;
-    if (name && (flags & KDB_VFS_OPEN_CREATE) && (flags & KDB_VFS_OPEN_EXCL))
-        return -EEXIST;
+    if (name && (flags & KDB_VFS_OPEN_CREATE) && (flags & KDB_VFS_OPEN_EXCL)) return -EEXIST;
     if (!name) {
         int inode;
-        if (!(flags & KDB_VFS_OPEN_CREATE))
-            return -ENOENT;
-        if (!parent_exists(m, path))
-            return -ENOENT;
+        if (!(flags & KDB_VFS_OPEN_CREATE)) return -ENOENT;
+        if (!parent_exists(m, path)) return -ENOENT;
         inode = new_inode(m);
-        if (inode < 0)
-            return -ENOSPC;
+        if (inode < 0) return -ENOSPC;
         name = add_name(m->names, path, inode);
-        if (!name)
-            return -ENOSPC;
+        if (!name) return -ENOSPC;
     }
     for (fd = 0; fd < MEM_FDS_MAX && m->fds[fd] >= 0; fd++)
         ;
-    if (fd == MEM_FDS_MAX)
-        return -EMFILE;
+    if (fd == MEM_FDS_MAX) return -EMFILE;
     m->fds[fd] = name->inode;
     m->fd_locks[fd] = false;
-    if (flags & KDB_VFS_OPEN_TRUNCATE)
-        (void)content_resize(&m->inodes[name->inode].now, 0);
+    if (flags & KDB_VFS_OPEN_TRUNCATE) (void)content_resize(&m->inodes[name->inode].now, 0);
     *fd_out = fd;
     return 0;
 }
@@ -185,10 +171,8 @@ static int mem_close(void *ctx, int fd)
     struct vfs_mem *m = ctx;
     struct mem_inode *inode = fd_inode(m, fd);
 
-    if (!inode)
-        return -EBADF;
-    if (m->fd_locks[fd])
-        inode->locked = false;
+    if (!inode) return -EBADF;
+    if (m->fd_locks[fd]) inode->locked = false;
     m->fd_locks[fd] = false;
     m->fds[fd] = -1;
     return 0;
@@ -200,12 +184,10 @@ static int mem_pread(void *ctx, int fd, void *buf, size_t len, uint64_t offset, 
     size_t n = 0;
 
     *read_out = 0;
-    if (!inode)
-        return -EBADF;
+    if (!inode) return -EBADF;
     if (offset < inode->now.size) {
         n = inode->now.size - (size_t)offset;
-        if (n > len)
-            n = len;
+        if (n > len) n = len;
         memcpy(buf, inode->now.bytes + offset, n);
     }
     *read_out = n;
@@ -216,8 +198,7 @@ static int mem_pwrite(void *ctx, int fd, const void *buf, size_t len, uint64_t o
 {
     struct mem_inode *inode = fd_inode(ctx, fd);
 
-    if (!inode)
-        return -EBADF;
+    if (!inode) return -EBADF;
     if (offset + len > inode->now.size && content_resize(&inode->now, offset + len) < 0)
         return -ENOSPC;
     memcpy(inode->now.bytes + offset, buf, len);
@@ -228,8 +209,7 @@ static int mem_fsync(void *ctx, int fd)
 {
     struct mem_inode *inode = fd_inode(ctx, fd);
 
-    if (!inode)
-        return -EBADF;
+    if (!inode) return -EBADF;
     content_set(&inode->durable, &inode->now);
     return 0;
 }
@@ -245,8 +225,7 @@ static int mem_truncate(void *ctx, int fd, uint64_t size)
 {
     struct mem_inode *inode = fd_inode(ctx, fd);
 
-    if (!inode)
-        return -EBADF;
+    if (!inode) return -EBADF;
     return content_resize(&inode->now, size);
 }
 
@@ -255,8 +234,7 @@ static int mem_file_size(void *ctx, int fd, uint64_t *size_out)
     struct mem_inode *inode = fd_inode(ctx, fd);
 
     *size_out = 0;
-    if (!inode)
-        return -EBADF;
+    if (!inode) return -EBADF;
     *size_out = inode->now.size;
     return 0;
 }
@@ -268,13 +246,10 @@ static int mem_map(void *ctx, int fd, uint64_t size, const void **addr_out)
     uint8_t *copy;
 
     *addr_out = NULL;
-    if (!inode)
-        return -EBADF;
-    if (size == 0 || size > inode->now.size)
-        return -EINVAL;
+    if (!inode) return -EBADF;
+    if (size == 0 || size > inode->now.size) return -EINVAL;
     copy = malloc((size_t)size);
-    if (!copy)
-        return -ENOMEM;
+    if (!copy) return -ENOMEM;
     memcpy(copy, inode->now.bytes, (size_t)size);
     *addr_out = copy;
     return 0;
@@ -294,8 +269,7 @@ static int mem_rename(void *ctx, const char *from, const char *to)
     struct mem_name *src = find_name(m->names, from);
     struct mem_name *dst = find_name(m->names, to);
 
-    if (!src)
-        return -ENOENT;
+    if (!src) return -ENOENT;
     if (dst)
         dst->inode = src->inode;
     else if (!add_name(m->names, to, src->inode))
@@ -309,8 +283,7 @@ static int mem_unlink(void *ctx, const char *path)
     struct vfs_mem *m = ctx;
     struct mem_name *name = find_name(m->names, path);
 
-    if (!name)
-        return -ENOENT;
+    if (!name) return -ENOENT;
     name->path[0] = '\0';
     return 0;
 }
@@ -319,8 +292,7 @@ static int mem_mkdir(void *ctx, const char *path)
 {
     struct vfs_mem *m = ctx;
 
-    if (dir_exists(m, path))
-        return -EEXIST;
+    if (dir_exists(m, path)) return -EEXIST;
     for (int i = 0; i < 8; i++) {
         if (!m->dirs[i][0]) {
             strncpy(m->dirs[i], path, MEM_PATH_MAX - 1);
@@ -340,11 +312,9 @@ static int mem_sync_dir(void *ctx, const char *path)
 {
     struct vfs_mem *m = ctx;
 
-    if (!dir_exists(m, path))
-        return -ENOENT;
+    if (!dir_exists(m, path)) return -ENOENT;
     for (int i = 0; i < MEM_FILES_MAX; i++) {
-        if (m->durable[i].path[0] && in_dir(m->durable[i].path, path))
-            m->durable[i].path[0] = '\0';
+        if (m->durable[i].path[0] && in_dir(m->durable[i].path, path)) m->durable[i].path[0] = '\0';
     }
     for (int i = 0; i < MEM_FILES_MAX; i++) {
         if (m->names[i].path[0] && in_dir(m->names[i].path, path)) {
@@ -362,8 +332,7 @@ static int mem_list_dir(void *ctx, const char *path, kdb_vfs_list_fn fn, void *f
     char names[MEM_FILES_MAX][MEM_PATH_MAX];
     int count = 0;
 
-    if (!dir_exists(m, path))
-        return -ENOENT;
+    if (!dir_exists(m, path)) return -ENOENT;
     /* Copy first: fn may unlink. */
     for (int i = 0; i < MEM_FILES_MAX; i++) {
         if (m->names[i].path[0] && in_dir(m->names[i].path, path))
@@ -371,8 +340,7 @@ static int mem_list_dir(void *ctx, const char *path, kdb_vfs_list_fn fn, void *f
     }
     for (int i = 0; i < count; i++) {
         int rc = fn(fn_ctx, names[i]);
-        if (rc)
-            return rc;
+        if (rc) return rc;
     }
     return 0;
 }
@@ -382,10 +350,8 @@ static int mem_lock(void *ctx, int fd)
     struct vfs_mem *m = ctx;
     struct mem_inode *inode = fd_inode(m, fd);
 
-    if (!inode)
-        return -EBADF;
-    if (inode->locked)
-        return -EBUSY;
+    if (!inode) return -EBADF;
+    if (inode->locked) return -EBUSY;
     inode->locked = true;
     m->fd_locks[fd] = true;
     return mem_pwrite(ctx, fd, "4242\n", 5, 0);
@@ -442,8 +408,7 @@ struct vfs_mem *vfs_mem_new(uint64_t seed)
 
 void vfs_mem_free(struct vfs_mem *m)
 {
-    if (!m)
-        return;
+    if (!m) return;
     for (int i = 0; i < MEM_FILES_MAX; i++) {
         free(m->inodes[i].now.bytes);
         free(m->inodes[i].durable.bytes);
@@ -463,8 +428,7 @@ static void drop_volatile_names(struct vfs_mem *m)
 
     memcpy(m->names, m->durable, sizeof(m->names));
     for (int i = 0; i < MEM_FILES_MAX; i++) {
-        if (m->names[i].path[0])
-            referenced[m->names[i].inode] = true;
+        if (m->names[i].path[0]) referenced[m->names[i].inode] = true;
     }
     for (int i = 0; i < MEM_FILES_MAX; i++) {
         if (m->inodes[i].used && !referenced[i]) {
@@ -483,8 +447,7 @@ static void drop_volatile_names(struct vfs_mem *m)
 void vfs_mem_crash(struct vfs_mem *m)
 {
     for (int i = 0; i < MEM_FILES_MAX; i++) {
-        if (m->inodes[i].used)
-            content_set(&m->inodes[i].now, &m->inodes[i].durable);
+        if (m->inodes[i].used) content_set(&m->inodes[i].now, &m->inodes[i].durable);
     }
     drop_volatile_names(m);
 }
@@ -518,8 +481,7 @@ void vfs_mem_crash_torn(struct vfs_mem *m, uint64_t seed)
     uint64_t rng = seed;
 
     for (int i = 0; i < MEM_FILES_MAX; i++) {
-        if (m->inodes[i].used)
-            tear_inode(&m->inodes[i], &rng);
+        if (m->inodes[i].used) tear_inode(&m->inodes[i], &rng);
     }
     drop_volatile_names(m);
 }
@@ -540,10 +502,8 @@ int vfs_mem_set_size(struct vfs_mem *m, const char *path, uint64_t size)
 {
     struct mem_name *name = find_name(m->names, path);
 
-    if (!name)
-        return -ENOENT;
-    if (content_resize(&m->inodes[name->inode].now, size) < 0)
-        return -ENOMEM;
+    if (!name) return -ENOENT;
+    if (content_resize(&m->inodes[name->inode].now, size) < 0) return -ENOMEM;
     return vfs_mem_commit(m, path);
 }
 
@@ -551,8 +511,7 @@ int vfs_mem_commit(struct vfs_mem *m, const char *path)
 {
     struct mem_name *name = find_name(m->names, path);
 
-    if (!name)
-        return -ENOENT;
+    if (!name) return -ENOENT;
     content_set(&m->inodes[name->inode].durable, &m->inodes[name->inode].now);
     return 0;
 }

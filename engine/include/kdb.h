@@ -43,11 +43,11 @@
 #define KDB_METADATA_DEPTH_LIMIT  64u          /* nesting of JSON arrays and objects */
 
 /* Defaults filled in by kdb_options_init(). */
-#define KDB_CONTENT_SIZE_DEFAULT       (16u << 20)
-#define KDB_METADATA_SIZE_DEFAULT      (64u << 10)
-#define KDB_WAL_SEGMENT_SIZE_DEFAULT   (64u << 20)
-#define KDB_WAL_BUFFER_SIZE_DEFAULT    (256u << 10)
-#define KDB_ARENA_CHUNK_SIZE_DEFAULT   (4u << 20)
+#define KDB_CONTENT_SIZE_DEFAULT     (16u << 20)
+#define KDB_METADATA_SIZE_DEFAULT    (64u << 10)
+#define KDB_WAL_SEGMENT_SIZE_DEFAULT (64u << 20)
+#define KDB_WAL_BUFFER_SIZE_DEFAULT  (256u << 10)
+#define KDB_ARENA_CHUNK_SIZE_DEFAULT (4u << 20)
 
 struct kdb;
 
@@ -63,8 +63,8 @@ struct kdb_id {
  */
 struct kdb_block {
     struct kdb_id id;
-    uint64_t version;      /* the log sequence number of the last change: grows on every change */
-    uint64_t mtime_ns;     /* wall-clock time of the last change, ns since the epoch */
+    uint64_t version;       /* the log sequence number of the last change: grows on every change */
+    uint64_t mtime_ns;      /* wall-clock time of the last change, ns since the epoch */
     const char *source_uri; /* no NUL bytes; at most options.source_uri_size_max */
     size_t source_uri_len;
     const char *metadata; /* a JSON object; empty input is stored as "{}" */
@@ -151,17 +151,17 @@ enum kdb_open_flags {
 };
 
 struct kdb_options {
-    unsigned flags;                     /* enum kdb_open_flags */
-    const struct kdb_vfs *vfs;          /* NULL: kdb_vfs_posix(); borrowed until kdb_close() */
+    unsigned flags;                        /* enum kdb_open_flags */
+    const struct kdb_vfs *vfs;             /* NULL: kdb_vfs_posix(); borrowed until kdb_close() */
     const struct kdb_allocator *allocator; /* NULL: malloc(3); borrowed until kdb_close() */
-    kdb_log_fn log;                     /* NULL: diagnostics are dropped */
-    void *log_ctx;                      /* passed to log */
-    uint64_t content_size_max;          /* bytes, 1..KDB_CONTENT_SIZE_LIMIT */
-    uint32_t source_uri_size_max;       /* bytes, 0..KDB_SOURCE_URI_SIZE_LIMIT */
-    uint32_t metadata_size_max;         /* bytes, 2..KDB_METADATA_SIZE_LIMIT */
-    uint64_t wal_segment_size_bytes;    /* a segment rotates once it passes this size */
-    uint32_t wal_buffer_size_bytes;     /* appends gather here before one pwrite */
-    uint32_t arena_chunk_size_bytes;    /* memtable memory is taken in chunks of this size */
+    kdb_log_fn log;                        /* NULL: diagnostics are dropped */
+    void *log_ctx;                         /* passed to log */
+    uint64_t content_size_max;             /* bytes, 1..KDB_CONTENT_SIZE_LIMIT */
+    uint32_t source_uri_size_max;          /* bytes, 0..KDB_SOURCE_URI_SIZE_LIMIT */
+    uint32_t metadata_size_max;            /* bytes, 2..KDB_METADATA_SIZE_LIMIT */
+    uint64_t wal_segment_size_bytes;       /* a segment rotates once it passes this size */
+    uint32_t wal_buffer_size_bytes;        /* appends gather here before one pwrite */
+    uint32_t arena_chunk_size_bytes;       /* memtable memory is taken in chunks of this size */
 };
 
 /* Fills every field with its default. */
@@ -256,16 +256,16 @@ KDB_MUST_USE int kdb_id_from_hex(const char *hex, size_t len, struct kdb_id *id)
 const char *kdb_strerror(int rc);
 
 struct kdb_stats {
-    uint64_t block_count;        /* live blocks */
-    uint64_t last_sequence;      /* sequence number of the newest change; 0 for none */
-    uint64_t durable_sequence;   /* every change up to this one is durable */
-    uint64_t memtable_bytes;     /* memory held by the memtable's arena */
-    uint64_t wal_bytes;          /* bytes in log segments on disk, written or buffered */
-    uint64_t wal_segment_count;  /* log segment files */
-    uint64_t sync_count;         /* fdatasync calls on the log since open */
-    uint64_t recovered_records;  /* log records replayed by kdb_open() */
-    uint64_t recovered_bytes;    /* log bytes read by kdb_open() */
-    uint64_t recovery_ns;        /* wall time kdb_open() spent replaying */
+    uint64_t block_count;       /* live blocks */
+    uint64_t last_sequence;     /* sequence number of the newest change; 0 for none */
+    uint64_t durable_sequence;  /* every change up to this one is durable */
+    uint64_t memtable_bytes;    /* memory held by the memtable's arena */
+    uint64_t wal_bytes;         /* bytes in log segments on disk, written or buffered */
+    uint64_t wal_segment_count; /* log segment files */
+    uint64_t sync_count;        /* fdatasync calls on the log since open */
+    uint64_t recovered_records; /* log records replayed by kdb_open() */
+    uint64_t recovered_bytes;   /* log bytes read by kdb_open() */
+    uint64_t recovery_ns;       /* wall time kdb_open() spent replaying */
 };
 
 /* Fills *stats; cannot fail. */
