@@ -59,28 +59,37 @@ deps:
 deps-bench:
 	@./scripts/install-deps.sh $(DEB_BUILD) $(DEB_BENCH)
 
+# V=1 shows the full commands.
+Q = $(if $(V),,@)
+
 $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -Iengine -Iengine/include -c $< -o $@
+	@$(if $(Q),echo "  CC      $@")
+	$(Q)$(CC) $(CFLAGS) -Iengine -Iengine/include -c $< -o $@
 
 $(BUILD)/tests/%.o: tests/%.c
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(CMOCKA_CFLAGS) -Iengine -Iengine/include -Itests -c $< -o $@
+	@$(if $(Q),echo "  CC      $@")
+	$(Q)$(CC) $(CFLAGS) $(CMOCKA_CFLAGS) -Iengine -Iengine/include -Itests -c $< -o $@
 
 $(BUILD)/bench/%.o: bench/%.c
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(if $(JANSSON_OK),-DKDB_BENCH_JANSSON=1) -Iengine -Iengine/include \
+	@$(if $(Q),echo "  CC      $@")
+	$(Q)$(CC) $(CFLAGS) $(if $(JANSSON_OK),-DKDB_BENCH_JANSSON=1) -Iengine -Iengine/include \
 		-c $< -o $@
 
 $(LIBKAUSAL): $(ENGINE_OBJ)
 	@rm -f $@
-	ar rcs $@ $^
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)ar rcs $@ $^
 
 $(BUILD)/tests/test_%: $(BUILD)/tests/test_%.o $(TEST_SUPPORT_OBJ) $(LIBKAUSAL)
-	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(CMOCKA_LIBS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(CMOCKA_LIBS)
 
 $(BENCH_BIN): $(BENCH_OBJ) $(LIBKAUSAL)
-	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(if $(JANSSON_OK),-ljansson) -lm
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(if $(JANSSON_OK),-ljansson) -lm
 
 # Each suite runs alone; tests/run-tests.sh sums their counts into one closing line.
 test: deps
@@ -132,7 +141,7 @@ format-check:
 tidy:
 	@! grep -nE '\b(strcpy|sprintf|strtok|gets)\s*\(' $(CODE) || { echo "tidy: banned function"; exit 1; }
 	@! grep -n 'FIXME' $(CODE) || { echo "tidy: FIXME"; exit 1; }
-	@! grep -nE '\b(open|pread|pwrite|fsync|fdatasync|ftruncate|rename|unlink|mkdir|opendir)\s*\(' \
+	@! grep -nE '(^|[^>._a-z])(open|pread|pwrite|fsync|fdatasync|ftruncate|rename|unlink|mkdir|opendir|mmap|sync_file_range|getrandom)\s*\(' \
 		$(filter-out engine/vfs_posix.c,$(wildcard engine/*.c)) \
 		|| { echo "tidy: system call outside engine/vfs_posix.c"; exit 1; }
 	cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,portability \

@@ -9,15 +9,7 @@
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
-/*
- * Log replay checksums every byte of the log, so the bulk hash gets an AVX2
- * build beside the baseline one; the loader picks one for the machine.
- */
-#if defined(__x86_64__) && defined(__GNUC__)
-__attribute__((target_clones("avx2", "default")))
-#endif
-uint64_t
-checksum_64(const void *buf, size_t len, uint64_t seed)
+uint64_t checksum_64(const void *buf, size_t len, uint64_t seed)
 {
     return XXH3_64bits_withSeed(buf, len, seed);
 }

@@ -334,9 +334,10 @@ static int later_segment_vouches(struct wal *wal, uint64_t number, uint64_t sequ
 
     if (rc < 0) return rc;
     rc = check_segment_header(wal, &seg);
-    if (rc == 0)
+    if (rc == 0) {
         *vouched = later_record_vouches(seg.image, seg.size, WAL_HEADER_SIZE - 1, seg.salt,
                                         sequence, wal->payload_size_max);
+    }
     (void)wal->env->vfs->unmap(wal->env->vfs->ctx, seg.image, seg.size);
     return rc;
 }
@@ -370,18 +371,20 @@ static int settle_missing(struct wal *wal, const struct segment_list *list, size
     bool vouched = false;
     int rc = 0;
 
-    if (seg->end < seg->size)
+    if (seg->end < seg->size) {
         vouched = later_record_vouches(seg->image, seg->size, seg->end, seg->salt, missing,
                                        wal->payload_size_max);
+    }
     for (size_t j = index + 1; !vouched && j < list->count; j++) {
         rc = later_segment_vouches(wal, list->numbers[j], missing, &vouched);
         if (rc < 0) return rc;
     }
-    if (vouched)
+    if (vouched) {
         return KDB_CORRUPT(wal->env,
                            "log segment %016" PRIx64 ": change %" PRIu64 " at offset %" PRIu64
                            " is damaged or missing, and a later record says it was durable",
                            seg->number, missing, seg->end);
+    }
     KDB_LOG(wal->env, KDB_LOG_WARNING,
             "log: dropping changes from %" PRIu64 " on (segment %016" PRIx64 " from offset %" PRIu64
             ", and %zu later segments): written after the last sync, torn by a crash",
@@ -514,17 +517,19 @@ static int list_segments(struct wal *wal, struct segment_list *list)
     list->dir = wal->dir;
     rc = wal->env->vfs->list_dir(wal->env->vfs->ctx, wal->dir, list_one, list);
     if (rc < 0) return rc;
-    qsort(list->numbers, list->count, sizeof(*list->numbers), compare_u64);
+    if (list->count > 1) qsort(list->numbers, list->count, sizeof(*list->numbers), compare_u64);
     for (size_t i = 1; i < list->count; i++) {
-        if (list->numbers[i] != list->numbers[i - 1] + 1)
+        if (list->numbers[i] != list->numbers[i - 1] + 1) {
             return KDB_CORRUPT(wal->env,
                                "log segment %016" PRIx64 " is missing (found %016" PRIx64 ")",
                                list->numbers[i - 1] + 1, list->numbers[i]);
+        }
     }
-    if (list->count && list->numbers[0] != 1)
+    if (list->count && list->numbers[0] != 1) {
         return KDB_CORRUPT(wal->env,
                            "log segment 0000000000000001 is missing (found %016" PRIx64 ")",
                            list->numbers[0]);
+    }
     return 0;
 }
 
@@ -545,11 +550,12 @@ static int replay_one(struct wal *wal, const struct segment_list *list, size_t i
 
     if (rc < 0) return rc;
     if (seg->first_sequence != wal->next_sequence) {
-        if (index == 0 || seg->first_sequence < wal->next_sequence)
+        if (index == 0 || seg->first_sequence < wal->next_sequence) {
             return KDB_CORRUPT(wal->env,
                                "log segment %016" PRIx64 ": starts at change %" PRIu64
                                ", expected %" PRIu64,
                                seg->number, seg->first_sequence, wal->next_sequence);
+        }
         /* Changes at the end of the previous segment never reached the disk. */
         rc = settle_missing(wal, list, index - 1, last);
         return rc < 0 ? rc : 1;
