@@ -6,44 +6,52 @@
 
 #include "kassert.h"
 
-#define ARENA_ALIGN 8
+/* Chunks start their data on a boundary at least this wide. */
+#define ARENA_ALIGN_MAX 4096
 
 struct arena_chunk {
     struct arena_chunk *next; /* older chunk */
     size_t size;              /* bytes of data[] */
     size_t used;              /* bytes of data[] handed out; used <= size */
-    _Alignas(ARENA_ALIGN) uint8_t data[];
+    uint8_t *data;            /* the first aligned byte after this header */
 };
 
-void arena_init(struct arena *arena, const struct env *env, size_t chunk_size)
+void arena_init(struct arena *arena, const struct env *env, size_t chunk_size, size_t align)
 {
-    kdb_assert(chunk_size >= 64);
+    kdb_assert(align >= 8 && align <= ARENA_ALIGN_MAX);
+    kdb_assert((align & (align - 1)) == 0);
+    kdb_assert(chunk_size >= 4 * align + sizeof(struct arena_chunk));
     arena->env = env;
+    arena->align = align;
     arena->head = NULL;
     arena->chunk_size = chunk_size;
     arena->bytes_held = 0;
 }
 
-static struct arena_chunk *chunk_new(struct arena *arena, size_t size)
+/* A chunk of total bytes, header included; its data starts at the first aligned byte. */
+static struct arena_chunk *chunk_new(struct arena *arena, size_t total)
 {
-    struct arena_chunk *chunk;
+    struct arena_chunk *chunk = env_malloc(arena->env, total);
+    uintptr_t start, end;
 
-    if (size > SIZE_MAX - sizeof(*chunk)) return NULL;
-    chunk = env_malloc(arena->env, sizeof(*chunk) + size);
     if (!chunk) return NULL;
-    chunk->size = size;
+    start = ((uintptr_t)(chunk + 1) + arena->align - 1) & ~(uintptr_t)(arena->align - 1);
+    end = (uintptr_t)chunk + total;
+    chunk->data = (uint8_t *)start;
+    chunk->size = end - start;
     chunk->used = 0;
-    arena->bytes_held += sizeof(*chunk) + size;
+    arena->bytes_held += total;
     return chunk;
 }
 
 void *arena_alloc(struct arena *arena, size_t size)
 {
     struct arena_chunk *chunk = arena->head;
+    size_t overhead = sizeof(*chunk) + arena->align;
     size_t rounded;
 
-    if (size > SIZE_MAX - ARENA_ALIGN) return NULL;
-    rounded = (size + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
+    if (size > SIZE_MAX - overhead) return NULL;
+    rounded = (size + arena->align - 1) & ~(arena->align - 1);
     if (chunk && chunk->size - chunk->used >= rounded) {
         void *p = chunk->data + chunk->used;
         chunk->used += rounded;
@@ -51,7 +59,7 @@ void *arena_alloc(struct arena *arena, size_t size)
     }
     if (rounded > arena->chunk_size / 4) {
         /* A chunk of its own, linked behind the head so the head keeps bumping. */
-        struct arena_chunk *big = chunk_new(arena, rounded);
+        struct arena_chunk *big = chunk_new(arena, rounded + overhead);
         if (!big) return NULL;
         big->used = rounded;
         if (chunk) {
@@ -64,7 +72,7 @@ void *arena_alloc(struct arena *arena, size_t size)
         return big->data;
     }
     /* The whole allocation, header included, is chunk_size: a round number for the allocator. */
-    chunk = chunk_new(arena, arena->chunk_size - sizeof(*chunk));
+    chunk = chunk_new(arena, arena->chunk_size);
     if (!chunk) return NULL;
     chunk->next = arena->head;
     arena->head = chunk;

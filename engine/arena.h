@@ -24,13 +24,14 @@ struct arena {
     const struct env *env;    /* borrowed until arena_release() */
     struct arena_chunk *head; /* the chunk bumps come from; NULL before the first */
     size_t chunk_size;        /* bytes of an ordinary chunk, header included */
+    size_t align;             /* alignment of every allocation: a power of two, 8 to 4096 */
     uint64_t bytes_held;      /* bytes of every chunk, headers included */
 };
 
 /* Sets up an empty arena; takes no memory until the first allocation. */
-void arena_init(struct arena *arena, const struct env *env, size_t chunk_size);
+void arena_init(struct arena *arena, const struct env *env, size_t chunk_size, size_t align);
 
-/* Returns size bytes aligned to 8, or NULL when the allocator fails. */
+/* Returns size bytes aligned to arena->align, or NULL when the allocator fails. */
 void *arena_alloc(struct arena *arena, size_t size);
 
 /* Frees every chunk: all pointers from this arena become invalid. */

@@ -38,16 +38,17 @@ void block_encode_put(uint8_t *payload, const struct kdb_block *block, uint64_t 
 
 void block_encode_delete(uint8_t *payload, const struct kdb_id *id, uint64_t mtime_ns)
 {
-    memcpy(payload + BLOCK_ID_OFFSET, id->bytes, KDB_ID_SIZE);
+    memset(payload, 0, BLOCK_DELETE_SIZE);
     put_le64(payload + BLOCK_MTIME_OFFSET, mtime_ns);
+    memcpy(payload + BLOCK_ID_OFFSET, id->bytes, KDB_ID_SIZE);
 }
 
 int block_check_payload(unsigned type, const uint8_t *payload, size_t len)
 {
     uint64_t uri_len, meta_len, content_len;
 
-    if (type == WAL_RECORD_DELETE_BLOCK) return len == BLOCK_DELETE_SIZE ? 0 : -KDB_ECORRUPT;
-    if (type != WAL_RECORD_PUT_BLOCK || len < BLOCK_PUT_FIXED_SIZE) return -KDB_ECORRUPT;
+    if (type != WAL_RECORD_PUT_BLOCK && type != WAL_RECORD_DELETE_BLOCK) return -KDB_ECORRUPT;
+    if (len < BLOCK_PUT_FIXED_SIZE) return -KDB_ECORRUPT;
     uri_len = get_le32(payload + BLOCK_URI_LEN_OFFSET);
     meta_len = get_le32(payload + BLOCK_META_LEN_OFFSET);
     content_len = get_le32(payload + BLOCK_CONTENT_LEN_OFFSET);
@@ -56,23 +57,21 @@ int block_check_payload(unsigned type, const uint8_t *payload, size_t len)
         return -KDB_ECORRUPT;
     if (get_le32(payload + BLOCK_RESERVED_OFFSET) != 0) return -KDB_ECORRUPT;
     if (BLOCK_PUT_FIXED_SIZE + uri_len + meta_len + content_len != len) return -KDB_ECORRUPT;
+    if (type == WAL_RECORD_DELETE_BLOCK && len != BLOCK_DELETE_SIZE) return -KDB_ECORRUPT;
     return 0;
 }
 
-void block_decode_put(const uint8_t *payload, uint64_t version, struct kdb_block *out)
+uint64_t block_payload_mtime(const uint8_t *payload)
 {
-    const uint8_t *p = payload + BLOCK_PUT_FIXED_SIZE;
+    return get_le64(payload + BLOCK_MTIME_OFFSET);
+}
 
-    memcpy(out->id.bytes, payload + BLOCK_ID_OFFSET, KDB_ID_SIZE);
-    out->version = version;
-    out->mtime_ns = get_le64(payload + BLOCK_MTIME_OFFSET);
-    out->source_uri_len = get_le32(payload + BLOCK_URI_LEN_OFFSET);
-    out->metadata_len = get_le32(payload + BLOCK_META_LEN_OFFSET);
-    out->content_len = get_le32(payload + BLOCK_CONTENT_LEN_OFFSET);
-    kdb_assert(out->content_len <= KDB_CONTENT_SIZE_LIMIT);
-    out->source_uri = (const char *)p;
-    p += out->source_uri_len;
-    out->metadata = (const char *)p;
-    p += out->metadata_len;
-    out->content = p;
+void block_payload_lengths(const uint8_t *payload, uint32_t *uri_len, uint32_t *meta_len,
+                           uint32_t *content_len)
+{
+    *uri_len = get_le32(payload + BLOCK_URI_LEN_OFFSET);
+    *meta_len = get_le32(payload + BLOCK_META_LEN_OFFSET);
+    *content_len = get_le32(payload + BLOCK_CONTENT_LEN_OFFSET);
+    kdb_assert(*uri_len <= KDB_SOURCE_URI_SIZE_LIMIT);
+    kdb_assert(*content_len <= KDB_CONTENT_SIZE_LIMIT);
 }

@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "format.h"
 #include "kdb.h"
 
 /* Payload bytes of a put of block; its fields must be within the limits. */
@@ -34,10 +35,20 @@ KDB_MUST_USE int block_check_payload(unsigned type, const uint8_t *payload, size
 /* The id a checked payload of either type is about. */
 static inline const uint8_t *block_payload_id(const uint8_t *payload)
 {
-    return payload;
+    return payload + BLOCK_ID_OFFSET;
 }
 
-/* Fills *out from a checked put payload; pointers point into payload. */
-void block_decode_put(const uint8_t *payload, uint64_t version, struct kdb_block *out);
+/* The time of the change a checked payload records. */
+uint64_t block_payload_mtime(const uint8_t *payload);
+
+/* The lengths of a checked payload's three fields (all 0 for a delete). */
+void block_payload_lengths(const uint8_t *payload, uint32_t *uri_len, uint32_t *meta_len,
+                           uint32_t *content_len);
+
+/* Where each field of a put payload of these lengths starts. */
+static inline const uint8_t *block_payload_uri(const uint8_t *payload)
+{
+    return payload + BLOCK_PUT_FIXED_SIZE;
+}
 
 #endif /* KDB_ENGINE_BLOCK_H */

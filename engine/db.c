@@ -66,18 +66,27 @@ static int check_options(const struct kdb_options *o)
 /* ---- applying records ---- */
 
 /*
- * Points the memtable at kept, a checked record whose bytes are also at
- * record (the same pointer, or a copy in replay), and keeps block_count.
+ * Points the memtable at kept, a checked record whose header and fixed
+ * payload are also at record (the same pointer, or a copy in replay), and
+ * keeps block_count. Reads only record.
  */
 static void apply_record(struct kdb *db, const uint8_t *record, const uint8_t *kept)
 {
     const uint8_t *payload = wal_record_payload(record);
-    const uint8_t *previous = memtable_put(&db->memtable, block_payload_id(payload), kept);
-    bool was_live = previous && wal_record_type(previous) == WAL_RECORD_PUT_BLOCK;
-    bool is_live = wal_record_type(record) == WAL_RECORD_PUT_BLOCK;
+    struct memtable_entry entry = {
+        .record = kept,
+        .version = wal_record_sequence(record),
+        .mtime_ns = block_payload_mtime(payload),
+        .live = wal_record_type(record) == WAL_RECORD_PUT_BLOCK,
+    };
+    struct memtable_entry previous;
+    bool was_live;
 
-    if (is_live && !was_live) db->block_count++;
-    if (!is_live && was_live) db->block_count--;
+    block_payload_lengths(payload, &entry.uri_len, &entry.meta_len, &entry.content_len);
+    was_live =
+        memtable_put(&db->memtable, block_payload_id(payload), &entry, &previous) && previous.live;
+    if (entry.live && !was_live) db->block_count++;
+    if (!entry.live && was_live) db->block_count--;
 }
 
 /*
@@ -89,8 +98,8 @@ static void apply_record(struct kdb *db, const uint8_t *record, const uint8_t *k
 #define REPLAY_PIPELINE 8
 
 struct replay_pending {
-    uint8_t record[WAL_RECORD_HEADER_SIZE + KDB_ID_SIZE]; /* header and id of the checked copy */
-    const uint8_t *kept;                                  /* the record in the mapping */
+    uint8_t record[WAL_RECORD_HEADER_SIZE + BLOCK_PUT_FIXED_SIZE]; /* header and fixed payload */
+    const uint8_t *kept;                                           /* the record in the mapping */
 };
 
 struct replay_ctx {
@@ -325,13 +334,29 @@ int kdb_put_block(struct kdb *db, const struct kdb_block *block, uint64_t *versi
     return 0;
 }
 
-/* The newest record of id if it is a put, else NULL. */
-static const uint8_t *live_record(const struct kdb *db, const struct kdb_id *id)
+/* The entry of id if its newest change is a put, else NULL. */
+static const struct memtable_entry *live_entry(const struct kdb *db, const struct kdb_id *id)
 {
-    const uint8_t *record = memtable_get(&db->memtable, id->bytes);
+    const struct memtable_entry *entry = memtable_get(&db->memtable, id->bytes);
 
-    if (!record || wal_record_type(record) != WAL_RECORD_PUT_BLOCK) return NULL;
-    return record;
+    return entry && entry->live ? entry : NULL;
+}
+
+/* Fills a view from an entry alone: the record's bytes are not touched. */
+static void view_from_entry(const uint8_t *id, const struct memtable_entry *entry,
+                            struct kdb_block *view)
+{
+    const uint8_t *uri = block_payload_uri(wal_record_payload(entry->record));
+
+    memcpy(view->id.bytes, id, KDB_ID_SIZE);
+    view->version = entry->version;
+    view->mtime_ns = entry->mtime_ns;
+    view->source_uri = (const char *)uri;
+    view->source_uri_len = entry->uri_len;
+    view->metadata = (const char *)uri + entry->uri_len;
+    view->metadata_len = entry->meta_len;
+    view->content = uri + entry->uri_len + entry->meta_len;
+    view->content_len = entry->content_len;
 }
 
 int kdb_delete_block(struct kdb *db, const struct kdb_id *id)
@@ -340,7 +365,7 @@ int kdb_delete_block(struct kdb *db, const struct kdb_id *id)
     uint64_t version;
     uint8_t *record;
 
-    if (!live_record(db, id)) return -ENOENT;
+    if (!live_entry(db, id)) return -ENOENT;
     if (db->wal.error) return db->wal.error;
     record = memtable_alloc(&db->memtable, len);
     if (!record) return -ENOMEM;
@@ -350,13 +375,13 @@ int kdb_delete_block(struct kdb *db, const struct kdb_id *id)
 
 int kdb_get_block_view(struct kdb *db, const struct kdb_id *id, struct kdb_block *view)
 {
-    const uint8_t *record = live_record(db, id);
+    const struct memtable_entry *entry = live_entry(db, id);
 
-    if (!record) {
+    if (!entry) {
         memset(view, 0, sizeof(*view));
         return -ENOENT;
     }
-    block_decode_put(wal_record_payload(record), wal_record_sequence(record), view);
+    view_from_entry(id->bytes, entry, view);
     return 0;
 }
 
@@ -364,6 +389,7 @@ int kdb_read_block(struct kdb *db, const struct kdb_id *id, uint64_t offset, voi
                    size_t *read_out)
 {
     struct kdb_block view;
+    const uint8_t *from;
     size_t n;
 
     *read_out = 0;
@@ -371,7 +397,8 @@ int kdb_read_block(struct kdb *db, const struct kdb_id *id, uint64_t offset, voi
     if (offset >= view.content_len) return 0;
     n = view.content_len - (size_t)offset;
     if (n > size) n = size;
-    memcpy(buf, (const uint8_t *)view.content + offset, n);
+    from = (const uint8_t *)view.content + offset;
+    memcpy(buf, from, n);
     *read_out = n;
     return 0;
 }
@@ -381,13 +408,13 @@ struct scan_ctx {
     void *fn_ctx;
 };
 
-static int scan_one(void *ctx, const uint8_t *record)
+static int scan_one(void *ctx, const uint8_t id[KDB_ID_SIZE], const struct memtable_entry *entry)
 {
     struct scan_ctx *scan = ctx;
     struct kdb_block view;
 
-    if (wal_record_type(record) != WAL_RECORD_PUT_BLOCK) return 0;
-    block_decode_put(wal_record_payload(record), wal_record_sequence(record), &view);
+    if (!entry->live) return 0;
+    view_from_entry(id, entry, &view);
     return scan->fn(scan->fn_ctx, &view);
 }
 

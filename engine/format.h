@@ -53,21 +53,23 @@ enum wal_record_type {
 };
 
 /* Block payloads: see FORMAT.md, "Block records". */
-#define BLOCK_ID_OFFSET          0
+#define BLOCK_URI_LEN_OFFSET     0
+#define BLOCK_META_LEN_OFFSET    4
+#define BLOCK_CONTENT_LEN_OFFSET 8
+#define BLOCK_RESERVED_OFFSET    12
 #define BLOCK_MTIME_OFFSET       16
-#define BLOCK_URI_LEN_OFFSET     24
-#define BLOCK_META_LEN_OFFSET    28
-#define BLOCK_CONTENT_LEN_OFFSET 32
-#define BLOCK_RESERVED_OFFSET    36
+#define BLOCK_ID_OFFSET          24
 #define BLOCK_PUT_FIXED_SIZE     40
-#define BLOCK_DELETE_SIZE        24
+#define BLOCK_DELETE_SIZE        BLOCK_PUT_FIXED_SIZE /* the fixed part, lengths zero */
 
 static_assert(WAL_HEADER_CHECKSUM_OFFSET + 8 == WAL_HEADER_SIZE, "checksum ends the header");
 static_assert(WAL_HEADER_RESERVED_OFFSET + 8 == WAL_HEADER_CHECKSUM_OFFSET, "header fields tile");
 static_assert(WAL_RECORD_RESERVED_OFFSET + 3 == WAL_RECORD_HEADER_SIZE, "record fields tile");
 static_assert(WAL_RECORD_CHECKSUM_OFFSET == 0, "the record checksum covers all that follows it");
-static_assert(BLOCK_RESERVED_OFFSET + 4 == BLOCK_PUT_FIXED_SIZE, "block fields tile");
-static_assert(BLOCK_MTIME_OFFSET + 8 == BLOCK_DELETE_SIZE, "delete = id + mtime");
+static_assert(BLOCK_RESERVED_OFFSET + 4 == BLOCK_MTIME_OFFSET, "block fields tile");
+static_assert(BLOCK_ID_OFFSET + 16 == BLOCK_PUT_FIXED_SIZE, "block fields tile");
+/* Everything a block view needs but the id sits in a record's first 64 bytes: one cache line. */
+static_assert(WAL_RECORD_HEADER_SIZE + BLOCK_MTIME_OFFSET + 8 <= 64, "a view reads one line");
 static_assert(sizeof(WAL_MAGIC) - 1 == FORMAT_MAGIC_SIZE, "magic is 8 bytes");
 static_assert(WAL_RECORD_TYPE_COUNT <= 256, "record type fits a byte");
 

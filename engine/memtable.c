@@ -1,24 +1,50 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * memtable.c: open-addressing hash table of record pointers (see memtable.h).
+ * memtable.c: open-addressing hash table of entries (see memtable.h).
  */
 #include "memtable.h"
 
 #include <string.h>
 
-#include "checksum.h"
 #include "kassert.h"
 
 #define MEMTABLE_SLOTS_INITIAL 1024
+#define MEMTABLE_RECORD_ALIGN  64
 
-static struct memtable_slot *slots_new(const struct env *env, size_t count)
+static_assert(sizeof(struct memtable_slot) == 64, "a slot is one cache line");
+
+/*
+ * Places an id: a 64x64->128-bit multiply of its halves, each mixed with
+ * the table's random seed, folded to 64 bits (the "mum" step of wyhash). A
+ * handful of instructions where XXH3 takes dozens, on the read path; ids
+ * chosen to collide would need the seed, which never leaves the process.
+ */
+static inline uint64_t id_hash(const uint8_t id[KDB_ID_SIZE], uint64_t seed)
 {
-    struct memtable_slot *slots;
+    uint64_t lo, hi;
+    unsigned __int128 product;
 
-    if (count > SIZE_MAX / sizeof(*slots)) return NULL;
-    slots = env_malloc(env, count * sizeof(*slots));
-    if (slots) memset(slots, 0, count * sizeof(*slots));
-    return slots;
+    memcpy(&lo, id, sizeof(lo));
+    memcpy(&hi, id + sizeof(lo), sizeof(hi));
+    product = (unsigned __int128)(lo ^ seed) *
+              (hi ^ (seed * 0x9e3779b97f4a7c15ull) ^ 0xa0761d6478bd642full);
+    return (uint64_t)product ^ (uint64_t)(product >> 64);
+}
+
+/* A zeroed table of count slots on a cache-line boundary; *memory is what to free. */
+static struct memtable_slot *slots_new(const struct env *env, size_t count, void **memory)
+{
+    size_t bytes;
+    uintptr_t aligned;
+
+    *memory = NULL;
+    if (count > (SIZE_MAX - 64) / sizeof(struct memtable_slot)) return NULL;
+    bytes = count * sizeof(struct memtable_slot);
+    *memory = env_malloc(env, bytes + 64);
+    if (!*memory) return NULL;
+    aligned = ((uintptr_t)*memory + 63) & ~(uintptr_t)63;
+    memset((void *)aligned, 0, bytes);
+    return (struct memtable_slot *)aligned;
 }
 
 int memtable_init(struct memtable *mt, const struct env *env, size_t chunk_size, uint64_t seed)
@@ -27,15 +53,16 @@ int memtable_init(struct memtable *mt, const struct env *env, size_t chunk_size,
     mt->slot_count = MEMTABLE_SLOTS_INITIAL;
     mt->used_count = 0;
     mt->seed = seed;
-    mt->slots = slots_new(env, mt->slot_count);
+    mt->slots = slots_new(env, mt->slot_count, &mt->slots_memory);
     if (!mt->slots) return -ENOMEM;
-    arena_init(&mt->arena, env, chunk_size);
+    arena_init(&mt->arena, env, chunk_size, MEMTABLE_RECORD_ALIGN);
     return 0;
 }
 
 void memtable_release(struct memtable *mt)
 {
-    env_free(mt->env, mt->slots);
+    env_free(mt->env, mt->slots_memory);
+    mt->slots_memory = NULL;
     mt->slots = NULL;
     mt->slot_count = 0;
     mt->used_count = 0;
@@ -51,12 +78,12 @@ static struct memtable_slot *find_slot(struct memtable_slot *slots, size_t slot_
                                        uint64_t seed, const uint8_t id[KDB_ID_SIZE])
 {
     size_t mask = slot_count - 1;
-    size_t index = (size_t)checksum_id_hash(id, seed) & mask;
+    size_t index = (size_t)id_hash(id, seed) & mask;
 
     /* Terminates: the table is never more than half full. */
     for (;;) {
         struct memtable_slot *slot = &slots[index];
-        if (!slot->record || memcmp(slot->id, id, KDB_ID_SIZE) == 0) return slot;
+        if (!slot->entry.record || memcmp(slot->id, id, KDB_ID_SIZE) == 0) return slot;
         index = (index + 1) & mask;
     }
 }
@@ -64,55 +91,59 @@ static struct memtable_slot *find_slot(struct memtable_slot *slots, size_t slot_
 int memtable_reserve(struct memtable *mt)
 {
     struct memtable_slot *slots;
+    void *memory;
     size_t count;
 
     if (2 * (mt->used_count + 1) <= mt->slot_count) return 0;
     if (mt->slot_count > SIZE_MAX / 2) return -ENOMEM;
     count = mt->slot_count * 2;
-    slots = slots_new(mt->env, count);
+    slots = slots_new(mt->env, count, &memory);
     if (!slots) return -ENOMEM;
     for (size_t i = 0; i < mt->slot_count; i++) {
         const struct memtable_slot *old = &mt->slots[i];
-        if (old->record) *find_slot(slots, count, mt->seed, old->id) = *old;
+        if (old->entry.record) *find_slot(slots, count, mt->seed, old->id) = *old;
     }
-    env_free(mt->env, mt->slots);
+    env_free(mt->env, mt->slots_memory);
+    mt->slots_memory = memory;
     mt->slots = slots;
     mt->slot_count = count;
     return 0;
 }
 
-const uint8_t *memtable_put(struct memtable *mt, const uint8_t id[KDB_ID_SIZE],
-                            const uint8_t *record)
+bool memtable_put(struct memtable *mt, const uint8_t id[KDB_ID_SIZE],
+                  const struct memtable_entry *entry, struct memtable_entry *previous)
 {
     struct memtable_slot *slot = find_slot(mt->slots, mt->slot_count, mt->seed, id);
-    const uint8_t *previous = slot->record;
+    bool had = slot->entry.record != NULL;
 
-    kdb_assert(record != NULL);
-    if (!previous) {
+    kdb_assert(entry->record != NULL);
+    if (previous) *previous = slot->entry;
+    if (!had) {
         kdb_assert(2 * (mt->used_count + 1) <= mt->slot_count);
         memcpy(slot->id, id, KDB_ID_SIZE);
         mt->used_count++;
     }
-    slot->record = record;
-    return previous;
+    slot->entry = *entry;
+    return had;
 }
 
 void memtable_prefetch(const struct memtable *mt, const uint8_t id[KDB_ID_SIZE])
 {
-    size_t index = (size_t)checksum_id_hash(id, mt->seed) & (mt->slot_count - 1);
+    size_t index = (size_t)id_hash(id, mt->seed) & (mt->slot_count - 1);
     __builtin_prefetch(&mt->slots[index], 1);
 }
 
-const uint8_t *memtable_get(const struct memtable *mt, const uint8_t id[KDB_ID_SIZE])
+const struct memtable_entry *memtable_get(const struct memtable *mt, const uint8_t id[KDB_ID_SIZE])
 {
-    return find_slot(mt->slots, mt->slot_count, mt->seed, id)->record;
+    const struct memtable_slot *slot = find_slot(mt->slots, mt->slot_count, mt->seed, id);
+    return slot->entry.record ? &slot->entry : NULL;
 }
 
-int memtable_scan(const struct memtable *mt, memtable_record_fn fn, void *fn_ctx)
+int memtable_scan(const struct memtable *mt, memtable_entry_fn fn, void *fn_ctx)
 {
     for (size_t i = 0; i < mt->slot_count; i++) {
-        if (mt->slots[i].record) {
-            int rc = fn(fn_ctx, mt->slots[i].record);
+        if (mt->slots[i].entry.record) {
+            int rc = fn(fn_ctx, mt->slots[i].id, &mt->slots[i].entry);
             if (rc) return rc;
         }
     }

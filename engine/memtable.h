@@ -2,19 +2,24 @@
 /*
  * memtable.h: the newest version of each id, in memory.
  *
- * A hash table from 16-byte id to a record pointer, with open addressing and
- * linear probing, kept at most half full. The records themselves live in the
- * memtable's arena (memtable_alloc()); the table only points at them, and
- * knows nothing of their format: the caller (db.c) decides what a record
- * means, including whether it is a tombstone. Slots are never removed, so a
- * lookup stops at the first empty slot.
+ * A hash table from 16-byte id to an entry, with open addressing and linear
+ * probing, kept at most half full. A slot is one cache line: the id and an
+ * entry that holds everything a read needs to find its bytes (version,
+ * time, the three lengths, whether it is a tombstone) and a pointer to the
+ * record, which lives in the memtable's arena or in a replayed log
+ * segment. A lookup therefore touches one line of the table and no byte of
+ * the record; a read then touches only the bytes it copies.
  *
- * Ids are placed by XXH3 with a random per-table seed, so ids chosen by a
- * user cannot be made to collide. Single-threaded: the core owns it.
+ * The caller (db.c) fills entries and says what a record means; the table
+ * never reads a record. Slots are never removed, so a lookup stops at the
+ * first empty slot. Ids are placed by a hash seeded with random bits per
+ * table, so ids chosen by a user cannot be made to collide.
+ * Single-threaded: the core owns it.
  */
 #ifndef KDB_ENGINE_MEMTABLE_H
 #define KDB_ENGINE_MEMTABLE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -22,15 +27,29 @@
 #include "env.h"
 #include "kdb.h"
 
+/* What a lookup returns: filled by the caller at memtable_put(). */
+struct memtable_entry {
+    const uint8_t *record; /* the record's bytes; never NULL in a filled slot */
+    uint64_t version;      /* the change's sequence number */
+    uint64_t mtime_ns;
+    uint32_t uri_len; /* bytes, as in the record */
+    uint32_t meta_len;
+    uint32_t content_len;
+    uint32_t live; /* 1: a block; 0: a tombstone */
+};
+
+/* One cache line. */
 struct memtable_slot {
     uint8_t id[KDB_ID_SIZE];
-    const uint8_t *record; /* NULL: the slot is empty */
+    struct memtable_entry entry; /* entry.record == NULL: the slot is empty */
+    uint64_t padding;            /* to 64 bytes */
 };
 
 struct memtable {
     const struct env *env;       /* borrowed until memtable_release() */
-    struct arena arena;          /* every record */
-    struct memtable_slot *slots; /* slot_count entries */
+    struct arena arena;          /* records written since open */
+    struct memtable_slot *slots; /* slot_count entries, 64-byte aligned, inside slots_memory */
+    void *slots_memory;          /* as allocated */
     size_t slot_count;           /* a power of two */
     size_t used_count;           /* filled slots; 2 * used_count <= slot_count */
     uint64_t seed;               /* hash seed */
@@ -40,10 +59,10 @@ struct memtable {
 KDB_MUST_USE int memtable_init(struct memtable *mt, const struct env *env, size_t chunk_size,
                                uint64_t seed);
 
-/* Frees the table and every record. */
+/* Frees the table and every record in the arena. */
 void memtable_release(struct memtable *mt);
 
-/* Arena memory for a record, valid until memtable_release(); NULL on failure. */
+/* Arena memory for a record, cache-line aligned, valid until memtable_release(); NULL on failure. */
 void *memtable_alloc(struct memtable *mt, size_t size);
 
 /*
@@ -53,21 +72,23 @@ void *memtable_alloc(struct memtable *mt, size_t size);
 KDB_MUST_USE int memtable_reserve(struct memtable *mt);
 
 /*
- * Points id at record (arena memory) and returns the record it pointed at
- * before, or NULL. Requires a memtable_reserve() since the last put.
+ * Sets id's entry (entry->record must not be NULL). Returns whether id had
+ * one, copied to *previous when previous is not NULL. Requires a
+ * memtable_reserve() since the last put.
  */
-const uint8_t *memtable_put(struct memtable *mt, const uint8_t id[KDB_ID_SIZE],
-                            const uint8_t *record);
+bool memtable_put(struct memtable *mt, const uint8_t id[KDB_ID_SIZE],
+                  const struct memtable_entry *entry, struct memtable_entry *previous);
 
 /* Starts loading id's slot into the cache, for a put or get soon after. */
 void memtable_prefetch(const struct memtable *mt, const uint8_t id[KDB_ID_SIZE]);
 
-/* The record id points at, or NULL. */
-const uint8_t *memtable_get(const struct memtable *mt, const uint8_t id[KDB_ID_SIZE]);
+/* id's entry, valid until the next put or memtable_release(), or NULL. */
+const struct memtable_entry *memtable_get(const struct memtable *mt, const uint8_t id[KDB_ID_SIZE]);
 
-/* Calls fn for each record; a nonzero return stops and is returned. */
-typedef int (*memtable_record_fn)(void *fn_ctx, const uint8_t *record);
-int memtable_scan(const struct memtable *mt, memtable_record_fn fn, void *fn_ctx);
+/* Calls fn for each entry; a nonzero return stops and is returned. */
+typedef int (*memtable_entry_fn)(void *fn_ctx, const uint8_t id[KDB_ID_SIZE],
+                                 const struct memtable_entry *entry);
+int memtable_scan(const struct memtable *mt, memtable_entry_fn fn, void *fn_ctx);
 
 /* Bytes held: table and arena. */
 uint64_t memtable_bytes(const struct memtable *mt);

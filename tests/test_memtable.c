@@ -91,7 +91,7 @@ static void test_arena_alignment_and_lifetime(void **state)
     struct arena arena;
     uint8_t *small[100];
 
-    arena_init(&arena, &f->env, 4096);
+    arena_init(&arena, &f->env, 4096, 8);
     for (int i = 0; i < 100; i++) {
         small[i] = arena_alloc(&arena, (size_t)(i % 13) + 1);
         assert_non_null(small[i]);
@@ -114,6 +114,15 @@ static void test_arena_alignment_and_lifetime(void **state)
     assert_int_equal(arena.bytes_held, 0);
     assert_non_null(arena_alloc(&arena, 16));
     arena_release(&arena);
+    /* Cache-line alignment, as the memtable asks for. */
+    arena_init(&arena, &f->env, 4096, 64);
+    for (int i = 0; i < 200; i++) {
+        uint8_t *p = arena_alloc(&arena, (size_t)i * 7 + 1);
+        assert_non_null(p);
+        assert_int_equal((uintptr_t)p % 64, 0);
+        memset(p, 0xab, (size_t)i * 7 + 1);
+    }
+    arena_release(&arena);
 }
 
 static void id_of(uint32_t n, uint8_t id[KDB_ID_SIZE])
@@ -132,19 +141,22 @@ static void test_memtable_finds_every_id_after_growth(void **state)
     assert_int_equal(memtable_init(&mt, &f->env, 1 << 16, 12345), 0);
     for (uint32_t i = 0; i < count; i++) {
         uint8_t *record = memtable_alloc(&mt, sizeof(uint32_t));
+        struct memtable_entry entry = {.record = record, .version = i};
         assert_non_null(record);
+        assert_int_equal((uintptr_t)record % 64, 0);
         memcpy(record, &i, sizeof(i));
         id_of(i, id);
         assert_int_equal(memtable_reserve(&mt), 0);
-        assert_null(memtable_put(&mt, id, record));
+        assert_false(memtable_put(&mt, id, &entry, NULL));
     }
     assert_true(mt.slot_count >= 2 * count);
     for (uint32_t i = 0; i < count; i++) {
         uint32_t got;
         id_of(i, id);
-        const uint8_t *record = memtable_get(&mt, id);
-        assert_non_null(record);
-        memcpy(&got, record, sizeof(got));
+        const struct memtable_entry *entry = memtable_get(&mt, id);
+        assert_non_null(entry);
+        assert_int_equal(entry->version, i);
+        memcpy(&got, entry->record, sizeof(got));
         assert_int_equal(got, i);
     }
     id_of(count + 1, id);
@@ -152,9 +164,11 @@ static void test_memtable_finds_every_id_after_growth(void **state)
     memtable_release(&mt);
 }
 
-static int count_records(void *ctx, const uint8_t *record)
+static int count_records(void *ctx, const uint8_t id[KDB_ID_SIZE],
+                         const struct memtable_entry *entry)
 {
-    (void)record;
+    (void)id;
+    (void)entry;
     (*(unsigned *)ctx)++;
     return 0;
 }
@@ -165,15 +179,22 @@ static void test_memtable_put_replaces_and_returns_previous(void **state)
     struct memtable mt;
     uint8_t id[KDB_ID_SIZE];
     static const uint8_t first[1] = {1}, second[1] = {2};
+    struct memtable_entry a = {.record = first, .version = 1, .live = 1};
+    struct memtable_entry b = {.record = second, .version = 2, .live = 0};
+    struct memtable_entry previous;
     unsigned scanned = 0;
 
     assert_int_equal(memtable_init(&mt, &f->env, 4096, 1), 0);
     id_of(7, id);
     assert_int_equal(memtable_reserve(&mt), 0);
-    assert_null(memtable_put(&mt, id, first));
+    assert_false(memtable_put(&mt, id, &a, &previous));
     assert_int_equal(memtable_reserve(&mt), 0);
-    assert_ptr_equal(memtable_put(&mt, id, second), first);
-    assert_ptr_equal(memtable_get(&mt, id), second);
+    assert_true(memtable_put(&mt, id, &b, &previous));
+    assert_ptr_equal(previous.record, first);
+    assert_int_equal(previous.version, 1);
+    assert_int_equal(previous.live, 1);
+    assert_ptr_equal(memtable_get(&mt, id)->record, second);
+    assert_int_equal(memtable_get(&mt, id)->live, 0);
     assert_int_equal(mt.used_count, 1);
     assert_int_equal(memtable_scan(&mt, count_records, &scanned), 0);
     assert_int_equal(scanned, 1);
@@ -186,6 +207,7 @@ static void test_memtable_reserve_failure_is_enomem_and_harmless(void **state)
     struct memtable mt;
     uint8_t id[KDB_ID_SIZE];
     static const uint8_t record[1] = {9};
+    struct memtable_entry entry = {.record = record};
     uint32_t n = 0;
 
     assert_int_equal(memtable_init(&mt, &f->env, 4096, 1), 0);
@@ -194,14 +216,14 @@ static void test_memtable_reserve_failure_is_enomem_and_harmless(void **state)
         if (2 * (mt.used_count + 1) > mt.slot_count) break;
         id_of(n++, id);
         assert_int_equal(memtable_reserve(&mt), 0);
-        assert_null(memtable_put(&mt, id, record));
+        assert_false(memtable_put(&mt, id, &entry, NULL));
     }
     f->failing.fail = true;
     assert_int_equal(memtable_reserve(&mt), -ENOMEM);
     f->failing.fail = false;
     for (uint32_t i = 0; i < n; i++) {
         id_of(i, id);
-        assert_ptr_equal(memtable_get(&mt, id), record);
+        assert_ptr_equal(memtable_get(&mt, id)->record, record);
     }
     assert_int_equal(memtable_reserve(&mt), 0);
     memtable_release(&mt);
