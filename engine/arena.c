@@ -32,13 +32,12 @@ void arena_init(struct arena *arena, const struct env *env, size_t chunk_size, s
 static struct arena_chunk *chunk_new(struct arena *arena, size_t total)
 {
     struct arena_chunk *chunk = env_malloc(arena->env, total);
-    uintptr_t start, end;
+    uint8_t *first;
 
     if (!chunk) return NULL;
-    start = ((uintptr_t)(chunk + 1) + arena->align - 1) & ~(uintptr_t)(arena->align - 1);
-    end = (uintptr_t)chunk + total;
-    chunk->data = (uint8_t *)start;
-    chunk->size = end - start;
+    first = (uint8_t *)(chunk + 1);
+    chunk->data = first + (arena->align - (uintptr_t)first % arena->align) % arena->align;
+    chunk->size = (size_t)((uint8_t *)chunk + total - chunk->data);
     chunk->used = 0;
     arena->bytes_held += total;
     return chunk;

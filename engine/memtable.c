@@ -35,16 +35,16 @@ static inline uint64_t id_hash(const uint8_t id[KDB_ID_SIZE], uint64_t seed)
 static struct memtable_slot *slots_new(const struct env *env, size_t count, void **memory)
 {
     size_t bytes;
-    uintptr_t aligned;
+    uint8_t *aligned;
 
     *memory = NULL;
     if (count > (SIZE_MAX - 64) / sizeof(struct memtable_slot)) return NULL;
     bytes = count * sizeof(struct memtable_slot);
     *memory = env_malloc(env, bytes + 64);
     if (!*memory) return NULL;
-    aligned = ((uintptr_t)*memory + 63) & ~(uintptr_t)63;
-    memset((void *)aligned, 0, bytes);
-    return (struct memtable_slot *)aligned;
+    aligned = (uint8_t *)*memory + (64 - (uintptr_t)*memory % 64) % 64;
+    memset(aligned, 0, bytes);
+    return (struct memtable_slot *)(void *)aligned;
 }
 
 int memtable_init(struct memtable *mt, const struct env *env, size_t chunk_size, uint64_t seed)
