@@ -10,6 +10,7 @@
 
 #define MEMTABLE_SLOTS_INITIAL 1024
 #define MEMTABLE_RECORD_ALIGN  64
+#define MEMTABLE_MOVE_STEP     16 /* old slots moved per reserve while growing */
 
 static_assert(sizeof(struct memtable_slot) == 64, "a slot is one cache line");
 
@@ -53,6 +54,10 @@ int memtable_init(struct memtable *mt, const struct env *env, size_t chunk_size,
     mt->slot_count = MEMTABLE_SLOTS_INITIAL;
     mt->used_count = 0;
     mt->seed = seed;
+    mt->old = NULL;
+    mt->old_memory = NULL;
+    mt->old_count = 0;
+    mt->old_cursor = 0;
     mt->slots = slots_new(env, mt->slot_count, &mt->slots_memory);
     if (!mt->slots) return -ENOMEM;
     arena_init(&mt->arena, env, chunk_size, MEMTABLE_RECORD_ALIGN);
@@ -61,6 +66,9 @@ int memtable_init(struct memtable *mt, const struct env *env, size_t chunk_size,
 
 void memtable_release(struct memtable *mt)
 {
+    env_free(mt->env, mt->old_memory);
+    mt->old_memory = NULL;
+    mt->old = NULL;
     env_free(mt->env, mt->slots_memory);
     mt->slots_memory = NULL;
     mt->slots = NULL;
@@ -88,22 +96,55 @@ static struct memtable_slot *find_slot(struct memtable_slot *slots, size_t slot_
     }
 }
 
+/* The slot holding id in either table, or NULL. */
+static struct memtable_slot *lookup(const struct memtable *mt, const uint8_t id[KDB_ID_SIZE])
+{
+    struct memtable_slot *slot = find_slot(mt->slots, mt->slot_count, mt->seed, id);
+
+    if (slot->entry.record) return slot;
+    if (mt->old) {
+        slot = find_slot(mt->old, mt->old_count, mt->seed, id);
+        if (slot->entry.record) return slot;
+    }
+    return NULL;
+}
+
+/* Moves up to count slots of the old table; frees it once drained. */
+static void move_old(struct memtable *mt, size_t count)
+{
+    while (mt->old && count--) {
+        const struct memtable_slot *old = &mt->old[mt->old_cursor++];
+        if (old->entry.record) {
+            /* Skip ids put again since growing began: the new table has them newer. */
+            struct memtable_slot *slot = find_slot(mt->slots, mt->slot_count, mt->seed, old->id);
+            if (!slot->entry.record) *slot = *old;
+        }
+        if (mt->old_cursor == mt->old_count) {
+            env_free(mt->env, mt->old_memory);
+            mt->old_memory = NULL;
+            mt->old = NULL;
+        }
+    }
+}
+
 int memtable_reserve(struct memtable *mt)
 {
     struct memtable_slot *slots;
     void *memory;
     size_t count;
 
+    move_old(mt, MEMTABLE_MOVE_STEP);
     if (2 * (mt->used_count + 1) <= mt->slot_count) return 0;
+    /* Rare: the new table filled before the old one drained. */
+    move_old(mt, SIZE_MAX);
     if (mt->slot_count > SIZE_MAX / 2) return -ENOMEM;
     count = mt->slot_count * 2;
     slots = slots_new(mt->env, count, &memory);
     if (!slots) return -ENOMEM;
-    for (size_t i = 0; i < mt->slot_count; i++) {
-        const struct memtable_slot *old = &mt->slots[i];
-        if (old->entry.record) *find_slot(slots, count, mt->seed, old->id) = *old;
-    }
-    env_free(mt->env, mt->slots_memory);
+    mt->old = mt->slots;
+    mt->old_memory = mt->slots_memory;
+    mt->old_count = mt->slot_count;
+    mt->old_cursor = 0;
     mt->slots_memory = memory;
     mt->slots = slots;
     mt->slot_count = count;
@@ -114,17 +155,23 @@ bool memtable_put(struct memtable *mt, const uint8_t id[KDB_ID_SIZE],
                   const struct memtable_entry *entry, struct memtable_entry *previous)
 {
     struct memtable_slot *slot = find_slot(mt->slots, mt->slot_count, mt->seed, id);
-    bool had = slot->entry.record != NULL;
+    const struct memtable_slot *found = slot->entry.record ? slot : NULL;
 
     kdb_assert(entry->record != NULL);
-    if (previous) *previous = slot->entry;
-    if (!had) {
-        kdb_assert(2 * (mt->used_count + 1) <= mt->slot_count);
+    if (!found && mt->old) {
+        const struct memtable_slot *old = find_slot(mt->old, mt->old_count, mt->seed, id);
+        if (old->entry.record) found = old;
+    }
+    if (previous) *previous = found ? found->entry : (struct memtable_entry){0};
+    if (!slot->entry.record) {
         memcpy(slot->id, id, KDB_ID_SIZE);
-        mt->used_count++;
+        if (!found) {
+            kdb_assert(2 * (mt->used_count + 1) <= mt->slot_count);
+            mt->used_count++;
+        }
     }
     slot->entry = *entry;
-    return had;
+    return found != NULL;
 }
 
 void memtable_prefetch(const struct memtable *mt, const uint8_t id[KDB_ID_SIZE])
@@ -135,8 +182,8 @@ void memtable_prefetch(const struct memtable *mt, const uint8_t id[KDB_ID_SIZE])
 
 const struct memtable_entry *memtable_get(const struct memtable *mt, const uint8_t id[KDB_ID_SIZE])
 {
-    const struct memtable_slot *slot = find_slot(mt->slots, mt->slot_count, mt->seed, id);
-    return slot->entry.record ? &slot->entry : NULL;
+    const struct memtable_slot *slot = lookup(mt, id);
+    return slot ? &slot->entry : NULL;
 }
 
 int memtable_scan(const struct memtable *mt, memtable_entry_fn fn, void *fn_ctx)
@@ -147,10 +194,20 @@ int memtable_scan(const struct memtable *mt, memtable_entry_fn fn, void *fn_ctx)
             if (rc) return rc;
         }
     }
+    /* Ids still only in the old table. */
+    for (size_t i = mt->old ? mt->old_cursor : 0; mt->old && i < mt->old_count; i++) {
+        const struct memtable_slot *old = &mt->old[i];
+        if (old->entry.record &&
+            !find_slot(mt->slots, mt->slot_count, mt->seed, old->id)->entry.record) {
+            int rc = fn(fn_ctx, old->id, &old->entry);
+            if (rc) return rc;
+        }
+    }
     return 0;
 }
 
 uint64_t memtable_bytes(const struct memtable *mt)
 {
-    return mt->arena.bytes_held + mt->slot_count * sizeof(struct memtable_slot);
+    size_t slots = mt->slot_count + (mt->old ? mt->old_count : 0);
+    return mt->arena.bytes_held + slots * sizeof(struct memtable_slot);
 }

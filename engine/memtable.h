@@ -14,6 +14,12 @@
  * never reads a record. Slots are never removed, so a lookup stops at the
  * first empty slot. Ids are placed by a hash seeded with random bits per
  * table, so ids chosen by a user cannot be made to collide.
+ *
+ * Growing is incremental, as in Redis's dictRehash(): a table twice the
+ * size takes new ids, and each memtable_reserve() moves a few slots of the
+ * old one over, so no single put pays for copying the whole table.
+ * Invariant: every id is in the new table, or only in the old one; a
+ * lookup tries the new table first.
  * Single-threaded: the core owns it.
  */
 #ifndef KDB_ENGINE_MEMTABLE_H
@@ -51,8 +57,12 @@ struct memtable {
     struct memtable_slot *slots; /* slot_count entries, 64-byte aligned, inside slots_memory */
     void *slots_memory;          /* as allocated */
     size_t slot_count;           /* a power of two */
-    size_t used_count;           /* filled slots; 2 * used_count <= slot_count */
+    size_t used_count;           /* distinct ids in both tables; 2 * used_count <= slot_count */
     uint64_t seed;               /* hash seed */
+    struct memtable_slot *old;   /* the table being drained, or NULL */
+    void *old_memory;            /* as allocated */
+    size_t old_count;            /* its slots */
+    size_t old_cursor;           /* slots below this index were moved */
 };
 
 /* Sets up an empty table. Returns -ENOMEM. */

@@ -401,27 +401,29 @@ static int settle_missing(struct wal *wal, const struct segment_list *list, size
     return rc;
 }
 
-/* ---- segments ---- */
+/* ---- segments: the writer's side ---- */
 
-/* Creates segment number as .tmp, makes its header durable, then names it. */
-static int segment_create(struct wal *wal, uint64_t number)
+/*
+ * Creates segment number as .tmp, makes its header durable, then names it
+ * and makes the name durable; on success it is open as wal->fd.
+ */
+static int segment_create(struct wal *wal, uint64_t number, uint64_t salt, uint64_t first_sequence,
+                          uint64_t created_ns)
 {
     const struct kdb_vfs *vfs = wal->env->vfs;
     char tmp[WAL_PATH_SIZE], path[WAL_PATH_SIZE];
     uint8_t header[WAL_HEADER_SIZE];
-    uint64_t salt = 0;
     int fd = -1;
     int rc;
 
     kdb_assert(wal->fd < 0);
     rc = segment_path(tmp, wal->dir, number, WAL_SEGMENT_TMP_SUFFIX);
     if (rc == 0) rc = segment_path(path, wal->dir, number, WAL_SEGMENT_SUFFIX);
-    if (rc == 0) rc = vfs->random(vfs->ctx, &salt, sizeof(salt));
     if (rc < 0) goto out;
     rc = vfs->open(vfs->ctx, tmp, KDB_VFS_OPEN_WRITE | KDB_VFS_OPEN_CREATE | KDB_VFS_OPEN_TRUNCATE,
                    &fd);
     if (rc < 0) goto out;
-    encode_segment_header(header, number, salt, wal->next_sequence, vfs->now_ns(vfs->ctx));
+    encode_segment_header(header, number, salt, first_sequence, created_ns);
     rc = vfs->pwrite(vfs->ctx, fd, header, sizeof(header), 0);
     if (rc < 0) goto out_unlink;
     rc = vfs->fsync(vfs->ctx, fd);
@@ -432,10 +434,6 @@ static int segment_create(struct wal *wal, uint64_t number)
     if (rc < 0) goto out;
     wal->fd = fd;
     fd = -1;
-    wal->segment_number = number;
-    wal->salt = salt;
-    wal->file_size = WAL_HEADER_SIZE;
-    wal->segment_count++;
     goto out;
 out_unlink:
     (void)vfs->unlink(vfs->ctx, tmp);
@@ -444,29 +442,151 @@ out:
     return rc;
 }
 
-static int flush_buffer(struct wal *wal)
+/*
+ * Keeps a full segment's descriptor until a sync makes it durable. With
+ * WAL_RETIRED_MAX waiting, the oldest is made durable now, on this thread.
+ */
+static int retire_segment(struct wal *wal)
+{
+    const struct kdb_vfs *vfs = wal->env->vfs;
+
+    if (wal->retired_count == WAL_RETIRED_MAX) {
+        int rc = vfs->fsync(vfs->ctx, wal->retired[0]);
+        if (rc < 0) return rc;
+        (void)vfs->close(vfs->ctx, wal->retired[0]);
+        wal->retired_count--;
+        memmove(wal->retired, wal->retired + 1, wal->retired_count * sizeof(wal->retired[0]));
+    }
+    wal->retired[wal->retired_count++] = wal->fd;
+    wal->fd = -1;
+    return 0;
+}
+
+/*
+ * The writer's part of one chunk: create, write, retire, as the chunk says.
+ * With hint, start writeback of what it wrote.
+ */
+static int write_chunk(struct wal *wal, const struct wal_chunk *chunk, bool hint)
+{
+    const struct kdb_vfs *vfs = wal->env->vfs;
+    int rc = 0;
+
+    if (chunk->new_segment) {
+        rc = segment_create(wal, chunk->new_segment, chunk->new_salt, chunk->new_first_sequence,
+                            chunk->new_created_ns);
+    }
+    if (rc == 0 && chunk->len) {
+        rc = vfs->pwrite(vfs->ctx, wal->fd, chunk->bytes, chunk->len, chunk->offset);
+        /* Start the bytes toward the disk now, so that the fdatasync of the next sync
+         * finds little left to wait for. A hint: its failure changes nothing. */
+        if (rc == 0 && hint) (void)vfs->writeback(vfs->ctx, wal->fd, chunk->offset, chunk->len);
+    }
+    if (rc == 0 && chunk->ends_segment) rc = retire_segment(wal);
+    return rc;
+}
+
+static void *writer_main(void *arg)
+{
+    struct wal *wal = arg;
+
+    pthread_mutex_lock(&wal->lock);
+    for (;;) {
+        while (wal->queued == 0 && !wal->stop)
+            pthread_cond_wait(&wal->work, &wal->lock);
+        if (wal->queued == 0) break;
+        struct wal_chunk *chunk = &wal->chunks[wal->head];
+        bool skip = wal->writer_error != 0; /* after an error nothing more reaches the disk */
+        pthread_mutex_unlock(&wal->lock);
+        int rc = skip ? 0 : write_chunk(wal, chunk, true);
+        pthread_mutex_lock(&wal->lock);
+        if (rc < 0 && wal->writer_error == 0) wal->writer_error = rc;
+        wal->head = (wal->head + 1) % WAL_CHUNK_COUNT;
+        wal->queued--;
+        pthread_cond_broadcast(&wal->done);
+    }
+    pthread_mutex_unlock(&wal->lock);
+    return NULL;
+}
+
+/* ---- chunks: the core's side ---- */
+
+/* Empties chunk for appends at offset of the current segment. */
+static void chunk_reset(struct wal *wal, struct wal_chunk *chunk)
+{
+    chunk->bytes = chunk->buf;
+    chunk->len = 0;
+    chunk->offset = wal->file_size;
+    chunk->new_segment = 0;
+    chunk->ends_segment = false;
+}
+
+/*
+ * Queues the active chunk for the writer and makes the next one active,
+ * waiting while all are queued. Returns the writer's error, if any.
+ */
+static int hand_over(struct wal *wal)
+{
+    struct wal_chunk *chunk = &wal->chunks[wal->active];
+    int rc;
+
+    if (chunk->len == 0 && !chunk->new_segment && !chunk->ends_segment) return wal->error;
+    pthread_mutex_lock(&wal->lock);
+    wal->queued++;
+    pthread_cond_signal(&wal->work);
+    while (wal->queued == WAL_CHUNK_COUNT)
+        pthread_cond_wait(&wal->done, &wal->lock);
+    rc = wal->writer_error;
+    pthread_mutex_unlock(&wal->lock);
+    wal->active = (wal->active + 1) % WAL_CHUNK_COUNT;
+    chunk_reset(wal, &wal->chunks[wal->active]);
+    return rc;
+}
+
+/* Waits until the writer has written every queued chunk. Returns its error, if any. */
+static int wait_idle(struct wal *wal)
+{
+    int rc;
+
+    pthread_mutex_lock(&wal->lock);
+    while (wal->queued)
+        pthread_cond_wait(&wal->done, &wal->lock);
+    rc = wal->writer_error;
+    pthread_mutex_unlock(&wal->lock);
+    return rc;
+}
+
+/* Ends the current segment and starts the next: the writer creates it. */
+static int rotate(struct wal *wal)
+{
+    const struct kdb_vfs *vfs = wal->env->vfs;
+    struct wal_chunk *chunk;
+    uint64_t salt = 0;
+    int rc;
+
+    wal->chunks[wal->active].ends_segment = true;
+    rc = hand_over(wal);
+    if (rc == 0) rc = vfs->random(vfs->ctx, &salt, sizeof(salt));
+    if (rc < 0) return rc;
+    wal->older_bytes += wal->file_size;
+    wal->segment_number++;
+    wal->segment_count++;
+    wal->salt = salt;
+    wal->file_size = WAL_HEADER_SIZE;
+    chunk = &wal->chunks[wal->active];
+    chunk_reset(wal, chunk);
+    chunk->new_segment = wal->segment_number;
+    chunk->new_salt = salt;
+    chunk->new_first_sequence = wal->next_sequence;
+    chunk->new_created_ns = vfs->now_ns(vfs->ctx);
+    return 0;
+}
+
+/* Makes every record appended so far durable; the writer must be idle. */
+static int sync_files(struct wal *wal)
 {
     const struct kdb_vfs *vfs = wal->env->vfs;
     int rc;
 
-    if (wal->buf_len == 0) return 0;
-    rc = vfs->pwrite(vfs->ctx, wal->fd, wal->buf, wal->buf_len, wal->file_size);
-    if (rc < 0) return rc;
-    /* Start the bytes toward the disk now, so that the fdatasync of a sync or a
-     * rotation finds little left to wait for. A hint: its failure changes nothing. */
-    (void)vfs->writeback(vfs->ctx, wal->fd, wal->file_size, wal->buf_len);
-    wal->file_size += wal->buf_len;
-    wal->buf_len = 0;
-    return 0;
-}
-
-/* Makes every record appended so far durable: retired segments, then the current one. */
-static int sync_segment(struct wal *wal)
-{
-    const struct kdb_vfs *vfs = wal->env->vfs;
-    int rc = flush_buffer(wal);
-
-    if (rc < 0) return rc;
     if (wal->durable_sequence + 1 >= wal->next_sequence) return 0;
     while (wal->retired_count) {
         rc = vfs->fsync(vfs->ctx, wal->retired[0]);
@@ -481,29 +601,6 @@ static int sync_segment(struct wal *wal)
     wal->sync_count++;
     wal->durable_sequence = wal->next_sequence - 1;
     return 0;
-}
-
-/*
- * Starts the next segment without waiting for the disk: the full one keeps
- * its descriptor until a sync makes it durable. Only when WAL_RETIRED_MAX
- * segments wait does a rotation sync them all first.
- */
-static int rotate(struct wal *wal)
-{
-    int rc = flush_buffer(wal);
-
-    if (rc == 0 && wal->retired_count == WAL_RETIRED_MAX) rc = sync_segment(wal);
-    if (rc < 0) return rc;
-    if (wal->durable_sequence + 1 >= wal->next_sequence) {
-        rc = wal->env->vfs->close(wal->env->vfs->ctx, wal->fd);
-    } else {
-        wal->retired[wal->retired_count++] = wal->fd;
-    }
-    wal->fd = -1;
-    wal->older_bytes += wal->file_size;
-    wal->file_size = 0;
-    if (rc < 0) return rc;
-    return segment_create(wal, wal->segment_number + 1);
 }
 
 /* ---- the interface ---- */
@@ -621,11 +718,47 @@ static int replay_all(struct wal *wal, const struct wal_replay *replay, uint64_t
     return rc;
 }
 
+static int start_writer(struct wal *wal)
+{
+    int rc = pthread_mutex_init(&wal->lock, NULL);
+
+    if (rc) return -rc;
+    rc = pthread_cond_init(&wal->work, NULL);
+    if (rc == 0) rc = pthread_cond_init(&wal->done, NULL);
+    if (rc == 0) rc = pthread_create(&wal->writer, NULL, writer_main, wal);
+    if (rc) return -rc;
+    wal->writer_running = true;
+    return 0;
+}
+
+static void free_chunks(struct wal *wal)
+{
+    for (size_t i = 0; i < WAL_CHUNK_COUNT; i++) {
+        env_free(wal->env, wal->chunks[i].buf);
+        wal->chunks[i].buf = NULL;
+    }
+}
+
+/* Closes whatever segments are open and frees what wal_open() took. */
+static void release(struct wal *wal)
+{
+    const struct kdb_vfs *vfs = wal->env->vfs;
+
+    for (size_t i = 0; i < wal->retired_count; i++)
+        (void)vfs->close(vfs->ctx, wal->retired[i]);
+    wal->retired_count = 0;
+    if (wal->fd >= 0) (void)vfs->close(vfs->ctx, wal->fd);
+    wal->fd = -1;
+    free_chunks(wal);
+    unmap_all(wal);
+}
+
 int wal_open(struct wal *wal, const struct env *env, const char *dir,
              const struct wal_options *options, const struct wal_replay *replay)
 {
+    const struct kdb_vfs *vfs = env->vfs;
     uint64_t number;
-    int rc;
+    int rc = 0;
 
     kdb_assert(options->buffer_size_bytes >= WAL_RECORD_HEADER_SIZE);
     memset(wal, 0, sizeof(*wal));
@@ -634,20 +767,28 @@ int wal_open(struct wal *wal, const struct env *env, const char *dir,
     wal->fd = -1;
     wal->segment_size_max = options->segment_size_bytes;
     wal->payload_size_max = options->payload_size_max;
+    wal->buffer_size = options->buffer_size_bytes;
     wal->next_sequence = 1;
-    wal->buf_size = options->buffer_size_bytes;
-    wal->buf = env_malloc(env, wal->buf_size);
-    if (!wal->buf) return -ENOMEM;
-    rc = replay_all(wal, replay, &number);
+    for (size_t i = 0; rc == 0 && i < WAL_CHUNK_COUNT; i++) {
+        wal->chunks[i].buf = env_malloc(env, wal->buffer_size);
+        if (!wal->chunks[i].buf) rc = -ENOMEM;
+    }
+    if (rc == 0) rc = replay_all(wal, replay, &number);
     if (rc == 0) {
         wal->durable_sequence = wal->next_sequence - 1;
-        rc = segment_create(wal, number);
+        rc = vfs->random(vfs->ctx, &wal->salt, sizeof(wal->salt));
     }
-    if (rc) {
-        unmap_all(wal);
-        env_free(env, wal->buf);
-        wal->buf = NULL;
+    if (rc == 0) {
+        rc = segment_create(wal, number, wal->salt, wal->next_sequence, vfs->now_ns(vfs->ctx));
     }
+    if (rc == 0) {
+        wal->segment_number = number;
+        wal->segment_count++;
+        wal->file_size = WAL_HEADER_SIZE;
+        chunk_reset(wal, &wal->chunks[0]);
+        rc = start_writer(wal);
+    }
+    if (rc) release(wal);
     return rc;
 }
 
@@ -664,25 +805,30 @@ static void frame(struct wal *wal, unsigned type, uint8_t *record, size_t len)
 
 static int append(struct wal *wal, unsigned type, uint8_t *record, size_t len)
 {
-    uint64_t used = wal->file_size + wal->buf_len;
+    struct wal_chunk *chunk = &wal->chunks[wal->active];
     int rc;
 
-    if (used > WAL_HEADER_SIZE && used + len > wal->segment_size_max) {
+    if (wal->file_size > WAL_HEADER_SIZE && wal->file_size + len > wal->segment_size_max) {
         rc = rotate(wal);
         if (rc < 0) return rc;
+        chunk = &wal->chunks[wal->active];
     }
     frame(wal, type, record, len);
-    if (len > wal->buf_size - wal->buf_len) {
-        rc = flush_buffer(wal);
+    if (len > wal->buffer_size - chunk->len) {
+        rc = hand_over(wal);
         if (rc < 0) return rc;
+        chunk = &wal->chunks[wal->active];
     }
-    if (len <= wal->buf_size) {
-        memcpy(wal->buf + wal->buf_len, record, len);
-        wal->buf_len += len;
-        return 0;
+    if (len <= wal->buffer_size) {
+        memcpy(chunk->buf + chunk->len, record, len);
+        chunk->len += len;
+    } else {
+        /* Larger than a buffer: a chunk of its own, written from the record. */
+        chunk->bytes = record;
+        chunk->len = len;
+        wal->file_size += len;
+        return hand_over(wal);
     }
-    rc = wal->env->vfs->pwrite(wal->env->vfs->ctx, wal->fd, record, len, wal->file_size);
-    if (rc < 0) return rc;
     wal->file_size += len;
     return 0;
 }
@@ -707,10 +853,16 @@ int wal_append(struct wal *wal, unsigned type, uint8_t *record, size_t len, uint
 
 int wal_sync(struct wal *wal)
 {
+    struct wal_chunk *chunk = &wal->chunks[wal->active];
     int rc;
 
     if (wal->error) return wal->error;
-    rc = sync_segment(wal);
+    /* Once the writer is idle the core writes the last chunk itself: a durable write
+     * does not wait for a thread to wake up, and the fdatasync follows at once. */
+    rc = wait_idle(wal);
+    if (rc == 0) rc = write_chunk(wal, chunk, false);
+    chunk_reset(wal, chunk);
+    if (rc == 0) rc = sync_files(wal);
     if (rc < 0) wal->error = rc;
     return rc;
 }
@@ -719,37 +871,38 @@ int wal_sync(struct wal *wal)
  * Ends a segment that holds records with a seal: a record that takes no
  * sequence number and says every record before it is durable, so that
  * replay reports damage to any of them as corruption instead of taking it
- * for a write torn by a crash.
+ * for a write torn by a crash. The writer must be idle and the log synced.
  */
 static int seal(struct wal *wal)
 {
     uint8_t record[WAL_RECORD_HEADER_SIZE];
-    int rc = sync_segment(wal);
+    const struct kdb_vfs *vfs = wal->env->vfs;
+    int rc;
 
-    if (rc < 0 || wal->file_size == WAL_HEADER_SIZE) return rc;
+    if (wal->file_size == WAL_HEADER_SIZE) return 0;
     frame(wal, WAL_RECORD_SEAL, record, sizeof(record));
-    rc = wal->env->vfs->pwrite(wal->env->vfs->ctx, wal->fd, record, sizeof(record), wal->file_size);
+    rc = vfs->pwrite(vfs->ctx, wal->fd, record, sizeof(record), wal->file_size);
     if (rc < 0) return rc;
     wal->file_size += sizeof(record);
-    rc = wal->env->vfs->fsync(wal->env->vfs->ctx, wal->fd);
+    rc = vfs->fsync(vfs->ctx, wal->fd);
     if (rc == 0) wal->sync_count++;
     return rc;
 }
 
 int wal_close(struct wal *wal)
 {
-    int rc = wal->error ? wal->error : seal(wal);
+    int rc = wal_sync(wal);
 
-    for (size_t i = 0; i < wal->retired_count; i++)
-        (void)wal->env->vfs->close(wal->env->vfs->ctx, wal->retired[i]);
-    wal->retired_count = 0;
-    if (wal->fd >= 0) {
-        int close_rc = wal->env->vfs->close(wal->env->vfs->ctx, wal->fd);
-        if (rc == 0) rc = close_rc;
-        wal->fd = -1;
-    }
-    unmap_all(wal);
-    env_free(wal->env, wal->buf);
-    wal->buf = NULL;
+    if (rc == 0) rc = seal(wal);
+    pthread_mutex_lock(&wal->lock);
+    wal->stop = true;
+    pthread_cond_signal(&wal->work);
+    pthread_mutex_unlock(&wal->lock);
+    pthread_join(wal->writer, NULL);
+    wal->writer_running = false;
+    pthread_cond_destroy(&wal->work);
+    pthread_cond_destroy(&wal->done);
+    pthread_mutex_destroy(&wal->lock);
+    release(wal);
     return rc;
 }

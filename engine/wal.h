@@ -3,12 +3,13 @@
  * wal.h: the write-ahead log.
  *
  * Every change is framed as a record (FORMAT.md, "WAL record"), appended to
- * the current segment file and only then applied to the memtable by db.c.
- * Appends gather in a buffer and reach the file in one pwrite when it fills
- * or at wal_sync(), which then issues one fdatasync for everything appended
- * since the previous one (group commit). A segment rotates once it passes
- * the configured size; the full one is made durable by the next wal_sync(),
- * together with the current one, so a rotation never waits for the disk.
+ * the log and only then applied to the memtable by db.c. Appends gather in
+ * a buffer; a full buffer goes to a writer thread, which writes it while
+ * the core fills the next, so the core never waits for a pwrite. wal_sync()
+ * hands over what is left, waits for the writer, and issues one fdatasync
+ * for everything appended since the previous one (group commit). A segment
+ * rotates once it passes the configured size; the full one is made durable
+ * by the next wal_sync(), together with the current one.
  *
  * wal_open() replays every segment in order through the caller's callbacks,
  * drops a torn tail (what was written after the last sync and damaged by a
@@ -22,6 +23,8 @@
 #ifndef KDB_ENGINE_WAL_H
 #define KDB_ENGINE_WAL_H
 
+#include <pthread.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -53,32 +56,73 @@ struct wal_options {
 };
 
 #define WAL_RETIRED_MAX 8 /* full segments awaiting their fdatasync */
+#define WAL_CHUNK_COUNT 4 /* appends queued for the writer thread, one buffer each */
 
+/*
+ * A run of log bytes for the writer thread: one buffer's worth of records,
+ * or a single record larger than a buffer. Owned by the core while it is
+ * the active chunk, by the writer once handed over, until it is written.
+ */
+struct wal_chunk {
+    uint8_t *buf;                /* buffer_size_bytes, owned */
+    const uint8_t *bytes;        /* what to write: buf, or a large record kept by the caller */
+    size_t len;                  /* bytes to write */
+    uint64_t offset;             /* where, in the chunk's segment */
+    uint64_t new_segment;        /* nonzero: first create this segment, with: */
+    uint64_t new_salt;           /*   its salt, */
+    uint64_t new_first_sequence; /*   its first sequence number, */
+    uint64_t new_created_ns;     /*   its creation time */
+    bool ends_segment;           /* after writing, the segment is full: retire it */
+};
+
+/*
+ * Threads: the core (the caller) frames records and copies them into the
+ * active chunk; the writer thread writes handed-over chunks in order,
+ * creating and retiring segments as they say, so that no pwrite, writeback
+ * or segment creation ever runs on the core. The core touches the files
+ * only while the writer is idle (wal_sync(), wal_close()), so the VFS is
+ * never called from two threads at once. Fields say who owns them.
+ */
 struct wal {
-    const struct env *env;        /* borrowed until wal_close() */
-    const char *dir;              /* the database directory; borrowed until wal_close() */
-    int fd;                       /* the current segment, -1 when there is none */
-    int retired[WAL_RETIRED_MAX]; /* full segments not yet fdatasync'd, oldest first */
-    size_t retired_count;
-    uint64_t segment_number;   /* of the current segment */
-    uint64_t salt;             /* of the current segment */
+    const struct env *env;     /* borrowed until wal_close() */
+    const char *dir;           /* the database directory; borrowed until wal_close() */
     uint64_t segment_size_max; /* bytes */
     size_t payload_size_max;   /* bytes */
-    uint64_t file_size;        /* bytes of the current segment in the file */
-    uint8_t *buf;              /* appends not yet written, for file offset file_size */
-    size_t buf_size;           /* capacity of buf */
-    size_t buf_len;            /* bytes used in buf */
+    size_t buffer_size;        /* bytes of each chunk's buffer */
+
+    /* Core. */
+    uint64_t segment_number;   /* of the segment appends go to */
+    uint64_t salt;             /* of that segment */
+    uint64_t file_size;        /* bytes of that segment, written or queued */
     uint64_t next_sequence;    /* of the next record; sequences start at 1 */
     uint64_t durable_sequence; /* every record up to this one is fdatasync'd */
-    uint64_t older_bytes;      /* bytes of the segments before the current one */
-    uint64_t segment_count;    /* segment files, the current one included */
-    uint64_t sync_count;       /* fdatasync calls on segments since open */
+    uint64_t older_bytes;      /* bytes of the segments before that one */
+    uint64_t segment_count;    /* segment files, that one included */
+    uint64_t sync_count;       /* fdatasync calls on segments by wal_sync() since open */
     uint64_t replayed_records; /* records applied by wal_open() */
     uint64_t replayed_bytes;   /* bytes read by wal_open() */
-    int error;                 /* sticky I/O error: 0 or a negative errno */
+    int error;                 /* sticky I/O error seen by the core: 0 or a negative errno */
+    size_t active;             /* index of the chunk appends go to */
     struct wal_map *maps;      /* replayed segments, unmapped by wal_close() */
     size_t map_count;
     size_t map_capacity;
+
+    /* Writer while it runs; the core only while it is idle. */
+    int fd;                       /* the segment being written, -1 when none */
+    int retired[WAL_RETIRED_MAX]; /* full segments not yet fdatasync'd, oldest first */
+    size_t retired_count;
+
+    /* Shared, guarded by lock. */
+    pthread_mutex_t lock;
+    pthread_cond_t work;                      /* signalled when a chunk is queued or stop is set */
+    pthread_cond_t done;                      /* signalled when a chunk is written */
+    struct wal_chunk chunks[WAL_CHUNK_COUNT]; /* a ring: queued ones start at head */
+    size_t head;                              /* oldest queued chunk */
+    size_t queued;                            /* chunks handed to the writer and not yet written */
+    int writer_error;                         /* first error of the writer: 0 or a negative errno */
+    bool stop;                                /* the writer exits once the queue is empty */
+    bool writer_running;                      /* pthread_create() succeeded; core only */
+    pthread_t writer;
 };
 
 /*
@@ -93,13 +137,20 @@ KDB_MUST_USE int wal_open(struct wal *wal, const struct env *env, const char *di
 /*
  * Frames record[0..len) in place: record holds WAL_RECORD_HEADER_SIZE bytes
  * for the header, which this fills, then the payload. Then appends it and
- * stores its sequence number in *sequence_out. The record is borrowed.
- * Returns the sticky error, or the I/O error that makes it so.
+ * stores its sequence number in *sequence_out. A record larger than a
+ * buffer is written from record itself: it must stay valid until the next
+ * wal_sync() or wal_close(). Returns the sticky error, or an I/O error of
+ * the writer thread (which may have happened earlier): from then on every
+ * append and sync returns it.
  */
 KDB_MUST_USE int wal_append(struct wal *wal, unsigned type, uint8_t *record, size_t len,
                             uint64_t *sequence_out);
 
-/* Writes the buffer and, if anything is not yet durable, fdatasyncs it. */
+/*
+ * Hands the active chunk to the writer, waits until everything is written,
+ * and then, if anything is not yet durable, fdatasyncs the retired segments
+ * and the current one (group commit).
+ */
 KDB_MUST_USE int wal_sync(struct wal *wal);
 
 /* Seals and syncs the log, then closes the segments, unmaps the replayed
@@ -107,10 +158,10 @@ KDB_MUST_USE int wal_sync(struct wal *wal);
  * error; returns the first error. */
 int wal_close(struct wal *wal);
 
-/* Bytes of the log, written or buffered. */
+/* Bytes of the log, written or queued. */
 static inline uint64_t wal_bytes(const struct wal *wal)
 {
-    return wal->older_bytes + wal->file_size + wal->buf_len;
+    return wal->older_bytes + wal->file_size;
 }
 
 /* Accessors for a framed record. */

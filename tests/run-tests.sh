@@ -15,16 +15,15 @@ for suite in "$@"; do
     ${VALGRIND:-} "$suite" >"$log" 2>&1
     rc=$?
     cat "$log"
+    total=$(sed -n 's/^\[==========\] Running \([0-9]*\) test.*/\1/p' "$log" | tail -n 1)
     p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$log" | tail -n 1)
-    f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' "$log" | tail -n 1)
     passed=$((passed + ${p:-0}))
-    failed=$((failed + ${f:-0}))
+    # Whatever did not pass failed, including tests a crash cut short.
+    failed=$((failed + ${total:-1} - ${p:-0}))
     if [ "$rc" -ne 0 ]; then
         status=1
-        if [ -z "$f" ]; then
-            echo "$suite: exited with status $rc" >&2
-            failed=$((failed + 1))
-        fi
+        echo "$suite: exited with status $rc" >&2
+        [ "${total:-1}" -gt "${p:-0}" ] || failed=$((failed + 1))
     fi
 done
 

@@ -201,6 +201,70 @@ static void test_memtable_put_replaces_and_returns_previous(void **state)
     memtable_release(&mt);
 }
 
+struct scan_check {
+    unsigned count;
+    uint64_t *versions; /* expected version per id number */
+};
+
+static int check_scanned(void *ctx, const uint8_t id[KDB_ID_SIZE],
+                         const struct memtable_entry *entry)
+{
+    struct scan_check *check = ctx;
+    uint32_t n;
+
+    memcpy(&n, id + 12, sizeof(n));
+    assert_int_equal(entry->version, check->versions[n]);
+    check->count++;
+    return 0;
+}
+
+/* Growth moves slots a few at a time: updates, lookups and scans in between stay exact. */
+static void test_memtable_growth_keeps_updates_lookups_and_scans_exact(void **state)
+{
+    struct fixture *f = *state;
+    struct memtable mt;
+    uint8_t id[KDB_ID_SIZE];
+    static const uint8_t record[1] = {1};
+    const uint32_t count = 20000;
+    uint64_t *versions = calloc(count, sizeof(*versions));
+    uint64_t version = 0;
+    unsigned scans_while_growing = 0;
+
+    assert_non_null(versions);
+    assert_int_equal(memtable_init(&mt, &f->env, 4096, 99), 0);
+    for (uint32_t i = 0; i < count; i++) {
+        struct memtable_entry entry = {.record = record, .version = ++version, .live = 1};
+        struct memtable_entry previous;
+        id_of(i, id);
+        assert_int_equal(memtable_reserve(&mt), 0);
+        assert_false(memtable_put(&mt, id, &entry, &previous));
+        versions[i] = version;
+        /* Update an older id, which may still sit in the old table. */
+        uint32_t j = i / 2;
+        id_of(j, id);
+        entry.version = ++version;
+        assert_int_equal(memtable_reserve(&mt), 0);
+        assert_true(memtable_put(&mt, id, &entry, &previous));
+        assert_int_equal(previous.version, versions[j]);
+        versions[j] = version;
+        assert_int_equal(memtable_get(&mt, id)->version, version);
+        if (mt.old && (i % 97) == 0) {
+            struct scan_check check = {0, versions};
+            assert_int_equal(memtable_scan(&mt, check_scanned, &check), 0);
+            assert_int_equal(check.count, i + 1);
+            scans_while_growing++;
+        }
+    }
+    assert_true(scans_while_growing > 0);
+    assert_int_equal(mt.used_count, count);
+    for (uint32_t i = 0; i < count; i++) {
+        id_of(i, id);
+        assert_int_equal(memtable_get(&mt, id)->version, versions[i]);
+    }
+    memtable_release(&mt);
+    free(versions);
+}
+
 static void test_memtable_reserve_failure_is_enomem_and_harmless(void **state)
 {
     struct fixture *f = *state;
@@ -239,6 +303,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_memtable_finds_every_id_after_growth, setup, teardown),
         cmocka_unit_test_setup_teardown(test_memtable_put_replaces_and_returns_previous, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_memtable_growth_keeps_updates_lookups_and_scans_exact,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_memtable_reserve_failure_is_enomem_and_harmless, setup,
                                         teardown),
     };
