@@ -14,8 +14,10 @@
  *   On failure out-parameters are zeroed, never half-built.
  * - Pointer parameters are borrowed for the duration of the call unless the
  *   comment says otherwise.
- * - A handle is used by one thread at a time; the engine takes no locks.
- *   Two handles on two databases in one process are independent.
+ * - A handle is used by one thread at a time (the core). Each open handle
+ *   runs one helper thread of its own, which writes the log while the core
+ *   goes on; the two meet only at a buffer handoff. Two handles on two
+ *   databases in one process are independent.
  * - All file I/O goes through struct kdb_vfs, so tests can run the engine
  *   on memory and inject faults.
  */
