@@ -41,10 +41,9 @@ static struct memtable_slot *slots_new(const struct env *env, size_t count, void
     *memory = NULL;
     if (count > (SIZE_MAX - 64) / sizeof(struct memtable_slot)) return NULL;
     bytes = count * sizeof(struct memtable_slot);
-    *memory = env_malloc(env, bytes + 64);
+    *memory = env_calloc(env, 1, bytes + 64);
     if (!*memory) return NULL;
     aligned = (uint8_t *)*memory + (64 - (uintptr_t)*memory % 64) % 64;
-    memset(aligned, 0, bytes);
     return (struct memtable_slot *)(void *)aligned;
 }
 

@@ -72,15 +72,8 @@ static bool parse_segment_name(const char *name, const char *suffix, uint64_t *n
 static int list_one(void *fn_ctx, const char *name)
 {
     struct segment_list *list = fn_ctx;
-    char path[WAL_PATH_SIZE];
     uint64_t number;
 
-    if (parse_segment_name(name, WAL_SEGMENT_TMP_SUFFIX, &number)) {
-        /* A segment that never got its name: it holds no record. */
-        int rc = segment_path(path, list->dir, number, WAL_SEGMENT_TMP_SUFFIX);
-        if (rc == 0) rc = list->env->vfs->unlink(list->env->vfs->ctx, path);
-        return rc == -ENOENT ? 0 : rc;
-    }
     if (!parse_segment_name(name, WAL_SEGMENT_SUFFIX, &number)) return 0;
     if (list->count == list->capacity) {
         size_t capacity = list->capacity ? 2 * list->capacity : 16;
@@ -204,9 +197,12 @@ static int map_segment(struct wal *wal, struct segment_replay *seg, struct windo
     if (rc < 0) goto out;
     rc = vfs->file_size(vfs->ctx, fd, &seg->size);
     if (rc < 0) goto out;
-    if (seg->size < WAL_HEADER_SIZE || seg->size > WAL_SEGMENT_SIZE_LIMIT) {
-        rc = KDB_CORRUPT(wal->env,
-                         "log segment %016" PRIx64 ": %" PRIu64 " bytes cannot be a segment",
+    if (seg->size < WAL_HEADER_SIZE) {
+        rc = -ENODATA; /* the caller decides: a creation cut short, or damage */
+        goto out;
+    }
+    if (seg->size > WAL_SEGMENT_SIZE_LIMIT) {
+        rc = KDB_CORRUPT(wal->env, "log segment %016" PRIx64 ": %" PRIu64 " bytes is too large",
                          seg->number, seg->size);
         goto out;
     }
@@ -326,17 +322,28 @@ static int apply_records(struct wal *wal, struct segment_replay *seg,
     return rc;
 }
 
+static bool header_is_blank(const struct segment_replay *seg)
+{
+    for (size_t i = 0; i < WAL_HEADER_SIZE; i++) {
+        if (seg->image[i]) return false;
+    }
+    return true;
+}
+
 /* Whether a good record of a later segment says sequence was durable. */
 static int later_segment_vouches(struct wal *wal, uint64_t number, uint64_t sequence, bool *vouched)
 {
     struct segment_replay seg = {.number = number};
     int rc = map_segment(wal, &seg, NULL);
 
+    if (rc == -ENODATA) return 0; /* no header: nothing in it can vouch */
     if (rc < 0) return rc;
-    rc = check_segment_header(wal, &seg);
-    if (rc == 0) {
-        *vouched = later_record_vouches(seg.image, seg.size, WAL_HEADER_SIZE - 1, seg.salt,
-                                        sequence, wal->payload_size_max);
+    if (!header_is_blank(&seg)) {
+        rc = check_segment_header(wal, &seg);
+        if (rc == 0) {
+            *vouched = later_record_vouches(seg.image, seg.size, WAL_HEADER_SIZE - 1, seg.salt,
+                                            sequence, wal->payload_size_max);
+        }
     }
     (void)wal->env->vfs->unmap(wal->env->vfs->ctx, seg.image, seg.size);
     return rc;
@@ -404,42 +411,37 @@ static int settle_missing(struct wal *wal, const struct segment_list *list, size
 /* ---- segments: the writer's side ---- */
 
 /*
- * Creates segment number as .tmp, makes its header durable, then names it
- * and makes the name durable; on success it is open as wal->fd.
+ * Creates segment number and writes its header; on success it is open as
+ * wal->fd. Nothing is synced here: the next sync makes the header durable
+ * with the records and then the name (dir_dirty). A crash before that can
+ * leave the file short or with a blank header, which replay recognizes as
+ * a creation cut short (nothing in such a segment was ever acknowledged).
  */
 static int segment_create(struct wal *wal, uint64_t number, uint64_t salt, uint64_t first_sequence,
                           uint64_t created_ns)
 {
     const struct kdb_vfs *vfs = wal->env->vfs;
-    char tmp[WAL_PATH_SIZE], path[WAL_PATH_SIZE];
+    char path[WAL_PATH_SIZE];
     uint8_t header[WAL_HEADER_SIZE];
     int fd = -1;
     int rc;
 
     kdb_assert(wal->fd < 0);
-    rc = segment_path(tmp, wal->dir, number, WAL_SEGMENT_TMP_SUFFIX);
-    if (rc == 0) rc = segment_path(path, wal->dir, number, WAL_SEGMENT_SUFFIX);
-    if (rc < 0) goto out;
-    rc = vfs->open(vfs->ctx, tmp, KDB_VFS_OPEN_WRITE | KDB_VFS_OPEN_CREATE | KDB_VFS_OPEN_TRUNCATE,
+    rc = segment_path(path, wal->dir, number, WAL_SEGMENT_SUFFIX);
+    if (rc < 0) return rc;
+    rc = vfs->open(vfs->ctx, path, KDB_VFS_OPEN_WRITE | KDB_VFS_OPEN_CREATE | KDB_VFS_OPEN_TRUNCATE,
                    &fd);
-    if (rc < 0) goto out;
+    if (rc < 0) return rc;
     encode_segment_header(header, number, salt, first_sequence, created_ns);
     rc = vfs->pwrite(vfs->ctx, fd, header, sizeof(header), 0);
-    if (rc < 0) goto out_unlink;
-    rc = vfs->fsync(vfs->ctx, fd);
-    if (rc < 0) goto out_unlink;
-    rc = vfs->rename(vfs->ctx, tmp, path);
-    if (rc < 0) goto out_unlink;
-    rc = vfs->sync_dir(vfs->ctx, wal->dir);
-    if (rc < 0) goto out;
+    if (rc < 0) {
+        (void)vfs->close(vfs->ctx, fd);
+        (void)vfs->unlink(vfs->ctx, path);
+        return rc;
+    }
     wal->fd = fd;
-    fd = -1;
-    goto out;
-out_unlink:
-    (void)vfs->unlink(vfs->ctx, tmp);
-out:
-    if (fd >= 0) (void)vfs->close(vfs->ctx, fd);
-    return rc;
+    wal->dir_dirty = true;
+    return 0;
 }
 
 /*
@@ -599,6 +601,12 @@ static int sync_files(struct wal *wal)
     rc = vfs->fsync(vfs->ctx, wal->fd);
     if (rc < 0) return rc;
     wal->sync_count++;
+    if (wal->dir_dirty) {
+        /* Segments created since the last sync: their names, after their bytes. */
+        rc = vfs->sync_dir(vfs->ctx, wal->dir);
+        if (rc < 0) return rc;
+        wal->dir_dirty = false;
+    }
     wal->durable_sequence = wal->next_sequence - 1;
     return 0;
 }
@@ -670,6 +678,23 @@ static int replay_one(struct wal *wal, const struct segment_list *list, size_t i
 }
 
 /* Replays segments in order, settling where the log stops; sets *last to the last one kept. */
+/*
+ * A segment whose header never reached the disk: a creation that a crash
+ * cut short, since a sync makes a segment's header durable before it
+ * acknowledges anything in it. Only the newest segment can be one.
+ */
+static int drop_blank_segment(struct wal *wal, uint64_t number)
+{
+    char path[WAL_PATH_SIZE];
+    int rc = segment_path(path, wal->dir, number, WAL_SEGMENT_SUFFIX);
+
+    KDB_LOG(wal->env, KDB_LOG_WARNING,
+            "log segment %016" PRIx64 ": its creation was cut short by a crash; removing it",
+            number);
+    if (rc == 0) rc = wal->env->vfs->unlink(wal->env->vfs->ctx, path);
+    return rc;
+}
+
 static int replay_segments(struct wal *wal, const struct segment_list *list,
                            const struct wal_replay *replay, struct segment_replay *last)
 {
@@ -680,10 +705,16 @@ static int replay_segments(struct wal *wal, const struct segment_list *list,
     if (!w.buf) return -ENOMEM;
     for (size_t i = 0; rc == 0 && i < list->count; i++) {
         struct segment_replay seg = {.number = list->numbers[i]};
+        bool newest = i + 1 == list->count;
         rc = map_segment(wal, &seg, &w);
-        if (rc < 0) break;
-        rc = replay_one(wal, list, i, &seg, replay, &w, last);
-        (void)wal->env->vfs->close(wal->env->vfs->ctx, w.fd);
+        if (rc == -ENODATA || (rc == 0 && header_is_blank(&seg))) {
+            rc = newest
+                     ? drop_blank_segment(wal, seg.number)
+                     : KDB_CORRUPT(wal->env, "log segment %016" PRIx64 ": no header", seg.number);
+        } else if (rc == 0) {
+            rc = replay_one(wal, list, i, &seg, replay, &w, last);
+        }
+        if (w.fd >= 0) (void)wal->env->vfs->close(wal->env->vfs->ctx, w.fd);
         w.fd = -1;
     }
     env_free(wal->env, w.buf);

@@ -111,6 +111,7 @@ struct wal {
     int fd;                       /* the segment being written, -1 when none */
     int retired[WAL_RETIRED_MAX]; /* full segments not yet fdatasync'd, oldest first */
     size_t retired_count;
+    bool dir_dirty; /* a segment was created since the last sync_dir */
 
     /* Shared, guarded by lock. */
     pthread_mutex_t lock;

@@ -130,10 +130,15 @@ const struct kdb_vfs *kdb_vfs_posix(void);
 
 /* ---- Options ---- */
 
-/* Allocation for everything the engine keeps on the heap; malloc may return NULL. */
+/*
+ * Allocation for everything the engine keeps on the heap; malloc, calloc
+ * and realloc may return NULL. calloc may be NULL: the engine then zeroes
+ * what malloc returns.
+ */
 struct kdb_allocator {
     void *ctx;
     void *(*malloc)(void *ctx, size_t size);
+    void *(*calloc)(void *ctx, size_t count, size_t size);
     void *(*realloc)(void *ctx, void *ptr, size_t size);
     void (*free)(void *ctx, void *ptr);
 };
