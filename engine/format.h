@@ -18,8 +18,6 @@
 #define FORMAT_LOCK_NAME       "LOCK"
 #define WAL_SEGMENT_PREFIX     "wal-"
 #define WAL_SEGMENT_SUFFIX     ".log"
-#define WAL_SEGMENT_TMP_SUFFIX ".log.tmp"
-#define WAL_SEGMENT_NAME_SIZE  (4 + 16 + 8 + 1) /* "wal-" 16 hex digits ".log.tmp" NUL */
 
 /* WAL segment header: see FORMAT.md, "WAL segment". */
 #define WAL_HEADER_SIZE             64
