@@ -23,6 +23,9 @@ void arena_init(struct arena *arena, const struct env *env, size_t chunk_size, s
     kdb_assert(chunk_size >= 4 * align + sizeof(struct arena_chunk));
     arena->env = env;
     arena->align = align;
+    arena->spare = NULL;
+    arena->ready = NULL;
+    arena->ready_ctx = NULL;
     arena->head = NULL;
     arena->chunk_size = chunk_size;
     arena->bytes_held = 0;
@@ -43,6 +46,22 @@ static struct arena_chunk *chunk_new(struct arena *arena, size_t total)
     return chunk;
 }
 
+void arena_set_ready(struct arena *arena, arena_ready_fn ready, void *ready_ctx)
+{
+    arena->ready = ready;
+    arena->ready_ctx = ready_ctx;
+}
+
+/* Takes the next chunk early, once the current one is half used. */
+static void take_spare(struct arena *arena)
+{
+    struct arena_chunk *chunk = arena->head;
+
+    if (arena->spare || !arena->ready || !chunk) return;
+    arena->spare = chunk_new(arena, arena->chunk_size);
+    if (arena->spare) arena->ready(arena->ready_ctx, arena->spare, arena->chunk_size);
+}
+
 void *arena_alloc(struct arena *arena, size_t size)
 {
     struct arena_chunk *chunk = arena->head;
@@ -54,6 +73,7 @@ void *arena_alloc(struct arena *arena, size_t size)
     if (chunk && chunk->size - chunk->used >= rounded) {
         void *p = chunk->data + chunk->used;
         chunk->used += rounded;
+        take_spare(arena);
         return p;
     }
     if (rounded > arena->chunk_size / 4) {
@@ -71,7 +91,8 @@ void *arena_alloc(struct arena *arena, size_t size)
         return big->data;
     }
     /* The whole allocation, header included, is chunk_size: a round number for the allocator. */
-    chunk = chunk_new(arena, arena->chunk_size);
+    chunk = arena->spare ? arena->spare : chunk_new(arena, arena->chunk_size);
+    arena->spare = NULL;
     if (!chunk) return NULL;
     chunk->next = arena->head;
     arena->head = chunk;
@@ -84,6 +105,8 @@ void arena_reset(struct arena *arena)
 {
     struct arena_chunk *chunk = arena->head;
 
+    env_free(arena->env, arena->spare);
+    arena->spare = NULL;
     while (chunk) {
         struct arena_chunk *next = chunk->next;
         env_free(arena->env, chunk);

@@ -144,6 +144,13 @@ static int replay_apply(void *fn_ctx, const uint8_t *record, const uint8_t *kept
     return 0;
 }
 
+/* The arena's next chunk faults in on the log's writer thread. */
+static void prepare_chunk(void *ctx, void *memory, size_t size)
+{
+    struct kdb *db = ctx;
+    wal_prepare_memory(&db->wal, memory, size);
+}
+
 /* ---- open and close ---- */
 
 static void log_lock_holder(struct kdb *db)
@@ -205,6 +212,7 @@ static int open_engine(struct kdb *db)
     rc = wal_open(&db->wal, &db->env, db->path, &wal_options, &replay);
     if (rc) return rc < 0 ? rc : -EIO;
     db->wal_ready = true;
+    memtable_set_ready(&db->memtable, prepare_chunk, db);
     while (replay_ctx.count) {
         rc = replay_drain_one(&replay_ctx);
         if (rc < 0) return rc;

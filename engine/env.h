@@ -28,6 +28,9 @@ __attribute__((format(printf, 5, 6))) void env_log(const struct env *env, enum k
 void *env_malloc(const struct env *env, size_t size);
 void *env_realloc(const struct env *env, void *ptr, size_t size);
 
+/* Readies ptr[0..size) for use soon, if the allocator can; any thread. */
+void env_prepare(const struct env *env, void *ptr, size_t size);
+
 /* Zeroed memory for count items of size bytes; NULL on failure or overflow. */
 void *env_calloc(const struct env *env, size_t count, size_t size);
 void env_free(const struct env *env, void *ptr);

@@ -15,9 +15,9 @@
 #define WAL_VERSION       1u
 
 /* File names inside the database directory. */
-#define FORMAT_LOCK_NAME       "LOCK"
-#define WAL_SEGMENT_PREFIX     "wal-"
-#define WAL_SEGMENT_SUFFIX     ".log"
+#define FORMAT_LOCK_NAME   "LOCK"
+#define WAL_SEGMENT_PREFIX "wal-"
+#define WAL_SEGMENT_SUFFIX ".log"
 
 /* WAL segment header: see FORMAT.md, "WAL segment". */
 #define WAL_HEADER_SIZE             64

@@ -63,6 +63,11 @@ int memtable_init(struct memtable *mt, const struct env *env, size_t chunk_size,
     return 0;
 }
 
+void memtable_set_ready(struct memtable *mt, arena_ready_fn ready, void *ready_ctx)
+{
+    arena_set_ready(&mt->arena, ready, ready_ctx);
+}
+
 void memtable_release(struct memtable *mt)
 {
     env_free(mt->env, mt->old_memory);

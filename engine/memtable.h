@@ -69,6 +69,9 @@ struct memtable {
 KDB_MUST_USE int memtable_init(struct memtable *mt, const struct env *env, size_t chunk_size,
                                uint64_t seed);
 
+/* Passes the arena's next chunk to ready ahead of use (see arena_set_ready()). */
+void memtable_set_ready(struct memtable *mt, arena_ready_fn ready, void *ready_ctx);
+
 /* Frees the table and every record in the arena. */
 void memtable_release(struct memtable *mt);
 

@@ -26,6 +26,7 @@
 
 #define WAL_PATH_SIZE          4096
 #define WAL_REPLAY_BUFFER_SIZE ((size_t)4 << 20)
+#define WAL_PREPARE_SLICE      ((size_t)256 << 10) /* memory readied between two log chunks */
 /* A segment file larger than this was not written by us. */
 #define WAL_SEGMENT_SIZE_LIMIT (UINT64_C(1) << 32)
 
@@ -493,8 +494,20 @@ static void *writer_main(void *arg)
 
     pthread_mutex_lock(&wal->lock);
     for (;;) {
-        while (wal->queued == 0 && !wal->stop)
+        while (wal->queued == 0 && !wal->prepare_memory && !wal->stop)
             pthread_cond_wait(&wal->work, &wal->lock);
+        if (wal->queued == 0 && wal->prepare_memory) {
+            /* A slice at a time, so that log chunks never wait long behind it. */
+            uint8_t *memory = wal->prepare_memory;
+            size_t size =
+                wal->prepare_size < WAL_PREPARE_SLICE ? wal->prepare_size : WAL_PREPARE_SLICE;
+            wal->prepare_size -= size;
+            wal->prepare_memory = wal->prepare_size ? memory + size : NULL;
+            pthread_mutex_unlock(&wal->lock);
+            env_prepare(wal->env, memory, size);
+            pthread_mutex_lock(&wal->lock);
+            continue;
+        }
         if (wal->queued == 0) break;
         struct wal_chunk *chunk = &wal->chunks[wal->head];
         bool skip = wal->writer_error != 0; /* after an error nothing more reaches the disk */
@@ -542,6 +555,17 @@ static int hand_over(struct wal *wal)
     wal->active = (wal->active + 1) % WAL_CHUNK_COUNT;
     chunk_reset(wal, &wal->chunks[wal->active]);
     return rc;
+}
+
+void wal_prepare_memory(struct wal *wal, void *memory, size_t size)
+{
+    pthread_mutex_lock(&wal->lock);
+    if (!wal->prepare_memory) {
+        wal->prepare_memory = memory;
+        wal->prepare_size = size;
+        pthread_cond_signal(&wal->work);
+    }
+    pthread_mutex_unlock(&wal->lock);
 }
 
 /* Waits until the writer has written every queued chunk. Returns its error, if any. */

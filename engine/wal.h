@@ -121,8 +121,10 @@ struct wal {
     size_t head;                              /* oldest queued chunk */
     size_t queued;                            /* chunks handed to the writer and not yet written */
     int writer_error;                         /* first error of the writer: 0 or a negative errno */
-    bool stop;                                /* the writer exits once the queue is empty */
-    bool writer_running;                      /* pthread_create() succeeded; core only */
+    void *prepare_memory; /* memory for the writer to ready (env_prepare()), or NULL */
+    size_t prepare_size;
+    bool stop;           /* the writer exits once the queue is empty */
+    bool writer_running; /* pthread_create() succeeded; core only */
     pthread_t writer;
 };
 
@@ -153,6 +155,13 @@ KDB_MUST_USE int wal_append(struct wal *wal, unsigned type, uint8_t *record, siz
  * and the current one (group commit).
  */
 KDB_MUST_USE int wal_sync(struct wal *wal);
+
+/*
+ * Asks the writer thread to ready memory[0..size) with env_prepare() when
+ * it is free: arena chunks fault in off the core. Only one request waits at
+ * a time; a second one while the first waits is dropped. Never blocks.
+ */
+void wal_prepare_memory(struct wal *wal, void *memory, size_t size);
 
 /* Seals and syncs the log, then closes the segments, unmaps the replayed
  * ones (records from replay become invalid) and frees the buffer, even on

@@ -133,7 +133,9 @@ const struct kdb_vfs *kdb_vfs_posix(void);
 /*
  * Allocation for everything the engine keeps on the heap; malloc, calloc
  * and realloc may return NULL. calloc may be NULL: the engine then zeroes
- * what malloc returns.
+ * what malloc returns. prepare, which may be NULL, readies memory that
+ * malloc returned for use soon (the default faults its pages in); the
+ * engine calls it from its helper thread, never on memory in use.
  */
 struct kdb_allocator {
     void *ctx;
@@ -141,6 +143,7 @@ struct kdb_allocator {
     void *(*calloc)(void *ctx, size_t count, size_t size);
     void *(*realloc)(void *ctx, void *ptr, size_t size);
     void (*free)(void *ctx, void *ptr);
+    void (*prepare)(void *ctx, void *ptr, size_t size);
 };
 
 enum kdb_log_level {
