@@ -42,7 +42,7 @@ JANSSON_OK    = $(shell pkg-config --exists jansson 2>/dev/null && echo 1)
 
 .SECONDARY:
 
-.PHONY: all deps deps-bench test check asan ubsan valgrind bench demo man-lint format \
+.PHONY: FORCE all deps deps-bench test check asan ubsan valgrind bench demo man-lint format \
 	format-check tidy install clean help
 
 all: $(LIBKAUSAL) $(BENCH_BIN)
@@ -72,7 +72,12 @@ $(BUILD)/tests/%.o: tests/%.c
 	@$(if $(Q),echo "  CC      $@")
 	$(Q)$(CC) $(CFLAGS) $(CMOCKA_CFLAGS) -Iengine -Iengine/include -Itests -c $< -o $@
 
-$(BUILD)/bench/%.o: bench/%.c
+# Rebuild the benchmark when jansson appears or goes.
+$(BUILD)/bench/jansson.stamp: FORCE
+	@mkdir -p $(@D)
+	@echo "$(JANSSON_OK)" | cmp -s - $@ || echo "$(JANSSON_OK)" > $@
+
+$(BUILD)/bench/%.o: bench/%.c $(BUILD)/bench/jansson.stamp
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  CC      $@")
 	$(Q)$(CC) $(CFLAGS) $(if $(JANSSON_OK),-DKDB_BENCH_JANSSON=1) -Iengine -Iengine/include \

@@ -52,7 +52,7 @@ void arena_set_ready(struct arena *arena, arena_ready_fn ready, void *ready_ctx)
     arena->ready_ctx = ready_ctx;
 }
 
-/* Takes the next chunk early, once the current one is half used. */
+/* Takes the next chunk early, as soon as the current one is in use. */
 static void take_spare(struct arena *arena)
 {
     struct arena_chunk *chunk = arena->head;
@@ -98,6 +98,7 @@ void *arena_alloc(struct arena *arena, size_t size)
     arena->head = chunk;
     chunk->used = rounded;
     kdb_assert(chunk->used <= chunk->size);
+    take_spare(arena);
     return chunk->data;
 }
 

@@ -38,9 +38,9 @@ struct arena {
 void arena_init(struct arena *arena, const struct env *env, size_t chunk_size, size_t align);
 
 /*
- * From now on, once the current chunk is half used the arena takes the
- * next one and passes it to ready, which may ready it on another thread
- * (it must not change its bytes) while the current one fills.
+ * From now on, as soon as a chunk is in use the arena takes the next one
+ * and passes it to ready, which may ready it on another thread (it must not
+ * change its bytes) while the current one fills.
  */
 void arena_set_ready(struct arena *arena, arena_ready_fn ready, void *ready_ctx);
 

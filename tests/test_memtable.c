@@ -125,6 +125,44 @@ static void test_arena_alignment_and_lifetime(void **state)
     arena_release(&arena);
 }
 
+struct readied {
+    uint8_t *memory[8];
+    size_t size[8];
+    unsigned count;
+};
+
+static void note_ready(void *ctx, void *memory, size_t size)
+{
+    struct readied *r = ctx;
+    assert_true(r->count < 8);
+    r->memory[r->count] = memory;
+    r->size[r->count++] = size;
+}
+
+/* The arena hands its next chunk over before using it, and uses that very chunk next. */
+static void test_arena_readies_the_next_chunk_before_using_it(void **state)
+{
+    struct fixture *f = *state;
+    struct readied readied = {{0}, {0}, 0};
+    struct arena arena;
+    uint8_t *first, *p;
+
+    arena_init(&arena, &f->env, 4096, 64);
+    arena_set_ready(&arena, note_ready, &readied);
+    first = arena_alloc(&arena, 1000);
+    assert_non_null(first);
+    assert_int_equal(readied.count, 1); /* the spare, taken once a chunk is in use */
+    assert_int_equal(readied.size[0], 4096);
+    /* Fill the first chunk; the first allocation beyond it comes from the readied one. */
+    do {
+        p = arena_alloc(&arena, 1000);
+        assert_non_null(p);
+    } while (p > first && p < first + 4096);
+    assert_true(p >= readied.memory[0] && p + 1000 <= readied.memory[0] + readied.size[0]);
+    assert_int_equal(readied.count, 2); /* and the one after is on its way */
+    arena_release(&arena);              /* frees the spare too: teardown counts */
+}
+
 static void id_of(uint32_t n, uint8_t id[KDB_ID_SIZE])
 {
     memset(id, 0, KDB_ID_SIZE);
@@ -300,6 +338,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_arena_alignment_and_lifetime, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_arena_readies_the_next_chunk_before_using_it, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_memtable_finds_every_id_after_growth, setup, teardown),
         cmocka_unit_test_setup_teardown(test_memtable_put_replaces_and_returns_previous, setup,
                                         teardown),
