@@ -523,6 +523,39 @@ static void *writer_main(void *arg)
     return NULL;
 }
 
+static int init_sync(struct wal *wal)
+{
+    int rc = pthread_mutex_init(&wal->lock, NULL);
+
+    if (rc) return -rc;
+    rc = pthread_cond_init(&wal->work, NULL);
+    if (rc == 0) {
+        rc = pthread_cond_init(&wal->done, NULL);
+        if (rc) pthread_cond_destroy(&wal->work);
+    }
+    if (rc) {
+        pthread_mutex_destroy(&wal->lock);
+        return -rc;
+    }
+    wal->sync_ready = true;
+    return 0;
+}
+
+/*
+ * The writer thread starts with the first write: a database opened to be
+ * read, or opened and closed, never starts one.
+ */
+static int ensure_writer(struct wal *wal)
+{
+    int rc;
+
+    if (wal->writer_running) return 0;
+    rc = pthread_create(&wal->writer, NULL, writer_main, wal);
+    if (rc) return -rc;
+    wal->writer_running = true;
+    return 0;
+}
+
 /* ---- chunks: the core's side ---- */
 
 /* Empties chunk for appends at offset of the current segment. */
@@ -545,6 +578,8 @@ static int hand_over(struct wal *wal)
     int rc;
 
     if (chunk->len == 0 && !chunk->new_segment && !chunk->ends_segment) return wal->error;
+    rc = ensure_writer(wal);
+    if (rc < 0) return rc;
     pthread_mutex_lock(&wal->lock);
     wal->queued++;
     pthread_cond_signal(&wal->work);
@@ -559,6 +594,7 @@ static int hand_over(struct wal *wal)
 
 void wal_prepare_memory(struct wal *wal, void *memory, size_t size)
 {
+    if (ensure_writer(wal) < 0) return; /* then the core faults the memory in itself */
     pthread_mutex_lock(&wal->lock);
     if (!wal->prepare_memory) {
         wal->prepare_memory = memory;
@@ -773,19 +809,6 @@ static int replay_all(struct wal *wal, const struct wal_replay *replay, uint64_t
     return rc;
 }
 
-static int start_writer(struct wal *wal)
-{
-    int rc = pthread_mutex_init(&wal->lock, NULL);
-
-    if (rc) return -rc;
-    rc = pthread_cond_init(&wal->work, NULL);
-    if (rc == 0) rc = pthread_cond_init(&wal->done, NULL);
-    if (rc == 0) rc = pthread_create(&wal->writer, NULL, writer_main, wal);
-    if (rc) return -rc;
-    wal->writer_running = true;
-    return 0;
-}
-
 static void free_chunks(struct wal *wal)
 {
     for (size_t i = 0; i < WAL_CHUNK_COUNT; i++) {
@@ -806,6 +829,12 @@ static void release(struct wal *wal)
     wal->fd = -1;
     free_chunks(wal);
     unmap_all(wal);
+    if (wal->sync_ready) {
+        pthread_cond_destroy(&wal->work);
+        pthread_cond_destroy(&wal->done);
+        pthread_mutex_destroy(&wal->lock);
+        wal->sync_ready = false;
+    }
 }
 
 int wal_open(struct wal *wal, const struct env *env, const char *dir,
@@ -824,6 +853,7 @@ int wal_open(struct wal *wal, const struct env *env, const char *dir,
     wal->payload_size_max = options->payload_size_max;
     wal->buffer_size = options->buffer_size_bytes;
     wal->next_sequence = 1;
+    rc = init_sync(wal);
     for (size_t i = 0; rc == 0 && i < WAL_CHUNK_COUNT; i++) {
         wal->chunks[i].buf = env_malloc(env, wal->buffer_size);
         if (!wal->chunks[i].buf) rc = -ENOMEM;
@@ -841,7 +871,6 @@ int wal_open(struct wal *wal, const struct env *env, const char *dir,
         wal->segment_count++;
         wal->file_size = WAL_HEADER_SIZE;
         chunk_reset(wal, &wal->chunks[0]);
-        rc = start_writer(wal);
     }
     if (rc) release(wal);
     return rc;
@@ -949,15 +978,14 @@ int wal_close(struct wal *wal)
     int rc = wal_sync(wal);
 
     if (rc == 0) rc = seal(wal);
-    pthread_mutex_lock(&wal->lock);
-    wal->stop = true;
-    pthread_cond_signal(&wal->work);
-    pthread_mutex_unlock(&wal->lock);
-    pthread_join(wal->writer, NULL);
-    wal->writer_running = false;
-    pthread_cond_destroy(&wal->work);
-    pthread_cond_destroy(&wal->done);
-    pthread_mutex_destroy(&wal->lock);
+    if (wal->writer_running) {
+        pthread_mutex_lock(&wal->lock);
+        wal->stop = true;
+        pthread_cond_signal(&wal->work);
+        pthread_mutex_unlock(&wal->lock);
+        pthread_join(wal->writer, NULL);
+        wal->writer_running = false;
+    }
     release(wal);
     return rc;
 }

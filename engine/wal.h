@@ -125,6 +125,7 @@ struct wal {
     size_t prepare_size;
     bool stop;           /* the writer exits once the queue is empty */
     bool writer_running; /* pthread_create() succeeded; core only */
+    bool sync_ready;     /* lock, work and done are initialized; core only */
     pthread_t writer;
 };
 

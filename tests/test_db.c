@@ -467,8 +467,8 @@ static void test_db_sync_is_one_fdatasync_for_many_writes(void **state)
 
 /* ---- crash and fault sweeps ---- */
 
-#define PHASE1_OPS 40
-#define PHASE2_OPS 90
+#define PHASE1_OPS 60
+#define PHASE2_OPS 240
 
 struct sweep {
     struct vfs_mem *base;           /* the database after phase 1, closed cleanly */

@@ -362,9 +362,10 @@ static void test_wal_newest_segment_without_header_is_removed(void **state)
 
 /* ---- sweeps ---- */
 
-/* Every bit of every segment of a cleanly closed log: an error, or (the seal
- * only) everything intact. Never a crash, never wrong data. */
-static void test_wal_corruption_sweep_flip_every_bit(void **state)
+/* Every byte of every segment of a cleanly closed log, one bit flipped (the
+ * bit turns with the offset): an error, or (the seal only) everything intact.
+ * Never a crash, never wrong data. */
+static void test_wal_corruption_sweep_flip_every_byte(void **state)
 {
     struct small_db *s = small_db_new(24, 300);
     uint64_t tried = 0, reported = 0;
@@ -375,20 +376,18 @@ static void test_wal_corruption_sweep_flip_every_bit(void **state)
     for (size_t f = 0; f < s->file_count; f++) {
         int64_t size = vfs_mem_file_size(s->mem, s->files[f]);
         for (int64_t offset = 0; offset < size; offset += step) {
-            for (unsigned bit = 0; bit < 8; bit++) {
-                struct vfs_mem *mem = vfs_mem_clone(s->mem);
-                uint64_t prefix;
-                vfs_mem_file_data(mem, s->files[f])[offset] ^= (uint8_t)(1u << bit);
-                assert_int_equal(vfs_mem_commit(mem, s->files[f]), 0);
-                int rc = open_and_check(s, mem, &prefix);
-                if (rc == 0)
-                    assert_int_equal(prefix, s->history.count);
-                else
-                    assert_reported(rc);
-                reported += rc != 0;
-                tried++;
-                vfs_mem_free(mem);
-            }
+            struct vfs_mem *mem = vfs_mem_clone(s->mem);
+            uint64_t prefix;
+            vfs_mem_file_data(mem, s->files[f])[offset] ^= (uint8_t)(1u << (offset % 8));
+            assert_int_equal(vfs_mem_commit(mem, s->files[f]), 0);
+            int rc = open_and_check(s, mem, &prefix);
+            if (rc == 0)
+                assert_int_equal(prefix, s->history.count);
+            else
+                assert_reported(rc);
+            reported += rc != 0;
+            tried++;
+            vfs_mem_free(mem);
         }
     }
     printf("# flip sweep: %llu flips over %zu segments, %llu reported, the rest harmless\n",
@@ -441,7 +440,7 @@ int main(void)
         cmocka_unit_test(test_wal_replay_newer_version_is_enotsup),
         cmocka_unit_test(test_wal_replay_missing_segment_is_euclean),
         cmocka_unit_test(test_wal_newest_segment_without_header_is_removed),
-        cmocka_unit_test(test_wal_corruption_sweep_flip_every_bit),
+        cmocka_unit_test(test_wal_corruption_sweep_flip_every_byte),
         cmocka_unit_test(test_wal_corruption_sweep_cut_every_offset),
     };
 
