@@ -156,10 +156,11 @@ tidy:
 PREFIX ?= /usr/local
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include \
-		$(DESTDIR)$(PREFIX)/share/man/man5
+		$(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5
 	install -m 0755 $(BENCH_BIN) $(DESTDIR)$(PREFIX)/bin/
 	install -m 0644 $(LIBKAUSAL) $(DESTDIR)$(PREFIX)/lib/
 	install -m 0644 engine/include/kdb.h $(DESTDIR)$(PREFIX)/include/
+	install -m 0644 man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
 	install -m 0644 man/*.5 $(DESTDIR)$(PREFIX)/share/man/man5/
 
 clean:
