@@ -350,11 +350,22 @@ static const struct memtable_entry *live_entry(const struct kdb *db, const struc
     return entry && entry->live ? entry : NULL;
 }
 
+/* Where an entry's fields start in its record: uri, then metadata, then content. */
+static const uint8_t *entry_uri(const struct memtable_entry *entry)
+{
+    return block_payload_uri(wal_record_payload(entry->record));
+}
+
+static const uint8_t *entry_content(const struct memtable_entry *entry)
+{
+    return entry_uri(entry) + entry->uri_len + entry->meta_len;
+}
+
 /* Fills a view from an entry alone: the record's bytes are not touched. */
 static void view_from_entry(const uint8_t *id, const struct memtable_entry *entry,
                             struct kdb_block *view)
 {
-    const uint8_t *uri = block_payload_uri(wal_record_payload(entry->record));
+    const uint8_t *uri = entry_uri(entry);
 
     memcpy(view->id.bytes, id, KDB_ID_SIZE);
     view->version = entry->version;
@@ -363,7 +374,7 @@ static void view_from_entry(const uint8_t *id, const struct memtable_entry *entr
     view->source_uri_len = entry->uri_len;
     view->metadata = (const char *)uri + entry->uri_len;
     view->metadata_len = entry->meta_len;
-    view->content = uri + entry->uri_len + entry->meta_len;
+    view->content = entry_content(entry);
     view->content_len = entry->content_len;
 }
 
@@ -397,7 +408,6 @@ int kdb_read_block(struct kdb *db, const struct kdb_id *id, uint64_t offset, voi
                    size_t *read_out)
 {
     const struct memtable_entry *entry = live_entry(db, id);
-    const uint8_t *content;
     size_t n;
 
     *read_out = 0;
@@ -406,9 +416,7 @@ int kdb_read_block(struct kdb *db, const struct kdb_id *id, uint64_t offset, voi
     n = entry->content_len - (size_t)offset;
     if (n > size) n = size;
     /* Straight from the entry to the bytes: no view to fill on the hot path. */
-    content =
-        block_payload_uri(wal_record_payload(entry->record)) + entry->uri_len + entry->meta_len;
-    memcpy(buf, content + offset, n);
+    memcpy(buf, entry_content(entry) + offset, n);
     *read_out = n;
     return 0;
 }

@@ -16,7 +16,7 @@
  * Large blocks (arena chunks) are aligned to 2 MiB and offered to
  * transparent huge pages: on a virtual machine a 4 KiB page fault costs
  * microseconds, more than the 1 KiB write it would serve (measured here,
- * they tripled the mean put latency). std_prepare() then faults a block in
+ * without huge pages such faults were most of a put's mean latency). std_prepare() then faults a block in
  * with one call, on the engine's helper thread, before the core needs it.
  */
 #define HUGE_PAGE_SIZE ((size_t)2 << 20)

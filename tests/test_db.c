@@ -368,6 +368,25 @@ static void test_db_open_without_create_needs_a_database(void **state)
     assert_null(db);
 }
 
+static void test_db_ids_round_trip_through_hex(void **state)
+{
+    struct kdb_id id = test_id(200), back;
+    char hex[KDB_ID_HEX_SIZE + 1];
+
+    (void)state;
+    kdb_id_to_hex(&id, hex);
+    assert_int_equal(strlen(hex), KDB_ID_HEX_SIZE);
+    assert_string_equal(hex, "c8a0a0a0a0a0a0a0a0a0a0a0a0a0a079");
+    assert_int_equal(kdb_id_from_hex(hex, KDB_ID_HEX_SIZE, &back), 0);
+    assert_memory_equal(back.bytes, id.bytes, KDB_ID_SIZE);
+    assert_int_equal(kdb_id_from_hex("C8A0A0A0A0A0A0A0A0A0A0A0A0A0A079", 32, &back), 0);
+    assert_memory_equal(back.bytes, id.bytes, KDB_ID_SIZE);
+    assert_int_equal(kdb_id_from_hex(hex, 31, &back), -EINVAL);
+    assert_int_equal(kdb_id_from_hex("g8a0a0a0a0a0a0a0a0a0a0a0a0a0a059", 32, &back), -EINVAL);
+    assert_int_equal(kdb_id_from_hex("../a0a0a0a0a0a0a0a0a0a0a0a0a059", 32, &back), -EINVAL);
+    assert_int_equal(kdb_id_from_hex(NULL, 32, &back), -EINVAL);
+}
+
 /* ---- locking ---- */
 
 static void test_db_second_open_is_busy_and_names_holder(void **state)
@@ -742,6 +761,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_db_options_out_of_range_are_einval, setup, teardown),
         cmocka_unit_test_setup_teardown(test_db_open_without_create_needs_a_database, setup,
                                         teardown),
+        cmocka_unit_test(test_db_ids_round_trip_through_hex),
         cmocka_unit_test_setup_teardown(test_db_second_open_is_busy_and_names_holder, setup,
                                         teardown),
         cmocka_unit_test(test_db_posix_round_trip_and_lock),
