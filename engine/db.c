@@ -8,8 +8,15 @@
  * before it is visible, and a read decodes the record in place (zero-copy).
  * Replay does the same with records read straight from the segment files.
  *
- * Invariants: block_count is the number of ids whose newest record is a
- * put; every record the memtable points at passed block_check_payload().
+ * Once the memtable holds memtable_size_bytes of records, the next change
+ * freezes it (the log moves to a new segment at the same moment) and hands
+ * it to the flusher (lsm.h); a read looks in the memtable, then the frozen
+ * one, then the tables newest first. Finished flushes and compactions are
+ * installed at the start of a change, never during a read, so a view stays
+ * valid until the next change.
+ *
+ * Invariants: block_count is the number of ids whose newest version is a
+ * put; every record a memtable points at passed block_check_payload().
  * The handle is single-threaded (kdb.h).
  */
 #include "kdb.h"
@@ -22,6 +29,7 @@
 #include "env.h"
 #include "format.h"
 #include "kassert.h"
+#include "lsm.h"
 #include "memtable.h"
 #include "wal.h"
 
@@ -32,12 +40,32 @@ struct kdb {
     struct kdb_options options; /* as given, defaults filled in */
     char *path;                 /* the database directory */
     int lock_fd;                /* holds the lock while open; -1 before */
-    struct memtable memtable;
-    bool memtable_ready; /* memtable_init() succeeded */
+    struct memtable memtables[2]; /* mem and imm point at these */
+    struct memtable *mem;         /* the memtable changes go to; NULL before open */
+    struct memtable *imm;         /* frozen, being flushed; or NULL */
+    uint64_t mem_bytes;           /* bytes of records in mem */
+    uint64_t flush_log_number;    /* the segment the log moved to when imm froze */
+    uint64_t flush_ticket;        /* for wal_wait_rotated() */
+    struct lsm lsm;
+    bool lsm_ready; /* lsm_open() succeeded */
     struct wal wal;
     bool wal_ready;       /* wal_open() succeeded */
+    int error;            /* a failed flush or compaction: sticky, 0 or a negative errno */
     uint64_t block_count; /* live blocks */
     uint64_t recovery_ns; /* time kdb_open() spent in replay */
+    uint64_t stall_count; /* changes that waited for a flush */
+    uint64_t stall_ns;    /* time they waited */
+};
+
+/* A version of a block found in a memtable or a table, decoded. */
+struct found {
+    const uint8_t *uri; /* then metadata, then content, back to back */
+    uint64_t version;
+    uint64_t mtime_ns;
+    uint32_t uri_len;
+    uint32_t meta_len;
+    uint32_t content_len;
+    bool live; /* false: a tombstone */
 };
 
 void kdb_options_init(struct kdb_options *options)
@@ -49,6 +77,7 @@ void kdb_options_init(struct kdb_options *options)
     options->wal_segment_size_bytes = KDB_WAL_SEGMENT_SIZE_DEFAULT;
     options->wal_buffer_size_bytes = KDB_WAL_BUFFER_SIZE_DEFAULT;
     options->arena_chunk_size_bytes = KDB_ARENA_CHUNK_SIZE_DEFAULT;
+    options->memtable_size_bytes = KDB_MEMTABLE_SIZE_DEFAULT;
 }
 
 static int check_options(const struct kdb_options *o)
@@ -60,7 +89,103 @@ static int check_options(const struct kdb_options *o)
         return -EINVAL;
     if (o->wal_buffer_size_bytes < 4096 || o->wal_buffer_size_bytes > (64u << 20)) return -EINVAL;
     if (o->arena_chunk_size_bytes < 4096 || o->arena_chunk_size_bytes > (1u << 30)) return -EINVAL;
+    if (o->memtable_size_bytes < 1024 || o->memtable_size_bytes > (UINT64_C(1) << 34)) return -EINVAL;
     return 0;
+}
+
+/* ---- finding versions ---- */
+
+static void found_from_entry(const struct memtable_entry *e, struct found *f)
+{
+    f->uri = block_payload_uri(wal_record_payload(e->record));
+    f->version = e->version;
+    f->mtime_ns = e->mtime_ns;
+    f->uri_len = e->uri_len;
+    f->meta_len = e->meta_len;
+    f->content_len = e->content_len;
+    f->live = e->live != 0;
+}
+
+static void found_from_table(const struct table_record *r, struct found *f)
+{
+    f->uri = block_payload_uri(r->payload);
+    f->version = r->sequence;
+    f->mtime_ns = block_payload_mtime(r->payload);
+    block_payload_lengths(r->payload, &f->uri_len, &f->meta_len, &f->content_len);
+    f->live = r->type == WAL_RECORD_PUT_BLOCK;
+}
+
+/* id's entry in the memtables, or NULL. */
+static const struct memtable_entry *memtables_get(const struct kdb *db, const uint8_t *id)
+{
+    const struct memtable_entry *e = memtable_get(db->mem, id);
+    return e || !db->imm ? e : memtable_get(db->imm, id);
+}
+
+/*
+ * The newest table that knows id, and where: the bloom lines of all tables
+ * are fetched at once, so that their misses overlap. Returns -1 if none.
+ */
+static int64_t tables_find(const struct kdb *db, const uint8_t *id, struct table **table)
+{
+    struct table *const *tables = db->lsm.tables;
+    size_t n = db->lsm.table_count;
+    uint64_t hash;
+
+    if (!n) return -1;
+    hash = hash_id(id);
+    for (size_t i = 0; i < n; i++)
+        table_prefetch_bloom(tables[i], hash);
+    for (size_t i = 0; i < n; i++) {
+        if (table_may_contain(tables[i], hash)) {
+            int64_t at = table_find(tables[i], id);
+            if (at >= 0) {
+                *table = tables[i];
+                return at;
+            }
+        }
+    }
+    return -1;
+}
+
+/* Fills *f with id's newest version: returns 1, or 0 if none, or a read error. */
+static int lookup(struct kdb *db, const uint8_t *id, struct found *f)
+{
+    const struct memtable_entry *e = memtables_get(db, id);
+    struct table_record record;
+    struct table *table = NULL;
+    int64_t at;
+    int rc;
+
+    if (e) {
+        found_from_entry(e, f);
+        return 1;
+    }
+    at = tables_find(db, id, &table);
+    if (at < 0) return 0;
+    rc = table_read(table, &db->env, (uint64_t)at, &record);
+    if (rc < 0) return rc;
+    found_from_table(&record, f);
+    return 1;
+}
+
+/* Whether id's newest version below mem is a put; touches no record in a table. */
+static bool is_live_below_mem(const struct kdb *db, const uint8_t *id)
+{
+    const struct memtable_entry *e = db->imm ? memtable_get(db->imm, id) : NULL;
+    struct table *table = NULL;
+    int64_t at;
+
+    if (e) return e->live != 0;
+    at = tables_find(db, id, &table);
+    return at >= 0 && !table_is_tombstone(table, (uint64_t)at);
+}
+
+/* Whether id's newest version is a put. */
+static bool is_live(const struct kdb *db, const uint8_t *id)
+{
+    const struct memtable_entry *e = memtable_get(db->mem, id);
+    return e ? e->live != 0 : is_live_below_mem(db, id);
 }
 
 /* ---- applying records ---- */
@@ -79,12 +204,16 @@ static void apply_record(struct kdb *db, const uint8_t *record, const uint8_t *k
         .mtime_ns = block_payload_mtime(payload),
         .live = wal_record_type(record) == WAL_RECORD_PUT_BLOCK,
     };
+    const uint8_t *id = block_payload_id(payload);
     struct memtable_entry previous;
     bool was_live;
 
     block_payload_lengths(payload, &entry.uri_len, &entry.meta_len, &entry.content_len);
-    was_live =
-        memtable_put(&db->memtable, block_payload_id(payload), &entry, &previous) && previous.live;
+    if (memtable_put(db->mem, id, &entry, &previous))
+        was_live = previous.live;
+    else
+        was_live = is_live_below_mem(db, id);
+    db->mem_bytes += WAL_RECORD_HEADER_SIZE + wal_record_payload_len(record);
     if (entry.live && !was_live) db->block_count++;
     if (!entry.live && was_live) db->block_count--;
 }
@@ -112,7 +241,7 @@ struct replay_ctx {
 static int replay_drain_one(struct replay_ctx *ctx)
 {
     struct replay_pending *p = &ctx->queue[ctx->head];
-    int rc = memtable_reserve(&ctx->db->memtable);
+    int rc = memtable_reserve(ctx->db->mem);
 
     if (rc < 0) return rc;
     apply_record(ctx->db, p->record, p->kept);
@@ -140,7 +269,7 @@ static int replay_apply(void *fn_ctx, const uint8_t *record, const uint8_t *kept
     memcpy(p->record, record, sizeof(p->record));
     p->kept = kept;
     ctx->count++;
-    memtable_prefetch(&db->memtable, block_payload_id(wal_record_payload(record)));
+    memtable_prefetch(db->mem, block_payload_id(wal_record_payload(record)));
     return 0;
 }
 
@@ -187,32 +316,50 @@ static int take_lock(struct kdb *db)
     return rc;
 }
 
+/* A fresh memtable for changes to go to: one of the two that is not imm. */
+static int new_memtable(struct kdb *db)
+{
+    const struct kdb_vfs *vfs = db->env.vfs;
+    struct memtable *mt = db->imm == &db->memtables[0] ? &db->memtables[1] : &db->memtables[0];
+    uint64_t seed = 0;
+    int rc = vfs->random(vfs->ctx, &seed, sizeof(seed));
+
+    if (rc == 0) rc = memtable_init(mt, &db->env, db->options.arena_chunk_size_bytes, seed);
+    if (rc < 0) return rc;
+    db->mem = mt;
+    db->mem_bytes = 0;
+    if (db->wal_ready) memtable_set_ready(mt, prepare_chunk, db);
+    return 0;
+}
+
 static int open_engine(struct kdb *db)
 {
     const struct kdb_vfs *vfs = db->env.vfs;
-    /* Replay takes records up to the compile-time limits, so a database
-     * written with larger limits than this handle's still opens. */
     struct wal_options wal_options = {
         .segment_size_bytes = db->options.wal_segment_size_bytes,
         .buffer_size_bytes = db->options.wal_buffer_size_bytes,
+        /* Replay takes records up to the compile-time limits, so a database
+         * written with larger limits than this handle's still opens. */
         .payload_size_max = BLOCK_PUT_FIXED_SIZE + KDB_SOURCE_URI_SIZE_LIMIT +
                             KDB_METADATA_SIZE_LIMIT + KDB_CONTENT_SIZE_LIMIT,
     };
     struct replay_ctx replay_ctx = {.db = db};
     struct wal_replay replay = {.ctx = &replay_ctx, .apply = replay_apply};
-    uint64_t seed = 0, start;
+    uint64_t last_sequence = 0, start;
     int rc;
 
-    rc = vfs->random(vfs->ctx, &seed, sizeof(seed));
-    if (rc < 0) return rc;
-    rc = memtable_init(&db->memtable, &db->env, db->options.arena_chunk_size_bytes, seed);
-    if (rc < 0) return rc;
-    db->memtable_ready = true;
     start = vfs->now_ns(vfs->ctx);
+    rc = lsm_open(&db->lsm, &db->env, db->path, (db->options.flags & KDB_OPEN_FOREGROUND) != 0,
+                  &wal_options.first_segment, &last_sequence, &db->block_count);
+    if (rc < 0) return rc;
+    db->lsm_ready = true;
+    wal_options.first_sequence = last_sequence + 1;
+    rc = new_memtable(db);
+    if (rc < 0) return rc;
     rc = wal_open(&db->wal, &db->env, db->path, &wal_options, &replay);
     if (rc) return rc < 0 ? rc : -EIO;
     db->wal_ready = true;
-    memtable_set_ready(&db->memtable, prepare_chunk, db);
+    memtable_set_ready(db->mem, prepare_chunk, db);
     while (replay_ctx.count) {
         rc = replay_drain_one(&replay_ctx);
         if (rc < 0) return rc;
@@ -225,8 +372,11 @@ static void db_free(struct kdb *db)
 {
     const struct kdb_vfs *vfs = db->env.vfs;
 
+    /* The workers go first: a flush reads imm until it is done. */
+    if (db->lsm_ready) lsm_close(&db->lsm);
     if (db->wal_ready) (void)wal_close(&db->wal);
-    if (db->memtable_ready) memtable_release(&db->memtable);
+    if (db->mem) memtable_release(db->mem);
+    if (db->imm) memtable_release(db->imm);
     if (db->lock_fd >= 0) (void)vfs->close(vfs->ctx, db->lock_fd);
     env_free(&db->env, db->path);
     env_free(&db->env, db);
@@ -278,6 +428,8 @@ int kdb_close(struct kdb *db)
     int rc = 0;
 
     if (!db) return 0;
+    if (db->lsm_ready) lsm_close(&db->lsm);
+    db->lsm_ready = false;
     if (db->wal_ready) rc = wal_close(&db->wal);
     db->wal_ready = false;
     db_free(db);
@@ -303,16 +455,119 @@ static int check_block(const struct kdb *db, const struct kdb_block *block)
     return 0;
 }
 
+/* ---- flushes and compactions, seen from the core ---- */
+
+/* A job failed: the database takes no more changes until it is reopened. */
+static int fail(struct kdb *db, int rc)
+{
+    if (rc < 0 && db->error == 0) db->error = rc;
+    return rc;
+}
+
+/* The flush of imm is done: its table takes over, and imm and its segments go. */
+static int finish_flush(struct kdb *db)
+{
+    int rc = lsm_install_flush(&db->lsm);
+
+    if (rc < 0) return fail(db, rc); /* imm stays, to be read, until close */
+    /* A record too large for a log buffer is written from imm's arena. */
+    wal_wait_rotated(&db->wal, db->flush_ticket);
+    memtable_release(db->imm);
+    db->imm = NULL;
+    wal_forget(&db->wal, db->flush_log_number);
+    return 0;
+}
+
+/*
+ * Installs what the workers finished and starts a compaction if one is
+ * due. With wait_flush, first waits for the flush in progress.
+ */
+static int settle(struct kdb *db, bool wait_flush)
+{
+    for (;;) {
+        bool progress = false;
+        int rc;
+
+        if (lsm_job_done(&db->lsm.flusher, wait_flush)) {
+            rc = finish_flush(db);
+            if (rc < 0) return rc;
+            progress = true;
+        }
+        wait_flush = false;
+        if (lsm_job_done(&db->lsm.compactor, false)) {
+            rc = lsm_install_compaction(&db->lsm);
+            if (rc < 0) return fail(db, rc);
+            progress = true;
+        }
+        rc = lsm_maybe_compact(&db->lsm);
+        if (rc < 0) return fail(db, rc);
+        if (!progress && rc == 0) return 0;
+        if (!db->lsm.foreground && !progress) return 0;
+    }
+}
+
+/* Freezes the memtable and hands it to the flusher; the log moves to a new segment. */
+static int freeze(struct kdb *db)
+{
+    bool foreground = db->lsm.foreground;
+    uint64_t number, ticket;
+    int rc;
+
+    kdb_assert(!db->imm);
+    rc = wal_rotate(&db->wal, foreground, &number, &ticket);
+    if (rc < 0) return rc;
+    db->imm = db->mem;
+    db->mem = NULL;
+    rc = new_memtable(db);
+    if (rc < 0) {
+        db->mem = db->imm;
+        db->imm = NULL;
+        return fail(db, rc);
+    }
+    db->flush_log_number = number;
+    db->flush_ticket = ticket;
+    rc = lsm_submit_flush(&db->lsm, db->imm, number, db->wal.next_sequence - 1, db->block_count);
+    if (rc < 0) return fail(db, rc);
+    return foreground ? settle(db, true) : 0;
+}
+
+/* Before a change: installs finished work, and freezes a full memtable. */
+static int make_room(struct kdb *db)
+{
+    const struct kdb_vfs *vfs = db->env.vfs;
+    int rc = settle(db, false);
+
+    if (rc < 0) return rc;
+    if (db->mem_bytes < db->options.memtable_size_bytes) return 0;
+    if (db->imm) {
+        /* The flush before is still writing: wait for it (a write stall). */
+        uint64_t start = vfs->now_ns(vfs->ctx);
+        rc = settle(db, true);
+        db->stall_ns += vfs->now_ns(vfs->ctx) - start;
+        db->stall_count++;
+        if (rc < 0) return rc;
+    }
+    return freeze(db);
+}
+
 /* Logs record (arena memory, len bytes with header space) and makes it visible. */
 static int commit(struct kdb *db, unsigned type, uint8_t *record, size_t len, uint64_t *version)
 {
-    int rc = memtable_reserve(&db->memtable);
+    int rc = memtable_reserve(db->mem);
 
     if (rc < 0) return rc;
     rc = wal_append(&db->wal, type, record, len, version);
     if (rc < 0) return rc;
     apply_record(db, record, record);
     return 0;
+}
+
+/* Refuses a change after an error that stopped the log or a job. */
+static int writable(struct kdb *db)
+{
+    if (db->wal.error) return db->wal.error;
+    if (db->error) return db->error;
+    return make_room(db);
 }
 
 int kdb_put_block(struct kdb *db, const struct kdb_block *block, uint64_t *version_out)
@@ -325,14 +580,14 @@ int kdb_put_block(struct kdb *db, const struct kdb_block *block, uint64_t *versi
 
     if (version_out) *version_out = 0;
     rc = check_block(db, block);
+    if (rc == 0) rc = writable(db);
     if (rc < 0) return rc;
-    if (db->wal.error) return db->wal.error;
     if (input.metadata_len == 0) {
         input.metadata = "{}";
         input.metadata_len = 2;
     }
     len = WAL_RECORD_HEADER_SIZE + block_put_payload_size(&input);
-    record = memtable_alloc(&db->memtable, len);
+    record = memtable_alloc(db->mem, len);
     if (!record) return -ENOMEM;
     block_encode_put(record + WAL_RECORD_HEADER_SIZE, &input,
                      db->env.vfs->now_ns(db->env.vfs->ctx));
@@ -342,123 +597,172 @@ int kdb_put_block(struct kdb *db, const struct kdb_block *block, uint64_t *versi
     return 0;
 }
 
-/* The entry of id if its newest change is a put, else NULL. */
-static const struct memtable_entry *live_entry(const struct kdb *db, const struct kdb_id *id)
-{
-    const struct memtable_entry *entry = memtable_get(&db->memtable, id->bytes);
-
-    return entry && entry->live ? entry : NULL;
-}
-
-/* Where an entry's fields start in its record: uri, then metadata, then content. */
-static const uint8_t *entry_uri(const struct memtable_entry *entry)
-{
-    return block_payload_uri(wal_record_payload(entry->record));
-}
-
-static const uint8_t *entry_content(const struct memtable_entry *entry)
-{
-    return entry_uri(entry) + entry->uri_len + entry->meta_len;
-}
-
-/* Fills a view from an entry alone: the record's bytes are not touched. */
-static void view_from_entry(const uint8_t *id, const struct memtable_entry *entry,
-                            struct kdb_block *view)
-{
-    const uint8_t *uri = entry_uri(entry);
-
-    memcpy(view->id.bytes, id, KDB_ID_SIZE);
-    view->version = entry->version;
-    view->mtime_ns = entry->mtime_ns;
-    view->source_uri = (const char *)uri;
-    view->source_uri_len = entry->uri_len;
-    view->metadata = (const char *)uri + entry->uri_len;
-    view->metadata_len = entry->meta_len;
-    view->content = entry_content(entry);
-    view->content_len = entry->content_len;
-}
-
 int kdb_delete_block(struct kdb *db, const struct kdb_id *id)
 {
     size_t len = WAL_RECORD_HEADER_SIZE + BLOCK_DELETE_SIZE;
     uint64_t version;
     uint8_t *record;
+    int rc;
 
-    if (!live_entry(db, id)) return -ENOENT;
-    if (db->wal.error) return db->wal.error;
-    record = memtable_alloc(&db->memtable, len);
+    if (!is_live(db, id->bytes)) return -ENOENT;
+    rc = writable(db);
+    if (rc < 0) return rc;
+    record = memtable_alloc(db->mem, len);
     if (!record) return -ENOMEM;
     block_encode_delete(record + WAL_RECORD_HEADER_SIZE, id, db->env.vfs->now_ns(db->env.vfs->ctx));
     return commit(db, WAL_RECORD_DELETE_BLOCK, record, len, &version);
 }
 
+static void view_from_found(const uint8_t *id, const struct found *f, struct kdb_block *view)
+{
+    memcpy(view->id.bytes, id, KDB_ID_SIZE);
+    view->version = f->version;
+    view->mtime_ns = f->mtime_ns;
+    view->source_uri = (const char *)f->uri;
+    view->source_uri_len = f->uri_len;
+    view->metadata = (const char *)f->uri + f->uri_len;
+    view->metadata_len = f->meta_len;
+    view->content = f->uri + f->uri_len + f->meta_len;
+    view->content_len = f->content_len;
+}
+
 int kdb_get_block_view(struct kdb *db, const struct kdb_id *id, struct kdb_block *view)
 {
-    const struct memtable_entry *entry = live_entry(db, id);
+    struct found f;
+    int rc = lookup(db, id->bytes, &f);
 
-    if (!entry) {
+    if (rc <= 0 || !f.live) {
         memset(view, 0, sizeof(*view));
-        return -ENOENT;
+        return rc < 0 ? rc : -ENOENT;
     }
-    view_from_entry(id->bytes, entry, view);
+    view_from_found(id->bytes, &f, view);
     return 0;
 }
 
 int kdb_read_block(struct kdb *db, const struct kdb_id *id, uint64_t offset, void *buf, size_t size,
                    size_t *read_out)
 {
-    const struct memtable_entry *entry = live_entry(db, id);
+    struct found f;
+    int rc = lookup(db, id->bytes, &f);
     size_t n;
 
     *read_out = 0;
-    if (!entry) return -ENOENT;
-    if (offset >= entry->content_len) return 0;
-    n = entry->content_len - (size_t)offset;
+    if (rc <= 0 || !f.live) return rc < 0 ? rc : -ENOENT;
+    if (offset >= f.content_len) return 0;
+    n = f.content_len - (size_t)offset;
     if (n > size) n = size;
-    /* Straight from the entry to the bytes: no view to fill on the hot path. */
-    memcpy(buf, entry_content(entry) + offset, n);
+    memcpy(buf, f.uri + f.uri_len + f.meta_len + offset, n);
     *read_out = n;
     return 0;
 }
 
-struct scan_ctx {
-    kdb_block_fn fn;
-    void *fn_ctx;
+/* ---- scans: a merge of the memtables and the tables, in id order ---- */
+
+struct scan_source {
+    const struct memtable_ref *refs; /* a memtable's entries, sorted; or NULL: */
+    struct table *table;             /* a table */
+    size_t count;
+    size_t pos;
 };
 
-static int scan_one(void *ctx, const uint8_t id[KDB_ID_SIZE], const struct memtable_entry *entry)
+static const uint8_t *source_id(const struct scan_source *s)
 {
-    struct scan_ctx *scan = ctx;
-    struct kdb_block view;
+    return s->refs ? s->refs[s->pos].id : table_id_at(s->table, s->pos);
+}
 
-    if (!entry->live) return 0;
-    view_from_entry(id, entry, &view);
-    return scan->fn(scan->fn_ctx, &view);
+/* Emits the newest version of the smallest id at the cursors, if live. */
+static int scan_step(struct kdb *db, struct scan_source *src, size_t n, kdb_block_fn fn,
+                     void *fn_ctx, bool *more)
+{
+    const uint8_t *min = NULL;
+    size_t win = 0;
+    struct found f;
+    uint8_t id[KDB_ID_SIZE];
+    int rc = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        if (src[i].pos < src[i].count && (!min || memcmp(source_id(&src[i]), min, 16) < 0)) {
+            min = source_id(&src[i]);
+            win = i;
+        }
+    }
+    *more = min != NULL;
+    if (!min) return 0;
+    memcpy(id, min, sizeof(id));
+    if (src[win].refs) {
+        found_from_entry(src[win].refs[src[win].pos].entry, &f);
+    } else {
+        struct table_record record;
+        rc = table_read(src[win].table, &db->env, src[win].pos, &record);
+        if (rc < 0) return rc;
+        found_from_table(&record, &f);
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (src[i].pos < src[i].count && memcmp(source_id(&src[i]), id, 16) == 0) src[i].pos++;
+    }
+    if (!f.live) return 0;
+    struct kdb_block view;
+    view_from_found(id, &f, &view);
+    return fn(fn_ctx, &view);
 }
 
 int kdb_scan_blocks(struct kdb *db, kdb_block_fn fn, void *fn_ctx)
 {
-    struct scan_ctx scan = {.fn = fn, .fn_ctx = fn_ctx};
+    size_t n = 0, max = 2 + db->lsm.table_count;
+    struct scan_source *src = env_calloc(&db->env, max, sizeof(*src));
+    struct memtable_ref *refs[2] = {NULL, NULL};
+    const struct memtable *mts[2] = {db->mem, db->imm};
+    bool more = true;
+    int rc = src ? 0 : -ENOMEM;
 
-    return memtable_scan(&db->memtable, scan_one, &scan);
+    /* Newest first: on equal ids the first source wins. */
+    for (size_t i = 0; rc == 0 && i < 2; i++) {
+        if (!mts[i]) continue;
+        rc = memtable_sorted(mts[i], &refs[i], &src[n].count);
+        src[n++].refs = refs[i];
+    }
+    for (size_t i = 0; rc == 0 && i < db->lsm.table_count; i++) {
+        src[n].table = db->lsm.tables[i];
+        src[n++].count = db->lsm.tables[i]->count;
+    }
+    while (rc == 0 && more)
+        rc = scan_step(db, src, n, fn, fn_ctx, &more);
+    env_free(&db->env, refs[0]);
+    env_free(&db->env, refs[1]);
+    env_free(&db->env, src);
+    return rc;
 }
 
 int kdb_sync(struct kdb *db)
 {
+    int rc = db->error ? db->error : settle(db, false);
+
+    if (rc < 0) return rc;
     return wal_sync(&db->wal);
 }
 
 void kdb_get_stats(const struct kdb *db, struct kdb_stats *stats)
 {
+    const struct lsm_stats *ls = &db->lsm.stats;
+
     memset(stats, 0, sizeof(*stats));
     stats->block_count = db->block_count;
     stats->last_sequence = db->wal.next_sequence - 1;
     stats->durable_sequence = db->wal.durable_sequence;
-    stats->memtable_bytes = memtable_bytes(&db->memtable);
+    stats->memtable_bytes = memtable_bytes(db->mem) + (db->imm ? memtable_bytes(db->imm) : 0);
     stats->wal_bytes = wal_bytes(&db->wal);
     stats->wal_segment_count = db->wal.segment_count;
     stats->sync_count = db->wal.sync_count;
     stats->recovered_records = db->wal.replayed_records;
     stats->recovered_bytes = db->wal.replayed_bytes;
     stats->recovery_ns = db->recovery_ns;
+    stats->table_count = db->lsm.table_count;
+    stats->table_bytes = lsm_table_bytes(&db->lsm);
+    stats->flush_count = ls->flush_count;
+    stats->flush_bytes = ls->flush_bytes;
+    stats->compaction_count = ls->compaction_count;
+    stats->compaction_bytes_read = ls->compaction_bytes_read;
+    stats->compaction_bytes_written = ls->compaction_bytes_written;
+    stats->stall_count = db->stall_count;
+    stats->stall_ns = db->stall_ns;
 }

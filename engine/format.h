@@ -7,17 +7,27 @@
 #ifndef KDB_ENGINE_FORMAT_H
 #define KDB_ENGINE_FORMAT_H
 
+#include <stdint.h>
+
 #include "kassert.h"
 
 /* Every file starts with an 8-byte magic per kind and a u32 format version. */
 #define FORMAT_MAGIC_SIZE 8
 #define WAL_MAGIC         "KDBWAL\0\0"
 #define WAL_VERSION       1u
+#define TABLE_MAGIC       "KDBSST\0\0"
+#define TABLE_VERSION     1u
+#define MANIFEST_MAGIC    "KDBMAN\0\0"
+#define MANIFEST_VERSION  1u
 
 /* File names inside the database directory. */
 #define FORMAT_LOCK_NAME   "LOCK"
 #define WAL_SEGMENT_PREFIX "wal-"
 #define WAL_SEGMENT_SUFFIX ".log"
+#define TABLE_PREFIX       "sst-"
+#define TABLE_SUFFIX       ".sst"
+#define FORMAT_TMP_SUFFIX  ".tmp" /* a file being written; removed at open */
+#define MANIFEST_NAME      "MANIFEST"
 
 /* WAL segment header: see FORMAT.md, "WAL segment". */
 #define WAL_HEADER_SIZE             64
@@ -60,6 +70,52 @@ enum wal_record_type {
 #define BLOCK_PUT_FIXED_SIZE     40
 #define BLOCK_DELETE_SIZE        BLOCK_PUT_FIXED_SIZE /* the fixed part, lengths zero */
 
+/* SSTable: see FORMAT.md, "SSTable". */
+#define TABLE_HEADER_SIZE            64
+#define TABLE_HEADER_MAGIC_OFFSET    0
+#define TABLE_HEADER_VERSION_OFFSET  8
+#define TABLE_HEADER_SIZE_OFFSET     12
+#define TABLE_HEADER_NUMBER_OFFSET   16
+#define TABLE_HEADER_CREATED_OFFSET  24
+#define TABLE_HEADER_CHECKSUM_OFFSET 56
+#define TABLE_RECORD_HEADER_SIZE     16 /* sequence u64, payload_len u32, type u8, 3 zero */
+#define TABLE_RECORD_ALIGN           8
+#define TABLE_INDEX_ENTRY_SIZE       32 /* id, location (offset | tombstone bit), checksum */
+#define TABLE_INDEX_TOMBSTONE        (UINT64_C(1) << 63)
+#define TABLE_RADIX_BITS_MAX         20
+#define TABLE_BLOOM_BLOCK_SIZE       64 /* one cache line */
+#define TABLE_BLOOM_BITS_PER_KEY     10
+#define TABLE_BLOOM_PROBES           6
+#define TABLE_FOOTER_SIZE            64
+#define TABLE_FOOTER_MAGIC_OFFSET    0
+#define TABLE_FOOTER_VERSION_OFFSET  8
+#define TABLE_FOOTER_RADIX_OFFSET    12
+#define TABLE_FOOTER_COUNT_OFFSET    16
+#define TABLE_FOOTER_DATA_END_OFFSET 24
+#define TABLE_FOOTER_BLOOM_OFFSET    32
+#define TABLE_FOOTER_MAX_SEQ_OFFSET  40
+#define TABLE_FOOTER_META_SUM_OFFSET 48
+#define TABLE_FOOTER_CHECKSUM_OFFSET 56
+
+/* Manifest: see FORMAT.md, "Manifest". */
+#define MANIFEST_HEADER_SIZE          64
+#define MANIFEST_MAGIC_OFFSET         0
+#define MANIFEST_VERSION_OFFSET       8
+#define MANIFEST_TABLE_COUNT_OFFSET   12
+#define MANIFEST_LOG_NUMBER_OFFSET    16
+#define MANIFEST_LAST_SEQ_OFFSET      24
+#define MANIFEST_NEXT_FILE_OFFSET     32
+#define MANIFEST_BLOCK_COUNT_OFFSET   40
+#define MANIFEST_RESERVED_OFFSET      48
+#define MANIFEST_TABLE_ENTRY_SIZE     16 /* number u64, size u64 */
+#define MANIFEST_CHECKSUM_SIZE        8  /* ends the file, covers all before it */
+#define MANIFEST_TABLE_COUNT_MAX      4096
+
+static_assert(TABLE_HEADER_CREATED_OFFSET + 8 <= TABLE_HEADER_CHECKSUM_OFFSET, "header fits");
+static_assert(TABLE_FOOTER_CHECKSUM_OFFSET + 8 == TABLE_FOOTER_SIZE, "checksum ends the footer");
+static_assert(TABLE_FOOTER_META_SUM_OFFSET + 8 == TABLE_FOOTER_CHECKSUM_OFFSET, "footer tiles");
+static_assert(TABLE_HEADER_SIZE % TABLE_RECORD_ALIGN == 0, "records start aligned");
+static_assert(MANIFEST_RESERVED_OFFSET + 16 == MANIFEST_HEADER_SIZE, "manifest header tiles");
 static_assert(WAL_HEADER_CHECKSUM_OFFSET + 8 == WAL_HEADER_SIZE, "checksum ends the header");
 static_assert(WAL_HEADER_RESERVED_OFFSET + 8 == WAL_HEADER_CHECKSUM_OFFSET, "header fields tile");
 static_assert(WAL_RECORD_RESERVED_OFFSET + 3 == WAL_RECORD_HEADER_SIZE, "record fields tile");

@@ -4,6 +4,7 @@
  */
 #include "memtable.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "kassert.h"
@@ -207,6 +208,44 @@ int memtable_scan(const struct memtable *mt, memtable_entry_fn fn, void *fn_ctx)
             if (rc) return rc;
         }
     }
+    return 0;
+}
+
+struct sorted_ctx {
+    struct memtable_ref *refs;
+    size_t count;
+    size_t capacity;
+};
+
+static int add_ref(void *fn_ctx, const uint8_t id[KDB_ID_SIZE], const struct memtable_entry *entry)
+{
+    struct sorted_ctx *ctx = fn_ctx;
+
+    kdb_assert(ctx->count < ctx->capacity);
+    ctx->refs[ctx->count++] = (struct memtable_ref){.id = id, .entry = entry};
+    return 0;
+}
+
+static int compare_refs(const void *a, const void *b)
+{
+    return memcmp(((const struct memtable_ref *)a)->id, ((const struct memtable_ref *)b)->id,
+                  KDB_ID_SIZE);
+}
+
+int memtable_sorted(const struct memtable *mt, struct memtable_ref **out, size_t *count)
+{
+    struct sorted_ctx ctx = {.capacity = mt->used_count};
+    int rc;
+
+    *out = NULL;
+    *count = 0;
+    ctx.refs = env_malloc(mt->env, (ctx.capacity ? ctx.capacity : 1) * sizeof(*ctx.refs));
+    if (!ctx.refs) return -ENOMEM;
+    rc = memtable_scan(mt, add_ref, &ctx);
+    kdb_assert(rc == 0 && ctx.count == mt->used_count);
+    qsort(ctx.refs, ctx.count, sizeof(*ctx.refs), compare_refs);
+    *out = ctx.refs;
+    *count = ctx.count;
     return 0;
 }
 

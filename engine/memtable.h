@@ -103,6 +103,26 @@ typedef int (*memtable_entry_fn)(void *fn_ctx, const uint8_t id[KDB_ID_SIZE],
                                  const struct memtable_entry *entry);
 int memtable_scan(const struct memtable *mt, memtable_entry_fn fn, void *fn_ctx);
 
+/* An id and its entry, as memtable_sorted() lists them. */
+struct memtable_ref {
+    const uint8_t *id;
+    const struct memtable_entry *entry;
+};
+
+/*
+ * Lists every entry sorted by id into a new *out (env_free() it), valid
+ * until the next put. Reads the table only, so any thread may call it on
+ * a table nobody changes. Returns -ENOMEM.
+ */
+KDB_MUST_USE int memtable_sorted(const struct memtable *mt, struct memtable_ref **out,
+                                 size_t *count);
+
+/* Distinct ids in the table. */
+static inline size_t memtable_count(const struct memtable *mt)
+{
+    return mt->used_count;
+}
+
 /* Bytes held: table and arena. */
 uint64_t memtable_bytes(const struct memtable *mt);
 

@@ -180,6 +180,20 @@ struct window {
     size_t len;
 };
 
+/* Appends a segment to maps[]; returns -ENOMEM. */
+static int add_map(struct wal *wal, const struct wal_map *map)
+{
+    if (wal->map_count == wal->map_capacity) {
+        size_t capacity = wal->map_capacity ? 2 * wal->map_capacity : 16;
+        struct wal_map *maps = env_realloc(wal->env, wal->maps, capacity * sizeof(*maps));
+        if (!maps) return -ENOMEM;
+        wal->maps = maps;
+        wal->map_capacity = capacity;
+    }
+    wal->maps[wal->map_count++] = *map;
+    return 0;
+}
+
 /*
  * Maps a segment's bytes. With w, the mapping stays until wal_close() and
  * the segment stays open as w->fd for reading through the window; the
@@ -207,20 +221,15 @@ static int map_segment(struct wal *wal, struct segment_replay *seg, struct windo
                          seg->number, seg->size);
         goto out;
     }
-    if (w && wal->map_count == wal->map_capacity) {
-        size_t capacity = wal->map_capacity ? 2 * wal->map_capacity : 16;
-        struct wal_map *maps = env_realloc(wal->env, wal->maps, capacity * sizeof(*maps));
-        if (!maps) {
-            rc = -ENOMEM;
-            goto out;
-        }
-        wal->maps = maps;
-        wal->map_capacity = capacity;
-    }
     rc = vfs->map(vfs->ctx, fd, seg->size, (const void **)&seg->image);
     if (rc < 0) goto out;
     if (w) {
-        wal->maps[wal->map_count++] = (struct wal_map){.addr = seg->image, .size = seg->size};
+        struct wal_map map = {.number = seg->number, .addr = seg->image, .size = seg->size};
+        rc = add_map(wal, &map);
+        if (rc < 0) {
+            (void)vfs->unmap(vfs->ctx, seg->image, seg->size);
+            goto out;
+        }
         w->fd = fd;
         w->start = 0;
         w->len = 0;
@@ -233,8 +242,10 @@ out:
 
 static void unmap_all(struct wal *wal)
 {
-    for (size_t i = 0; i < wal->map_count; i++)
-        (void)wal->env->vfs->unmap(wal->env->vfs->ctx, wal->maps[i].addr, wal->maps[i].size);
+    for (size_t i = 0; i < wal->map_count; i++) {
+        if (wal->maps[i].addr)
+            (void)wal->env->vfs->unmap(wal->env->vfs->ctx, wal->maps[i].addr, wal->maps[i].size);
+    }
     env_free(wal->env, wal->maps);
     wal->maps = NULL;
     wal->map_count = wal->map_capacity = 0;
@@ -435,6 +446,10 @@ static int segment_create(struct wal *wal, uint64_t number, uint64_t salt, uint6
     if (rc < 0) return rc;
     encode_segment_header(header, number, salt, first_sequence, created_ns);
     rc = vfs->pwrite(vfs->ctx, fd, header, sizeof(header), 0);
+    /* The header is durable before any later segment can exist: a flush or
+     * compaction may make this name durable at any moment (sync_dir), and
+     * replay takes a headerless segment only as the newest one. */
+    if (rc == 0) rc = vfs->fsync(vfs->ctx, fd);
     if (rc < 0) {
         (void)vfs->close(vfs->ctx, fd);
         (void)vfs->unlink(vfs->ctx, path);
@@ -515,6 +530,7 @@ static void *writer_main(void *arg)
         int rc = skip ? 0 : write_chunk(wal, chunk, true);
         pthread_mutex_lock(&wal->lock);
         if (rc < 0 && wal->writer_error == 0) wal->writer_error = rc;
+        if (chunk->ends_segment) wal->ended++;
         wal->head = (wal->head + 1) % WAL_CHUNK_COUNT;
         wal->queued--;
         pthread_cond_broadcast(&wal->done);
@@ -621,14 +637,17 @@ static int wait_idle(struct wal *wal)
 static int rotate(struct wal *wal)
 {
     const struct kdb_vfs *vfs = wal->env->vfs;
+    struct wal_map map = {.number = wal->segment_number, .bytes = wal->file_size, .listed = true};
     struct wal_chunk *chunk;
     uint64_t salt = 0;
-    int rc;
+    int rc = add_map(wal, &map);
 
+    if (rc < 0) return rc;
     wal->chunks[wal->active].ends_segment = true;
     rc = hand_over(wal);
     if (rc == 0) rc = vfs->random(vfs->ctx, &salt, sizeof(salt));
     if (rc < 0) return rc;
+    wal->handed_ends++;
     wal->older_bytes += wal->file_size;
     wal->segment_number++;
     wal->segment_count++;
@@ -673,7 +692,7 @@ static int sync_files(struct wal *wal)
 
 /* ---- the interface ---- */
 
-static int list_segments(struct wal *wal, struct segment_list *list)
+static int list_segments(struct wal *wal, struct segment_list *list, uint64_t first)
 {
     int rc;
 
@@ -683,6 +702,12 @@ static int list_segments(struct wal *wal, struct segment_list *list)
     rc = wal->env->vfs->list_dir(wal->env->vfs->ctx, wal->dir, list_one, list);
     if (rc < 0) return rc;
     if (list->count > 1) qsort(list->numbers, list->count, sizeof(*list->numbers), compare_u64);
+    /* Segments whose changes a flush moved into tables: a crash came before their removal. */
+    while (list->count && list->numbers[0] < first) {
+        rc = wal_remove_segments(wal->env, wal->dir, list->numbers[0], list->numbers[0] + 1);
+        if (rc < 0) return rc;
+        memmove(list->numbers, list->numbers + 1, --list->count * sizeof(*list->numbers));
+    }
     for (size_t i = 1; i < list->count; i++) {
         if (list->numbers[i] != list->numbers[i - 1] + 1) {
             return KDB_CORRUPT(wal->env,
@@ -690,9 +715,9 @@ static int list_segments(struct wal *wal, struct segment_list *list)
                                list->numbers[i - 1] + 1, list->numbers[i]);
         }
     }
-    if (list->count && list->numbers[0] != 1) {
+    if (list->count && list->numbers[0] != first) {
         return KDB_CORRUPT(wal->env,
-                           "log segment 0000000000000001 is missing (found %016" PRIx64 ")",
+                           "log segment %016" PRIx64 " is missing (found %016" PRIx64 ")", first,
                            list->numbers[0]);
     }
     return 0;
@@ -704,6 +729,43 @@ static void count_replayed(struct wal *wal, const struct segment_replay *seg)
     wal->replayed_bytes += seg->size;
     wal->older_bytes += seg->size;
     wal->segment_count++;
+    for (size_t i = 0; i < wal->map_count; i++) {
+        if (wal->maps[i].number == seg->number) {
+            wal->maps[i].listed = true;
+            wal->maps[i].bytes = seg->size;
+        }
+    }
+}
+
+void wal_forget(struct wal *wal, uint64_t number)
+{
+    size_t kept = 0;
+
+    for (size_t i = 0; i < wal->map_count; i++) {
+        struct wal_map *m = &wal->maps[i];
+        if (m->number >= number) {
+            wal->maps[kept++] = *m;
+            continue;
+        }
+        if (m->listed) {
+            wal->older_bytes -= m->bytes;
+            wal->segment_count--;
+        }
+        if (m->addr) (void)wal->env->vfs->unmap(wal->env->vfs->ctx, m->addr, m->size);
+    }
+    wal->map_count = kept;
+}
+
+int wal_remove_segments(const struct env *env, const char *dir, uint64_t from, uint64_t to)
+{
+    char path[WAL_PATH_SIZE];
+
+    for (uint64_t n = from; n < to; n++) {
+        int rc = segment_path(path, dir, n, WAL_SEGMENT_SUFFIX);
+        if (rc == 0) rc = env->vfs->unlink(env->vfs->ctx, path);
+        if (rc < 0 && rc != -ENOENT) return rc;
+    }
+    return 0;
 }
 
 /* Replays mapped segment list[index] (seg). Returns 1 when the log stops there. */
@@ -782,15 +844,16 @@ static int replay_segments(struct wal *wal, const struct segment_list *list,
 }
 
 /* Replays every segment; returns the number the next segment gets. */
-static int replay_all(struct wal *wal, const struct wal_replay *replay, uint64_t *next_number)
+static int replay_all(struct wal *wal, const struct wal_replay *replay, uint64_t first,
+                      uint64_t *next_number)
 {
     struct segment_list list;
     struct segment_replay last = {0};
     char path[WAL_PATH_SIZE];
     int rc;
 
-    *next_number = 1;
-    rc = list_segments(wal, &list);
+    *next_number = first;
+    rc = list_segments(wal, &list, first);
     if (rc == 0) rc = replay_segments(wal, &list, replay, &last);
     if (rc == 0 && wal->segment_count) {
         *next_number = last.number + 1;
@@ -802,6 +865,9 @@ static int replay_all(struct wal *wal, const struct wal_replay *replay, uint64_t
                 wal->segment_count--;
                 wal->older_bytes -= last.size;
                 *next_number = last.number;
+                for (size_t i = 0; i < wal->map_count; i++) {
+                    if (wal->maps[i].number == last.number) wal->maps[i].listed = false;
+                }
             }
         }
     }
@@ -852,13 +918,13 @@ int wal_open(struct wal *wal, const struct env *env, const char *dir,
     wal->segment_size_max = options->segment_size_bytes;
     wal->payload_size_max = options->payload_size_max;
     wal->buffer_size = options->buffer_size_bytes;
-    wal->next_sequence = 1;
+    wal->next_sequence = options->first_sequence;
     rc = init_sync(wal);
     for (size_t i = 0; rc == 0 && i < WAL_CHUNK_COUNT; i++) {
         wal->chunks[i].buf = env_malloc(env, wal->buffer_size);
         if (!wal->chunks[i].buf) rc = -ENOMEM;
     }
-    if (rc == 0) rc = replay_all(wal, replay, &number);
+    if (rc == 0) rc = replay_all(wal, replay, options->first_segment, &number);
     if (rc == 0) {
         wal->durable_sequence = wal->next_sequence - 1;
         rc = vfs->random(vfs->ctx, &wal->salt, sizeof(wal->salt));
@@ -949,6 +1015,32 @@ int wal_sync(struct wal *wal)
     if (rc == 0) rc = sync_files(wal);
     if (rc < 0) wal->error = rc;
     return rc;
+}
+
+int wal_rotate(struct wal *wal, bool wait, uint64_t *number_out, uint64_t *ticket_out)
+{
+    int rc;
+
+    *number_out = 0;
+    *ticket_out = 0;
+    if (wal->error) return wal->error;
+    rc = rotate(wal);
+    if (rc == 0 && wait) rc = wait_idle(wal);
+    if (rc < 0) {
+        wal->error = rc;
+        return rc;
+    }
+    *number_out = wal->segment_number;
+    *ticket_out = wal->handed_ends;
+    return 0;
+}
+
+void wal_wait_rotated(struct wal *wal, uint64_t ticket)
+{
+    pthread_mutex_lock(&wal->lock);
+    while (wal->ended < ticket)
+        pthread_cond_wait(&wal->done, &wal->lock);
+    pthread_mutex_unlock(&wal->lock);
 }
 
 /*

@@ -43,13 +43,22 @@ struct wal_replay {
     int (*apply)(void *ctx, const uint8_t *record, const uint8_t *kept);
 };
 
-/* A replayed segment, mapped read-only; records in it stay in use. */
+/*
+ * A segment before the current one: its bytes count in wal_bytes() while
+ * listed, and a replayed one stays mapped, since the memtable may point
+ * into it, until wal_forget() or wal_close().
+ */
 struct wal_map {
-    const void *addr;
-    uint64_t size;
+    uint64_t number;
+    uint64_t bytes;   /* file size, for the statistics */
+    const void *addr; /* the mapping, or NULL */
+    uint64_t size;    /* bytes mapped */
+    bool listed;      /* the file exists and counts */
 };
 
 struct wal_options {
+    uint64_t first_segment;      /* older segments are obsolete (their changes are in tables) */
+    uint64_t first_sequence;     /* the sequence number that segment starts with */
     uint64_t segment_size_bytes; /* rotate once a segment passes this */
     uint32_t buffer_size_bytes;  /* append buffer */
     size_t payload_size_max;     /* largest payload a record may carry */
@@ -103,7 +112,8 @@ struct wal {
     uint64_t replayed_bytes;   /* bytes read by wal_open() */
     int error;                 /* sticky I/O error seen by the core: 0 or a negative errno */
     size_t active;             /* index of the chunk appends go to */
-    struct wal_map *maps;      /* replayed segments, unmapped by wal_close() */
+    uint64_t handed_ends;      /* segment-ending chunks handed to the writer */
+    struct wal_map *maps;      /* segments before the current one, oldest first */
     size_t map_count;
     size_t map_capacity;
 
@@ -120,6 +130,7 @@ struct wal {
     struct wal_chunk chunks[WAL_CHUNK_COUNT]; /* a ring: queued ones start at head */
     size_t head;                              /* oldest queued chunk */
     size_t queued;                            /* chunks handed to the writer and not yet written */
+    uint64_t ended;                           /* segment-ending chunks the writer is done with */
     int writer_error;                         /* first error of the writer: 0 or a negative errno */
     void *prepare_memory; /* memory for the writer to ready (env_prepare()), or NULL */
     size_t prepare_size;
@@ -156,6 +167,29 @@ KDB_MUST_USE int wal_append(struct wal *wal, unsigned type, uint8_t *record, siz
  * and the current one (group commit).
  */
 KDB_MUST_USE int wal_sync(struct wal *wal);
+
+/*
+ * Ends the current segment now and starts the next, whose number goes to
+ * *number_out: every change appended so far is in the segments before it.
+ * *ticket_out is for wal_wait_rotated(). With wait, returns only once the
+ * writer is idle (so that the I/O that follows comes in a fixed order).
+ */
+KDB_MUST_USE int wal_rotate(struct wal *wal, bool wait, uint64_t *number_out,
+                            uint64_t *ticket_out);
+
+/* Waits until the writer is done with the segments ended by that rotation. */
+void wal_wait_rotated(struct wal *wal, uint64_t ticket);
+
+/*
+ * Forgets the segments numbered below number, whose changes now live in
+ * tables: unmaps them and drops them from the counts. Deleting the files
+ * is wal_remove_segments()'s.
+ */
+void wal_forget(struct wal *wal, uint64_t number);
+
+/* Unlinks segments [from, to) of dir that exist; any thread. */
+KDB_MUST_USE int wal_remove_segments(const struct env *env, const char *dir, uint64_t from,
+                                     uint64_t to);
 
 /*
  * Asks the writer thread to ready memory[0..size) with env_prepare() when

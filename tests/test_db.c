@@ -489,6 +489,9 @@ static void test_db_sync_is_one_fdatasync_for_many_writes(void **state)
 #define PHASE1_OPS 60
 #define PHASE2_OPS 240
 
+/* Small enough that the sweeps cross many flushes and several compactions. */
+#define LSM_MEMTABLE_BYTES (12u << 10)
+
 struct sweep {
     struct vfs_mem *base;           /* the database after phase 1, closed cleanly */
     struct test_history phase1;     /* its changes */
@@ -505,7 +508,11 @@ static void run_ops(struct kdb *db, const struct test_op *ops, size_t count,
     }
 }
 
-static struct sweep *sweep_new(void)
+/*
+ * With lsm, the memtable is small and flushes and compactions run in the
+ * foreground, so that the sweep meets them at the same changes every run.
+ */
+static struct sweep *sweep_new(bool lsm)
 {
     struct sweep *s = calloc(1, sizeof(*s));
     struct test_op ops[PHASE1_OPS];
@@ -514,6 +521,10 @@ static struct sweep *sweep_new(void)
     assert_non_null(s);
     s->base = vfs_mem_new(11);
     test_options(&s->options, vfs_mem_vfs(s->base));
+    if (lsm) {
+        s->options.memtable_size_bytes = LSM_MEMTABLE_BYTES;
+        s->options.flags |= KDB_OPEN_FOREGROUND;
+    }
     test_workload(ops, PHASE1_OPS, 1, 5000);
     test_workload(s->ops, PHASE2_OPS, 2, 5000);
     assert_int_equal(kdb_open(DB, &s->options, &db), 0);
@@ -529,8 +540,8 @@ static void sweep_free(struct sweep *s)
     free(s);
 }
 
-/* Changes phase 2 makes on the disk, opening included. */
-static uint64_t sweep_change_count(struct sweep *s)
+/* Changes phase 2 makes on the disk, opening included; with stats, what it did. */
+static uint64_t sweep_change_count(struct sweep *s, struct kdb_stats *stats)
 {
     struct vfs_mem *mem = vfs_mem_clone(s->base);
     struct test_history *history = malloc(sizeof(*history));
@@ -543,6 +554,7 @@ static uint64_t sweep_change_count(struct sweep *s)
     *history = s->phase1;
     assert_int_equal(kdb_open(DB, &options, &db), 0);
     run_ops(db, s->ops, PHASE2_OPS, history);
+    if (stats) kdb_get_stats(db, stats);
     assert_int_equal(kdb_close(db), 0);
     free(history);
     vfs_mem_free(mem);
@@ -558,11 +570,15 @@ static void check_recovered(struct sweep *s, struct vfs_mem *mem, struct test_hi
     struct kdb *db = NULL;
     int rc;
 
+    char message[512] = "";
+
     options.vfs = vfs_mem_vfs(mem);
+    options.log = test_log_keep;
+    options.log_ctx = message;
     rc = kdb_open(DB, &options, &db);
     if (rc != 0)
-        fail_msg("%s at change %llu: reopen failed: %s", what, (unsigned long long)n,
-                 kdb_strerror(rc));
+        fail_msg("%s at change %llu: reopen failed: %s (%s)", what, (unsigned long long)n,
+                 kdb_strerror(rc), message);
     kdb_get_stats(db, &stats);
     if (stats.last_sequence < history->acked_count ||
         stats.last_sequence > history->count + history->in_flight)
@@ -573,14 +589,20 @@ static void check_recovered(struct sweep *s, struct vfs_mem *mem, struct test_hi
     assert_int_equal(kdb_close(db), 0);
 }
 
-static void crash_sweep(bool torn)
+static void crash_sweep(bool torn, bool lsm)
 {
-    struct sweep *s = sweep_new();
-    uint64_t changes = sweep_change_count(s);
+    struct sweep *s = sweep_new(lsm);
+    struct kdb_stats stats;
+    uint64_t changes = sweep_change_count(s, &stats);
     struct test_history *history = malloc(sizeof(*history));
     uint64_t rng = 99;
 
     assert_true(changes > 30);
+    if (lsm) {
+        /* The sweep crosses flushes and compactions, or it proves nothing about them. */
+        assert_true(stats.flush_count >= 10);
+        assert_true(stats.compaction_count >= 2);
+    }
     for (uint64_t n = 1; n <= changes; n++) {
         struct vfs_mem *mem = vfs_mem_clone(s->base);
         struct kdb_options options = s->options;
@@ -606,8 +628,9 @@ static void crash_sweep(bool torn)
         check_recovered(s, mem, history, torn ? "torn crash" : "crash", n);
         vfs_mem_free(mem);
     }
-    printf("# %s sweep: %llu crash points, every acknowledged change recovered\n",
-           torn ? "torn crash" : "crash", (unsigned long long)changes);
+    printf("# %s sweep%s: %llu crash points, every acknowledged change recovered\n",
+           torn ? "torn crash" : "crash", lsm ? " across flushes and compactions" : "",
+           (unsigned long long)changes);
     free(history);
     sweep_free(s);
 }
@@ -615,13 +638,25 @@ static void crash_sweep(bool torn)
 static void test_db_crash_sweep_keeps_every_acknowledged_change(void **state)
 {
     (void)state;
-    crash_sweep(false);
+    crash_sweep(false, false);
 }
 
 static void test_db_torn_crash_sweep_keeps_every_acknowledged_change(void **state)
 {
     (void)state;
-    crash_sweep(true);
+    crash_sweep(true, false);
+}
+
+static void test_db_crash_sweep_across_flush_and_compaction(void **state)
+{
+    (void)state;
+    crash_sweep(false, true);
+}
+
+static void test_db_torn_crash_sweep_across_flush_and_compaction(void **state)
+{
+    (void)state;
+    crash_sweep(true, true);
 }
 
 /* After an I/O error: reads still serve every accepted change, nothing acknowledged is lost
@@ -668,24 +703,35 @@ static void fault_once(struct sweep *s, uint64_t n, int error, bool persistent,
     vfs_mem_free(mem);
 }
 
-static void test_db_enospc_and_eio_on_every_write_lose_nothing(void **state)
+static void fault_sweep(bool lsm)
 {
-    struct sweep *s = sweep_new();
-    uint64_t changes = sweep_change_count(s);
+    struct sweep *s = sweep_new(lsm);
+    uint64_t changes = sweep_change_count(s, NULL);
     struct test_history *history = malloc(sizeof(*history));
     const int errors[] = {-ENOSPC, -EIO};
 
-    (void)state;
     for (uint64_t n = 1; n <= changes; n++) {
         for (size_t e = 0; e < 2; e++) {
             fault_once(s, n, errors[e], false, history);
             fault_once(s, n, errors[e], true, history);
         }
     }
-    printf("# fault sweep: ENOSPC and EIO, once and for good, at each of %llu changes\n",
-           (unsigned long long)changes);
+    printf("# fault sweep%s: ENOSPC and EIO, once and for good, at each of %llu changes\n",
+           lsm ? " across flushes and compactions" : "", (unsigned long long)changes);
     free(history);
     sweep_free(s);
+}
+
+static void test_db_enospc_and_eio_on_every_write_lose_nothing(void **state)
+{
+    (void)state;
+    fault_sweep(false);
+}
+
+static void test_db_enospc_and_eio_across_flush_and_compaction_lose_nothing(void **state)
+{
+    (void)state;
+    fault_sweep(true);
 }
 
 /* ---- randomized run against the model ---- */
@@ -770,6 +816,9 @@ int main(void)
         cmocka_unit_test(test_db_crash_sweep_keeps_every_acknowledged_change),
         cmocka_unit_test(test_db_torn_crash_sweep_keeps_every_acknowledged_change),
         cmocka_unit_test(test_db_enospc_and_eio_on_every_write_lose_nothing),
+        cmocka_unit_test(test_db_crash_sweep_across_flush_and_compaction),
+        cmocka_unit_test(test_db_torn_crash_sweep_across_flush_and_compaction),
+        cmocka_unit_test(test_db_enospc_and_eio_across_flush_and_compaction_lose_nothing),
         cmocka_unit_test(test_db_random_run_matches_model),
     };
 

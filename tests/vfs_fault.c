@@ -11,12 +11,12 @@
 /* Counts a change; returns the error to inject, or 0 to go ahead. */
 static int change(struct vfs_fault *f, bool *tear)
 {
-    uint64_t n = ++f->change_count;
+    uint64_t n = __atomic_add_fetch(&f->change_count, 1, __ATOMIC_SEQ_CST);
 
     *tear = false;
     if (f->kind != VFS_FAULT_FAIL && f->kind != VFS_FAULT_TEAR) return 0;
     if (n < f->at || (n > f->at && !f->persistent)) return 0;
-    f->fired = true;
+    __atomic_store_n(&f->fired, true, __ATOMIC_SEQ_CST);
     if (n == f->at && f->kind == VFS_FAULT_TEAR) *tear = true;
     return f->errno_value;
 }
@@ -43,12 +43,12 @@ static int fault_close(void *ctx, int fd)
 static int fault_pread(void *ctx, int fd, void *buf, size_t len, uint64_t offset, size_t *read_out)
 {
     struct vfs_fault *f = ctx;
-    uint64_t n = ++f->read_count;
+    uint64_t n = __atomic_add_fetch(&f->read_count, 1, __ATOMIC_SEQ_CST);
     int rc = BASE(f)->pread(BASE(f)->ctx, fd, buf, len, offset, read_out);
 
     if (rc == 0 && f->kind == VFS_FAULT_FLIP_READ && n == f->at && f->flip_bit / 8 < *read_out) {
         ((uint8_t *)buf)[f->flip_bit / 8] ^= (uint8_t)(1u << (f->flip_bit % 8));
-        f->fired = true;
+        __atomic_store_n(&f->fired, true, __ATOMIC_SEQ_CST);
     }
     return rc;
 }
@@ -60,7 +60,7 @@ static int fault_pwrite(void *ctx, int fd, const void *buf, size_t len, uint64_t
     int rc = change(f, &tear);
 
     if (rc == 0) {
-        f->pwrite_count++;
+        __atomic_add_fetch(&f->pwrite_count, 1, __ATOMIC_SEQ_CST);
         return BASE(f)->pwrite(BASE(f)->ctx, fd, buf, len, offset);
     }
     if (tear && f->tear_bytes)
@@ -80,7 +80,7 @@ static int fault_fsync(void *ctx, int fd)
 {
     struct vfs_fault *f = ctx;
     CHANGE_OR_RETURN(f);
-    f->fsync_count++;
+    __atomic_add_fetch(&f->fsync_count, 1, __ATOMIC_SEQ_CST);
     return BASE(f)->fsync(BASE(f)->ctx, fd);
 }
 

@@ -7,6 +7,7 @@
 #include "vfs_mem.h"
 
 #include <assert.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +37,7 @@ struct mem_name {
 
 struct vfs_mem {
     struct kdb_vfs vfs;
+    pthread_mutex_t lock; /* every VFS call holds it: the engine calls from several threads */
     struct mem_inode inodes[MEM_FILES_MAX];
     struct mem_name names[MEM_FILES_MAX];   /* current directory entries */
     struct mem_name durable[MEM_FILES_MAX]; /* entries as of the last sync_dir */
@@ -139,6 +141,23 @@ static struct mem_inode *fd_inode(struct vfs_mem *m, int fd)
     return &m->inodes[m->fds[fd]];
 }
 
+/* Frees an inode no name, durable name or descriptor refers to any more. */
+static void release_if_unused(struct vfs_mem *m, int inode)
+{
+    if (inode < 0 || !m->inodes[inode].used) return;
+    for (int i = 0; i < MEM_FILES_MAX; i++) {
+        if ((m->names[i].path[0] && m->names[i].inode == inode) ||
+            (m->durable[i].path[0] && m->durable[i].inode == inode))
+            return;
+    }
+    for (int i = 0; i < MEM_FDS_MAX; i++) {
+        if (m->fds[i] == inode) return;
+    }
+    free(m->inodes[inode].now.bytes);
+    free(m->inodes[inode].durable.bytes);
+    memset(&m->inodes[inode], 0, sizeof(m->inodes[inode]));
+}
+
 static int mem_open(void *ctx, const char *path, unsigned flags, int *fd_out)
 {
     struct vfs_mem *m = ctx;
@@ -174,7 +193,9 @@ static int mem_close(void *ctx, int fd)
     if (!inode) return -EBADF;
     if (m->fd_locks[fd]) inode->locked = false;
     m->fd_locks[fd] = false;
+    int number = m->fds[fd];
     m->fds[fd] = -1;
+    release_if_unused(m, number);
     return 0;
 }
 
@@ -269,12 +290,16 @@ static int mem_rename(void *ctx, const char *from, const char *to)
     struct mem_name *src = find_name(m->names, from);
     struct mem_name *dst = find_name(m->names, to);
 
+    int replaced = dst ? dst->inode : -1;
+
     if (!src) return -ENOENT;
+    if (dst == src) return 0;
     if (dst)
         dst->inode = src->inode;
     else if (!add_name(m->names, to, src->inode))
         return -ENOSPC;
     src->path[0] = '\0';
+    release_if_unused(m, replaced);
     return 0;
 }
 
@@ -285,6 +310,7 @@ static int mem_unlink(void *ctx, const char *path)
 
     if (!name) return -ENOENT;
     name->path[0] = '\0';
+    release_if_unused(m, name->inode);
     return 0;
 }
 
@@ -312,9 +338,15 @@ static int mem_sync_dir(void *ctx, const char *path)
 {
     struct vfs_mem *m = ctx;
 
+    int dropped[MEM_FILES_MAX];
+    int dropped_count = 0;
+
     if (!dir_exists(m, path)) return -ENOENT;
     for (int i = 0; i < MEM_FILES_MAX; i++) {
-        if (m->durable[i].path[0] && in_dir(m->durable[i].path, path)) m->durable[i].path[0] = '\0';
+        if (m->durable[i].path[0] && in_dir(m->durable[i].path, path)) {
+            m->durable[i].path[0] = '\0';
+            dropped[dropped_count++] = m->durable[i].inode;
+        }
     }
     for (int i = 0; i < MEM_FILES_MAX; i++) {
         if (m->names[i].path[0] && in_dir(m->names[i].path, path)) {
@@ -323,6 +355,8 @@ static int mem_sync_dir(void *ctx, const char *path)
             (void)added;
         }
     }
+    for (int i = 0; i < dropped_count; i++)
+        release_if_unused(m, dropped[i]);
     return 0;
 }
 
@@ -332,12 +366,17 @@ static int mem_list_dir(void *ctx, const char *path, kdb_vfs_list_fn fn, void *f
     char names[MEM_FILES_MAX][MEM_PATH_MAX];
     int count = 0;
 
-    if (!dir_exists(m, path)) return -ENOENT;
-    /* Copy first: fn may unlink. */
+    /* Copy first, under the lock: fn may call the VFS. */
+    pthread_mutex_lock(&m->lock);
+    if (!dir_exists(m, path)) {
+        pthread_mutex_unlock(&m->lock);
+        return -ENOENT;
+    }
     for (int i = 0; i < MEM_FILES_MAX; i++) {
         if (m->names[i].path[0] && in_dir(m->names[i].path, path))
             snprintf(names[count++], MEM_PATH_MAX, "%s", m->names[i].path + strlen(path) + 1);
     }
+    pthread_mutex_unlock(&m->lock);
     for (int i = 0; i < count; i++) {
         int rc = fn(fn_ctx, names[i]);
         if (rc) return rc;
@@ -373,6 +412,86 @@ static int mem_random(void *ctx, void *buf, size_t len)
     return 0;
 }
 
+/* ---- the VFS table: each call under the lock ---- */
+
+#define LOCKED(call)                                                                               \
+    do {                                                                                           \
+        struct vfs_mem *m_ = ctx;                                                                  \
+        pthread_mutex_lock(&m_->lock);                                                             \
+        int rc_ = (call);                                                                          \
+        pthread_mutex_unlock(&m_->lock);                                                           \
+        return rc_;                                                                                \
+    } while (0)
+
+static int locked_open(void *ctx, const char *path, unsigned flags, int *fd_out)
+{
+    LOCKED(mem_open(ctx, path, flags, fd_out));
+}
+static int locked_close(void *ctx, int fd)
+{
+    LOCKED(mem_close(ctx, fd));
+}
+static int locked_pread(void *ctx, int fd, void *buf, size_t len, uint64_t offset, size_t *out)
+{
+    LOCKED(mem_pread(ctx, fd, buf, len, offset, out));
+}
+static int locked_pwrite(void *ctx, int fd, const void *buf, size_t len, uint64_t offset)
+{
+    LOCKED(mem_pwrite(ctx, fd, buf, len, offset));
+}
+static int locked_fsync(void *ctx, int fd)
+{
+    LOCKED(mem_fsync(ctx, fd));
+}
+static int locked_writeback(void *ctx, int fd, uint64_t offset, uint64_t len)
+{
+    LOCKED(mem_writeback(ctx, fd, offset, len));
+}
+static int locked_truncate(void *ctx, int fd, uint64_t size)
+{
+    LOCKED(mem_truncate(ctx, fd, size));
+}
+static int locked_file_size(void *ctx, int fd, uint64_t *size_out)
+{
+    LOCKED(mem_file_size(ctx, fd, size_out));
+}
+static int locked_map(void *ctx, int fd, uint64_t size, const void **addr_out)
+{
+    LOCKED(mem_map(ctx, fd, size, addr_out));
+}
+static int locked_rename(void *ctx, const char *from, const char *to)
+{
+    LOCKED(mem_rename(ctx, from, to));
+}
+static int locked_unlink(void *ctx, const char *path)
+{
+    LOCKED(mem_unlink(ctx, path));
+}
+static int locked_mkdir(void *ctx, const char *path)
+{
+    LOCKED(mem_mkdir(ctx, path));
+}
+static int locked_sync_dir(void *ctx, const char *path)
+{
+    LOCKED(mem_sync_dir(ctx, path));
+}
+static int locked_lock(void *ctx, int fd)
+{
+    LOCKED(mem_lock(ctx, fd));
+}
+static int locked_random(void *ctx, void *buf, size_t len)
+{
+    LOCKED(mem_random(ctx, buf, len));
+}
+static uint64_t locked_now_ns(void *ctx)
+{
+    struct vfs_mem *m = ctx;
+    pthread_mutex_lock(&m->lock);
+    uint64_t now = mem_now_ns(ctx);
+    pthread_mutex_unlock(&m->lock);
+    return now;
+}
+
 struct vfs_mem *vfs_mem_new(uint64_t seed)
 {
     struct vfs_mem *m = calloc(1, sizeof(*m));
@@ -380,25 +499,26 @@ struct vfs_mem *vfs_mem_new(uint64_t seed)
     assert(m);
     m->vfs = (struct kdb_vfs){
         .ctx = m,
-        .open = mem_open,
-        .close = mem_close,
-        .pread = mem_pread,
-        .pwrite = mem_pwrite,
-        .fsync = mem_fsync,
-        .writeback = mem_writeback,
-        .truncate = mem_truncate,
-        .file_size = mem_file_size,
-        .map = mem_map,
+        .open = locked_open,
+        .close = locked_close,
+        .pread = locked_pread,
+        .pwrite = locked_pwrite,
+        .fsync = locked_fsync,
+        .writeback = locked_writeback,
+        .truncate = locked_truncate,
+        .file_size = locked_file_size,
+        .map = locked_map,
         .unmap = mem_unmap,
-        .rename = mem_rename,
-        .unlink = mem_unlink,
-        .mkdir = mem_mkdir,
-        .sync_dir = mem_sync_dir,
+        .rename = locked_rename,
+        .unlink = locked_unlink,
+        .mkdir = locked_mkdir,
+        .sync_dir = locked_sync_dir,
         .list_dir = mem_list_dir,
-        .lock = mem_lock,
-        .now_ns = mem_now_ns,
-        .random = mem_random,
+        .lock = locked_lock,
+        .now_ns = locked_now_ns,
+        .random = locked_random,
     };
+    pthread_mutex_init(&m->lock, NULL);
     for (int i = 0; i < MEM_FDS_MAX; i++)
         m->fds[i] = -1;
     m->clock_ns = 1700000000ull * 1000000000ull;
@@ -413,6 +533,7 @@ void vfs_mem_free(struct vfs_mem *m)
         free(m->inodes[i].now.bytes);
         free(m->inodes[i].durable.bytes);
     }
+    pthread_mutex_destroy(&m->lock);
     free(m);
 }
 

@@ -50,6 +50,7 @@
 #define KDB_WAL_SEGMENT_SIZE_DEFAULT (64u << 20)
 #define KDB_WAL_BUFFER_SIZE_DEFAULT  (256u << 10)
 #define KDB_ARENA_CHUNK_SIZE_DEFAULT (4u << 20)
+#define KDB_MEMTABLE_SIZE_DEFAULT    (64u << 20)
 
 struct kdb;
 
@@ -158,6 +159,10 @@ typedef void (*kdb_log_fn)(void *log_ctx, enum kdb_log_level level, const char *
 
 enum kdb_open_flags {
     KDB_OPEN_CREATE = 1 << 0, /* create the directory (mode 0700) and an empty database */
+    /* Flush and compact on the calling thread, inside the change that calls
+     * for it, instead of on the two helper threads: changes then wait for
+     * that work, but the I/O comes in the same order on every run. */
+    KDB_OPEN_FOREGROUND = 1 << 1,
 };
 
 struct kdb_options {
@@ -172,6 +177,8 @@ struct kdb_options {
     uint64_t wal_segment_size_bytes;       /* a segment rotates once it passes this size */
     uint32_t wal_buffer_size_bytes;        /* appends gather here before one pwrite */
     uint32_t arena_chunk_size_bytes;       /* memtable memory is taken in chunks of this size */
+    uint64_t memtable_size_bytes;          /* a memtable is flushed to a table once its records
+                                              pass this; up to twice this is held in memory */
 };
 
 /* Fills every field with its default. */
@@ -275,7 +282,16 @@ struct kdb_stats {
     uint64_t sync_count;        /* fdatasync calls on the log since open */
     uint64_t recovered_records; /* log records replayed by kdb_open() */
     uint64_t recovered_bytes;   /* log bytes read by kdb_open() */
-    uint64_t recovery_ns;       /* wall time kdb_open() spent replaying */
+    uint64_t recovery_ns;       /* wall time kdb_open() spent opening and replaying */
+    uint64_t table_count;       /* SSTables */
+    uint64_t table_bytes;       /* bytes of SSTable files */
+    uint64_t flush_count;       /* memtables written out as tables since open */
+    uint64_t flush_bytes;       /* bytes they wrote */
+    uint64_t compaction_count;  /* compactions since open */
+    uint64_t compaction_bytes_read;
+    uint64_t compaction_bytes_written;
+    uint64_t stall_count; /* changes that waited for a flush to finish */
+    uint64_t stall_ns;    /* total time they waited */
 };
 
 /* Fills *stats; cannot fail. */

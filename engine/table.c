@@ -1,0 +1,512 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * table.c: writing and reading SSTables (see table.h, FORMAT.md "SSTable").
+ */
+#include "table.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "block.h"
+#include "coding.h"
+#include "kassert.h"
+
+#define TABLE_BUFFER_SIZE     (1u << 20)
+#define TABLE_WRITEBACK_BYTES (8u << 20) /* hint writeback this often, so the fsync is short */
+
+int table_path(char *path, size_t size, const char *dir, uint64_t number, const char *suffix)
+{
+    int n = snprintf(path, size, "%s/" TABLE_PREFIX "%016" PRIx64 "%s", dir, number, suffix);
+    return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+}
+
+static uint64_t id_prefix(const uint8_t *id)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = (v << 8) | id[i];
+    return v;
+}
+
+static size_t padded(size_t len)
+{
+    return (len + TABLE_RECORD_ALIGN - 1) & ~(size_t)(TABLE_RECORD_ALIGN - 1);
+}
+
+/* ---- writing ---- */
+
+static int flush_buffer(struct table_builder *tb)
+{
+    const struct kdb_vfs *vfs = tb->env->vfs;
+    uint64_t at = tb->offset - tb->buf_len;
+    int rc;
+
+    if (!tb->buf_len) return 0;
+    rc = vfs->pwrite(vfs->ctx, tb->fd, tb->buf, tb->buf_len, at);
+    if (rc < 0) return rc;
+    tb->buf_len = 0;
+    if (tb->offset - tb->synced_hint >= TABLE_WRITEBACK_BYTES) {
+        (void)vfs->writeback(vfs->ctx, tb->fd, tb->synced_hint, tb->offset - tb->synced_hint);
+        tb->synced_hint = tb->offset;
+    }
+    return 0;
+}
+
+/* Appends bytes to the file through the buffer; large runs go straight out. */
+static int emit(struct table_builder *tb, const void *bytes, size_t len)
+{
+    const struct kdb_vfs *vfs = tb->env->vfs;
+    int rc;
+
+    if (tb->buf_len + len <= tb->buf_cap) {
+        memcpy(tb->buf + tb->buf_len, bytes, len);
+        tb->buf_len += len;
+        tb->offset += len;
+        return tb->buf_len == tb->buf_cap ? flush_buffer(tb) : 0;
+    }
+    rc = flush_buffer(tb);
+    if (rc < 0) return rc;
+    if (len <= tb->buf_cap) return emit(tb, bytes, len);
+    rc = vfs->pwrite(vfs->ctx, tb->fd, bytes, len, tb->offset);
+    if (rc < 0) return rc;
+    tb->offset += len;
+    return 0;
+}
+
+int table_builder_start(struct table_builder *tb, const struct env *env, const char *dir,
+                        uint64_t number)
+{
+    const struct kdb_vfs *vfs = env->vfs;
+    uint8_t header[TABLE_HEADER_SIZE] = {0};
+    int rc;
+
+    memset(tb, 0, offsetof(struct table_builder, stream));
+    tb->env = env;
+    tb->fd = -1;
+    tb->number = number;
+    rc = table_path(tb->tmp_path, sizeof(tb->tmp_path), dir, number, FORMAT_TMP_SUFFIX);
+    if (rc == 0) rc = table_path(tb->path, sizeof(tb->path), dir, number, TABLE_SUFFIX);
+    if (rc < 0) return rc;
+    tb->buf_cap = TABLE_BUFFER_SIZE;
+    tb->buf = env_malloc(env, tb->buf_cap);
+    if (!tb->buf) return -ENOMEM;
+    rc = vfs->open(vfs->ctx, tb->tmp_path,
+                   KDB_VFS_OPEN_READ | KDB_VFS_OPEN_WRITE | KDB_VFS_OPEN_CREATE |
+                       KDB_VFS_OPEN_TRUNCATE,
+                   &tb->fd);
+    if (rc < 0) {
+        env_free(env, tb->buf);
+        tb->buf = NULL;
+        return rc;
+    }
+    memcpy(header + TABLE_HEADER_MAGIC_OFFSET, TABLE_MAGIC, FORMAT_MAGIC_SIZE);
+    put_le32(header + TABLE_HEADER_VERSION_OFFSET, TABLE_VERSION);
+    put_le32(header + TABLE_HEADER_SIZE_OFFSET, TABLE_HEADER_SIZE);
+    put_le64(header + TABLE_HEADER_NUMBER_OFFSET, number);
+    put_le64(header + TABLE_HEADER_CREATED_OFFSET, vfs->now_ns(vfs->ctx));
+    put_le64(header + TABLE_HEADER_CHECKSUM_OFFSET,
+             checksum_64(header, TABLE_HEADER_CHECKSUM_OFFSET, 0));
+    rc = emit(tb, header, sizeof(header));
+    if (rc < 0) table_builder_abort(tb);
+    return rc;
+}
+
+static int add_index_entry(struct table_builder *tb, const uint8_t id[16], uint64_t location,
+                           uint64_t checksum)
+{
+    uint8_t *e;
+
+    if (tb->count) kdb_assert(memcmp(tb->index + (tb->count - 1) * TABLE_INDEX_ENTRY_SIZE, id, 16) < 0);
+    if (tb->count == tb->index_cap) {
+        uint64_t cap = tb->index_cap ? tb->index_cap * 2 : 1024;
+        uint8_t *index = env_realloc(tb->env, tb->index, cap * TABLE_INDEX_ENTRY_SIZE);
+        if (!index) return -ENOMEM;
+        tb->index = index;
+        tb->index_cap = cap;
+    }
+    e = tb->index + tb->count * TABLE_INDEX_ENTRY_SIZE;
+    memcpy(e, id, 16);
+    put_le64(e + 16, location);
+    put_le64(e + 24, checksum);
+    tb->count++;
+    return 0;
+}
+
+int table_builder_add(struct table_builder *tb, const uint8_t id[16], uint64_t sequence,
+                      unsigned type, const uint8_t *payload, size_t payload_len)
+{
+    static const uint8_t zeros[TABLE_RECORD_ALIGN] = {0};
+    uint8_t header[TABLE_RECORD_HEADER_SIZE] = {0};
+    uint64_t location = tb->offset;
+    size_t pad = padded(TABLE_RECORD_HEADER_SIZE + payload_len) - TABLE_RECORD_HEADER_SIZE -
+                 payload_len;
+    int rc;
+
+    kdb_assert(type == WAL_RECORD_PUT_BLOCK || type == WAL_RECORD_DELETE_BLOCK);
+    put_le64(header, sequence);
+    put_le32(header + 8, (uint32_t)payload_len);
+    header[12] = (uint8_t)type;
+    checksum_stream_begin(&tb->stream);
+    checksum_stream_update(&tb->stream, header, sizeof(header));
+    checksum_stream_update(&tb->stream, payload, payload_len);
+    checksum_stream_update(&tb->stream, zeros, pad);
+    rc = emit(tb, header, sizeof(header));
+    if (rc == 0) rc = emit(tb, payload, payload_len);
+    if (rc == 0) rc = emit(tb, zeros, pad);
+    if (rc < 0) return rc;
+    if (sequence > tb->max_sequence) tb->max_sequence = sequence;
+    if (type == WAL_RECORD_DELETE_BLOCK) location |= TABLE_INDEX_TOMBSTONE;
+    return add_index_entry(tb, id, location, checksum_stream_end(&tb->stream));
+}
+
+int table_builder_add_raw(struct table_builder *tb, const uint8_t id[16], const uint8_t *record,
+                          size_t len, uint64_t location_flags, uint64_t checksum)
+{
+    uint64_t location = tb->offset | location_flags;
+    uint64_t sequence = get_le64(record);
+    int rc = emit(tb, record, len);
+
+    if (rc < 0) return rc;
+    if (sequence > tb->max_sequence) tb->max_sequence = sequence;
+    return add_index_entry(tb, id, location, checksum);
+}
+
+static unsigned radix_bits_for(uint64_t count)
+{
+    unsigned bits = 0;
+    while (bits < TABLE_RADIX_BITS_MAX && (UINT64_C(1) << bits) < count)
+        bits++;
+    return bits;
+}
+
+/* Builds radix and bloom from the index; both zeroed by the caller. */
+static void build_filters(const struct table_builder *tb, unsigned radix_bits, uint8_t *radix,
+                          uint8_t *bloom, uint64_t bloom_blocks)
+{
+    uint64_t buckets = UINT64_C(1) << radix_bits;
+    uint64_t next = 0; /* the next bucket whose start is not yet written */
+
+    for (uint64_t i = 0; i < tb->count; i++) {
+        const uint8_t *id = tb->index + i * TABLE_INDEX_ENTRY_SIZE;
+        uint64_t bucket = radix_bits ? id_prefix(id) >> (64 - radix_bits) : 0;
+        uint64_t hash = hash_id(id);
+        uint8_t *line = bloom + (((hash >> 32) * bloom_blocks) >> 32) * TABLE_BLOOM_BLOCK_SIZE;
+        uint32_t x = (uint32_t)hash;
+
+        for (; next <= bucket; next++)
+            put_le32(radix + next * 4, (uint32_t)i);
+        for (int k = 0; k < TABLE_BLOOM_PROBES; k++) {
+            uint32_t bit = x >> (32 - 9);
+            line[bit >> 3] |= (uint8_t)(1u << (bit & 7));
+            x *= 0x9e3779b9u;
+        }
+    }
+    for (; next <= buckets; next++)
+        put_le32(radix + next * 4, (uint32_t)tb->count);
+}
+
+int table_builder_finish(struct table_builder *tb, struct table_info *info)
+{
+    const struct kdb_vfs *vfs = tb->env->vfs;
+    unsigned radix_bits = radix_bits_for(tb->count);
+    size_t radix_size = ((((size_t)1 << radix_bits) + 1) * 4 + TABLE_BLOOM_BLOCK_SIZE - 1) &
+                        ~(size_t)(TABLE_BLOOM_BLOCK_SIZE - 1);
+    uint64_t bloom_blocks =
+        (tb->count * TABLE_BLOOM_BITS_PER_KEY + TABLE_BLOOM_BLOCK_SIZE * 8 - 1) /
+        (TABLE_BLOOM_BLOCK_SIZE * 8);
+    uint64_t data_end = tb->offset;
+    uint8_t footer[TABLE_FOOTER_SIZE] = {0};
+    uint8_t *filters;
+    int rc;
+
+    if (bloom_blocks == 0) bloom_blocks = 1;
+    kdb_assert(tb->count < UINT32_MAX);
+    filters = env_calloc(tb->env, 1, radix_size + bloom_blocks * TABLE_BLOOM_BLOCK_SIZE);
+    if (!filters) {
+        table_builder_abort(tb);
+        return -ENOMEM;
+    }
+    build_filters(tb, radix_bits, filters, filters + radix_size, bloom_blocks);
+    checksum_stream_begin(&tb->stream);
+    checksum_stream_update(&tb->stream, tb->index, tb->count * TABLE_INDEX_ENTRY_SIZE);
+    checksum_stream_update(&tb->stream, filters, radix_size + bloom_blocks * TABLE_BLOOM_BLOCK_SIZE);
+    memcpy(footer + TABLE_FOOTER_MAGIC_OFFSET, TABLE_MAGIC, FORMAT_MAGIC_SIZE);
+    put_le32(footer + TABLE_FOOTER_VERSION_OFFSET, TABLE_VERSION);
+    put_le32(footer + TABLE_FOOTER_RADIX_OFFSET, radix_bits);
+    put_le64(footer + TABLE_FOOTER_COUNT_OFFSET, tb->count);
+    put_le64(footer + TABLE_FOOTER_DATA_END_OFFSET, data_end);
+    put_le64(footer + TABLE_FOOTER_BLOOM_OFFSET, bloom_blocks);
+    put_le64(footer + TABLE_FOOTER_MAX_SEQ_OFFSET, tb->max_sequence);
+    put_le64(footer + TABLE_FOOTER_META_SUM_OFFSET, checksum_stream_end(&tb->stream));
+    put_le64(footer + TABLE_FOOTER_CHECKSUM_OFFSET,
+             checksum_64(footer, TABLE_FOOTER_CHECKSUM_OFFSET, 0));
+    rc = emit(tb, tb->index, tb->count * TABLE_INDEX_ENTRY_SIZE);
+    if (rc == 0) rc = emit(tb, filters, radix_size + bloom_blocks * TABLE_BLOOM_BLOCK_SIZE);
+    if (rc == 0) rc = emit(tb, footer, sizeof(footer));
+    if (rc == 0) rc = flush_buffer(tb);
+    env_free(tb->env, filters);
+    if (rc == 0) rc = vfs->fsync(vfs->ctx, tb->fd);
+    if (rc == 0) {
+        rc = vfs->close(vfs->ctx, tb->fd);
+        tb->fd = -1;
+    }
+    if (rc == 0) rc = vfs->rename(vfs->ctx, tb->tmp_path, tb->path);
+    if (rc < 0) {
+        table_builder_abort(tb);
+        return rc;
+    }
+    info->number = tb->number;
+    info->size = tb->offset;
+    info->count = tb->count;
+    env_free(tb->env, tb->buf);
+    env_free(tb->env, tb->index);
+    tb->buf = NULL;
+    tb->index = NULL;
+    return 0;
+}
+
+void table_builder_abort(struct table_builder *tb)
+{
+    const struct kdb_vfs *vfs = tb->env->vfs;
+
+    if (tb->fd >= 0) {
+        (void)vfs->close(vfs->ctx, tb->fd);
+        tb->fd = -1;
+        (void)vfs->unlink(vfs->ctx, tb->tmp_path);
+    }
+    env_free(tb->env, tb->buf);
+    env_free(tb->env, tb->index);
+    tb->buf = NULL;
+    tb->index = NULL;
+}
+
+/* ---- reading ---- */
+
+static const uint8_t *entry_at(const struct table *t, uint64_t i)
+{
+    return t->index + i * TABLE_INDEX_ENTRY_SIZE;
+}
+
+static uint64_t entry_offset(const struct table *t, uint64_t i)
+{
+    return get_le64(entry_at(t, i) + 16) & ~TABLE_INDEX_TOMBSTONE;
+}
+
+/* The end of entry i's record: where the next begins, or the end of the data. */
+static uint64_t entry_end(const struct table *t, uint64_t i)
+{
+    return i + 1 < t->count ? entry_offset(t, i + 1) : t->data_end;
+}
+
+bool table_is_tombstone(const struct table *t, uint64_t i)
+{
+    return (get_le64(entry_at(t, i) + 16) & TABLE_INDEX_TOMBSTONE) != 0;
+}
+
+const uint8_t *table_id_at(const struct table *t, uint64_t i)
+{
+    return entry_at(t, i);
+}
+
+void table_raw_at(const struct table *t, uint64_t i, const uint8_t **bytes, size_t *len,
+                  uint64_t *flags, uint64_t *checksum)
+{
+    uint64_t off = entry_offset(t, i);
+
+    *bytes = t->map + off;
+    *len = (size_t)(entry_end(t, i) - off);
+    *flags = get_le64(entry_at(t, i) + 16) & TABLE_INDEX_TOMBSTONE;
+    *checksum = get_le64(entry_at(t, i) + 24);
+}
+
+int64_t table_find(const struct table *t, const uint8_t id[16])
+{
+    uint64_t bucket = t->radix_bits ? id_prefix(id) >> (64 - t->radix_bits) : 0;
+    uint64_t lo = get_le32(t->radix + bucket * 4);
+    uint64_t hi = get_le32(t->radix + bucket * 4 + 4);
+
+    while (lo < hi) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        int c = memcmp(entry_at(t, mid), id, 16);
+        if (c == 0) return (int64_t)mid;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return -1;
+}
+
+static int damaged(const struct env *env, const struct table *t, const char *what, int rc)
+{
+    env_log(env, KDB_LOG_ERROR, __FILE__, __LINE__, "table " TABLE_PREFIX "%016" PRIx64 TABLE_SUFFIX ": %s",
+            t->number, what);
+    return rc;
+}
+
+/* Decodes a record whose bytes are trusted to be the ones written. */
+static int decode(const struct table *t, const struct env *env, uint64_t i,
+                  struct table_record *out)
+{
+    const uint8_t *r = t->map + entry_offset(t, i);
+    uint64_t len = entry_end(t, i) - entry_offset(t, i);
+    uint32_t payload_len = get_le32(r + 8);
+    unsigned type = r[12];
+
+    memset(out, 0, sizeof(*out));
+    if (len < TABLE_RECORD_HEADER_SIZE || payload_len > len - TABLE_RECORD_HEADER_SIZE ||
+        (type != WAL_RECORD_PUT_BLOCK && type != WAL_RECORD_DELETE_BLOCK) ||
+        (type == WAL_RECORD_DELETE_BLOCK) != table_is_tombstone(t, i) ||
+        block_check_payload(type, r + TABLE_RECORD_HEADER_SIZE, payload_len) < 0 ||
+        memcmp(block_payload_id(r + TABLE_RECORD_HEADER_SIZE), entry_at(t, i), 16) != 0)
+        return damaged(env, t, "a malformed record", -KDB_ECORRUPT);
+    out->sequence = get_le64(r);
+    out->type = type;
+    out->payload = r + TABLE_RECORD_HEADER_SIZE;
+    out->payload_len = payload_len;
+    return 0;
+}
+
+int table_read_checked(const struct table *t, const struct env *env, uint64_t i,
+                       struct table_record *out)
+{
+    uint64_t off = entry_offset(t, i);
+
+    if (checksum_64(t->map + off, (size_t)(entry_end(t, i) - off), 0) !=
+        get_le64(entry_at(t, i) + 24)) {
+        memset(out, 0, sizeof(*out));
+        return damaged(env, t, "a record's checksum does not match", -KDB_ECHECKSUM);
+    }
+    return decode(t, env, i, out);
+}
+
+int table_read(struct table *t, const struct env *env, uint64_t i, struct table_record *out)
+{
+    uint64_t bit = UINT64_C(1) << (i & 63);
+    int rc;
+
+    if (t->verified[i >> 6] & bit) return decode(t, env, i, out);
+    rc = table_read_checked(t, env, i, out);
+    if (rc == 0) t->verified[i >> 6] |= bit;
+    return rc;
+}
+
+static int check_header(struct table *t, const struct env *env)
+{
+    const uint8_t *h = t->map;
+
+    if (memcmp(h + TABLE_HEADER_MAGIC_OFFSET, TABLE_MAGIC, FORMAT_MAGIC_SIZE) != 0)
+        return damaged(env, t, "not a table (bad magic)", -KDB_ECORRUPT);
+    if (get_le64(h + TABLE_HEADER_CHECKSUM_OFFSET) !=
+        checksum_64(h, TABLE_HEADER_CHECKSUM_OFFSET, 0))
+        return damaged(env, t, "header checksum does not match", -KDB_ECHECKSUM);
+    if (get_le32(h + TABLE_HEADER_VERSION_OFFSET) > TABLE_VERSION)
+        return damaged(env, t, "written by a newer format version", -ENOTSUP);
+    if (get_le32(h + TABLE_HEADER_VERSION_OFFSET) != TABLE_VERSION ||
+        get_le32(h + TABLE_HEADER_SIZE_OFFSET) != TABLE_HEADER_SIZE ||
+        get_le64(h + TABLE_HEADER_NUMBER_OFFSET) != t->number)
+        return damaged(env, t, "header does not match its name", -KDB_ECORRUPT);
+    return 0;
+}
+
+/* Reads the footer and lays out the sections; checks they tile the file. */
+static int check_footer(struct table *t, const struct env *env)
+{
+    const uint8_t *f = t->map + t->size - TABLE_FOOTER_SIZE;
+    uint64_t radix_size, meta_end;
+
+    if (memcmp(f + TABLE_FOOTER_MAGIC_OFFSET, TABLE_MAGIC, FORMAT_MAGIC_SIZE) != 0)
+        return damaged(env, t, "footer magic is wrong (a cut-short file?)", -KDB_ECORRUPT);
+    if (get_le64(f + TABLE_FOOTER_CHECKSUM_OFFSET) !=
+        checksum_64(f, TABLE_FOOTER_CHECKSUM_OFFSET, 0))
+        return damaged(env, t, "footer checksum does not match", -KDB_ECHECKSUM);
+    if (get_le32(f + TABLE_FOOTER_VERSION_OFFSET) != TABLE_VERSION)
+        return damaged(env, t, "footer version differs from the header's", -KDB_ECORRUPT);
+    t->radix_bits = get_le32(f + TABLE_FOOTER_RADIX_OFFSET);
+    t->count = get_le64(f + TABLE_FOOTER_COUNT_OFFSET);
+    t->data_end = get_le64(f + TABLE_FOOTER_DATA_END_OFFSET);
+    t->bloom_blocks = get_le64(f + TABLE_FOOTER_BLOOM_OFFSET);
+    t->max_sequence = get_le64(f + TABLE_FOOTER_MAX_SEQ_OFFSET);
+    if (t->radix_bits > TABLE_RADIX_BITS_MAX || t->count >= UINT32_MAX || t->bloom_blocks == 0 ||
+        t->bloom_blocks > UINT32_MAX || t->data_end < TABLE_HEADER_SIZE ||
+        t->data_end > t->size || t->data_end % TABLE_RECORD_ALIGN)
+        return damaged(env, t, "footer fields out of range", -KDB_ECORRUPT);
+    radix_size = (((UINT64_C(1) << t->radix_bits) + 1) * 4 + TABLE_BLOOM_BLOCK_SIZE - 1) &
+                 ~(uint64_t)(TABLE_BLOOM_BLOCK_SIZE - 1);
+    meta_end = t->data_end + t->count * TABLE_INDEX_ENTRY_SIZE + radix_size +
+               t->bloom_blocks * TABLE_BLOOM_BLOCK_SIZE;
+    if (meta_end + TABLE_FOOTER_SIZE != t->size)
+        return damaged(env, t, "sections do not add up to the file size", -KDB_ECORRUPT);
+    t->index = t->map + t->data_end;
+    t->radix = t->index + t->count * TABLE_INDEX_ENTRY_SIZE;
+    t->bloom = t->radix + radix_size;
+    if (checksum_64(t->index, (size_t)(meta_end - t->data_end), 0) !=
+        get_le64(f + TABLE_FOOTER_META_SUM_OFFSET))
+        return damaged(env, t, "index checksum does not match", -KDB_ECHECKSUM);
+    return 0;
+}
+
+/* The index is sorted, its records tile the data, and the radix table agrees. */
+static int check_index(struct table *t, const struct env *env)
+{
+    uint64_t buckets = UINT64_C(1) << t->radix_bits;
+    uint64_t prev_end = TABLE_HEADER_SIZE;
+
+    for (uint64_t i = 0; i < t->count; i++) {
+        uint64_t off = entry_offset(t, i);
+        if (off != prev_end || (i && memcmp(entry_at(t, i - 1), entry_at(t, i), 16) >= 0))
+            return damaged(env, t, "index out of order", -KDB_ECORRUPT);
+        prev_end = entry_end(t, i);
+        if (prev_end < off + TABLE_RECORD_HEADER_SIZE || prev_end % TABLE_RECORD_ALIGN)
+            return damaged(env, t, "index out of order", -KDB_ECORRUPT);
+        if (table_is_tombstone(t, i)) t->tombstones++;
+    }
+    if (prev_end != t->data_end) return damaged(env, t, "index does not cover the data", -KDB_ECORRUPT);
+    for (uint64_t b = 0; b <= buckets; b++) {
+        uint64_t start = get_le32(t->radix + b * 4);
+        uint64_t end = b < buckets ? get_le32(t->radix + b * 4 + 4) : t->count;
+        if (start > end || end > t->count || (b == buckets && start != t->count))
+            return damaged(env, t, "radix table out of order", -KDB_ECORRUPT);
+        if (b < buckets && start < end &&
+            (id_prefix(entry_at(t, start)) >> (64 - t->radix_bits)) != b && t->radix_bits)
+            return damaged(env, t, "radix table points at the wrong ids", -KDB_ECORRUPT);
+    }
+    return 0;
+}
+
+int table_open(struct table *t, const struct env *env, const char *dir, uint64_t number)
+{
+    const struct kdb_vfs *vfs = env->vfs;
+    char path[4096];
+    int fd = -1, rc;
+
+    memset(t, 0, sizeof(*t));
+    t->number = number;
+    rc = table_path(path, sizeof(path), dir, number, TABLE_SUFFIX);
+    if (rc == 0) rc = vfs->open(vfs->ctx, path, KDB_VFS_OPEN_READ, &fd);
+    if (rc == 0) rc = vfs->file_size(vfs->ctx, fd, &t->size);
+    if (rc == 0 && t->size < TABLE_HEADER_SIZE + TABLE_FOOTER_SIZE + TABLE_BLOOM_BLOCK_SIZE)
+        rc = damaged(env, t, "too short to be a table", -KDB_ECORRUPT);
+    if (rc == 0) rc = vfs->map(vfs->ctx, fd, t->size, (const void **)&t->map);
+    if (fd >= 0) (void)vfs->close(vfs->ctx, fd);
+    if (rc == 0) rc = check_header(t, env);
+    if (rc == 0) rc = check_footer(t, env);
+    if (rc == 0) rc = check_index(t, env);
+    if (rc == 0) {
+        t->verified = env_calloc(env, (size_t)(t->count + 63) / 64 + 1, sizeof(uint64_t));
+        if (!t->verified) rc = -ENOMEM;
+    }
+    if (rc < 0) {
+        if (rc == -ENOENT) damaged(env, t, "missing", rc);
+        table_close(t, env);
+    }
+    return rc;
+}
+
+void table_close(struct table *t, const struct env *env)
+{
+    if (t->map) (void)env->vfs->unmap(env->vfs->ctx, t->map, t->size);
+    env_free(env, t->verified);
+    memset(t, 0, sizeof(*t));
+}

@@ -1,0 +1,167 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * table.h: SSTables, the immutable sorted files of the LSM tree.
+ *
+ * A table holds one version of each of a set of ids, sorted by id: the
+ * newest put or delete (a tombstone) that the table's source knew of. The
+ * bytes are specified in FORMAT.md ("SSTable"): records, then an index with
+ * one 32-byte entry per record (id, where, tombstone bit, the record's
+ * checksum), a radix table over the ids' leading bits that narrows a lookup
+ * to a bucket of about one entry, a blocked bloom filter (one cache line per
+ * id), and a footer.
+ *
+ * A builder writes a table as "<name>.tmp", fsyncs it and renames it into
+ * place; the caller makes the name durable with one sync_dir. A reader maps
+ * the whole file through the VFS and checks the header, the footer and the
+ * metadata's checksum, and that the index is sorted and in bounds, once,
+ * at open. After that a lookup reads the bloom line, a radix bucket, one or
+ * two index entries and the record; a record's checksum is checked the
+ * first time it is read through this handle (a bit per record remembers),
+ * never again, and never by a scan of the whole file.
+ *
+ * Threads: a builder belongs to the thread that runs it. A table is
+ * immutable once open; only table_read() writes (its bitmap), so it is
+ * core-only, while table_find(), table_may_contain() and iteration with
+ * table_record_at() may run on any thread.
+ */
+#ifndef KDB_ENGINE_TABLE_H
+#define KDB_ENGINE_TABLE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "checksum.h"
+#include "env.h"
+#include "format.h"
+
+/* ---- writing ---- */
+
+struct table_builder {
+    const struct env *env;
+    char tmp_path[4096];
+    char path[4096];
+    int fd;
+    uint64_t number;
+    uint8_t *buf; /* write buffer */
+    size_t buf_len;
+    size_t buf_cap;
+    uint64_t offset;        /* file bytes written or buffered */
+    uint64_t synced_hint;   /* bytes already passed to writeback */
+    uint8_t *index;         /* count entries, on-disk form */
+    uint64_t count;
+    uint64_t index_cap;     /* entries */
+    uint64_t max_sequence;
+    struct checksum_stream stream;
+};
+
+/* What a finished table holds. */
+struct table_info {
+    uint64_t number;
+    uint64_t size;  /* bytes of the file */
+    uint64_t count; /* records */
+};
+
+/* Starts table number in dir. Returns -ENOMEM or an I/O error (nothing is left behind). */
+KDB_MUST_USE int table_builder_start(struct table_builder *tb, const struct env *env,
+                                     const char *dir, uint64_t number);
+
+/*
+ * Adds a record: ids must come in strictly increasing order. type is
+ * WAL_RECORD_PUT_BLOCK or WAL_RECORD_DELETE_BLOCK; payload as in a log record.
+ */
+KDB_MUST_USE int table_builder_add(struct table_builder *tb, const uint8_t id[16], uint64_t sequence,
+                                   unsigned type, const uint8_t *payload, size_t payload_len);
+
+/* Adds a record copied verbatim from another table, with its checksum and tombstone bit. */
+KDB_MUST_USE int table_builder_add_raw(struct table_builder *tb, const uint8_t id[16],
+                                       const uint8_t *record, size_t len, uint64_t location_flags,
+                                       uint64_t checksum);
+
+/* Writes the index, radix table, bloom filter and footer, fsyncs and renames. */
+KDB_MUST_USE int table_builder_finish(struct table_builder *tb, struct table_info *info);
+
+/* Drops an unfinished table: closes and unlinks it, frees memory. */
+void table_builder_abort(struct table_builder *tb);
+
+/* ---- reading ---- */
+
+struct table {
+    uint64_t number;
+    const uint8_t *map; /* the whole file */
+    uint64_t size;
+    uint64_t count;
+    uint64_t data_end;
+    const uint8_t *index;
+    const uint8_t *radix; /* (1 << radix_bits) + 1 u32 entries */
+    unsigned radix_bits;
+    const uint8_t *bloom;
+    uint64_t bloom_blocks;
+    uint64_t max_sequence;
+    uint64_t tombstones;
+    uint64_t *verified; /* a bit per record: its checksum matched */
+};
+
+/* A record found in a table, decoded. */
+struct table_record {
+    uint64_t sequence;
+    unsigned type;          /* WAL_RECORD_PUT_BLOCK or WAL_RECORD_DELETE_BLOCK */
+    const uint8_t *payload; /* block payload, as in a log record */
+    uint32_t payload_len;
+};
+
+/*
+ * Opens table number in dir. Returns -ENOENT, -EUCLEAN (inconsistent),
+ * -EBADMSG (a checksum), -ENOTSUP (newer version), -ENOMEM or an I/O error;
+ * damage is logged with the file name.
+ */
+KDB_MUST_USE int table_open(struct table *t, const struct env *env, const char *dir,
+                            uint64_t number);
+void table_close(struct table *t, const struct env *env);
+
+/* Whether id may be in the table; hash is hash_id(id). Never a false "no". */
+static inline bool table_may_contain(const struct table *t, uint64_t hash)
+{
+    const uint8_t *line = t->bloom + (((hash >> 32) * t->bloom_blocks) >> 32) * TABLE_BLOOM_BLOCK_SIZE;
+    uint32_t x = (uint32_t)hash;
+
+    for (int i = 0; i < TABLE_BLOOM_PROBES; i++) {
+        uint32_t bit = x >> (32 - 9);
+        if (!(line[bit >> 3] & (1u << (bit & 7)))) return false;
+        x *= 0x9e3779b9u;
+    }
+    return true;
+}
+
+static inline void table_prefetch_bloom(const struct table *t, uint64_t hash)
+{
+    __builtin_prefetch(t->bloom + (((hash >> 32) * t->bloom_blocks) >> 32) * TABLE_BLOOM_BLOCK_SIZE);
+}
+
+/* The index position of id, or -1. */
+int64_t table_find(const struct table *t, const uint8_t id[16]);
+
+/* Whether index entry i is a tombstone, and its id. */
+bool table_is_tombstone(const struct table *t, uint64_t i);
+const uint8_t *table_id_at(const struct table *t, uint64_t i);
+
+/* Entry i's record bytes (with padding) and its stored checksum and location flags. */
+void table_raw_at(const struct table *t, uint64_t i, const uint8_t **bytes, size_t *len,
+                  uint64_t *flags, uint64_t *checksum);
+
+/*
+ * Decodes entry i, checking its checksum the first time (core only).
+ * Returns -EBADMSG or -EUCLEAN, logged.
+ */
+KDB_MUST_USE int table_read(struct table *t, const struct env *env, uint64_t i,
+                            struct table_record *out);
+
+/* Decodes entry i after checking its checksum every time; any thread. */
+KDB_MUST_USE int table_read_checked(const struct table *t, const struct env *env, uint64_t i,
+                                    struct table_record *out);
+
+/* The file name of table number in dir ("sst-%016x.sst"); -ENAMETOOLONG. */
+KDB_MUST_USE int table_path(char *path, size_t size, const char *dir, uint64_t number,
+                            const char *suffix);
+
+#endif /* KDB_ENGINE_TABLE_H */
