@@ -20,7 +20,7 @@ LDFLAGS  := $(EXTRA_LDFLAGS)
 
 # Debian packages the build and the tests need, and what `make bench` adds.
 DEB_BUILD := pkg-config libxxhash-dev libcmocka-dev libfuse3-dev fuse3
-DEB_BENCH := libjansson-dev
+DEB_BENCH := libjansson-dev libleveldb-dev librocksdb-dev
 
 ENGINE_SRC := $(wildcard engine/*.c)
 ENGINE_OBJ := $(ENGINE_SRC:%.c=$(BUILD)/%.o)
@@ -39,6 +39,12 @@ BENCH_BIN := $(BUILD)/kausal-bench
 CMOCKA_CFLAGS = $(shell pkg-config --cflags cmocka 2>/dev/null)
 CMOCKA_LIBS   = $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)
 JANSSON_OK    = $(shell pkg-config --exists jansson 2>/dev/null && echo 1)
+LEVELDB_OK    = $(shell test -f /usr/include/leveldb/c.h && echo 1)
+ROCKSDB_OK    = $(shell test -f /usr/include/rocksdb/c.h && echo 1)
+BENCH_DEFS    = $(if $(JANSSON_OK),-DKDB_BENCH_JANSSON=1) $(if $(LEVELDB_OK),-DKDB_BENCH_LEVELDB=1) \
+	$(if $(ROCKSDB_OK),-DKDB_BENCH_ROCKSDB=1)
+BENCH_LIBS    = $(if $(JANSSON_OK),-ljansson) $(if $(LEVELDB_OK),-lleveldb) \
+	$(if $(ROCKSDB_OK),-lrocksdb)
 
 .SECONDARY:
 
@@ -72,16 +78,15 @@ $(BUILD)/tests/%.o: tests/%.c
 	@$(if $(Q),echo "  CC      $@")
 	$(Q)$(CC) $(CFLAGS) $(CMOCKA_CFLAGS) -Iengine -Iengine/include -Itests -c $< -o $@
 
-# Rebuild the benchmark when jansson appears or goes.
-$(BUILD)/bench/jansson.stamp: FORCE
+# Rebuild the benchmark when an optional library (jansson, the peers) appears or goes.
+$(BUILD)/bench/libs.stamp: FORCE
 	@mkdir -p $(@D)
-	@echo "$(JANSSON_OK)" | cmp -s - $@ || echo "$(JANSSON_OK)" > $@
+	@echo "$(BENCH_DEFS)" | cmp -s - $@ || echo "$(BENCH_DEFS)" > $@
 
-$(BUILD)/bench/%.o: bench/%.c $(BUILD)/bench/jansson.stamp
+$(BUILD)/bench/%.o: bench/%.c $(BUILD)/bench/libs.stamp
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  CC      $@")
-	$(Q)$(CC) $(CFLAGS) $(if $(JANSSON_OK),-DKDB_BENCH_JANSSON=1) -Iengine -Iengine/include \
-		-c $< -o $@
+	$(Q)$(CC) $(CFLAGS) $(BENCH_DEFS) -Iengine -Iengine/include -c $< -o $@
 
 $(LIBKAUSAL): $(ENGINE_OBJ)
 	@rm -f $@
@@ -94,7 +99,7 @@ $(BUILD)/tests/test_%: $(BUILD)/tests/test_%.o $(TEST_SUPPORT_OBJ) $(LIBKAUSAL)
 
 $(BENCH_BIN): $(BENCH_OBJ) $(LIBKAUSAL)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(if $(JANSSON_OK),-ljansson) -lm
+	$(Q)$(CC) $(CFLAGS) -o $@ $(filter-out %.stamp,$^) $(LDFLAGS) $(BENCH_LIBS) -lm -lpthread
 
 # Each suite runs alone; tests/run-tests.sh sums their counts into one closing line.
 test: deps

@@ -54,7 +54,7 @@ void bench_result_from(struct bench_result *result, const char *name, struct ben
                        double mean_ns_override);
 
 struct bench_report {
-    struct bench_result results[32];
+    struct bench_result results[64];
     size_t count;
     bool json;
 };
@@ -71,5 +71,6 @@ void bench_progress(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Subcommands. argv[0] is the subcommand's name. Exit status 0, 1 or 2. */
 int bench_storage_main(int argc, char **argv);
+int bench_peers_main(int argc, char **argv);
 
 #endif /* KDB_BENCH_BENCH_H */

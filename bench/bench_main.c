@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * bench_main.c: kausal-bench, the benchmark driver, and the helpers of
- * bench.h. Subcommands: storage (the engine on the real file system).
+ * bench.h. Subcommands: storage (the engine on the real file system) and
+ * peers (KausalDB against LevelDB and RocksDB).
  */
 #include "bench.h"
 
@@ -129,6 +130,7 @@ static void usage(FILE *out)
                  "benchmarks:\n"
                  "  storage   block write, read, update, delete, durable write and recovery\n"
                  "            of the engine on the real file system\n"
+                 "  peers     the same workload against KausalDB, LevelDB and RocksDB\n"
                  "\n"
                  "Run 'kausal-bench <benchmark> --help' for its options.\n");
 }
@@ -144,6 +146,7 @@ int main(int argc, char **argv)
         return 0;
     }
     if (strcmp(argv[1], "storage") == 0) return bench_storage_main(argc - 1, argv + 1);
+    if (strcmp(argv[1], "peers") == 0) return bench_peers_main(argc - 1, argv + 1);
     fprintf(stderr, "kausal-bench: unknown benchmark '%s'\n", argv[1]);
     usage(stderr);
     return 2;

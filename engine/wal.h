@@ -65,7 +65,7 @@ struct wal_options {
 };
 
 #define WAL_RETIRED_MAX 8 /* full segments awaiting their fdatasync */
-#define WAL_CHUNK_COUNT 4 /* appends queued for the writer thread, one buffer each */
+#define WAL_CHUNK_COUNT 32 /* appends queued for the writer thread, one buffer each */
 
 /*
  * A run of log bytes for the writer thread: one buffer's worth of records,
