@@ -123,19 +123,22 @@ static const struct memtable_entry *memtables_get(const struct kdb *db, const ui
 }
 
 /*
- * The newest table that knows id, and where: the bloom lines of all tables
- * are fetched at once, so that their misses overlap. Returns -1 if none.
+ * The newest table that knows id, and where: the bloom lines and radix
+ * buckets of all tables are fetched at once, so that their misses overlap.
+ * Returns -1 if none.
  */
 static int64_t tables_find(const struct kdb *db, const uint8_t *id, struct table **table)
 {
     struct table *const *tables = db->lsm.tables;
     size_t n = db->lsm.table_count;
-    uint64_t hash;
+    uint64_t hash, prefix = 0;
 
     if (!n) return -1;
     hash = hash_id(id);
+    for (int i = 0; i < 8; i++)
+        prefix = (prefix << 8) | id[i];
     for (size_t i = 0; i < n; i++)
-        table_prefetch_bloom(tables[i], hash);
+        table_prefetch(tables[i], hash, prefix);
     for (size_t i = 0; i < n; i++) {
         if (table_may_contain(tables[i], hash)) {
             int64_t at = table_find(tables[i], id);

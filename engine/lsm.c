@@ -216,6 +216,20 @@ static bool stopping(const struct lsm *lsm)
     return __atomic_load_n(&lsm->stop, __ATOMIC_ACQUIRE);
 }
 
+/*
+ * A flush in progress goes first: writes stall only when a flush falls
+ * behind, so a compaction waits while one runs rather than share the disk
+ * with it. Compactions catch up whenever writes pause.
+ */
+static void yield_to_flush(struct lsm *lsm)
+{
+    if (!__atomic_load_n(&lsm->flushing, __ATOMIC_ACQUIRE)) return;
+    pthread_mutex_lock(&lsm->lock);
+    while (lsm->flushing && !lsm->stop)
+        pthread_cond_wait(&lsm->cond, &lsm->lock);
+    pthread_mutex_unlock(&lsm->lock);
+}
+
 /* The input holding the smallest id at the cursors, newest on ties; -1 when all are done. */
 static int smallest(const struct lsm_job *job, const uint64_t *pos)
 {
@@ -266,7 +280,10 @@ static int merge(struct lsm *lsm, struct lsm_job *job, struct table_builder *tb,
         uint64_t i;
 
         if (win < 0) return 0;
-        if (n % LSM_CANCEL_CHECK == 0 && stopping(lsm)) return -ECANCELED;
+        if (n % LSM_CANCEL_CHECK == 0) {
+            yield_to_flush(lsm);
+            if (stopping(lsm)) return -ECANCELED;
+        }
         t = job->inputs[win];
         i = pos[win];
         id = table_id_at(t, i);
@@ -332,9 +349,11 @@ static void *worker_main(void *arg)
             pthread_cond_wait(&lsm->cond, &lsm->lock);
         if (!w->work) break;
         w->work = false;
+        if (w->job.kind == LSM_JOB_FLUSH) __atomic_store_n(&lsm->flushing, true, __ATOMIC_RELEASE);
         pthread_mutex_unlock(&lsm->lock);
         run_job(lsm, &w->job);
         pthread_mutex_lock(&lsm->lock);
+        if (w->job.kind == LSM_JOB_FLUSH) __atomic_store_n(&lsm->flushing, false, __ATOMIC_RELEASE);
         __atomic_store_n(&w->done, true, __ATOMIC_RELEASE);
         pthread_cond_broadcast(&lsm->cond);
     }

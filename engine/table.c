@@ -12,7 +12,9 @@
 #include "coding.h"
 #include "kassert.h"
 
-#define TABLE_BUFFER_SIZE     (1u << 20)
+/* Tables go out in aligned 2 MiB pieces: the page cache then keeps them in
+ * 2 MiB folios, which a mapping reads through huge pages (vfs_posix.c). */
+#define TABLE_BUFFER_SIZE     (2u << 20)
 #define TABLE_WRITEBACK_BYTES (8u << 20) /* hint writeback this often, so the fsync is short */
 
 int table_path(char *path, size_t size, const char *dir, uint64_t number, const char *suffix)
@@ -53,24 +55,23 @@ static int flush_buffer(struct table_builder *tb)
     return 0;
 }
 
-/* Appends bytes to the file through the buffer; large runs go straight out. */
+/* Appends bytes to the file through the buffer, which goes out whenever it is full. */
 static int emit(struct table_builder *tb, const void *bytes, size_t len)
 {
-    const struct kdb_vfs *vfs = tb->env->vfs;
-    int rc;
+    const uint8_t *p = bytes;
 
-    if (tb->buf_len + len <= tb->buf_cap) {
-        memcpy(tb->buf + tb->buf_len, bytes, len);
-        tb->buf_len += len;
-        tb->offset += len;
-        return tb->buf_len == tb->buf_cap ? flush_buffer(tb) : 0;
+    while (len) {
+        size_t n = tb->buf_cap - tb->buf_len < len ? tb->buf_cap - tb->buf_len : len;
+        memcpy(tb->buf + tb->buf_len, p, n);
+        tb->buf_len += n;
+        tb->offset += n;
+        p += n;
+        len -= n;
+        if (tb->buf_len == tb->buf_cap) {
+            int rc = flush_buffer(tb);
+            if (rc < 0) return rc;
+        }
     }
-    rc = flush_buffer(tb);
-    if (rc < 0) return rc;
-    if (len <= tb->buf_cap) return emit(tb, bytes, len);
-    rc = vfs->pwrite(vfs->ctx, tb->fd, bytes, len, tb->offset);
-    if (rc < 0) return rc;
-    tb->offset += len;
     return 0;
 }
 
@@ -438,11 +439,17 @@ static int check_footer(struct table *t, const struct env *env)
                t->bloom_blocks * TABLE_BLOOM_BLOCK_SIZE;
     if (meta_end + TABLE_FOOTER_SIZE != t->size)
         return damaged(env, t, "sections do not add up to the file size", -KDB_ECORRUPT);
-    t->index = t->map + t->data_end;
+    /* Lookups walk the index, radix table and bloom filter: a copy in
+     * memory (huge pages for a large table) spares them the TLB misses of a
+     * file mapping. The copy is what is checked and what is used. */
+    t->meta_size = meta_end - t->data_end;
+    t->meta = env_malloc(env, (size_t)t->meta_size);
+    if (!t->meta) return -ENOMEM;
+    memcpy(t->meta, t->map + t->data_end, (size_t)t->meta_size);
+    t->index = t->meta;
     t->radix = t->index + t->count * TABLE_INDEX_ENTRY_SIZE;
     t->bloom = t->radix + radix_size;
-    if (checksum_64(t->index, (size_t)(meta_end - t->data_end), 0) !=
-        get_le64(f + TABLE_FOOTER_META_SUM_OFFSET))
+    if (checksum_64(t->meta, (size_t)t->meta_size, 0) != get_le64(f + TABLE_FOOTER_META_SUM_OFFSET))
         return damaged(env, t, "index checksum does not match", -KDB_ECHECKSUM);
     return 0;
 }
@@ -508,5 +515,6 @@ void table_close(struct table *t, const struct env *env)
 {
     if (t->map) (void)env->vfs->unmap(env->vfs->ctx, t->map, t->size);
     env_free(env, t->verified);
+    env_free(env, t->meta);
     memset(t, 0, sizeof(*t));
 }

@@ -92,7 +92,9 @@ struct table {
     uint64_t size;
     uint64_t count;
     uint64_t data_end;
-    const uint8_t *index;
+    uint8_t *meta; /* a copy of index, radix table and bloom filter, in memory */
+    uint64_t meta_size;
+    const uint8_t *index; /* these three point into meta */
     const uint8_t *radix; /* (1 << radix_bits) + 1 u32 entries */
     unsigned radix_bits;
     const uint8_t *bloom;
@@ -133,9 +135,11 @@ static inline bool table_may_contain(const struct table *t, uint64_t hash)
     return true;
 }
 
-static inline void table_prefetch_bloom(const struct table *t, uint64_t hash)
+/* Starts loading what a lookup of id reads first: its bloom line and radix bucket. */
+static inline void table_prefetch(const struct table *t, uint64_t hash, uint64_t id_prefix)
 {
     __builtin_prefetch(t->bloom + (((hash >> 32) * t->bloom_blocks) >> 32) * TABLE_BLOOM_BLOCK_SIZE);
+    __builtin_prefetch(t->radix + (t->radix_bits ? id_prefix >> (64 - t->radix_bits) : 0) * 4);
 }
 
 /* The index position of id, or -1. */

@@ -114,15 +114,45 @@ static int posix_file_size(void *ctx, int fd, uint64_t *size_out)
     return 0;
 }
 
+/*
+ * Large files are mapped at a 2 MiB boundary with huge pages allowed: where
+ * the page cache holds a file in 2 MiB folios (the engine writes tables in
+ * aligned 2 MiB pieces so that it does), the kernel maps them with one
+ * entry each, and random reads of a table pay no 4 KiB TLB miss.
+ */
+#define POSIX_HUGE_PAGE ((size_t)2 << 20)
+
 static int posix_map(void *ctx, int fd, uint64_t size, const void **addr_out)
 {
+    size_t len = (size_t)size, span;
+    char *reserve, *aligned;
     void *addr;
 
     (void)ctx;
     *addr_out = NULL;
-    if (size == 0 || size > SIZE_MAX) return -EINVAL;
-    addr = mmap(NULL, (size_t)size, PROT_READ, MAP_PRIVATE, fd, 0);
-    if (addr == MAP_FAILED) return -errno;
+    if (size == 0 || size > SIZE_MAX - POSIX_HUGE_PAGE) return -EINVAL;
+    if (len < POSIX_HUGE_PAGE) {
+        addr = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (addr == MAP_FAILED) return -errno;
+        *addr_out = addr;
+        return 0;
+    }
+    span = len + POSIX_HUGE_PAGE;
+    reserve = mmap(NULL, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (reserve == MAP_FAILED) return -errno;
+    aligned = (char *)(((uintptr_t)reserve + POSIX_HUGE_PAGE - 1) & ~(uintptr_t)(POSIX_HUGE_PAGE - 1));
+    addr = mmap(aligned, len, PROT_READ, MAP_PRIVATE | MAP_FIXED, fd, 0);
+    if (addr == MAP_FAILED) {
+        int rc = -errno;
+        (void)munmap(reserve, span);
+        return rc;
+    }
+    /* Give back the reservation around the mapping; the mapping's own pages round up. */
+    size_t mapped = (len + 4095) & ~(size_t)4095;
+    if (aligned > reserve) (void)munmap(reserve, (size_t)(aligned - reserve));
+    if (reserve + span > aligned + mapped)
+        (void)munmap(aligned + mapped, (size_t)(reserve + span - (aligned + mapped)));
+    (void)madvise(addr, len, MADV_HUGEPAGE); /* advice only */
     *addr_out = addr;
     return 0;
 }

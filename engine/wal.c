@@ -456,8 +456,15 @@ static int segment_create(struct wal *wal, uint64_t number, uint64_t salt, uint6
         return rc;
     }
     wal->fd = fd;
+    wal->fd_number = number;
     wal->dir_dirty = true;
     return 0;
+}
+
+/* Whether retired segment i's changes are in a table: it needs no fsync. */
+static bool retired_forgotten(const struct wal *wal, size_t i)
+{
+    return wal->retired_number[i] < __atomic_load_n(&wal->forgotten, __ATOMIC_ACQUIRE);
 }
 
 /*
@@ -469,12 +476,15 @@ static int retire_segment(struct wal *wal)
     const struct kdb_vfs *vfs = wal->env->vfs;
 
     if (wal->retired_count == WAL_RETIRED_MAX) {
-        int rc = vfs->fsync(vfs->ctx, wal->retired[0]);
+        int rc = retired_forgotten(wal, 0) ? 0 : vfs->fsync(vfs->ctx, wal->retired[0]);
         if (rc < 0) return rc;
         (void)vfs->close(vfs->ctx, wal->retired[0]);
         wal->retired_count--;
         memmove(wal->retired, wal->retired + 1, wal->retired_count * sizeof(wal->retired[0]));
+        memmove(wal->retired_number, wal->retired_number + 1,
+                wal->retired_count * sizeof(wal->retired_number[0]));
     }
+    wal->retired_number[wal->retired_count] = wal->fd_number;
     wal->retired[wal->retired_count++] = wal->fd;
     wal->fd = -1;
     return 0;
@@ -482,9 +492,11 @@ static int retire_segment(struct wal *wal)
 
 /*
  * The writer's part of one chunk: create, write, retire, as the chunk says.
- * With hint, start writeback of what it wrote.
+ * No writeback is started: with sync off, a segment's pages are left to the
+ * page cache, and a flush deletes the segment, usually before the kernel
+ * has written it, so log bytes reach the disk only when a sync asks.
  */
-static int write_chunk(struct wal *wal, const struct wal_chunk *chunk, bool hint)
+static int write_chunk(struct wal *wal, const struct wal_chunk *chunk)
 {
     const struct kdb_vfs *vfs = wal->env->vfs;
     int rc = 0;
@@ -495,9 +507,6 @@ static int write_chunk(struct wal *wal, const struct wal_chunk *chunk, bool hint
     }
     if (rc == 0 && chunk->len) {
         rc = vfs->pwrite(vfs->ctx, wal->fd, chunk->bytes, chunk->len, chunk->offset);
-        /* Start the bytes toward the disk now, so that the fdatasync of the next sync
-         * finds little left to wait for. A hint: its failure changes nothing. */
-        if (rc == 0 && hint) (void)vfs->writeback(vfs->ctx, wal->fd, chunk->offset, chunk->len);
     }
     if (rc == 0 && chunk->ends_segment) rc = retire_segment(wal);
     return rc;
@@ -527,7 +536,7 @@ static void *writer_main(void *arg)
         struct wal_chunk *chunk = &wal->chunks[wal->head];
         bool skip = wal->writer_error != 0; /* after an error nothing more reaches the disk */
         pthread_mutex_unlock(&wal->lock);
-        int rc = skip ? 0 : write_chunk(wal, chunk, true);
+        int rc = skip ? 0 : write_chunk(wal, chunk);
         pthread_mutex_lock(&wal->lock);
         if (rc < 0 && wal->writer_error == 0) wal->writer_error = rc;
         if (chunk->ends_segment) wal->ended++;
@@ -670,12 +679,16 @@ static int sync_files(struct wal *wal)
 
     if (wal->durable_sequence + 1 >= wal->next_sequence) return 0;
     while (wal->retired_count) {
-        rc = vfs->fsync(vfs->ctx, wal->retired[0]);
-        if (rc < 0) return rc;
-        wal->sync_count++;
+        if (!retired_forgotten(wal, 0)) {
+            rc = vfs->fsync(vfs->ctx, wal->retired[0]);
+            if (rc < 0) return rc;
+            wal->sync_count++;
+        }
         (void)vfs->close(vfs->ctx, wal->retired[0]);
         wal->retired_count--;
         memmove(wal->retired, wal->retired + 1, wal->retired_count * sizeof(wal->retired[0]));
+        memmove(wal->retired_number, wal->retired_number + 1,
+                wal->retired_count * sizeof(wal->retired_number[0]));
     }
     rc = vfs->fsync(vfs->ctx, wal->fd);
     if (rc < 0) return rc;
@@ -741,6 +754,7 @@ void wal_forget(struct wal *wal, uint64_t number)
 {
     size_t kept = 0;
 
+    __atomic_store_n(&wal->forgotten, number, __ATOMIC_RELEASE);
     for (size_t i = 0; i < wal->map_count; i++) {
         struct wal_map *m = &wal->maps[i];
         if (m->number >= number) {
@@ -1010,7 +1024,7 @@ int wal_sync(struct wal *wal)
     /* Once the writer is idle the core writes the last chunk itself: a durable write
      * does not wait for a thread to wake up, and the fdatasync follows at once. */
     rc = wait_idle(wal);
-    if (rc == 0) rc = write_chunk(wal, chunk, false);
+    if (rc == 0) rc = write_chunk(wal, chunk);
     chunk_reset(wal, chunk);
     if (rc == 0) rc = sync_files(wal);
     if (rc < 0) wal->error = rc;

@@ -119,7 +119,9 @@ struct wal {
 
     /* Writer while it runs; the core only while it is idle. */
     int fd;                       /* the segment being written, -1 when none */
+    uint64_t fd_number;           /* its number */
     int retired[WAL_RETIRED_MAX]; /* full segments not yet fdatasync'd, oldest first */
+    uint64_t retired_number[WAL_RETIRED_MAX];
     size_t retired_count;
     bool dir_dirty; /* a segment was created since the last sync_dir */
 
@@ -131,6 +133,7 @@ struct wal {
     size_t head;                              /* oldest queued chunk */
     size_t queued;                            /* chunks handed to the writer and not yet written */
     uint64_t ended;                           /* segment-ending chunks the writer is done with */
+    uint64_t forgotten; /* atomic: segments below this are in tables and need no fsync */
     int writer_error;                         /* first error of the writer: 0 or a negative errno */
     void *prepare_memory; /* memory for the writer to ready (env_prepare()), or NULL */
     size_t prepare_size;
