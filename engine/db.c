@@ -736,6 +736,37 @@ int kdb_scan_blocks(struct kdb *db, kdb_block_fn fn, void *fn_ctx)
     return rc;
 }
 
+int kdb_flush(struct kdb *db)
+{
+    int rc = db->error ? db->error : settle(db, false);
+
+    if (rc == 0 && db->imm) rc = settle(db, true);
+    if (rc < 0) return rc;
+    if (db->wal.error) return db->wal.error;
+    if (memtable_count(db->mem) == 0) return 0;
+    rc = freeze(db);
+    if (rc == 0 && db->imm) rc = settle(db, true);
+    return rc;
+}
+
+int kdb_compact(struct kdb *db)
+{
+    int rc = kdb_flush(db);
+
+    if (rc == 0 && lsm_job_done(&db->lsm.compactor, true)) {
+        rc = lsm_install_compaction(&db->lsm);
+        if (rc < 0) return fail(db, rc);
+    }
+    if (rc < 0) return rc;
+    rc = lsm_compact_all(&db->lsm);
+    if (rc < 0) return fail(db, rc);
+    if (rc > 0 && lsm_job_done(&db->lsm.compactor, true)) {
+        rc = lsm_install_compaction(&db->lsm);
+        if (rc < 0) return fail(db, rc);
+    }
+    return 0;
+}
+
 int kdb_sync(struct kdb *db)
 {
     int rc = db->error ? db->error : settle(db, false);

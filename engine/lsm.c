@@ -472,14 +472,13 @@ static void free_job_list(struct lsm *lsm, struct lsm_job *job)
     job->list = job->inputs = job->older = NULL;
 }
 
-int lsm_maybe_compact(struct lsm *lsm)
+/* Hands tables [first, end) of the list to the compactor. Returns 1. */
+static int submit_compaction(struct lsm *lsm, size_t first, size_t end)
 {
     struct lsm_worker *w = &lsm->compactor;
-    struct table **list;
-    size_t first, end;
+    struct table **list = env_malloc(lsm->env, lsm->table_count * sizeof(*list));
+    int rc;
 
-    if (w->busy || !pick_run(lsm, &first, &end)) return 0;
-    list = env_malloc(lsm->env, lsm->table_count * sizeof(*list));
     if (!list) return -ENOMEM;
     memcpy(list, lsm->tables, lsm->table_count * sizeof(*list));
     w->job = (struct lsm_job){
@@ -491,9 +490,28 @@ int lsm_maybe_compact(struct lsm *lsm)
         .older = list + end,
         .older_count = lsm->table_count - end,
     };
-    int rc = submit(lsm, w);
+    rc = submit(lsm, w);
     if (rc < 0) free_job_list(lsm, &w->job);
     return rc < 0 ? rc : 1;
+}
+
+int lsm_maybe_compact(struct lsm *lsm)
+{
+    size_t first, end;
+
+    if (lsm->compactor.busy || !pick_run(lsm, &first, &end)) return 0;
+    return submit_compaction(lsm, first, end);
+}
+
+int lsm_compact_all(struct lsm *lsm)
+{
+    bool tombstones = false;
+
+    kdb_assert(!lsm->compactor.busy);
+    for (size_t i = 0; i < lsm->table_count; i++)
+        tombstones = tombstones || lsm->tables[i]->tombstones;
+    if (lsm->table_count == 0 || (lsm->table_count == 1 && !tombstones)) return 0;
+    return submit_compaction(lsm, 0, lsm->table_count);
 }
 
 int lsm_install_compaction(struct lsm *lsm)

@@ -141,6 +141,13 @@ KDB_MUST_USE int lsm_submit_flush(struct lsm *lsm, const struct memtable *memtab
 /* Starts a compaction if the tables call for one and the compactor is free: returns 1 if it did. */
 KDB_MUST_USE int lsm_maybe_compact(struct lsm *lsm);
 
+/*
+ * Starts a compaction of every table into one, which drops every tombstone
+ * and shadowed version; returns 1 if there was anything to do. The
+ * compactor must be free.
+ */
+KDB_MUST_USE int lsm_compact_all(struct lsm *lsm);
+
 /* Whether the worker's job finished; wait blocks until it does. */
 bool lsm_job_done(struct lsm_worker *w, bool wait);
 

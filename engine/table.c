@@ -439,17 +439,11 @@ static int check_footer(struct table *t, const struct env *env)
                t->bloom_blocks * TABLE_BLOOM_BLOCK_SIZE;
     if (meta_end + TABLE_FOOTER_SIZE != t->size)
         return damaged(env, t, "sections do not add up to the file size", -KDB_ECORRUPT);
-    /* Lookups walk the index, radix table and bloom filter: a copy in
-     * memory (huge pages for a large table) spares them the TLB misses of a
-     * file mapping. The copy is what is checked and what is used. */
-    t->meta_size = meta_end - t->data_end;
-    t->meta = env_malloc(env, (size_t)t->meta_size);
-    if (!t->meta) return -ENOMEM;
-    memcpy(t->meta, t->map + t->data_end, (size_t)t->meta_size);
-    t->index = t->meta;
+    t->index = t->map + t->data_end;
     t->radix = t->index + t->count * TABLE_INDEX_ENTRY_SIZE;
     t->bloom = t->radix + radix_size;
-    if (checksum_64(t->meta, (size_t)t->meta_size, 0) != get_le64(f + TABLE_FOOTER_META_SUM_OFFSET))
+    if (checksum_64(t->index, (size_t)(meta_end - t->data_end), 0) !=
+        get_le64(f + TABLE_FOOTER_META_SUM_OFFSET))
         return damaged(env, t, "index checksum does not match", -KDB_ECHECKSUM);
     return 0;
 }
@@ -515,6 +509,5 @@ void table_close(struct table *t, const struct env *env)
 {
     if (t->map) (void)env->vfs->unmap(env->vfs->ctx, t->map, t->size);
     env_free(env, t->verified);
-    env_free(env, t->meta);
     memset(t, 0, sizeof(*t));
 }

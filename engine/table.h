@@ -92,9 +92,7 @@ struct table {
     uint64_t size;
     uint64_t count;
     uint64_t data_end;
-    uint8_t *meta; /* a copy of index, radix table and bloom filter, in memory */
-    uint64_t meta_size;
-    const uint8_t *index; /* these three point into meta */
+    const uint8_t *index; /* these three point into map */
     const uint8_t *radix; /* (1 << radix_bits) + 1 u32 entries */
     unsigned radix_bits;
     const uint8_t *bloom;

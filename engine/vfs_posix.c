@@ -141,7 +141,7 @@ static int posix_map(void *ctx, int fd, uint64_t size, const void **addr_out)
     reserve = mmap(NULL, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (reserve == MAP_FAILED) return -errno;
     aligned = (char *)(((uintptr_t)reserve + POSIX_HUGE_PAGE - 1) & ~(uintptr_t)(POSIX_HUGE_PAGE - 1));
-    addr = mmap(aligned, len, PROT_READ, MAP_PRIVATE | MAP_FIXED, fd, 0);
+    addr = mmap(aligned, len, PROT_READ, MAP_SHARED | MAP_FIXED, fd, 0);
     if (addr == MAP_FAILED) {
         int rc = -errno;
         (void)munmap(reserve, span);

@@ -934,10 +934,6 @@ int wal_open(struct wal *wal, const struct env *env, const char *dir,
     wal->buffer_size = options->buffer_size_bytes;
     wal->next_sequence = options->first_sequence;
     rc = init_sync(wal);
-    for (size_t i = 0; rc == 0 && i < WAL_CHUNK_COUNT; i++) {
-        wal->chunks[i].buf = env_malloc(env, wal->buffer_size);
-        if (!wal->chunks[i].buf) rc = -ENOMEM;
-    }
     if (rc == 0) rc = replay_all(wal, replay, options->first_segment, &number);
     if (rc == 0) {
         wal->durable_sequence = wal->next_sequence - 1;
@@ -997,6 +993,23 @@ static int append(struct wal *wal, unsigned type, uint8_t *record, size_t len)
     return 0;
 }
 
+/*
+ * The ring's buffers are taken at the first append: a database opened to
+ * be read holds none.
+ */
+static int alloc_chunks(struct wal *wal)
+{
+    for (size_t i = 0; i < WAL_CHUNK_COUNT; i++) {
+        wal->chunks[i].buf = env_malloc(wal->env, wal->buffer_size);
+        if (!wal->chunks[i].buf) {
+            free_chunks(wal);
+            return -ENOMEM;
+        }
+        if (wal->chunks[i].len == 0) wal->chunks[i].bytes = wal->chunks[i].buf;
+    }
+    return 0;
+}
+
 int wal_append(struct wal *wal, unsigned type, uint8_t *record, size_t len, uint64_t *sequence_out)
 {
     int rc;
@@ -1006,6 +1019,10 @@ int wal_append(struct wal *wal, unsigned type, uint8_t *record, size_t len, uint
     kdb_assert(len - WAL_RECORD_HEADER_SIZE <= wal->payload_size_max);
     *sequence_out = 0;
     if (wal->error) return wal->error;
+    if (!wal->chunks[0].buf) {
+        rc = alloc_chunks(wal);
+        if (rc < 0) return rc;
+    }
     rc = append(wal, type, record, len);
     if (rc < 0) {
         wal->error = rc;

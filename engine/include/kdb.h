@@ -255,6 +255,20 @@ KDB_MUST_USE int kdb_scan_blocks(struct kdb *db, kdb_block_fn fn, void *fn_ctx);
  */
 KDB_MUST_USE int kdb_sync(struct kdb *db);
 
+/*
+ * Writes the memtable out as an SSTable now and waits for it: every change
+ * so far is then durable in a table, and the log before it is deleted.
+ * Returns an I/O error (sticky, as for kdb_sync()).
+ */
+KDB_MUST_USE int kdb_flush(struct kdb *db);
+
+/*
+ * kdb_flush(), then merges every table into one and waits: shadowed
+ * versions and tombstones are gone from the disk. Takes time and disk
+ * space in proportion to the database. Returns an I/O error (sticky).
+ */
+KDB_MUST_USE int kdb_compact(struct kdb *db);
+
 /* ---- Metadata, ids, errors, statistics ---- */
 
 /*

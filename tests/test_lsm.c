@@ -1,0 +1,533 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_lsm.c: the LSM tree: flushes, SSTables, tombstones, compaction.
+ *
+ * Goal: what a caller relies on once data leaves the memtable: reads see
+ * the newest version wherever it lives; a delete is never undone by a
+ * flush, a compaction or a reopen; flushed log segments go away; damage to
+ * a table or to the manifest is reported, never served.
+ *
+ * Method: databases on tests/vfs_mem.c with a memtable of a few KiB, so
+ * that a handful of changes makes a table. The randomized run uses the
+ * helper threads and checks the engine against test_util.c's model across
+ * flushes, compactions, clean reopens and power cuts; the corruption
+ * sweeps flip every byte of a small table and of the manifest.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "kdb.h"
+#include "test_util.h"
+#include "vfs_fault.h"
+#include "vfs_mem.h"
+
+#define DB             "db"
+#define TABLE_1        DB "/sst-0000000000000001.sst"
+#define MANIFEST       DB "/MANIFEST"
+#define SMALL_MEMTABLE (12u << 10)
+
+static void lsm_options(struct kdb_options *options, struct vfs_mem *mem, bool foreground)
+{
+    test_options(options, vfs_mem_vfs(mem));
+    options->memtable_size_bytes = SMALL_MEMTABLE;
+    if (foreground) options->flags |= KDB_OPEN_FOREGROUND;
+}
+
+static void put_text(struct kdb *db, unsigned index, const char *text)
+{
+    struct kdb_block block = {.id = test_id(index), .content = text, .content_len = strlen(text)};
+    assert_int_equal(kdb_put_block(db, &block, NULL), 0);
+}
+
+static void assert_text(struct kdb *db, unsigned index, const char *text)
+{
+    struct kdb_id id = test_id(index);
+    struct kdb_block view;
+
+    assert_int_equal(kdb_get_block_view(db, &id, &view), 0);
+    assert_int_equal(view.content_len, strlen(text));
+    assert_memory_equal(view.content, text, view.content_len);
+}
+
+static void assert_gone(struct kdb *db, unsigned index)
+{
+    struct kdb_id id = test_id(index);
+    struct kdb_block view;
+    uint8_t buf[8];
+    size_t got = 1;
+
+    assert_int_equal(kdb_get_block_view(db, &id, &view), -ENOENT);
+    assert_int_equal(kdb_read_block(db, &id, 0, buf, sizeof(buf), &got), -ENOENT);
+    assert_int_equal(got, 0);
+    assert_int_equal(kdb_delete_block(db, &id), -ENOENT);
+}
+
+static int count_block(void *ctx, const struct kdb_block *block)
+{
+    (void)block;
+    (*(uint64_t *)ctx)++;
+    return 0;
+}
+
+static uint64_t scan_count(struct kdb *db)
+{
+    uint64_t n = 0;
+    assert_int_equal(kdb_scan_blocks(db, count_block, &n), 0);
+    return n;
+}
+
+/* A block big enough that a few of them fill the small memtable. */
+static void put_sized(struct kdb *db, unsigned index, uint32_t salt, size_t len)
+{
+    struct test_op op = {.kind = TEST_OP_PUT, .id_index = index, .content_len = len, .salt = salt};
+    struct test_history history = {0};
+
+    assert_int_equal(test_apply(db, &op, &history), 0);
+}
+
+static void test_lsm_flushed_blocks_read_back_and_their_log_goes(void **state)
+{
+    struct vfs_mem *mem = vfs_mem_new(3);
+    struct kdb_options options;
+    struct kdb_stats stats;
+    struct kdb *db;
+
+    (void)state;
+    lsm_options(&options, mem, false);
+    assert_int_equal(kdb_open(DB, &options, &db), 0);
+    for (unsigned round = 0; round < 40; round++) {
+        for (unsigned i = 0; i < 200; i++) {
+            char text[64];
+            snprintf(text, sizeof(text), "block %u, round %u", i, round);
+            put_text(db, i, text);
+        }
+    }
+    assert_int_equal(kdb_flush(db), 0);
+    kdb_get_stats(db, &stats);
+    assert_true(stats.flush_count >= 2);
+    assert_true(stats.table_count >= 1);
+    assert_int_equal(stats.block_count, 200);
+    assert_int_equal(scan_count(db), 200);
+    assert_text(db, 7, "block 7, round 39");
+    assert_int_equal(kdb_close(db), 0);
+
+    assert_int_equal(kdb_open(DB, &options, &db), 0);
+    kdb_get_stats(db, &stats);
+    /* Everything was flushed: the log starts empty, and so does replay. */
+    assert_int_equal(stats.recovered_records, 0);
+    assert_int_equal(stats.wal_segment_count, 1);
+    assert_int_equal(stats.block_count, 200);
+    for (unsigned i = 0; i < 200; i++) {
+        char text[64];
+        snprintf(text, sizeof(text), "block %u, round 39", i);
+        assert_text(db, i, text);
+    }
+    assert_int_equal(kdb_close(db), 0);
+    assert_int_equal(vfs_mem_open_count(mem), 0);
+    vfs_mem_free(mem);
+}
+
+/* A tombstone shadows a put in an older table, through flush, compaction and reopen. */
+static void test_lsm_delete_shadows_older_tables_and_stays_deleted(void **state)
+{
+    struct vfs_mem *mem = vfs_mem_new(5);
+    struct kdb_options options;
+    struct kdb_stats stats;
+    struct kdb *db;
+
+    (void)state;
+    lsm_options(&options, mem, false);
+    assert_int_equal(kdb_open(DB, &options, &db), 0);
+    put_text(db, 1, "first");
+    put_text(db, 2, "kept");
+    assert_int_equal(kdb_flush(db), 0);
+    put_text(db, 1, "second");
+    assert_int_equal(kdb_flush(db), 0);
+    struct kdb_id id = test_id(1);
+    assert_int_equal(kdb_delete_block(db, &id), 0);
+    assert_gone(db, 1);
+    assert_int_equal(kdb_flush(db), 0);
+    kdb_get_stats(db, &stats);
+    assert_int_equal(stats.table_count, 3);
+    assert_int_equal(stats.block_count, 1);
+    assert_gone(db, 1);
+    assert_int_equal(scan_count(db), 1);
+
+    assert_int_equal(kdb_close(db), 0);
+    assert_int_equal(kdb_open(DB, &options, &db), 0);
+    assert_gone(db, 1);
+    kdb_get_stats(db, &stats);
+    assert_int_equal(stats.block_count, 1);
+
+    /* Merging every table drops the tombstone and both versions under it. */
+    assert_int_equal(kdb_compact(db), 0);
+    kdb_get_stats(db, &stats);
+    assert_int_equal(stats.table_count, 1);
+    assert_int_equal(stats.compaction_count, 1);
+    assert_gone(db, 1);
+    assert_text(db, 2, "kept");
+    assert_int_equal(kdb_close(db), 0);
+    vfs_mem_crash(mem);
+    assert_int_equal(kdb_open(DB, &options, &db), 0);
+    assert_gone(db, 1);
+    assert_text(db, 2, "kept");
+    kdb_get_stats(db, &stats);
+    assert_int_equal(stats.block_count, 1);
+
+    /* Putting it again brings a new block, not an old version. */
+    put_text(db, 1, "third");
+    assert_int_equal(kdb_compact(db), 0);
+    assert_text(db, 1, "third");
+    assert_int_equal(kdb_close(db), 0);
+    vfs_mem_free(mem);
+}
+
+/* Deleting everything, then compacting, leaves no table at all. */
+static void test_lsm_compacting_only_tombstones_leaves_nothing(void **state)
+{
+    struct vfs_mem *mem = vfs_mem_new(9);
+    struct kdb_options options;
+    struct kdb_stats stats;
+    struct kdb *db;
+
+    (void)state;
+    lsm_options(&options, mem, true);
+    assert_int_equal(kdb_open(DB, &options, &db), 0);
+    for (unsigned i = 0; i < 100; i++)
+        put_sized(db, i, i, 500);
+    assert_int_equal(kdb_flush(db), 0);
+    for (unsigned i = 0; i < 100; i++) {
+        struct kdb_id id = test_id(i);
+        assert_int_equal(kdb_delete_block(db, &id), 0);
+    }
+    assert_int_equal(kdb_compact(db), 0);
+    kdb_get_stats(db, &stats);
+    assert_int_equal(stats.table_count, 0);
+    assert_int_equal(stats.table_bytes, 0);
+    assert_int_equal(stats.block_count, 0);
+    assert_int_equal(scan_count(db), 0);
+    assert_int_equal(kdb_close(db), 0);
+    assert_int_equal(kdb_open(DB, &options, &db), 0);
+    assert_int_equal(scan_count(db), 0);
+    for (unsigned i = 0; i < 100; i++)
+        assert_gone(db, i);
+    assert_int_equal(kdb_close(db), 0);
+    vfs_mem_free(mem);
+}
+
+/* ---- the randomized run ---- */
+
+static void run_ops(struct kdb *db, const struct test_op *ops, size_t count,
+                    struct test_history *history)
+{
+    for (size_t i = 0; i < count; i++) {
+        int rc = test_apply(db, &ops[i], history);
+        if (rc < 0 && rc != -ENOENT) return;
+    }
+}
+
+/*
+ * Rounds of random changes on the helper threads, each ended by a clean
+ * close, a full compaction, or a power cut (the disk fails at a random
+ * later change, the process goes on until it notices, then the power goes,
+ * torn or not). After each reopen the database must equal the model after
+ * some prefix that holds every acknowledged change.
+ */
+static void random_run(bool foreground)
+{
+    uint64_t seed = test_seed(20261126 + foreground);
+    uint64_t rng = seed, flushes = 0, compactions = 0;
+    struct vfs_mem *mem = vfs_mem_new(seed);
+    struct test_history *history = calloc(1, sizeof(*history));
+    struct kdb_options options;
+    struct kdb *db;
+    unsigned rounds = test_quick() ? 12 : 60;
+
+    assert_non_null(history);
+    lsm_options(&options, mem, foreground);
+    assert_int_equal(kdb_open(DB, &options, &db), 0);
+    for (unsigned round = 0; round < rounds; round++) {
+        struct test_op ops[60];
+        struct kdb_stats stats;
+        struct vfs_fault fault;
+        uint64_t r = test_random(&rng);
+
+        if (history->count + 60 > MODEL_CHANGES_MAX) break;
+        test_workload(ops, 60, r, 1 + r % 3000);
+        if (r % 4 == 3) {
+            /* A power cut at a random change of this round. */
+            assert_int_equal(kdb_close(db), 0);
+            history->acked_count = history->count;
+            vfs_fault_init(&fault, vfs_mem_vfs(mem));
+            options.vfs = &fault.vfs;
+            assert_int_equal(kdb_open(DB, &options, &db), 0);
+            vfs_fault_fail(&fault, fault.change_count + 1 + r % 97, -EIO, true);
+        }
+        run_ops(db, ops, 60, history);
+        if (r % 4 != 3) test_check_prefix(db, history, history->count);
+        kdb_get_stats(db, &stats);
+        flushes += stats.flush_count;
+        compactions += stats.compaction_count;
+        switch (r % 4) {
+        case 0:
+            assert_int_equal(kdb_close(db), 0);
+            history->acked_count = history->count;
+            break;
+        case 1:
+            assert_int_equal(kdb_compact(db), 0);
+            kdb_get_stats(db, &stats);
+            assert_true(stats.table_count <= 1);
+            compactions += stats.compaction_count;
+            test_check_prefix(db, history, history->count);
+            assert_int_equal(kdb_close(db), 0);
+            history->acked_count = history->count;
+            break;
+        case 2:
+            assert_int_equal(kdb_sync(db), 0);
+            history->acked_count = history->count;
+            (void)kdb_close(db);
+            vfs_mem_crash_torn(mem, r);
+            break;
+        default:
+            (void)kdb_close(db);
+            if (r & 16)
+                vfs_mem_crash_torn(mem, r);
+            else
+                vfs_mem_crash(mem);
+            options.vfs = vfs_mem_vfs(mem);
+            break;
+        }
+        assert_int_equal(kdb_open(DB, &options, &db), 0);
+        kdb_get_stats(db, &stats);
+        if (stats.last_sequence < history->acked_count)
+            fail_msg("seed %llu round %u: lost acknowledged changes", (unsigned long long)seed,
+                     round);
+        test_check_prefix(db, history, stats.last_sequence);
+        history->count = stats.last_sequence;
+        history->acked_count = stats.last_sequence;
+        history->in_flight = 0;
+    }
+    assert_int_equal(kdb_close(db), 0);
+    printf("# %s: %llu flushes, %llu compactions across %u rounds\n",
+           foreground ? "foreground" : "helper threads", (unsigned long long)flushes,
+           (unsigned long long)compactions, rounds);
+    assert_true(flushes >= 20);
+    assert_true(compactions >= 5);
+    free(history);
+    vfs_mem_free(mem);
+}
+
+static void test_lsm_random_run_matches_model(void **state)
+{
+    (void)state;
+    random_run(false);
+}
+
+static void test_lsm_random_run_matches_model_in_foreground(void **state)
+{
+    (void)state;
+    random_run(true);
+}
+
+/* ---- corruption sweeps ---- */
+
+struct expected {
+    bool live;
+    struct test_op put;
+};
+
+/* The state after every change of history. */
+static void expected_state(const struct test_history *history, struct expected *expect)
+{
+    memset(expect, 0, MODEL_IDS * sizeof(*expect));
+    for (uint64_t k = 0; k < history->count; k++) {
+        const struct test_op *op = &history->changes[k];
+        expect[op->id_index].live = op->kind == TEST_OP_PUT;
+        expect[op->id_index].put = *op;
+    }
+}
+
+static bool is_damage(int rc)
+{
+    return rc == -KDB_ECHECKSUM || rc == -KDB_ECORRUPT || rc == -ENOTSUP;
+}
+
+/* Every read returns the right block or reports damage; returns how many reported it. */
+static unsigned check_or_damage(struct kdb *db, const struct expected *expect)
+{
+    static uint8_t content[1 << 16];
+    unsigned damaged = 0;
+
+    for (unsigned i = 0; i < MODEL_IDS; i++) {
+        struct kdb_id id = test_id(i);
+        struct kdb_block view, want;
+        char uri[64], meta[128];
+        int rc = kdb_get_block_view(db, &id, &view);
+
+        if (is_damage(rc)) {
+            damaged++;
+            continue;
+        }
+        if (!expect[i].live) {
+            assert_int_equal(rc, -ENOENT);
+            continue;
+        }
+        assert_int_equal(rc, 0);
+        test_block_for(&expect[i].put, &want, content, uri, sizeof(uri), meta, sizeof(meta));
+        assert_int_equal(view.content_len, want.content_len);
+        assert_memory_equal(view.content, want.content, want.content_len);
+        assert_int_equal(view.source_uri_len, want.source_uri_len);
+        assert_memory_equal(view.source_uri, want.source_uri, want.source_uri_len);
+        assert_int_equal(view.metadata_len, want.metadata_len);
+        assert_memory_equal(view.metadata, want.metadata, want.metadata_len);
+    }
+    return damaged;
+}
+
+/* A database whose changes all sit in one table, closed. */
+static struct vfs_mem *one_table(struct test_history *history, struct kdb_options *options)
+{
+    struct vfs_mem *mem = vfs_mem_new(21);
+    struct test_op ops[40];
+    struct kdb *db;
+
+    lsm_options(options, mem, true);
+    options->memtable_size_bytes = 1u << 20; /* only kdb_flush() makes the table */
+    assert_int_equal(kdb_open(DB, options, &db), 0);
+    test_workload(ops, 40, 77, 300);
+    run_ops(db, ops, 40, history);
+    assert_int_equal(kdb_flush(db), 0);
+    assert_int_equal(kdb_close(db), 0);
+    assert_true(vfs_mem_file_size(mem, TABLE_1) > 0);
+    return mem;
+}
+
+static void test_lsm_every_flipped_table_byte_is_reported_never_served(void **state)
+{
+    struct test_history *history = calloc(1, sizeof(*history));
+    struct expected expect[MODEL_IDS];
+    struct kdb_options options;
+    struct vfs_mem *base;
+    int64_t size;
+    unsigned at_open = 0, at_read = 0;
+
+    (void)state;
+    base = one_table(history, &options);
+    expected_state(history, expect);
+    size = vfs_mem_file_size(base, TABLE_1);
+    for (int64_t i = 0; i < size; i += test_quick() ? 7 : 1) {
+        struct vfs_mem *mem = vfs_mem_clone(base);
+        struct kdb *db;
+        int rc;
+
+        vfs_mem_file_data(mem, TABLE_1)[i] ^= 0x10;
+        assert_int_equal(vfs_mem_commit(mem, TABLE_1), 0);
+        options.vfs = vfs_mem_vfs(mem);
+        rc = kdb_open(DB, &options, &db);
+        if (rc != 0) {
+            if (!is_damage(rc)) fail_msg("byte %lld: open returned %s", (long long)i, kdb_strerror(rc));
+            at_open++;
+        } else {
+            unsigned damaged = check_or_damage(db, expect);
+            /* A record's bytes are covered by its checksum: a flip in one is seen. */
+            at_read += damaged != 0;
+            assert_int_equal(kdb_close(db), 0);
+        }
+        vfs_mem_free(mem);
+    }
+    printf("# %lld table bytes flipped: %u refused at open, %u reported by a read\n",
+           (long long)size, at_open, at_read);
+    assert_true(at_open > 0 && at_read > 0);
+    assert_int_equal(at_open + at_read, test_quick() ? (size + 6) / 7 : size);
+    vfs_mem_free(base);
+    free(history);
+}
+
+static void test_lsm_cut_table_is_refused(void **state)
+{
+    struct test_history *history = calloc(1, sizeof(*history));
+    struct kdb_options options;
+    struct vfs_mem *base;
+    int64_t size;
+
+    (void)state;
+    base = one_table(history, &options);
+    size = vfs_mem_file_size(base, TABLE_1);
+    for (int64_t cut = 0; cut < size; cut += test_quick() ? 13 : 1) {
+        struct vfs_mem *mem = vfs_mem_clone(base);
+        struct kdb *db;
+        int rc;
+
+        assert_int_equal(vfs_mem_set_size(mem, TABLE_1, (uint64_t)cut), 0);
+        options.vfs = vfs_mem_vfs(mem);
+        rc = kdb_open(DB, &options, &db);
+        if (!is_damage(rc)) fail_msg("cut at %lld: open returned %s", (long long)cut, kdb_strerror(rc));
+        vfs_mem_free(mem);
+    }
+    vfs_mem_free(base);
+    free(history);
+}
+
+static void test_lsm_every_flipped_manifest_byte_is_refused(void **state)
+{
+    struct test_history *history = calloc(1, sizeof(*history));
+    struct kdb_options options;
+    struct vfs_mem *base;
+    int64_t size;
+
+    (void)state;
+    base = one_table(history, &options);
+    size = vfs_mem_file_size(base, MANIFEST);
+    assert_true(size > 0);
+    for (int64_t i = 0; i < size * 8; i++) {
+        struct vfs_mem *mem = vfs_mem_clone(base);
+        struct kdb *db;
+        int rc;
+
+        vfs_mem_file_data(mem, MANIFEST)[i / 8] ^= (uint8_t)(1u << (i % 8));
+        assert_int_equal(vfs_mem_commit(mem, MANIFEST), 0);
+        options.vfs = vfs_mem_vfs(mem);
+        rc = kdb_open(DB, &options, &db);
+        if (!is_damage(rc))
+            fail_msg("bit %lld of the manifest: open returned %s", (long long)i, kdb_strerror(rc));
+        vfs_mem_free(mem);
+    }
+    for (int64_t cut = 0; cut < size; cut++) {
+        struct vfs_mem *mem = vfs_mem_clone(base);
+        struct kdb *db;
+        int rc;
+
+        assert_int_equal(vfs_mem_set_size(mem, MANIFEST, (uint64_t)cut), 0);
+        options.vfs = vfs_mem_vfs(mem);
+        rc = kdb_open(DB, &options, &db);
+        if (!is_damage(rc))
+            fail_msg("manifest cut at %lld: open returned %s", (long long)cut, kdb_strerror(rc));
+        vfs_mem_free(mem);
+    }
+    printf("# every bit of a %lld-byte manifest flipped, every cut: each refused\n",
+           (long long)size);
+    vfs_mem_free(base);
+    free(history);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_lsm_flushed_blocks_read_back_and_their_log_goes),
+        cmocka_unit_test(test_lsm_delete_shadows_older_tables_and_stays_deleted),
+        cmocka_unit_test(test_lsm_compacting_only_tombstones_leaves_nothing),
+        cmocka_unit_test(test_lsm_random_run_matches_model),
+        cmocka_unit_test(test_lsm_random_run_matches_model_in_foreground),
+        cmocka_unit_test(test_lsm_every_flipped_table_byte_is_reported_never_served),
+        cmocka_unit_test(test_lsm_cut_table_is_refused),
+        cmocka_unit_test(test_lsm_every_flipped_manifest_byte_is_refused),
+    };
+
+    return cmocka_run_group_tests_name("lsm", tests, NULL, NULL);
+}
