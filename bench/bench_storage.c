@@ -11,8 +11,10 @@
  * kdb_sync) alternate in batches with the floor: a bare 1 KiB pwrite and
  * fdatasync in the same directory, appending (raw_fdatasync) and over
  * allocated blocks (raw_fdatasync_overwrite), so their ratio holds on a
- * noisy machine. Recovery writes a log of --recovery-mib MiB, closes it and
- * times kdb_open() three times (page cache warm, as after a crash of the
+ * noisy machine. Recovery: a child writes a log of --recovery-mib MiB (a
+ * memtable that large, so nothing is flushed), syncs and is killed with
+ * SIGKILL; three more children each time a kdb_open() that replays it all
+ * and are killed the same way (page cache warm, as after a crash of the
  * process). metadata_validate times the check every put makes.
  */
 #include <dirent.h>
@@ -26,6 +28,8 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
+#include <sys/wait.h>
+#include <signal.h>
 #include <unistd.h>
 
 #if defined(KDB_BENCH_JANSSON)
@@ -102,7 +106,8 @@ static struct kdb_block block_for(struct run *run, uint64_t index, uint64_t salt
     return block;
 }
 
-static struct kdb *open_db(const char *path)
+/* memtable_bytes 0: the default. */
+static struct kdb *open_db_with(const char *path, uint64_t memtable_bytes)
 {
     struct kdb_options options;
     struct kdb *db;
@@ -110,9 +115,15 @@ static struct kdb *open_db(const char *path)
 
     kdb_options_init(&options);
     options.flags = KDB_OPEN_CREATE;
+    if (memtable_bytes) options.memtable_size_bytes = memtable_bytes;
     rc = kdb_open(path, &options, &db);
     if (rc < 0) die(path, rc);
     return db;
+}
+
+static struct kdb *open_db(const char *path)
+{
+    return open_db_with(path, 0);
 }
 
 static void add(struct run *run, const char *name, struct bench_samples *samples, double mean_ns,
@@ -379,20 +390,83 @@ static void time_metadata(struct run *run)
     (void)sink;
 }
 
-/* Writes a log of the configured size, then times three reopens. */
-static void time_recovery(struct run *run)
+/* What a recovering child reports before it is killed. */
+struct recovery_report {
+    uint64_t open_ns;
+    struct kdb_stats stats;
+};
+
+static void write_all(int fd, const void *buf, size_t len)
+{
+    const char *p = buf;
+    while (len) {
+        ssize_t n = write(fd, p, len);
+        if (n <= 0) _exit(1);
+        p += n;
+        len -= (size_t)n;
+    }
+}
+
+static bool read_all(int fd, void *buf, size_t len)
+{
+    char *p = buf;
+    while (len) {
+        ssize_t n = read(fd, p, len);
+        if (n <= 0) return false;
+        p += n;
+        len -= (size_t)n;
+    }
+    return true;
+}
+
+/*
+ * Runs fn in a child that ends with SIGKILL, as a crashed process does:
+ * nothing of the engine's shutdown runs, so the log stays for replay. The
+ * child writes len bytes of report through a pipe.
+ */
+static bool in_killed_child(void (*fn)(struct run *, void *, size_t), struct run *run, void *report,
+                            size_t len)
+{
+    int fds[2], status = 0;
+    pid_t pid;
+    bool ok;
+
+    if (pipe(fds) < 0) die("pipe", 0);
+    fflush(NULL);
+    pid = fork();
+    if (pid < 0) die("fork", 0);
+    if (pid == 0) {
+        close(fds[0]);
+        fn(run, report, len);
+        write_all(fds[1], report, len);
+        (void)kill(getpid(), SIGKILL);
+        _exit(1);
+    }
+    close(fds[1]);
+    ok = read_all(fds[0], report, len);
+    close(fds[0]);
+    (void)waitpid(pid, &status, 0);
+    return ok && WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
+}
+
+/* The memtable holds the whole log, so nothing is flushed while it is written. */
+static uint64_t recovery_memtable(const struct run *run)
+{
+    return (run->config.recovery_mib << 20) * 2 + (64u << 20);
+}
+
+static void write_log(struct run *run, void *report, size_t len)
 {
     char path[4200];
-    uint64_t target = run->config.recovery_mib << 20, seed = 77, records = 0;
-    struct bench_samples samples;
+    uint64_t target = run->config.recovery_mib << 20, seed = 77, *records = report;
+    struct kdb_block block = block_for(run, 0, 0);
     struct kdb_stats stats;
     struct kdb *db;
-    struct kdb_block block = block_for(run, 0, 0);
-    char extra[256];
-    double replay_s = 0;
 
+    (void)len;
     snprintf(path, sizeof(path), "%s/recovery", run->root);
-    db = open_db(path);
+    db = open_db_with(path, recovery_memtable(run));
+    *records = 0;
     do {
         for (int i = 0; i < 4096; i++) {
             int rc;
@@ -402,28 +476,53 @@ static void time_recovery(struct run *run)
             }
             rc = kdb_put_block(db, &block, NULL);
             if (rc < 0) die("recovery log", rc);
-            records++;
+            (*records)++;
         }
         kdb_get_stats(db, &stats);
         bench_progress("writing a %llu MiB log: %llu MiB",
                        (unsigned long long)run->config.recovery_mib,
                        (unsigned long long)(stats.wal_bytes >> 20));
     } while (stats.wal_bytes < target);
-    if (kdb_close(db) < 0) die("close", -EIO);
+    if (kdb_sync(db) < 0) die("sync", -EIO);
+}
+
+static void reopen_log(struct run *run, void *report, size_t len)
+{
+    struct recovery_report *r = report;
+    char path[4200];
+    uint64_t start;
+
+    (void)len;
+    snprintf(path, sizeof(path), "%s/recovery", run->root);
+    start = bench_now_ns();
+    struct kdb *db = open_db_with(path, recovery_memtable(run));
+    r->open_ns = bench_now_ns() - start;
+    kdb_get_stats(db, &r->stats);
+}
+
+/* Writes a log of the configured size and is killed; three reopens replay it, each killed too. */
+static void time_recovery(struct run *run)
+{
+    struct bench_samples samples;
+    struct recovery_report report = {0};
+    struct kdb_stats stats = {0};
+    uint64_t records = 0;
+    char extra[256];
+    double replay_s = 0;
+
+    if (!in_killed_child(write_log, run, &records, sizeof(records))) die("writing the log", -EIO);
     bench_samples_init(&samples, 3);
     for (int i = 0; i < 3; i++) {
         bench_progress("recovery %d/3", i + 1);
-        uint64_t start = bench_now_ns();
-        db = open_db(path);
-        bench_samples_add(&samples, bench_now_ns() - start);
-        kdb_get_stats(db, &stats);
+        if (!in_killed_child(reopen_log, run, &report, sizeof(report))) die("recovery", -EIO);
+        stats = report.stats;
+        bench_samples_add(&samples, report.open_ns);
         replay_s += (double)stats.recovery_ns / 1e9 / 3;
         if (stats.recovered_records != records || stats.block_count != records) {
             fprintf(stderr, "kausal-bench: recovered %llu of %llu records\n",
                     (unsigned long long)stats.recovered_records, (unsigned long long)records);
             exit(1);
         }
-        if (kdb_close(db) < 0) die("close", -EIO);
     }
     bench_progress("%s", "");
     add(run, "recovery", &samples, 0, "");

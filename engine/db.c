@@ -431,9 +431,16 @@ int kdb_close(struct kdb *db)
     int rc = 0;
 
     if (!db) return 0;
+    /* The memtable goes out as a table: the next open replays nothing. */
+    if (db->lsm_ready && db->wal_ready && !db->error && !db->wal.error &&
+        !(db->options.flags & KDB_OPEN_KEEP_LOG) && memtable_count(db->mem) > 0)
+        rc = kdb_flush(db);
     if (db->lsm_ready) lsm_close(&db->lsm);
     db->lsm_ready = false;
-    if (db->wal_ready) rc = wal_close(&db->wal);
+    if (db->wal_ready) {
+        int close_rc = wal_close(&db->wal);
+        if (rc == 0) rc = close_rc;
+    }
     db->wal_ready = false;
     db_free(db);
     return rc;

@@ -83,6 +83,7 @@ enum wal_record_type {
 #define TABLE_INDEX_ENTRY_SIZE       32 /* id, location (offset | tombstone bit), checksum */
 #define TABLE_INDEX_TOMBSTONE        (UINT64_C(1) << 63)
 #define TABLE_RADIX_BITS_MAX         20
+#define TABLE_RADIX_IDS_PER_BUCKET   4 /* a writer's choice; readers take any radix_bits */
 #define TABLE_BLOOM_BLOCK_SIZE       64 /* one cache line */
 #define TABLE_BLOOM_BITS_PER_KEY     10
 #define TABLE_BLOOM_PROBES           6

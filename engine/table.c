@@ -173,10 +173,11 @@ int table_builder_add_raw(struct table_builder *tb, const uint8_t id[16], const 
     return add_index_entry(tb, id, location, checksum);
 }
 
+/* About TABLE_RADIX_IDS_PER_BUCKET ids a bucket: a lookup's search then stays in two cache lines. */
 static unsigned radix_bits_for(uint64_t count)
 {
     unsigned bits = 0;
-    while (bits < TABLE_RADIX_BITS_MAX && (UINT64_C(1) << bits) < count)
+    while (bits < TABLE_RADIX_BITS_MAX && (UINT64_C(1) << bits) * TABLE_RADIX_IDS_PER_BUCKET < count)
         bits++;
     return bits;
 }
@@ -415,6 +416,7 @@ static int check_header(struct table *t, const struct env *env)
 static int check_footer(struct table *t, const struct env *env)
 {
     const uint8_t *f = t->map + t->size - TABLE_FOOTER_SIZE;
+    struct checksum_stream stream;
     uint64_t radix_size, meta_end;
 
     if (memcmp(f + TABLE_FOOTER_MAGIC_OFFSET, TABLE_MAGIC, FORMAT_MAGIC_SIZE) != 0)
@@ -439,11 +441,20 @@ static int check_footer(struct table *t, const struct env *env)
                t->bloom_blocks * TABLE_BLOOM_BLOCK_SIZE;
     if (meta_end + TABLE_FOOTER_SIZE != t->size)
         return damaged(env, t, "sections do not add up to the file size", -KDB_ECORRUPT);
+    /* Every lookup reads the bloom filter and most the radix table: those
+     * two, a few bits per id, are copied into memory; the index, 32 bytes
+     * an id, is read through the mapping. The copy is what is checked. */
     t->index = t->map + t->data_end;
-    t->radix = t->index + t->count * TABLE_INDEX_ENTRY_SIZE;
-    t->bloom = t->radix + radix_size;
-    if (checksum_64(t->index, (size_t)(meta_end - t->data_end), 0) !=
-        get_le64(f + TABLE_FOOTER_META_SUM_OFFSET))
+    t->filters_size = radix_size + t->bloom_blocks * TABLE_BLOOM_BLOCK_SIZE;
+    t->filters = env_malloc(env, (size_t)t->filters_size);
+    if (!t->filters) return -ENOMEM;
+    memcpy(t->filters, t->index + t->count * TABLE_INDEX_ENTRY_SIZE, (size_t)t->filters_size);
+    t->radix = t->filters;
+    t->bloom = t->filters + radix_size;
+    checksum_stream_begin(&stream);
+    checksum_stream_update(&stream, t->index, t->count * TABLE_INDEX_ENTRY_SIZE);
+    checksum_stream_update(&stream, t->filters, (size_t)t->filters_size);
+    if (checksum_stream_end(&stream) != get_le64(f + TABLE_FOOTER_META_SUM_OFFSET))
         return damaged(env, t, "index checksum does not match", -KDB_ECHECKSUM);
     return 0;
 }
@@ -509,5 +520,6 @@ void table_close(struct table *t, const struct env *env)
 {
     if (t->map) (void)env->vfs->unmap(env->vfs->ctx, t->map, t->size);
     env_free(env, t->verified);
+    env_free(env, t->filters);
     memset(t, 0, sizeof(*t));
 }

@@ -92,10 +92,12 @@ struct table {
     uint64_t size;
     uint64_t count;
     uint64_t data_end;
-    const uint8_t *index; /* these three point into map */
-    const uint8_t *radix; /* (1 << radix_bits) + 1 u32 entries */
+    const uint8_t *index; /* in map */
+    uint8_t *filters;     /* a copy of radix table and bloom filter, in memory */
+    uint64_t filters_size;
+    const uint8_t *radix; /* in filters: (1 << radix_bits) + 1 u32 entries */
     unsigned radix_bits;
-    const uint8_t *bloom;
+    const uint8_t *bloom; /* in filters */
     uint64_t bloom_blocks;
     uint64_t max_sequence;
     uint64_t tombstones;

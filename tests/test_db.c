@@ -132,7 +132,8 @@ static void test_db_reopen_keeps_every_field(void **state)
     assert_content(f->db, 2, "static int x;");
     kdb_get_stats(f->db, &stats);
     assert_int_equal(stats.block_count, 1);
-    assert_int_equal(stats.recovered_records, 1);
+    assert_int_equal(stats.recovered_records, 0); /* the close wrote it out as a table */
+    assert_int_equal(stats.table_count, 1);
     assert_int_equal(stats.durable_sequence, stats.last_sequence);
 }
 
@@ -270,8 +271,8 @@ static void test_db_many_blocks_survive_reopen(void **state)
     reopen(f);
     kdb_get_stats(f->db, &stats);
     assert_int_equal(stats.block_count, 3000);
-    assert_int_equal(stats.recovered_records, 3000);
-    assert_true(stats.wal_segment_count > 10); /* 4 KiB segments rotated */
+    assert_int_equal(stats.recovered_records, 0);
+    assert_int_equal(stats.wal_segment_count, 1); /* the rotated ones went with the close's flush */
     for (unsigned i = 0; i < 3000; i++) {
         struct kdb_block view;
         struct kdb_id id;

@@ -71,6 +71,7 @@ static struct small_db *small_db_new(size_t ops, size_t content_max)
     s->mem = vfs_mem_new(3);
     vfs = vfs_mem_vfs(s->mem);
     test_options(&s->options, vfs);
+    s->options.flags |= KDB_OPEN_KEEP_LOG; /* the log is what these tests read */
     test_workload(script, ops, 5, content_max);
     assert_int_equal(kdb_open(DB, &s->options, &db), 0);
     for (size_t i = 0; i < ops; i++) {
@@ -157,6 +158,7 @@ static void test_wal_golden_v1_still_encodes_the_same(void **state)
 
     (void)state;
     test_options(&options, vfs_mem_vfs(mem));
+    options.flags |= KDB_OPEN_KEEP_LOG;
     assert_int_equal(kdb_open(DB, &options, &db), 0);
     golden_changes(db, &history);
     assert_int_equal(kdb_close(db), 0);

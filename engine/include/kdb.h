@@ -163,6 +163,9 @@ enum kdb_open_flags {
      * for it, instead of on the two helper threads: changes then wait for
      * that work, but the I/O comes in the same order on every run. */
     KDB_OPEN_FOREGROUND = 1 << 1,
+    /* kdb_close() leaves the memtable's changes in the log instead of
+     * writing them out as a table: a faster close; the next open replays them. */
+    KDB_OPEN_KEEP_LOG = 1 << 2,
 };
 
 struct kdb_options {
@@ -199,8 +202,10 @@ void kdb_options_init(struct kdb_options *options);
 KDB_MUST_USE int kdb_open(const char *path, const struct kdb_options *options, struct kdb **out);
 
 /*
- * Makes every change durable, releases the lock and frees the handle, even
- * when the final sync fails; returns that failure. db may be NULL.
+ * Writes the memtable out as a table (kdb_flush()), so that the next open
+ * replays nothing (unless KDB_OPEN_KEEP_LOG), makes every change durable, releases the lock and frees
+ * the handle, even when that fails; returns the failure. A compaction in
+ * progress is abandoned (its inputs stay). db may be NULL.
  */
 int kdb_close(struct kdb *db);
 
