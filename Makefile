@@ -4,7 +4,8 @@
 #   make            build libkausal and the programs
 #   make test       install missing packages, build, run every test
 #   make check      the tests under AddressSanitizer and UndefinedBehaviorSanitizer
-#   make bench      the storage benchmark on the real file system
+#   make bench      the storage and peers benchmarks on the real file system
+#   make bench-check  the benchmarks against bench/baseline.json (tier from the environment)
 #   make demo       what KausalDB can show today
 #   make help       every target
 
@@ -19,8 +20,8 @@ CFLAGS   := -std=c11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 $(OPT) $(CFLAGS_WARN) 
 LDFLAGS  := $(EXTRA_LDFLAGS)
 
 # Debian packages the build and the tests need, and what `make bench` adds.
-DEB_BUILD := pkg-config libxxhash-dev libcmocka-dev libfuse3-dev fuse3
-DEB_BENCH := libjansson-dev libleveldb-dev librocksdb-dev
+DEB_BUILD := pkg-config libxxhash-dev libcmocka-dev libfuse3-dev fuse3 libjansson-dev
+DEB_BENCH := libleveldb-dev librocksdb-dev
 
 ENGINE_SRC := $(wildcard engine/*.c)
 ENGINE_OBJ := $(ENGINE_SRC:%.c=$(BUILD)/%.o)
@@ -48,7 +49,7 @@ BENCH_LIBS    = $(if $(JANSSON_OK),-ljansson) $(if $(LEVELDB_OK),-lleveldb) \
 
 .SECONDARY:
 
-.PHONY: FORCE all deps deps-bench test check asan ubsan valgrind bench demo man-lint format \
+.PHONY: FORCE all deps deps-bench test check asan ubsan valgrind bench bench-check demo man-lint format \
 	format-check tidy install clean help
 
 all: $(LIBKAUSAL) $(BENCH_BIN)
@@ -102,23 +103,27 @@ $(BENCH_BIN): $(BENCH_OBJ) $(LIBKAUSAL)
 	$(Q)$(CC) $(CFLAGS) -o $@ $(filter-out %.stamp,$^) $(LDFLAGS) $(BENCH_LIBS) -lm -lpthread
 
 # Each suite runs alone; tests/run-tests.sh sums their counts into one closing line.
+# After the suites, the benchmark gate at the CI tier on small sizes (TEST_BENCH=0 skips it;
+# the sanitizer builds do): a gross slowdown fails, noise does not.
+TEST_BENCH ?= 1
 test: deps
-	@$(MAKE) --no-print-directory $(TEST_BIN)
+	@$(MAKE) --no-print-directory $(TEST_BIN) $(if $(filter 1,$(TEST_BENCH)),$(BENCH_BIN))
 	@./tests/run-tests.sh $(TEST_BIN)
+	$(if $(filter 1,$(TEST_BENCH)),@BUILD=$(BUILD) ./scripts/bench-check.sh $(BENCH_BIN) small ci)
 
 SAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fno-sanitize-recover=all
 check: deps
 	@$(MAKE) --no-print-directory BUILD=build/san \
 		OPT="$(SAN_FLAGS) -fsanitize=address,undefined" \
-		EXTRA_LDFLAGS="-fsanitize=address,undefined" test
+		EXTRA_LDFLAGS="-fsanitize=address,undefined" TEST_BENCH=0 test
 
 asan: deps
 	@$(MAKE) --no-print-directory BUILD=build/asan OPT="$(SAN_FLAGS) -fsanitize=address" \
-		EXTRA_LDFLAGS="-fsanitize=address" test
+		EXTRA_LDFLAGS="-fsanitize=address" TEST_BENCH=0 test
 
 ubsan: deps
 	@$(MAKE) --no-print-directory BUILD=build/ubsan OPT="$(SAN_FLAGS) -fsanitize=undefined" \
-		EXTRA_LDFLAGS="-fsanitize=undefined" test
+		EXTRA_LDFLAGS="-fsanitize=undefined" TEST_BENCH=0 test
 
 valgrind: deps
 	@$(MAKE) --no-print-directory $(TEST_BIN)
@@ -126,9 +131,15 @@ valgrind: deps
 		./tests/run-tests.sh $(TEST_BIN)
 
 BENCH_ARGS ?=
+PEERS_ARGS ?=
 bench: deps-bench
 	@$(MAKE) --no-print-directory $(BENCH_BIN)
 	$(BENCH_BIN) storage $(BENCH_ARGS)
+	$(BENCH_BIN) peers $(PEERS_ARGS)
+
+bench-check: deps
+	@$(MAKE) --no-print-directory $(BENCH_BIN)
+	@BUILD=$(BUILD) ./scripts/bench-check.sh $(BENCH_BIN) full
 
 demo: deps
 	@$(MAKE) --no-print-directory all

@@ -72,5 +72,6 @@ void bench_progress(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Subcommands. argv[0] is the subcommand's name. Exit status 0, 1 or 2. */
 int bench_storage_main(int argc, char **argv);
 int bench_peers_main(int argc, char **argv);
+int bench_check_main(int argc, char **argv);
 
 #endif /* KDB_BENCH_BENCH_H */

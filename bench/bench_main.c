@@ -131,6 +131,7 @@ static void usage(FILE *out)
                  "  storage   block write, read, update, delete, durable write and recovery\n"
                  "            of the engine on the real file system\n"
                  "  peers     the same workload against KausalDB, LevelDB and RocksDB\n"
+                 "  check     compare a run's JSON with bench/baseline.json (make bench-check)\n"
                  "\n"
                  "Run 'kausal-bench <benchmark> --help' for its options.\n");
 }
@@ -147,6 +148,7 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[1], "storage") == 0) return bench_storage_main(argc - 1, argv + 1);
     if (strcmp(argv[1], "peers") == 0) return bench_peers_main(argc - 1, argv + 1);
+    if (strcmp(argv[1], "check") == 0) return bench_check_main(argc - 1, argv + 1);
     fprintf(stderr, "kausal-bench: unknown benchmark '%s'\n", argv[1]);
     usage(stderr);
     return 2;

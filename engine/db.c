@@ -21,6 +21,7 @@
  */
 #include "kdb.h"
 
+#include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -335,6 +336,42 @@ static int new_memtable(struct kdb *db)
     return 0;
 }
 
+struct log_size {
+    const struct kdb_vfs *vfs;
+    const char *dir;
+    uint64_t first;
+    uint64_t bytes;
+};
+
+static int add_segment_size(void *ctx, const char *name)
+{
+    struct log_size *ls = ctx;
+    char path[DB_PATH_SIZE_MAX + 64];
+    uint64_t number = 0, size = 0;
+    int fd = -1;
+
+    if (sscanf(name, "wal-%16" SCNx64 ".log", &number) != 1 || number < ls->first) return 0;
+    (void)snprintf(path, sizeof(path), "%s/%s", ls->dir, name);
+    if (ls->vfs->open(ls->vfs->ctx, path, KDB_VFS_OPEN_READ, &fd) < 0) return 0;
+    if (ls->vfs->file_size(ls->vfs->ctx, fd, &size) == 0) ls->bytes += size;
+    (void)ls->vfs->close(ls->vfs->ctx, fd);
+    return 0;
+}
+
+/*
+ * Sizes the memtable for the log about to be replayed, at a KiB a record:
+ * growing a table of a million ids step by step moves every slot once
+ * more, a cache miss each. A guess only: the table still grows if short.
+ */
+static int presize_for_replay(struct kdb *db, uint64_t first_segment)
+{
+    struct log_size ls = {.vfs = db->env.vfs, .dir = db->path, .first = first_segment};
+    int rc = ls.vfs->list_dir(ls.vfs->ctx, db->path, add_segment_size, &ls);
+
+    if (rc < 0) return rc;
+    return memtable_presize(db->mem, (size_t)(ls.bytes >> 10));
+}
+
 static int open_engine(struct kdb *db)
 {
     const struct kdb_vfs *vfs = db->env.vfs;
@@ -358,6 +395,7 @@ static int open_engine(struct kdb *db)
     db->lsm_ready = true;
     wal_options.first_sequence = last_sequence + 1;
     rc = new_memtable(db);
+    if (rc == 0) rc = presize_for_replay(db, wal_options.first_segment);
     if (rc < 0) return rc;
     rc = wal_open(&db->wal, &db->env, db->path, &wal_options, &replay);
     if (rc) return rc < 0 ? rc : -EIO;

@@ -132,6 +132,25 @@ static void move_old(struct memtable *mt, size_t count)
     }
 }
 
+int memtable_presize(struct memtable *mt, size_t count)
+{
+    size_t slots = mt->slot_count;
+    void *memory;
+    struct memtable_slot *table;
+
+    kdb_assert(mt->used_count == 0 && !mt->old);
+    while (slots / 2 < count && slots <= SIZE_MAX / 4)
+        slots *= 2;
+    if (slots == mt->slot_count) return 0;
+    table = slots_new(mt->env, slots, &memory);
+    if (!table) return -ENOMEM;
+    env_free(mt->env, mt->slots_memory);
+    mt->slots_memory = memory;
+    mt->slots = table;
+    mt->slot_count = slots;
+    return 0;
+}
+
 int memtable_reserve(struct memtable *mt)
 {
     struct memtable_slot *slots;

@@ -69,6 +69,12 @@ struct memtable {
 KDB_MUST_USE int memtable_init(struct memtable *mt, const struct env *env, size_t chunk_size,
                                uint64_t seed);
 
+/*
+ * Sizes an empty table for about count ids, so that filling it moves no
+ * slot (replay knows roughly how many records are coming). Returns -ENOMEM.
+ */
+KDB_MUST_USE int memtable_presize(struct memtable *mt, size_t count);
+
 /* Passes the arena's next chunk to ready ahead of use (see arena_set_ready()). */
 void memtable_set_ready(struct memtable *mt, arena_ready_fn ready, void *ready_ctx);
 
