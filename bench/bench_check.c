@@ -66,8 +66,7 @@ static json_t *load(const char *path)
     json_error_t error;
     json_t *root = json_load_file(path, 0, &error);
 
-    if (!root)
-        fprintf(stderr, "kausal-bench check: %s:%d: %s\n", path, error.line, error.text);
+    if (!root) fprintf(stderr, "kausal-bench check: %s:%d: %s\n", path, error.line, error.text);
     return root;
 }
 
@@ -119,10 +118,18 @@ int bench_check_main(int argc, char **argv)
 
     while ((opt = getopt_long(argc, argv, "h", long_options, NULL)) != -1) {
         switch (opt) {
-        case 'b': baseline_path = optarg; break;
-        case 't': forced = optarg; break;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        case 'b':
+            baseline_path = optarg;
+            break;
+        case 't':
+            forced = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
         }
     }
     if (argc - optind != 2) {
@@ -151,8 +158,9 @@ int bench_check_main(int argc, char **argv)
         json_decref(run);
         return 2;
     }
-    printf("kausal-bench check: %s against %s, tier %s (latency x%.0f, memory x%.0f, then +15%%)\n\n",
-           bench, baseline_path, tier.name, tier.latency, tier.memory);
+    printf(
+        "kausal-bench check: %s against %s, tier %s (latency x%.0f, memory x%.0f, then +15%%)\n\n",
+        bench, baseline_path, tier.name, tier.latency, tier.memory);
     printf("%-26s %12s %12s %12s %8s  %s\n", "operation", "baseline", "limit", "measured", "ratio",
            "");
     json_object_foreach(targets, op, value)
@@ -162,8 +170,8 @@ int bench_check_main(int argc, char **argv)
         json_t *result = find_result(run, memory ? "footprint" : op, engine);
         double base = json_number_value(value);
         double limit = base * (memory ? tier.memory : tier.latency) * REGRESSION_MARGIN;
-        json_t *measured_json = result ? json_object_get(result, memory ? "rss_mib" : "mean_us")
-                                       : NULL;
+        json_t *measured_json =
+            result ? json_object_get(result, memory ? "rss_mib" : "mean_us") : NULL;
         double measured = json_number_value(measured_json);
         const char *status = "ok";
 

@@ -33,10 +33,10 @@
 #include <rocksdb/c.h>
 #endif
 
-#define VALUE_SIZE   1024
-#define KEY_SIZE     16
-#define SYNC_PUTS    2000
-#define PHASES_MAX   9
+#define VALUE_SIZE 1024
+#define KEY_SIZE   16
+#define SYNC_PUTS  2000
+#define PHASES_MAX 9
 
 /* ---- engines ---- */
 
@@ -109,9 +109,8 @@ static void kausal_extra(void *handle, char *extra, size_t size)
              ", \"tables\": %llu, \"flushes\": %llu, \"compactions\": %llu, "
              "\"compaction_written_mib\": %.1f, \"stalls\": %llu, \"stall_ms\": %.1f",
              (unsigned long long)s.table_count, (unsigned long long)s.flush_count,
-             (unsigned long long)s.compaction_count,
-             (double)s.compaction_bytes_written / (1 << 20), (unsigned long long)s.stall_count,
-             (double)s.stall_ns / 1e6);
+             (unsigned long long)s.compaction_count, (double)s.compaction_bytes_written / (1 << 20),
+             (unsigned long long)s.stall_count, (double)s.stall_ns / 1e6);
 }
 
 #ifdef KDB_BENCH_LEVELDB
@@ -429,8 +428,9 @@ static int put_phase(struct run *r, const uint64_t *perm, uint64_t round, const 
         uint64_t now = bench_now_ns();
         bench_samples_add(&r->samples, now - last);
         last = now;
-        if ((k & 0xffff) == 0) bench_progress("%s %s %llu/%llu", r->engine->name, name,
-                                              (unsigned long long)k, (unsigned long long)r->n);
+        if ((k & 0xffff) == 0)
+            bench_progress("%s %s %llu/%llu", r->engine->name, name, (unsigned long long)k,
+                           (unsigned long long)r->n);
     }
     add_result(r, name);
     return 0;
@@ -450,8 +450,8 @@ static int get_phase(struct run *r, const uint64_t *perm, uint64_t stream, uint6
         bench_samples_add(&r->samples, now - last);
         last = now;
         if (stream == 1 ? rc != 1 : rc != 0) {
-            fprintf(stderr, "kausal-bench: %s: %s of key %llu returned %d\n", r->engine->name,
-                    name, (unsigned long long)i, rc);
+            fprintf(stderr, "kausal-bench: %s: %s of key %llu returned %d\n", r->engine->name, name,
+                    (unsigned long long)i, rc);
             return -1;
         }
         if (stream == 0) {
@@ -533,8 +533,8 @@ static int run_engine(struct run *r, uint64_t sync_n)
         snprintf(f->extra, sizeof(f->extra),
                  ", \"engine\": \"%s\", \"rss_mib\": %.1f, \"rss_file_mib\": %.1f, "
                  "\"disk_mib\": %.1f, \"space_amplification\": %.2f%s",
-                 r->engine->name, fp->rss_mib, fp->rss_file_mib, fp->disk_mib,
-                 fp->disk_mib / live, extra);
+                 r->engine->name, fp->rss_mib, fp->rss_file_mib, fp->disk_mib, fp->disk_mib / live,
+                 extra);
     }
     if (rc == 0) rc = put_phase(r, order2, 1, "update");
     if (rc == 0) rc = delete_phase(r, order);
@@ -618,7 +618,7 @@ static const struct bench_result *find(const struct child_report *rep, const cha
 
 static void print_ratios(const struct child_report *reports, size_t count)
 {
-    static const char *const ops[] = {"put",    "get_first", "get",    "get_missing",
+    static const char *const ops[] = {"put",    "get_first", "get",      "get_missing",
                                       "update", "delete",    "put_sync", "reopen"};
 
     printf("\nKausalDB mean / peer mean (below 1.0: KausalDB is faster)\n\n%-12s", "operation");
@@ -659,10 +659,9 @@ static void usage(FILE *out)
 int bench_peers_main(int argc, char **argv)
 {
     static const struct option long_options[] = {
-        {"json", no_argument, NULL, 'j'},     {"sync-n", required_argument, NULL, 's'},
-        {"dir", required_argument, NULL, 'd'}, {"help", no_argument, NULL, 'h'},
-        {"only", required_argument, NULL, 'o'},
-        {NULL, 0, NULL, 0},
+        {"json", no_argument, NULL, 'j'},       {"sync-n", required_argument, NULL, 's'},
+        {"dir", required_argument, NULL, 'd'},  {"help", no_argument, NULL, 'h'},
+        {"only", required_argument, NULL, 'o'}, {NULL, 0, NULL, 0},
     };
     static struct child_report reports[ENGINE_COUNT];
     static struct bench_report report;
@@ -674,13 +673,27 @@ int bench_peers_main(int argc, char **argv)
 
     while ((opt = getopt_long(argc, argv, "n:h", long_options, NULL)) != -1) {
         switch (opt) {
-        case 'n': n = strtoull(optarg, NULL, 10); break;
-        case 's': sync_n = strtoull(optarg, NULL, 10); break;
-        case 'd': dir = optarg; break;
-        case 'j': report.json = true; break;
-        case 'o': only = optarg; break;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        case 'n':
+            n = strtoull(optarg, NULL, 10);
+            break;
+        case 's':
+            sync_n = strtoull(optarg, NULL, 10);
+            break;
+        case 'd':
+            dir = optarg;
+            break;
+        case 'j':
+            report.json = true;
+            break;
+        case 'o':
+            only = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
         }
     }
     if (n == 0 || optind != argc) {
@@ -692,8 +705,9 @@ int bench_peers_main(int argc, char **argv)
         return 1;
     }
     if (ENGINE_COUNT < 3)
-        fprintf(stderr, "kausal-bench: built without %s%s%s: install libleveldb-dev and "
-                        "librocksdb-dev (make bench does) and rebuild\n",
+        fprintf(stderr,
+                "kausal-bench: built without %s%s%s: install libleveldb-dev and "
+                "librocksdb-dev (make bench does) and rebuild\n",
 #ifdef KDB_BENCH_LEVELDB
                 "", "",
 #else

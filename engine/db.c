@@ -37,10 +37,10 @@
 #define DB_PATH_SIZE_MAX 4000 /* leaves room for file names under the directory */
 
 struct kdb {
-    struct env env;             /* from options; borrowed by every module */
-    struct kdb_options options; /* as given, defaults filled in */
-    char *path;                 /* the database directory */
-    int lock_fd;                /* holds the lock while open; -1 before */
+    struct env env;               /* from options; borrowed by every module */
+    struct kdb_options options;   /* as given, defaults filled in */
+    char *path;                   /* the database directory */
+    int lock_fd;                  /* holds the lock while open; -1 before */
     struct memtable memtables[2]; /* mem and imm point at these */
     struct memtable *mem;         /* the memtable changes go to; NULL before open */
     struct memtable *imm;         /* frozen, being flushed; or NULL */
@@ -90,7 +90,8 @@ static int check_options(const struct kdb_options *o)
         return -EINVAL;
     if (o->wal_buffer_size_bytes < 4096 || o->wal_buffer_size_bytes > (64u << 20)) return -EINVAL;
     if (o->arena_chunk_size_bytes < 4096 || o->arena_chunk_size_bytes > (1u << 30)) return -EINVAL;
-    if (o->memtable_size_bytes < 1024 || o->memtable_size_bytes > (UINT64_C(1) << 34)) return -EINVAL;
+    if (o->memtable_size_bytes < 1024 || o->memtable_size_bytes > (UINT64_C(1) << 34))
+        return -EINVAL;
     return 0;
 }
 

@@ -66,12 +66,16 @@ static void *big_alloc(size_t size)
     len = rounded + HUGE_PAGE_SIZE; /* room to align, with the header below */
     base = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (base == MAP_FAILED) return NULL;
-    p = (char *)(((uintptr_t)base + 64 + HUGE_PAGE_SIZE - 1) & ~(uintptr_t)(HUGE_PAGE_SIZE - 1));
+    p = base + 64;
+    p += (HUGE_PAGE_SIZE - (uintptr_t)p % HUGE_PAGE_SIZE) % HUGE_PAGE_SIZE;
     /* Advice only: where the kernel declines, nothing changes but speed. */
     (void)madvise(p, rounded, MADV_HUGEPAGE);
     h = big_header_of(p);
-    *h = (struct big_header){.magic = BIG_MAGIC, .check = BIG_MAGIC ^ (uintptr_t)p,
-                             .base = base, .len = len, .size = size};
+    *h = (struct big_header){.magic = BIG_MAGIC,
+                             .check = BIG_MAGIC ^ (uintptr_t)p,
+                             .base = base,
+                             .len = len,
+                             .size = size};
     return p;
 }
 
@@ -108,6 +112,7 @@ static void *std_calloc(void *ctx, size_t count, size_t size)
 {
     (void)ctx;
     if (size && count > SIZE_MAX / size) return NULL;
+    if (count * size == 0) return malloc(1); /* a unique pointer, as calloc(0) may not give */
     return count * size < BIG_MIN ? calloc(count, size) : big_alloc(count * size);
 }
 

@@ -83,7 +83,7 @@ enum wal_record_type {
 #define TABLE_INDEX_ENTRY_SIZE       32 /* id, location (offset | tombstone bit), checksum */
 #define TABLE_INDEX_TOMBSTONE        (UINT64_C(1) << 63)
 #define TABLE_RADIX_BITS_MAX         20
-#define TABLE_RADIX_IDS_PER_BUCKET   4 /* a writer's choice; readers take any radix_bits */
+#define TABLE_RADIX_IDS_PER_BUCKET   4  /* a writer's choice; readers take any radix_bits */
 #define TABLE_BLOOM_BLOCK_SIZE       64 /* one cache line */
 #define TABLE_BLOOM_BITS_PER_KEY     10
 #define TABLE_BLOOM_PROBES           6
@@ -99,18 +99,18 @@ enum wal_record_type {
 #define TABLE_FOOTER_CHECKSUM_OFFSET 56
 
 /* Manifest: see FORMAT.md, "Manifest". */
-#define MANIFEST_HEADER_SIZE          64
-#define MANIFEST_MAGIC_OFFSET         0
-#define MANIFEST_VERSION_OFFSET       8
-#define MANIFEST_TABLE_COUNT_OFFSET   12
-#define MANIFEST_LOG_NUMBER_OFFSET    16
-#define MANIFEST_LAST_SEQ_OFFSET      24
-#define MANIFEST_NEXT_FILE_OFFSET     32
-#define MANIFEST_BLOCK_COUNT_OFFSET   40
-#define MANIFEST_RESERVED_OFFSET      48
-#define MANIFEST_TABLE_ENTRY_SIZE     16 /* number u64, size u64 */
-#define MANIFEST_CHECKSUM_SIZE        8  /* ends the file, covers all before it */
-#define MANIFEST_TABLE_COUNT_MAX      4096
+#define MANIFEST_HEADER_SIZE        64
+#define MANIFEST_MAGIC_OFFSET       0
+#define MANIFEST_VERSION_OFFSET     8
+#define MANIFEST_TABLE_COUNT_OFFSET 12
+#define MANIFEST_LOG_NUMBER_OFFSET  16
+#define MANIFEST_LAST_SEQ_OFFSET    24
+#define MANIFEST_NEXT_FILE_OFFSET   32
+#define MANIFEST_BLOCK_COUNT_OFFSET 40
+#define MANIFEST_RESERVED_OFFSET    48
+#define MANIFEST_TABLE_ENTRY_SIZE   16 /* number u64, size u64 */
+#define MANIFEST_CHECKSUM_SIZE      8  /* ends the file, covers all before it */
+#define MANIFEST_TABLE_COUNT_MAX    4096
 
 static_assert(TABLE_HEADER_CREATED_OFFSET + 8 <= TABLE_HEADER_CHECKSUM_OFFSET, "header fits");
 static_assert(TABLE_FOOTER_CHECKSUM_OFFSET + 8 == TABLE_FOOTER_SIZE, "checksum ends the footer");

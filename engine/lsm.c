@@ -14,6 +14,7 @@
 #include "wal.h"
 
 #define LSM_CANCEL_CHECK 4096 /* records a compaction copies between looks at stop */
+#define TABLE_REF_SIZE   sizeof(struct table *) /* an entry of the table list */
 
 /* ---- the table list (core) ---- */
 
@@ -26,7 +27,7 @@ static int list_reserve(struct lsm *lsm, size_t count)
     capacity = lsm->table_capacity ? lsm->table_capacity * 2 : 16;
     while (capacity < count)
         capacity *= 2;
-    tables = env_realloc(lsm->env, lsm->tables, capacity * sizeof(*tables));
+    tables = env_realloc(lsm->env, lsm->tables, capacity * TABLE_REF_SIZE);
     if (!tables) return -ENOMEM;
     lsm->tables = tables;
     lsm->table_capacity = capacity;
@@ -95,8 +96,8 @@ static int commit(struct lsm *lsm, const struct lsm_job *job, uint64_t *old_log_
         return -ENOMEM;
     }
     *m = *old;
-    m->next_file_number = old->next_file_number > job->number ? old->next_file_number
-                                                              : job->number + 1;
+    m->next_file_number =
+        old->next_file_number > job->number ? old->next_file_number : job->number + 1;
     if (job->kind == LSM_JOB_FLUSH) {
         m->log_number = job->log_number;
         m->last_sequence = job->last_sequence;
@@ -177,12 +178,15 @@ static int run_flush(struct lsm *lsm, struct lsm_job *job)
         rc = tb ? table_builder_start(tb, lsm->env, lsm->dir, job->number) : -ENOMEM;
         for (size_t i = 0; rc == 0 && i < count; i++) {
             const struct memtable_entry *e = refs[i].entry;
-            rc = table_builder_add(tb, refs[i].id, e->version,
-                                   e->live ? WAL_RECORD_PUT_BLOCK : WAL_RECORD_DELETE_BLOCK,
-                                   wal_record_payload(e->record), wal_record_payload_len(e->record));
+            rc =
+                table_builder_add(tb, refs[i].id, e->version,
+                                  e->live ? WAL_RECORD_PUT_BLOCK : WAL_RECORD_DELETE_BLOCK,
+                                  wal_record_payload(e->record), wal_record_payload_len(e->record));
         }
-        if (rc == 0) rc = finish_output(lsm, tb, job);
-        else if (tb) table_builder_abort(tb);
+        if (rc == 0)
+            rc = finish_output(lsm, tb, job);
+        else if (tb)
+            table_builder_abort(tb);
         job->records_in = count;
     }
     env_free(lsm->env, refs);
@@ -249,8 +253,8 @@ static int smallest(const struct lsm_job *job, const uint64_t *pos)
 }
 
 /* Copies entry i of t into the output after checking its checksum. */
-static int copy_record(struct lsm *lsm, struct table_builder *tb, const struct table *t,
-                       uint64_t i, uint64_t *bytes_read)
+static int copy_record(struct lsm *lsm, struct table_builder *tb, const struct table *t, uint64_t i,
+                       uint64_t *bytes_read)
 {
     const uint8_t *bytes;
     size_t len;
@@ -314,8 +318,10 @@ static int run_compaction(struct lsm *lsm, struct lsm_job *job)
     int rc = tb && pos ? 0 : -ENOMEM;
 
     if (rc == 0) rc = merge(lsm, job, tb, &started, pos, &bytes_read);
-    if (rc == 0 && started) rc = finish_output(lsm, tb, job);
-    else if (started) table_builder_abort(tb);
+    if (rc == 0 && started)
+        rc = finish_output(lsm, tb, job);
+    else if (started)
+        table_builder_abort(tb);
     env_free(lsm->env, tb);
     env_free(lsm->env, pos);
     job->bytes_read = bytes_read;
@@ -435,7 +441,7 @@ int lsm_install_flush(struct lsm *lsm)
         table_free(lsm->env, job->output);
         return rc;
     }
-    memmove(lsm->tables + 1, lsm->tables, lsm->table_count * sizeof(*lsm->tables));
+    memmove(lsm->tables + 1, lsm->tables, lsm->table_count * TABLE_REF_SIZE);
     lsm->tables[0] = job->output;
     lsm->table_count++;
     job->output = NULL;
@@ -476,11 +482,11 @@ static void free_job_list(struct lsm *lsm, struct lsm_job *job)
 static int submit_compaction(struct lsm *lsm, size_t first, size_t end)
 {
     struct lsm_worker *w = &lsm->compactor;
-    struct table **list = env_malloc(lsm->env, lsm->table_count * sizeof(*list));
+    struct table **list = env_malloc(lsm->env, lsm->table_count * TABLE_REF_SIZE);
     int rc;
 
     if (!list) return -ENOMEM;
-    memcpy(list, lsm->tables, lsm->table_count * sizeof(*list));
+    memcpy(list, lsm->tables, lsm->table_count * TABLE_REF_SIZE);
     w->job = (struct lsm_job){
         .kind = LSM_JOB_COMPACT,
         .number = lsm->next_file_number++,
@@ -533,7 +539,7 @@ int lsm_install_compaction(struct lsm *lsm)
         if (job->output) lsm->tables[at++] = job->output;
         memmove(lsm->tables + at, lsm->tables + at + job->input_count - (job->output ? 1 : 0),
                 (lsm->table_count - at - job->input_count + (job->output ? 1 : 0)) *
-                    sizeof(*lsm->tables));
+                    TABLE_REF_SIZE);
         lsm->table_count -= job->input_count - (job->output ? 1 : 0);
         job->output = NULL;
         lsm->stats.compaction_count++;
@@ -630,7 +636,8 @@ int lsm_open(struct lsm *lsm, const struct env *env, const char *dir, bool foreg
     rc = manifest_read(env, dir, &m);
     if (rc == -ENOENT) {
         m = manifest_new(env, 0);
-        if (!m) rc = -ENOMEM;
+        if (!m)
+            rc = -ENOMEM;
         else {
             m->log_number = 1;
             m->next_file_number = 1;
@@ -648,7 +655,8 @@ int lsm_open(struct lsm *lsm, const struct env *env, const char *dir, bool foreg
         rc = table_new(env, dir, m->tables[i].number, &lsm->tables[i]);
         if (rc == 0 && lsm->tables[i]->size != m->tables[i].size) {
             lsm->table_count = i + 1;
-            rc = KDB_CORRUPT(env, "table %016" PRIx64 ": %" PRIu64 " bytes, the manifest says %" PRIu64,
+            rc = KDB_CORRUPT(env,
+                             "table %016" PRIx64 ": %" PRIu64 " bytes, the manifest says %" PRIu64,
                              m->tables[i].number, lsm->tables[i]->size, m->tables[i].size);
         }
         if (rc == 0) lsm->table_count = i + 1;

@@ -122,9 +122,8 @@ struct lsm {
  * *block_count how many blocks the tables hold live. Returns an error as
  * table_open() and manifest_read() do; on failure nothing is left open.
  */
-KDB_MUST_USE int lsm_open(struct lsm *lsm, const struct env *env, const char *dir,
-                          bool foreground, uint64_t *log_number, uint64_t *last_sequence,
-                          uint64_t *block_count);
+KDB_MUST_USE int lsm_open(struct lsm *lsm, const struct env *env, const char *dir, bool foreground,
+                          uint64_t *log_number, uint64_t *last_sequence, uint64_t *block_count);
 
 /* Stops the workers (a compaction is abandoned), closes every table. */
 void lsm_close(struct lsm *lsm);

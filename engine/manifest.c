@@ -109,7 +109,7 @@ int manifest_write(const struct env *env, const char *dir, const struct manifest
     if (m->table_count > MANIFEST_TABLE_COUNT_MAX) return -EFBIG;
     b = env_calloc(env, 1, size);
     if (!b) return -ENOMEM;
-    memcpy(b, MANIFEST_MAGIC, FORMAT_MAGIC_SIZE);
+    memcpy(b + MANIFEST_MAGIC_OFFSET, MANIFEST_MAGIC, FORMAT_MAGIC_SIZE);
     put_le32(b + MANIFEST_VERSION_OFFSET, MANIFEST_VERSION);
     put_le32(b + MANIFEST_TABLE_COUNT_OFFSET, (uint32_t)m->table_count);
     put_le64(b + MANIFEST_LOG_NUMBER_OFFSET, m->log_number);
@@ -124,10 +124,9 @@ int manifest_write(const struct env *env, const char *dir, const struct manifest
     put_le64(b + size - MANIFEST_CHECKSUM_SIZE, checksum_64(b, size - MANIFEST_CHECKSUM_SIZE, 0));
     (void)snprintf(path, sizeof(path), "%s/" MANIFEST_NAME, dir);
     (void)snprintf(tmp, sizeof(tmp), "%s/" MANIFEST_NAME FORMAT_TMP_SUFFIX, dir);
-    rc = vfs->open(vfs->ctx, tmp,
-                   KDB_VFS_OPEN_READ | KDB_VFS_OPEN_WRITE | KDB_VFS_OPEN_CREATE |
-                       KDB_VFS_OPEN_TRUNCATE,
-                   &fd);
+    rc = vfs->open(
+        vfs->ctx, tmp,
+        KDB_VFS_OPEN_READ | KDB_VFS_OPEN_WRITE | KDB_VFS_OPEN_CREATE | KDB_VFS_OPEN_TRUNCATE, &fd);
     if (rc == 0) rc = vfs->pwrite(vfs->ctx, fd, b, size, 0);
     if (rc == 0) rc = vfs->fsync(vfs->ctx, fd);
     if (fd >= 0) {

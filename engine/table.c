@@ -118,7 +118,8 @@ static int add_index_entry(struct table_builder *tb, const uint8_t id[16], uint6
 {
     uint8_t *e;
 
-    if (tb->count) kdb_assert(memcmp(tb->index + (tb->count - 1) * TABLE_INDEX_ENTRY_SIZE, id, 16) < 0);
+    if (tb->count)
+        kdb_assert(memcmp(tb->index + (tb->count - 1) * TABLE_INDEX_ENTRY_SIZE, id, 16) < 0);
     if (tb->count == tb->index_cap) {
         uint64_t cap = tb->index_cap ? tb->index_cap * 2 : 1024;
         uint8_t *index = env_realloc(tb->env, tb->index, cap * TABLE_INDEX_ENTRY_SIZE);
@@ -140,8 +141,8 @@ int table_builder_add(struct table_builder *tb, const uint8_t id[16], uint64_t s
     static const uint8_t zeros[TABLE_RECORD_ALIGN] = {0};
     uint8_t header[TABLE_RECORD_HEADER_SIZE] = {0};
     uint64_t location = tb->offset;
-    size_t pad = padded(TABLE_RECORD_HEADER_SIZE + payload_len) - TABLE_RECORD_HEADER_SIZE -
-                 payload_len;
+    size_t pad =
+        padded(TABLE_RECORD_HEADER_SIZE + payload_len) - TABLE_RECORD_HEADER_SIZE - payload_len;
     int rc;
 
     kdb_assert(type == WAL_RECORD_PUT_BLOCK || type == WAL_RECORD_DELETE_BLOCK);
@@ -177,7 +178,8 @@ int table_builder_add_raw(struct table_builder *tb, const uint8_t id[16], const 
 static unsigned radix_bits_for(uint64_t count)
 {
     unsigned bits = 0;
-    while (bits < TABLE_RADIX_BITS_MAX && (UINT64_C(1) << bits) * TABLE_RADIX_IDS_PER_BUCKET < count)
+    while (bits < TABLE_RADIX_BITS_MAX &&
+           (UINT64_C(1) << bits) * TABLE_RADIX_IDS_PER_BUCKET < count)
         bits++;
     return bits;
 }
@@ -215,8 +217,8 @@ int table_builder_finish(struct table_builder *tb, struct table_info *info)
     size_t radix_size = ((((size_t)1 << radix_bits) + 1) * 4 + TABLE_BLOOM_BLOCK_SIZE - 1) &
                         ~(size_t)(TABLE_BLOOM_BLOCK_SIZE - 1);
     uint64_t bloom_blocks =
-        (tb->count * TABLE_BLOOM_BITS_PER_KEY + TABLE_BLOOM_BLOCK_SIZE * 8 - 1) /
-        (TABLE_BLOOM_BLOCK_SIZE * 8);
+        (tb->count * TABLE_BLOOM_BITS_PER_KEY + (uint64_t)TABLE_BLOOM_BLOCK_SIZE * 8 - 1) /
+        ((uint64_t)TABLE_BLOOM_BLOCK_SIZE * 8);
     uint64_t data_end = tb->offset;
     uint8_t footer[TABLE_FOOTER_SIZE] = {0};
     uint8_t *filters;
@@ -232,7 +234,8 @@ int table_builder_finish(struct table_builder *tb, struct table_info *info)
     build_filters(tb, radix_bits, filters, filters + radix_size, bloom_blocks);
     checksum_stream_begin(&tb->stream);
     checksum_stream_update(&tb->stream, tb->index, tb->count * TABLE_INDEX_ENTRY_SIZE);
-    checksum_stream_update(&tb->stream, filters, radix_size + bloom_blocks * TABLE_BLOOM_BLOCK_SIZE);
+    checksum_stream_update(&tb->stream, filters,
+                           radix_size + bloom_blocks * TABLE_BLOOM_BLOCK_SIZE);
     memcpy(footer + TABLE_FOOTER_MAGIC_OFFSET, TABLE_MAGIC, FORMAT_MAGIC_SIZE);
     put_le32(footer + TABLE_FOOTER_VERSION_OFFSET, TABLE_VERSION);
     put_le32(footer + TABLE_FOOTER_RADIX_OFFSET, radix_bits);
@@ -342,8 +345,8 @@ int64_t table_find(const struct table *t, const uint8_t id[16])
 
 static int damaged(const struct env *env, const struct table *t, const char *what, int rc)
 {
-    env_log(env, KDB_LOG_ERROR, __FILE__, __LINE__, "table " TABLE_PREFIX "%016" PRIx64 TABLE_SUFFIX ": %s",
-            t->number, what);
+    env_log(env, KDB_LOG_ERROR, __FILE__, __LINE__,
+            "table " TABLE_PREFIX "%016" PRIx64 TABLE_SUFFIX ": %s", t->number, what);
     return rc;
 }
 
@@ -432,8 +435,8 @@ static int check_footer(struct table *t, const struct env *env)
     t->bloom_blocks = get_le64(f + TABLE_FOOTER_BLOOM_OFFSET);
     t->max_sequence = get_le64(f + TABLE_FOOTER_MAX_SEQ_OFFSET);
     if (t->radix_bits > TABLE_RADIX_BITS_MAX || t->count >= UINT32_MAX || t->bloom_blocks == 0 ||
-        t->bloom_blocks > UINT32_MAX || t->data_end < TABLE_HEADER_SIZE ||
-        t->data_end > t->size || t->data_end % TABLE_RECORD_ALIGN)
+        t->bloom_blocks > UINT32_MAX || t->data_end < TABLE_HEADER_SIZE || t->data_end > t->size ||
+        t->data_end % TABLE_RECORD_ALIGN)
         return damaged(env, t, "footer fields out of range", -KDB_ECORRUPT);
     radix_size = (((UINT64_C(1) << t->radix_bits) + 1) * 4 + TABLE_BLOOM_BLOCK_SIZE - 1) &
                  ~(uint64_t)(TABLE_BLOOM_BLOCK_SIZE - 1);
@@ -474,7 +477,8 @@ static int check_index(struct table *t, const struct env *env)
             return damaged(env, t, "index out of order", -KDB_ECORRUPT);
         if (table_is_tombstone(t, i)) t->tombstones++;
     }
-    if (prev_end != t->data_end) return damaged(env, t, "index does not cover the data", -KDB_ECORRUPT);
+    if (prev_end != t->data_end)
+        return damaged(env, t, "index does not cover the data", -KDB_ECORRUPT);
     for (uint64_t b = 0; b <= buckets; b++) {
         uint64_t start = get_le32(t->radix + b * 4);
         uint64_t end = b < buckets ? get_le32(t->radix + b * 4 + 4) : t->count;

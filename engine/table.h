@@ -46,11 +46,11 @@ struct table_builder {
     uint8_t *buf; /* write buffer */
     size_t buf_len;
     size_t buf_cap;
-    uint64_t offset;        /* file bytes written or buffered */
-    uint64_t synced_hint;   /* bytes already passed to writeback */
-    uint8_t *index;         /* count entries, on-disk form */
+    uint64_t offset;      /* file bytes written or buffered */
+    uint64_t synced_hint; /* bytes already passed to writeback */
+    uint8_t *index;       /* count entries, on-disk form */
     uint64_t count;
-    uint64_t index_cap;     /* entries */
+    uint64_t index_cap; /* entries */
     uint64_t max_sequence;
     struct checksum_stream stream;
 };
@@ -70,8 +70,9 @@ KDB_MUST_USE int table_builder_start(struct table_builder *tb, const struct env 
  * Adds a record: ids must come in strictly increasing order. type is
  * WAL_RECORD_PUT_BLOCK or WAL_RECORD_DELETE_BLOCK; payload as in a log record.
  */
-KDB_MUST_USE int table_builder_add(struct table_builder *tb, const uint8_t id[16], uint64_t sequence,
-                                   unsigned type, const uint8_t *payload, size_t payload_len);
+KDB_MUST_USE int table_builder_add(struct table_builder *tb, const uint8_t id[16],
+                                   uint64_t sequence, unsigned type, const uint8_t *payload,
+                                   size_t payload_len);
 
 /* Adds a record copied verbatim from another table, with its checksum and tombstone bit. */
 KDB_MUST_USE int table_builder_add_raw(struct table_builder *tb, const uint8_t id[16],
@@ -124,7 +125,8 @@ void table_close(struct table *t, const struct env *env);
 /* Whether id may be in the table; hash is hash_id(id). Never a false "no". */
 static inline bool table_may_contain(const struct table *t, uint64_t hash)
 {
-    const uint8_t *line = t->bloom + (((hash >> 32) * t->bloom_blocks) >> 32) * TABLE_BLOOM_BLOCK_SIZE;
+    const uint8_t *line =
+        t->bloom + (((hash >> 32) * t->bloom_blocks) >> 32) * TABLE_BLOOM_BLOCK_SIZE;
     uint32_t x = (uint32_t)hash;
 
     for (int i = 0; i < TABLE_BLOOM_PROBES; i++) {
@@ -138,7 +140,8 @@ static inline bool table_may_contain(const struct table *t, uint64_t hash)
 /* Starts loading what a lookup of id reads first: its bloom line and radix bucket. */
 static inline void table_prefetch(const struct table *t, uint64_t hash, uint64_t id_prefix)
 {
-    __builtin_prefetch(t->bloom + (((hash >> 32) * t->bloom_blocks) >> 32) * TABLE_BLOOM_BLOCK_SIZE);
+    __builtin_prefetch(t->bloom +
+                       (((hash >> 32) * t->bloom_blocks) >> 32) * TABLE_BLOOM_BLOCK_SIZE);
     __builtin_prefetch(t->radix + (t->radix_bits ? id_prefix >> (64 - t->radix_bits) : 0) * 4);
 }
 

@@ -140,7 +140,7 @@ static int posix_map(void *ctx, int fd, uint64_t size, const void **addr_out)
     span = len + POSIX_HUGE_PAGE;
     reserve = mmap(NULL, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (reserve == MAP_FAILED) return -errno;
-    aligned = (char *)(((uintptr_t)reserve + POSIX_HUGE_PAGE - 1) & ~(uintptr_t)(POSIX_HUGE_PAGE - 1));
+    aligned = reserve + (POSIX_HUGE_PAGE - (uintptr_t)reserve % POSIX_HUGE_PAGE) % POSIX_HUGE_PAGE;
     addr = mmap(aligned, len, PROT_READ, MAP_SHARED | MAP_FIXED, fd, 0);
     if (addr == MAP_FAILED) {
         int rc = -errno;

@@ -729,9 +729,8 @@ static int list_segments(struct wal *wal, struct segment_list *list, uint64_t fi
         }
     }
     if (list->count && list->numbers[0] != first) {
-        return KDB_CORRUPT(wal->env,
-                           "log segment %016" PRIx64 " is missing (found %016" PRIx64 ")", first,
-                           list->numbers[0]);
+        return KDB_CORRUPT(wal->env, "log segment %016" PRIx64 " is missing (found %016" PRIx64 ")",
+                           first, list->numbers[0]);
     }
     return 0;
 }

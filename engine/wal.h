@@ -64,7 +64,7 @@ struct wal_options {
     size_t payload_size_max;     /* largest payload a record may carry */
 };
 
-#define WAL_RETIRED_MAX 8 /* full segments awaiting their fdatasync */
+#define WAL_RETIRED_MAX 8  /* full segments awaiting their fdatasync */
 #define WAL_CHUNK_COUNT 32 /* appends queued for the writer thread, one buffer each */
 
 /*
@@ -133,8 +133,8 @@ struct wal {
     size_t head;                              /* oldest queued chunk */
     size_t queued;                            /* chunks handed to the writer and not yet written */
     uint64_t ended;                           /* segment-ending chunks the writer is done with */
-    uint64_t forgotten; /* atomic: segments below this are in tables and need no fsync */
-    int writer_error;                         /* first error of the writer: 0 or a negative errno */
+    uint64_t forgotten;   /* atomic: segments below this are in tables and need no fsync */
+    int writer_error;     /* first error of the writer: 0 or a negative errno */
     void *prepare_memory; /* memory for the writer to ready (env_prepare()), or NULL */
     size_t prepare_size;
     bool stop;           /* the writer exits once the queue is empty */
@@ -177,8 +177,7 @@ KDB_MUST_USE int wal_sync(struct wal *wal);
  * *ticket_out is for wal_wait_rotated(). With wait, returns only once the
  * writer is idle (so that the I/O that follows comes in a fixed order).
  */
-KDB_MUST_USE int wal_rotate(struct wal *wal, bool wait, uint64_t *number_out,
-                            uint64_t *ticket_out);
+KDB_MUST_USE int wal_rotate(struct wal *wal, bool wait, uint64_t *number_out, uint64_t *ticket_out);
 
 /* Waits until the writer is done with the segments ended by that rotation. */
 void wal_wait_rotated(struct wal *wal, uint64_t ticket);

@@ -431,7 +431,8 @@ static void test_lsm_every_flipped_table_byte_is_reported_never_served(void **st
         options.vfs = vfs_mem_vfs(mem);
         rc = kdb_open(DB, &options, &db);
         if (rc != 0) {
-            if (!is_damage(rc)) fail_msg("byte %lld: open returned %s", (long long)i, kdb_strerror(rc));
+            if (!is_damage(rc))
+                fail_msg("byte %lld: open returned %s", (long long)i, kdb_strerror(rc));
             at_open++;
         } else {
             unsigned damaged = check_or_damage(db, expect);
@@ -467,7 +468,8 @@ static void test_lsm_cut_table_is_refused(void **state)
         assert_int_equal(vfs_mem_set_size(mem, TABLE_1, (uint64_t)cut), 0);
         options.vfs = vfs_mem_vfs(mem);
         rc = kdb_open(DB, &options, &db);
-        if (!is_damage(rc)) fail_msg("cut at %lld: open returned %s", (long long)cut, kdb_strerror(rc));
+        if (!is_damage(rc))
+            fail_msg("cut at %lld: open returned %s", (long long)cut, kdb_strerror(rc));
         vfs_mem_free(mem);
     }
     vfs_mem_free(base);
