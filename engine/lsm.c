@@ -196,9 +196,14 @@ static int run_flush(struct lsm *lsm, struct lsm_job *job)
     /* A failed commit may have renamed the manifest into place: the table
      * stays for the next open to keep or remove, whichever manifest it finds. */
     if (rc < 0) return drop_output(lsm, job, false, rc);
-    /* The frozen segments' changes are in a table now; a crash before this
-     * leaves them for the next open to remove. */
-    return wal_remove_segments(lsm->env, lsm->dir, old_log, job->log_number);
+    /* The frozen segments' changes are in a table now. What this cannot
+     * remove (a crash before it, or an error) the next open removes. */
+    rc = wal_remove_segments(lsm->env, lsm->dir, old_log, job->log_number);
+    if (rc < 0) {
+        env_log(lsm->env, KDB_LOG_WARNING, __FILE__, __LINE__,
+                "flushed log segments stay until the next open: %s", kdb_strerror(rc));
+    }
+    return 0;
 }
 
 /* ---- compaction ---- */
@@ -431,7 +436,10 @@ int lsm_install_flush(struct lsm *lsm)
 
     kdb_assert(lsm->flusher.busy && lsm->flusher.done);
     lsm->flusher.busy = false;
-    if (job->rc < 0) return job->rc;
+    if (job->rc < 0) {
+        kdb_assert(!job->output);
+        return job->rc;
+    }
     lsm->stats.flush_count++;
     lsm->stats.flush_bytes += job->bytes_written;
     if (!job->output) return 0;

@@ -193,7 +193,7 @@ static void build_filters(const struct table_builder *tb, unsigned radix_bits, u
 
     for (uint64_t i = 0; i < tb->count; i++) {
         const uint8_t *id = tb->index + i * TABLE_INDEX_ENTRY_SIZE;
-        uint64_t bucket = radix_bits ? id_prefix(id) >> (64 - radix_bits) : 0;
+        uint64_t bucket = table_bucket(id_prefix(id), radix_bits);
         uint64_t hash = hash_id(id);
         uint8_t *line = bloom + (((hash >> 32) * bloom_blocks) >> 32) * TABLE_BLOOM_BLOCK_SIZE;
         uint32_t x = (uint32_t)hash;
@@ -327,7 +327,7 @@ void table_raw_at(const struct table *t, uint64_t i, const uint8_t **bytes, size
 
 int64_t table_find(const struct table *t, const uint8_t id[16])
 {
-    uint64_t bucket = t->radix_bits ? id_prefix(id) >> (64 - t->radix_bits) : 0;
+    uint64_t bucket = table_bucket(id_prefix(id), t->radix_bits);
     uint64_t lo = get_le32(t->radix + bucket * 4);
     uint64_t hi = get_le32(t->radix + bucket * 4 + 4);
 
@@ -485,7 +485,7 @@ static int check_index(struct table *t, const struct env *env)
         if (start > end || end > t->count || (b == buckets && start != t->count))
             return damaged(env, t, "radix table out of order", -KDB_ECORRUPT);
         if (b < buckets && start < end &&
-            (id_prefix(entry_at(t, start)) >> (64 - t->radix_bits)) != b && t->radix_bits)
+            table_bucket(id_prefix(entry_at(t, start)), t->radix_bits) != b)
             return damaged(env, t, "radix table points at the wrong ids", -KDB_ECORRUPT);
     }
     return 0;

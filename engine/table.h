@@ -122,6 +122,12 @@ KDB_MUST_USE int table_open(struct table *t, const struct env *env, const char *
                             uint64_t number);
 void table_close(struct table *t, const struct env *env);
 
+/* The radix bucket of an id whose first 8 bytes, big-endian, are prefix. */
+static inline uint64_t table_bucket(uint64_t prefix, unsigned radix_bits)
+{
+    return radix_bits ? prefix >> (64 - radix_bits) : 0;
+}
+
 /* Whether id may be in the table; hash is hash_id(id). Never a false "no". */
 static inline bool table_may_contain(const struct table *t, uint64_t hash)
 {
@@ -142,7 +148,7 @@ static inline void table_prefetch(const struct table *t, uint64_t hash, uint64_t
 {
     __builtin_prefetch(t->bloom +
                        (((hash >> 32) * t->bloom_blocks) >> 32) * TABLE_BLOOM_BLOCK_SIZE);
-    __builtin_prefetch(t->radix + (t->radix_bits ? id_prefix >> (64 - t->radix_bits) : 0) * 4);
+    __builtin_prefetch(t->radix + table_bucket(id_prefix, t->radix_bits) * 4);
 }
 
 /* The index position of id, or -1. */
