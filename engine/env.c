@@ -5,6 +5,7 @@
 #include "env.h"
 
 #include <malloc.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -25,65 +26,97 @@
  * of this size left to malloc(3) stay resident after free, so a database
  * that turned over its memtable a few dozen times held hundreds of MiB.
  *
- * A large block is recognized at free by its alignment and a header in
- * the 64 bytes before it, which hold the mapping to undo.
+ * The allocator keeps the large blocks it handed out in a small table (a
+ * few dozen live at a time), so that free and realloc know them without
+ * touching memory they do not own. Only 2 MiB-aligned pointers are looked
+ * up, under a lock: large blocks come and go a few times per memtable.
  */
 #define HUGE_PAGE_SIZE ((size_t)2 << 20)
 #define BIG_MIN        HUGE_PAGE_SIZE
-#define BIG_MAGIC      UINT64_C(0x6b64622d62696721) /* "kdb-big!" */
 
-struct big_header {
-    uint64_t magic;
-    uint64_t check; /* magic ^ the block's address */
-    void *base;     /* the mapping */
+struct big_block {
+    void *ptr;  /* what the caller got */
+    void *base; /* the mapping */
     size_t len;
     size_t size; /* bytes asked for */
 };
 
-static struct big_header *big_header_of(void *ptr)
-{
-    return (struct big_header *)((char *)ptr - 64);
-}
+static pthread_mutex_t big_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct big_block *big_blocks; /* under big_lock */
+static size_t big_count, big_capacity;
 
-static bool is_big(void *ptr)
+/* Removes ptr's entry into *out; false if ptr is not a large block. */
+static bool big_find(void *ptr, struct big_block *out, bool remove)
 {
-    struct big_header *h;
+    bool found = false;
 
     if (!ptr || (uintptr_t)ptr % HUGE_PAGE_SIZE) return false;
-    h = big_header_of(ptr);
-    return h->magic == BIG_MAGIC && h->check == (BIG_MAGIC ^ (uintptr_t)ptr);
+    pthread_mutex_lock(&big_lock);
+    for (size_t i = 0; i < big_count; i++) {
+        if (big_blocks[i].ptr == ptr) {
+            *out = big_blocks[i];
+            if (remove) big_blocks[i] = big_blocks[--big_count];
+            found = true;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&big_lock);
+    return found;
+}
+
+static bool big_register(const struct big_block *b)
+{
+    bool ok = true;
+
+    pthread_mutex_lock(&big_lock);
+    if (big_count == big_capacity) {
+        size_t capacity = big_capacity ? big_capacity * 2 : 64;
+        struct big_block *blocks = realloc(big_blocks, capacity * sizeof(*blocks));
+        if (blocks) {
+            big_blocks = blocks;
+            big_capacity = capacity;
+        } else {
+            ok = false;
+        }
+    }
+    if (ok) big_blocks[big_count++] = *b;
+    pthread_mutex_unlock(&big_lock);
+    return ok;
 }
 
 /* Zeroed memory straight from the kernel. */
 static void *big_alloc(size_t size)
 {
-    size_t rounded, len;
+    struct big_block b = {.size = size};
+    size_t rounded;
     char *base, *p;
-    struct big_header *h;
 
     if (size > SIZE_MAX / 2) return NULL;
     rounded = (size + HUGE_PAGE_SIZE - 1) & ~(HUGE_PAGE_SIZE - 1);
-    len = rounded + HUGE_PAGE_SIZE; /* room to align, with the header below */
-    base = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    b.len = rounded + HUGE_PAGE_SIZE; /* room to align */
+    base = mmap(NULL, b.len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (base == MAP_FAILED) return NULL;
-    p = base + 64;
-    p += (HUGE_PAGE_SIZE - (uintptr_t)p % HUGE_PAGE_SIZE) % HUGE_PAGE_SIZE;
+    p = base + (HUGE_PAGE_SIZE - (uintptr_t)base % HUGE_PAGE_SIZE) % HUGE_PAGE_SIZE;
     /* Advice only: where the kernel declines, nothing changes but speed. */
     (void)madvise(p, rounded, MADV_HUGEPAGE);
-    h = big_header_of(p);
-    *h = (struct big_header){.magic = BIG_MAGIC,
-                             .check = BIG_MAGIC ^ (uintptr_t)p,
-                             .base = base,
-                             .len = len,
-                             .size = size};
+    b.ptr = p;
+    b.base = base;
+    if (!big_register(&b)) {
+        (void)munmap(base, b.len);
+        return NULL;
+    }
     return p;
 }
 
-static void big_free(void *ptr)
+static void std_free(void *ctx, void *ptr)
 {
-    struct big_header h = *big_header_of(ptr);
+    struct big_block b;
 
-    (void)munmap(h.base, h.len);
+    (void)ctx;
+    if (big_find(ptr, &b, true))
+        (void)munmap(b.base, b.len);
+    else
+        free(ptr);
 }
 
 static void *std_malloc(void *ctx, size_t size)
@@ -118,36 +151,26 @@ static void *std_calloc(void *ctx, size_t count, size_t size)
 
 static void *std_realloc(void *ctx, void *ptr, size_t size)
 {
-    void *p;
+    struct big_block b;
+    bool big = big_find(ptr, &b, false);
     size_t old;
+    void *p;
 
     (void)ctx;
-    if (!is_big(ptr)) {
+    if (!big) {
         if (size < BIG_MIN) return realloc(ptr, size);
         old = ptr ? malloc_usable_size(ptr) : 0;
     } else {
-        old = big_header_of(ptr)->size;
+        old = b.size;
         if (size <= old) return ptr;
     }
     p = size < BIG_MIN ? malloc(size) : big_alloc(size);
     if (!p) return NULL;
     if (ptr) {
         memcpy(p, ptr, old < size ? old : size);
-        if (is_big(ptr))
-            big_free(ptr);
-        else
-            free(ptr);
+        std_free(ctx, ptr);
     }
     return p;
-}
-
-static void std_free(void *ctx, void *ptr)
-{
-    (void)ctx;
-    if (is_big(ptr))
-        big_free(ptr);
-    else
-        free(ptr);
 }
 
 static const struct kdb_allocator std_allocator = {
