@@ -75,6 +75,20 @@ static int count_block(void *ctx, const struct kdb_block *block)
     return 0;
 }
 
+struct order {
+    struct kdb_id last;
+    uint64_t count;
+};
+
+static int check_order(void *ctx, const struct kdb_block *block)
+{
+    struct order *o = ctx;
+
+    if (o->count++) assert_true(memcmp(o->last.bytes, block->id.bytes, KDB_ID_SIZE) < 0);
+    o->last = block->id;
+    return 0;
+}
+
 static uint64_t scan_count(struct kdb *db)
 {
     uint64_t n = 0;
@@ -115,6 +129,16 @@ static void test_lsm_flushed_blocks_read_back_and_their_log_goes(void **state)
     assert_int_equal(stats.block_count, 200);
     assert_int_equal(scan_count(db), 200);
     assert_text(db, 7, "block 7, round 39");
+    /* Memtable and tables merge into one scan in id order. */
+    for (unsigned i = 200; i < 230; i++)
+        put_text(db, i, "in the memtable");
+    struct order order = {.count = 0};
+    assert_int_equal(kdb_scan_blocks(db, check_order, &order), 0);
+    assert_int_equal(order.count, 230);
+    for (unsigned i = 200; i < 230; i++) {
+        struct kdb_id id = test_id(i);
+        assert_int_equal(kdb_delete_block(db, &id), 0);
+    }
     assert_int_equal(kdb_close(db), 0);
 
     assert_int_equal(kdb_open(DB, &options, &db), 0);
@@ -548,8 +572,7 @@ static void same_as_golden(struct vfs_mem *mem, const char *path, const char *go
     if (write && strcmp(write, "1") == 0) {
         FILE *file = fopen(golden_path, "wb");
         assert_non_null(file);
-        assert_int_equal(fwrite(vfs_mem_file_data(mem, path), 1, (size_t)size, file),
-                         (size_t)size);
+        assert_int_equal(fwrite(vfs_mem_file_data(mem, path), 1, (size_t)size, file), (size_t)size);
         assert_int_equal(fclose(file), 0);
     }
     golden = read_golden(golden_path, &golden_size);

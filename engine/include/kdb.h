@@ -6,8 +6,10 @@
  * grows on every change, a source URI, JSON metadata and content bytes. Every
  * change is appended to a write-ahead log before it becomes visible, lives in
  * an in-memory table, and is made durable by kdb_sync() (group commit: one
- * fdatasync covers every change appended since the previous one). Opening a
- * database replays its log; see engine/FORMAT.md for the bytes on disk.
+ * fdatasync covers every change appended since the previous one). A full
+ * memtable is written out as an SSTable, and tables are merged in the
+ * background (an LSM tree). Opening a database replays what of its log is
+ * not in tables yet; see engine/FORMAT.md for the bytes on disk.
  *
  * Conventions:
  * - Fallible functions return 0 or a negative errno and are KDB_MUST_USE.
@@ -15,9 +17,11 @@
  * - Pointer parameters are borrowed for the duration of the call unless the
  *   comment says otherwise.
  * - A handle is used by one thread at a time (the core). Each open handle
- *   runs one helper thread of its own, which writes the log while the core
- *   goes on; the two meet only at a buffer handoff. Two handles on two
- *   databases in one process are independent.
+ *   runs up to three helper threads of its own, each started when first
+ *   needed: one writes the log while the core goes on (they meet only at a
+ *   buffer handoff), one flushes memtables, one compacts tables; their
+ *   results reach the core only inside a call that changes or syncs the
+ *   database. Two handles on two databases in one process are independent.
  * - All file I/O goes through struct kdb_vfs, so tests can run the engine
  *   on memory and inject faults.
  */
@@ -231,14 +235,17 @@ KDB_MUST_USE int kdb_delete_block(struct kdb *db, const struct kdb_id *id);
 
 /*
  * Fills *view with the block, without copying: its pointers stay valid
- * until the next change to the database or kdb_close(). Returns -ENOENT.
+ * until the next put, delete, sync, flush or compaction, or kdb_close().
+ * Returns -ENOENT, or -EBADMSG / -EUCLEAN when the block's bytes in a table
+ * are damaged (the damage is logged and never served).
  */
 KDB_MUST_USE int kdb_get_block_view(struct kdb *db, const struct kdb_id *id,
                                     struct kdb_block *view);
 
 /*
  * Copies up to size bytes of the block's content from offset into buf, and
- * the number copied into *read_out (0 at or past the end). Returns -ENOENT.
+ * the number copied into *read_out (0 at or past the end). Returns -ENOENT,
+ * or an error as for kdb_get_block_view().
  */
 KDB_MUST_USE int kdb_read_block(struct kdb *db, const struct kdb_id *id, uint64_t offset, void *buf,
                                 size_t size, size_t *read_out);
@@ -247,8 +254,10 @@ KDB_MUST_USE int kdb_read_block(struct kdb *db, const struct kdb_id *id, uint64_
 typedef int (*kdb_block_fn)(void *fn_ctx, const struct kdb_block *block);
 
 /*
- * Calls fn for every live block, in no particular order. The block's
- * pointers are valid during the call only; fn must not change the database.
+ * Calls fn for every live block, in id order (bytes compared as memcmp
+ * does). The block's pointers are valid during the call only; fn must not
+ * change the database. Returns fn's nonzero return, -ENOMEM, or a read
+ * error as for kdb_get_block_view().
  */
 KDB_MUST_USE int kdb_scan_blocks(struct kdb *db, kdb_block_fn fn, void *fn_ctx);
 
@@ -295,7 +304,7 @@ struct kdb_stats {
     uint64_t block_count;       /* live blocks */
     uint64_t last_sequence;     /* sequence number of the newest change; 0 for none */
     uint64_t durable_sequence;  /* every change up to this one is durable */
-    uint64_t memtable_bytes;    /* memory held by the memtable's arena */
+    uint64_t memtable_bytes;    /* memory of the memtables (with one being flushed) */
     uint64_t wal_bytes;         /* bytes in log segments on disk, written or buffered */
     uint64_t wal_segment_count; /* log segment files */
     uint64_t sync_count;        /* fdatasync calls on the log since open */
