@@ -661,6 +661,9 @@ int lsm_open(struct lsm *lsm, const struct env *env, const char *dir, bool foreg
     if (rc == 0) rc = list_reserve(lsm, m->table_count);
     for (size_t i = 0; rc == 0 && i < m->table_count; i++) {
         rc = table_new(env, dir, m->tables[i].number, &lsm->tables[i]);
+        if (rc == -ENOENT)
+            rc = KDB_CORRUPT(env, "table %016" PRIx64 ", named by the manifest, is missing",
+                             m->tables[i].number);
         if (rc == 0 && lsm->tables[i]->size != m->tables[i].size) {
             lsm->table_count = i + 1;
             rc = KDB_CORRUPT(env,

@@ -513,10 +513,7 @@ int table_open(struct table *t, const struct env *env, const char *dir, uint64_t
         t->verified = env_calloc(env, (size_t)(t->count + 63) / 64 + 1, sizeof(uint64_t));
         if (!t->verified) rc = -ENOMEM;
     }
-    if (rc < 0) {
-        if (rc == -ENOENT) damaged(env, t, "missing", rc);
-        table_close(t, env);
-    }
+    if (rc < 0) table_close(t, env);
     return rc;
 }
 

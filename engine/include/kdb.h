@@ -104,9 +104,11 @@ typedef int (*kdb_vfs_list_fn)(void *fn_ctx, const char *name);
  * written range to start going to disk without waiting for it (a hint: it
  * promises no durability, and may do nothing), so that a later fsync has
  * little left to wait for. map makes the first size bytes of an open file
- * readable at *addr_out until unmap, even after the file is closed; the
- * engine maps log segments it replays and never writes through the
- * mapping or touches it past the end of the file. now_ns is wall-clock time.
+ * readable at *addr_out until unmap, even after the file is closed or
+ * unlinked; the engine maps the log segments it replays and its tables,
+ * and never writes through a mapping or touches it past the end of the
+ * file. writeback is also asked of tables as they are written. now_ns is
+ * wall-clock time.
  */
 struct kdb_vfs {
     void *ctx;
