@@ -42,7 +42,7 @@ struct bench_result {
     double p999_us;
     double max_us;
     double ops_per_s;
-    char extra[256]; /* more JSON members, ", \"key\": value" each, or "" */
+    char extra[384]; /* more JSON members, ", \"key\": value" each, or "" */
     char note[96];   /* shown in the table */
 };
 

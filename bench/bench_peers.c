@@ -100,17 +100,20 @@ static int kausal_del(void *handle, const uint8_t *key)
     return kdb_delete_block(handle, &id) < 0 ? -1 : 0;
 }
 
+/* Since the database was opened: what flushes and compactions did, and the write stalls. */
 static void kausal_extra(void *handle, char *extra, size_t size)
 {
     struct kdb_stats s;
 
     kdb_get_stats(handle, &s);
     snprintf(extra, size,
-             ", \"tables\": %llu, \"flushes\": %llu, \"compactions\": %llu, "
-             "\"compaction_written_mib\": %.1f, \"stalls\": %llu, \"stall_ms\": %.1f",
+             ", \"tables\": %llu, \"flushes\": %llu, \"flush_mib\": %.1f, "
+             "\"compactions\": %llu, \"compaction_written_mib\": %.1f, \"stalls\": %llu, "
+             "\"stall_ms\": %.1f",
              (unsigned long long)s.table_count, (unsigned long long)s.flush_count,
-             (unsigned long long)s.compaction_count, (double)s.compaction_bytes_written / (1 << 20),
-             (unsigned long long)s.stall_count, (double)s.stall_ns / 1e6);
+             (double)s.flush_bytes / (1 << 20), (unsigned long long)s.compaction_count,
+             (double)s.compaction_bytes_written / (1 << 20), (unsigned long long)s.stall_count,
+             (double)s.stall_ns / 1e6);
 }
 
 #ifdef KDB_BENCH_LEVELDB
@@ -301,6 +304,8 @@ static const struct engine engines[] = {
 
 /* ---- the workload ---- */
 
+static double disk_bytes(const char *dir);
+
 static uint64_t splitmix(uint64_t *state)
 {
     uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
@@ -414,6 +419,18 @@ static void add_result(struct run *r, const char *name)
     r->samples.count = 0;
 }
 
+/* Adds the engine's own account of a write phase, and the disk's size, to its result. */
+static void annotate_writes(struct run *r)
+{
+    struct bench_result *res = &r->report->results[r->report->count - 1];
+    size_t len = strlen(res->extra);
+    char extra[224] = "";
+
+    if (r->engine->extra) r->engine->extra(r->handle, extra, sizeof(extra));
+    snprintf(res->extra + len, sizeof(res->extra) - len, ", \"disk_mib\": %.1f%s",
+             disk_bytes(r->dir) / (1 << 20), extra);
+}
+
 /* Puts keys perm[0..n) of stream 0 with round's values. */
 static int put_phase(struct run *r, const uint64_t *perm, uint64_t round, const char *name)
 {
@@ -508,6 +525,7 @@ static int run_engine(struct run *r, uint64_t sync_n)
     bench_samples_init(&r->samples, r->n > sync_n ? r->n : sync_n);
     if (rc == 0) rc = r->engine->open(&r->handle, r->dir);
     if (rc == 0) rc = put_phase(r, NULL, 0, "put");
+    if (rc == 0) annotate_writes(r);
     if (rc == 0) {
         r->engine->close(r->handle);
         uint64_t start = bench_now_ns();
@@ -537,7 +555,9 @@ static int run_engine(struct run *r, uint64_t sync_n)
                  extra);
     }
     if (rc == 0) rc = put_phase(r, order2, 1, "update");
+    if (rc == 0) annotate_writes(r);
     if (rc == 0) rc = delete_phase(r, order);
+    if (rc == 0) annotate_writes(r);
     if (rc == 0) rc = sync_phase(r, sync_n);
     if (r->handle) r->engine->close(r->handle);
     bench_samples_release(&r->samples);

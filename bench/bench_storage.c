@@ -348,7 +348,7 @@ static void time_durable(struct run *run, struct kdb *db)
     snprintf(extra, sizeof(extra),
              ", \"vs_raw_fdatasync\": %.3f, \"vs_raw_fdatasync_overwrite\": %.3f",
              r->mean_us / floor_append, r->mean_us / floor_overwrite);
-    memcpy(r->extra, extra, sizeof(r->extra));
+    snprintf(r->extra, sizeof(r->extra), "%s", extra);
     snprintf(r->note, sizeof(r->note), "durable write: %.2fx append floor, %.2fx overwrite floor",
              r->mean_us / floor_append, r->mean_us / floor_overwrite);
     bench_samples_release(&wal);
@@ -532,7 +532,7 @@ static void time_recovery(struct run *run)
              ", \"gib_per_s\": %.3f, \"wal_bytes\": %llu, \"records\": %llu, \"replay_s\": %.4f",
              gib / (r->mean_us / 1e6), (unsigned long long)stats.recovered_bytes,
              (unsigned long long)records, replay_s);
-    memcpy(r->extra, extra, sizeof(r->extra));
+    snprintf(r->extra, sizeof(r->extra), "%s", extra);
     r->ops_per_s = (double)records / (r->mean_us / 1e6);
     snprintf(r->note, sizeof(r->note), "kdb_open of a %.2f GiB log (%llu blocks): %.2f GiB/s", gib,
              (unsigned long long)records, gib / (r->mean_us / 1e6));
