@@ -8,10 +8,11 @@ cat <<'TEXT'
 KausalDB demo
 =============
 
-Built: libkausal, the storage engine (build/libkausal.a), and its benchmark
-(build/kausal-bench). Not built yet: the kausal command, the C ingester and
-the kausalfs mount, so there is no source tree to ingest or directory to
-browse today.
+Built: libkausal, the storage engine (build/libkausal.a: a write-ahead log,
+a memtable, SSTables with bloom filters, size-tiered compaction), and its
+benchmark (build/kausal-bench). Not built yet: the kausal command, the C
+ingester and the kausalfs mount, so there is no source tree to ingest or
+directory to browse today.
 
 What the engine does, measured now on this machine's file system: 20,000
 blocks of 1 KiB written, read, updated and deleted; 200 durable writes next
@@ -22,7 +23,9 @@ TEXT
 cat <<'TEXT'
 
 Every number above comes from this run. For the full protocol:
-  make bench                      (100,000 blocks, a 1 GiB log)
+  make bench                      (100,000 blocks, a 1 GiB log, then a
+                                   million keys against LevelDB and RocksDB)
+  make bench-check                (the same against bench/baseline.json)
   build/kausal-bench storage --json
 The file format is in engine/FORMAT.md; the tests run with: make test
 TEXT

@@ -753,7 +753,6 @@ static void test_db_random_run_matches_model(void **state)
     assert_int_equal(kdb_open(DB, &options, &db), 0);
     for (unsigned round = 0; round < rounds; round++) {
         struct test_op ops[40];
-        struct kdb_stats stats;
         uint64_t r = test_random(&rng);
 
         if (history->count + 40 > MODEL_CHANGES_MAX) break;
@@ -774,15 +773,7 @@ static void test_db_random_run_matches_model(void **state)
             vfs_mem_crash_torn(mem, r);
             break;
         }
-        assert_int_equal(kdb_open(DB, &options, &db), 0);
-        kdb_get_stats(db, &stats);
-        if (stats.last_sequence < history->acked_count)
-            fail_msg("seed %llu round %u: lost acknowledged changes", (unsigned long long)seed,
-                     round);
-        test_check_prefix(db, history, stats.last_sequence);
-        history->count = stats.last_sequence;
-        history->acked_count = stats.last_sequence;
-        history->in_flight = 0;
+        db = test_reopen_checked(DB, &options, history, seed, round);
     }
     assert_int_equal(kdb_close(db), 0);
     free(history);

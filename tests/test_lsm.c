@@ -327,15 +327,7 @@ static void random_run(bool foreground)
             options.vfs = vfs_mem_vfs(mem);
             break;
         }
-        assert_int_equal(kdb_open(DB, &options, &db), 0);
-        kdb_get_stats(db, &stats);
-        if (stats.last_sequence < history->acked_count)
-            fail_msg("seed %llu round %u: lost acknowledged changes", (unsigned long long)seed,
-                     round);
-        test_check_prefix(db, history, stats.last_sequence);
-        history->count = stats.last_sequence;
-        history->acked_count = stats.last_sequence;
-        history->in_flight = 0;
+        db = test_reopen_checked(DB, &options, history, seed, round);
     }
     assert_int_equal(kdb_close(db), 0);
     printf("# %s: %llu flushes, %llu compactions across %u rounds\n",

@@ -178,6 +178,23 @@ void test_check_prefix(struct kdb *db, const struct test_history *history, uint6
     assert_int_equal(scanned, live);
 }
 
+struct kdb *test_reopen_checked(const char *dir, const struct kdb_options *options,
+                                struct test_history *history, uint64_t seed, unsigned round)
+{
+    struct kdb_stats stats;
+    struct kdb *db = NULL;
+
+    assert_int_equal(kdb_open(dir, options, &db), 0);
+    kdb_get_stats(db, &stats);
+    if (stats.last_sequence < history->acked_count)
+        fail_msg("seed %llu round %u: lost acknowledged changes", (unsigned long long)seed, round);
+    test_check_prefix(db, history, stats.last_sequence);
+    history->count = stats.last_sequence;
+    history->acked_count = stats.last_sequence;
+    history->in_flight = 0;
+    return db;
+}
+
 void test_options(struct kdb_options *options, const struct kdb_vfs *vfs)
 {
     kdb_options_init(options);

@@ -70,6 +70,15 @@ void test_workload(struct test_op *ops, size_t count, uint64_t seed, size_t cont
  */
 void test_check_prefix(struct kdb *db, const struct test_history *history, uint64_t prefix);
 
+/*
+ * Reopens the database after round of a seeded randomized run (a clean
+ * close or a power cut): fails unless it holds every acknowledged change
+ * and equals the model after the prefix it reports, then makes that prefix
+ * the history's new start. Returns the open handle.
+ */
+struct kdb *test_reopen_checked(const char *dir, const struct kdb_options *options,
+                                struct test_history *history, uint64_t seed, unsigned round);
+
 /* Options for tests: small buffers and segments so every path runs. */
 void test_options(struct kdb_options *options, const struct kdb_vfs *vfs);
 
