@@ -305,6 +305,7 @@ static const struct engine engines[] = {
 /* ---- the workload ---- */
 
 static double disk_bytes(const char *dir);
+static double status_mib(const char *field);
 
 static uint64_t splitmix(uint64_t *state)
 {
@@ -419,7 +420,7 @@ static void add_result(struct run *r, const char *name)
     r->samples.count = 0;
 }
 
-/* Adds the engine's own account of a write phase, and the disk's size, to its result. */
+/* Adds the engine's own account of a write phase, its memory and the disk's size, to its result. */
 static void annotate_writes(struct run *r)
 {
     struct bench_result *res = &r->report->results[r->report->count - 1];
@@ -427,7 +428,8 @@ static void annotate_writes(struct run *r)
     char extra[224] = "";
 
     if (r->engine->extra) r->engine->extra(r->handle, extra, sizeof(extra));
-    snprintf(res->extra + len, sizeof(res->extra) - len, ", \"disk_mib\": %.1f%s",
+    snprintf(res->extra + len, sizeof(res->extra) - len,
+             ", \"rss_mib\": %.1f, \"disk_mib\": %.1f%s", status_mib("RssAnon:"),
              disk_bytes(r->dir) / (1 << 20), extra);
 }
 
