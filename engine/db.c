@@ -580,6 +580,17 @@ static int freeze(struct kdb *db)
     return foreground ? settle(db, true) : 0;
 }
 
+/*
+ * Full: its records, or the memory it holds (arena and hash table), pass
+ * the limit. Small records (tombstones) cost more in slots and alignment
+ * than in bytes, and it is the memory that must stay bounded.
+ */
+static bool memtable_full(const struct kdb *db)
+{
+    uint64_t limit = db->options.memtable_size_bytes;
+    return db->mem_bytes >= limit || memtable_footprint(db->mem) >= limit;
+}
+
 /* Before a change: installs finished work, and freezes a full memtable. */
 static int make_room(struct kdb *db)
 {
@@ -587,7 +598,7 @@ static int make_room(struct kdb *db)
     int rc = settle(db, false);
 
     if (rc < 0) return rc;
-    if (db->mem_bytes < db->options.memtable_size_bytes) return 0;
+    if (!memtable_full(db)) return 0;
     if (db->imm) {
         /* The flush before is still writing: wait for it (a write stall). */
         uint64_t start = vfs->now_ns(vfs->ctx);

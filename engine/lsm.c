@@ -226,15 +226,18 @@ static bool stopping(const struct lsm *lsm)
 }
 
 /*
- * A flush in progress goes first: writes stall only when a flush falls
- * behind, so a compaction waits while one runs rather than share the disk
- * with it. Compactions catch up whenever writes pause.
+ * A flush in progress goes first while there are few tables: writes stall
+ * only when a flush falls behind, so a compaction waits while one runs
+ * rather than share the disk with it, and catches up whenever writes
+ * pause. Past LSM_TABLES_SOFT tables it shares the disk anyway: under
+ * writes that never pause, tables (and the space they hold) stay bounded.
  */
 static void yield_to_flush(struct lsm *lsm)
 {
     if (!__atomic_load_n(&lsm->flushing, __ATOMIC_ACQUIRE)) return;
     pthread_mutex_lock(&lsm->lock);
-    while (lsm->flushing && !lsm->stop)
+    while (lsm->flushing && !lsm->stop &&
+           __atomic_load_n(&lsm->tables_live, __ATOMIC_ACQUIRE) < LSM_TABLES_SOFT)
         pthread_cond_wait(&lsm->cond, &lsm->lock);
     pthread_mutex_unlock(&lsm->lock);
 }
@@ -452,6 +455,7 @@ int lsm_install_flush(struct lsm *lsm)
     memmove(lsm->tables + 1, lsm->tables, lsm->table_count * TABLE_REF_SIZE);
     lsm->tables[0] = job->output;
     lsm->table_count++;
+    __atomic_store_n(&lsm->tables_live, lsm->table_count, __ATOMIC_RELEASE);
     job->output = NULL;
     return 0;
 }
@@ -549,6 +553,7 @@ int lsm_install_compaction(struct lsm *lsm)
                 (lsm->table_count - at - job->input_count + (job->output ? 1 : 0)) *
                     TABLE_REF_SIZE);
         lsm->table_count -= job->input_count - (job->output ? 1 : 0);
+        __atomic_store_n(&lsm->tables_live, lsm->table_count, __ATOMIC_RELEASE);
         job->output = NULL;
         lsm->stats.compaction_count++;
         lsm->stats.compaction_bytes_written += job->bytes_written;
@@ -671,6 +676,7 @@ int lsm_open(struct lsm *lsm, const struct env *env, const char *dir, bool foreg
                              m->tables[i].number, lsm->tables[i]->size, m->tables[i].size);
         }
         if (rc == 0) lsm->table_count = i + 1;
+        lsm->tables_live = lsm->table_count;
     }
     if (rc < 0) {
         lsm_close(lsm);

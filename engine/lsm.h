@@ -105,8 +105,9 @@ struct lsm {
     /* Shared. */
     pthread_mutex_t lock;
     pthread_cond_t cond;
-    bool stop;     /* atomic: workers exit, a compaction gives up */
-    bool flushing; /* atomic: a flush is running; a compaction waits for it */
+    bool stop;          /* atomic: workers exit, a compaction gives up */
+    bool flushing;      /* atomic: a flush is running; a compaction waits for it */
+    size_t tables_live; /* atomic: table_count, for the compactor to read */
     bool sync_ready;
     pthread_mutex_t manifest_lock; /* held while a worker commits a manifest */
     struct manifest *committed;    /* the manifest on disk; under manifest_lock */

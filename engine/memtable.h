@@ -129,6 +129,17 @@ static inline size_t memtable_count(const struct memtable *mt)
     return mt->used_count;
 }
 
+/*
+ * What the table's contents cost: arena bytes and two slots an id (the
+ * table is at most half full), without the empty table it starts with.
+ * The memtable is flushed on this, so that it stays bounded in memory
+ * whatever the size of its records.
+ */
+static inline uint64_t memtable_footprint(const struct memtable *mt)
+{
+    return mt->arena.bytes_held + (uint64_t)mt->used_count * 2 * sizeof(struct memtable_slot);
+}
+
 /* Bytes held: table and arena. */
 uint64_t memtable_bytes(const struct memtable *mt);
 

@@ -16,6 +16,8 @@
  * 2 MiB folios, which a mapping reads through huge pages (vfs_posix.c). */
 #define TABLE_BUFFER_SIZE     (2u << 20)
 #define TABLE_WRITEBACK_BYTES (8u << 20) /* hint writeback this often, so the fsync is short */
+/* Index entries held in memory; beyond, they go to a spill file until finish. */
+#define TABLE_INDEX_HELD ((size_t)(1u << 20) / TABLE_INDEX_ENTRY_SIZE)
 
 int table_path(char *path, size_t size, const char *dir, uint64_t number, const char *suffix)
 {
@@ -85,20 +87,31 @@ int table_builder_start(struct table_builder *tb, const struct env *env, const c
     memset(tb, 0, offsetof(struct table_builder, stream));
     tb->env = env;
     tb->fd = -1;
+    tb->spill_fd = -1;
     tb->number = number;
     rc = table_path(tb->tmp_path, sizeof(tb->tmp_path), dir, number, FORMAT_TMP_SUFFIX);
     if (rc == 0) rc = table_path(tb->path, sizeof(tb->path), dir, number, TABLE_SUFFIX);
+    if (rc == 0)
+        rc = table_path(tb->spill_path, sizeof(tb->spill_path), dir, number,
+                        ".index" FORMAT_TMP_SUFFIX);
     if (rc < 0) return rc;
     tb->buf_cap = TABLE_BUFFER_SIZE;
     tb->buf = env_malloc(env, tb->buf_cap);
-    if (!tb->buf) return -ENOMEM;
+    tb->index = env_malloc(env, TABLE_INDEX_HELD * TABLE_INDEX_ENTRY_SIZE);
+    if (!tb->buf || !tb->index) {
+        env_free(env, tb->buf);
+        env_free(env, tb->index);
+        tb->buf = tb->index = NULL;
+        return -ENOMEM;
+    }
     rc = vfs->open(vfs->ctx, tb->tmp_path,
                    KDB_VFS_OPEN_READ | KDB_VFS_OPEN_WRITE | KDB_VFS_OPEN_CREATE |
                        KDB_VFS_OPEN_TRUNCATE,
                    &tb->fd);
     if (rc < 0) {
         env_free(env, tb->buf);
-        tb->buf = NULL;
+        env_free(env, tb->index);
+        tb->buf = tb->index = NULL;
         return rc;
     }
     memcpy(header + TABLE_HEADER_MAGIC_OFFSET, TABLE_MAGIC, FORMAT_MAGIC_SIZE);
@@ -113,24 +126,43 @@ int table_builder_start(struct table_builder *tb, const struct env *env, const c
     return rc;
 }
 
+/* Moves the held index entries to the end of the spill file. */
+static int spill(struct table_builder *tb)
+{
+    const struct kdb_vfs *vfs = tb->env->vfs;
+    int rc = 0;
+
+    if (tb->spill_fd < 0) {
+        rc = vfs->open(vfs->ctx, tb->spill_path,
+                       KDB_VFS_OPEN_READ | KDB_VFS_OPEN_WRITE | KDB_VFS_OPEN_CREATE |
+                           KDB_VFS_OPEN_TRUNCATE,
+                       &tb->spill_fd);
+    }
+    if (rc == 0)
+        rc = vfs->pwrite(vfs->ctx, tb->spill_fd, tb->index, tb->index_len * TABLE_INDEX_ENTRY_SIZE,
+                         tb->spilled * TABLE_INDEX_ENTRY_SIZE);
+    if (rc < 0) return rc;
+    tb->spilled += tb->index_len;
+    tb->index_len = 0;
+    return 0;
+}
+
 static int add_index_entry(struct table_builder *tb, const uint8_t id[16], uint64_t location,
                            uint64_t checksum)
 {
     uint8_t *e;
 
-    if (tb->count)
-        kdb_assert(memcmp(tb->index + (tb->count - 1) * TABLE_INDEX_ENTRY_SIZE, id, 16) < 0);
-    if (tb->count == tb->index_cap) {
-        uint64_t cap = tb->index_cap ? tb->index_cap * 2 : 1024;
-        uint8_t *index = env_realloc(tb->env, tb->index, cap * TABLE_INDEX_ENTRY_SIZE);
-        if (!index) return -ENOMEM;
-        tb->index = index;
-        tb->index_cap = cap;
+    if (tb->count) kdb_assert(memcmp(tb->last_id, id, 16) < 0);
+    if (tb->index_len == TABLE_INDEX_HELD) {
+        int rc = spill(tb);
+        if (rc < 0) return rc;
     }
-    e = tb->index + tb->count * TABLE_INDEX_ENTRY_SIZE;
+    e = tb->index + tb->index_len * TABLE_INDEX_ENTRY_SIZE;
     memcpy(e, id, 16);
     put_le64(e + 16, location);
     put_le64(e + 24, checksum);
+    memcpy(tb->last_id, id, 16);
+    tb->index_len++;
     tb->count++;
     return 0;
 }
@@ -184,70 +216,125 @@ static unsigned radix_bits_for(uint64_t count)
     return bits;
 }
 
-/* Builds radix and bloom from the index; both zeroed by the caller. */
-static void build_filters(const struct table_builder *tb, unsigned radix_bits, uint8_t *radix,
-                          uint8_t *bloom, uint64_t bloom_blocks)
-{
-    uint64_t buckets = UINT64_C(1) << radix_bits;
-    uint64_t next = 0; /* the next bucket whose start is not yet written */
+/* Radix table and bloom filter, built as the index goes by in order. */
+struct filters {
+    uint8_t *radix; /* zeroed by the caller, as is bloom */
+    uint8_t *bloom;
+    unsigned radix_bits;
+    uint64_t bloom_blocks;
+    uint64_t position; /* index entries seen */
+    uint64_t next;     /* the next bucket whose start is not yet written */
+};
 
-    for (uint64_t i = 0; i < tb->count; i++) {
-        const uint8_t *id = tb->index + i * TABLE_INDEX_ENTRY_SIZE;
-        uint64_t bucket = table_bucket(id_prefix(id), radix_bits);
+static void filters_add(struct filters *f, const uint8_t *entries, size_t count)
+{
+    for (size_t i = 0; i < count; i++, f->position++) {
+        const uint8_t *id = entries + i * TABLE_INDEX_ENTRY_SIZE;
+        uint64_t bucket = table_bucket(id_prefix(id), f->radix_bits);
         uint64_t hash = hash_id(id);
-        uint8_t *line = bloom + (((hash >> 32) * bloom_blocks) >> 32) * TABLE_BLOOM_BLOCK_SIZE;
+        uint8_t *line =
+            f->bloom + (((hash >> 32) * f->bloom_blocks) >> 32) * TABLE_BLOOM_BLOCK_SIZE;
         uint32_t x = (uint32_t)hash;
 
-        for (; next <= bucket; next++)
-            put_le32(radix + next * 4, (uint32_t)i);
+        for (; f->next <= bucket; f->next++)
+            put_le32(f->radix + f->next * 4, (uint32_t)f->position);
         for (int k = 0; k < TABLE_BLOOM_PROBES; k++) {
             uint32_t bit = x >> (32 - 9);
             line[bit >> 3] |= (uint8_t)(1u << (bit & 7));
             x *= 0x9e3779b9u;
         }
     }
-    for (; next <= buckets; next++)
-        put_le32(radix + next * 4, (uint32_t)tb->count);
+}
+
+static void filters_end(struct filters *f)
+{
+    for (; f->next <= (UINT64_C(1) << f->radix_bits); f->next++)
+        put_le32(f->radix + f->next * 4, (uint32_t)f->position);
+}
+
+/* Appends index entries to the table: folded into the filters and the meta checksum. */
+static int emit_entries(struct table_builder *tb, struct filters *f, const uint8_t *entries,
+                        size_t count)
+{
+    filters_add(f, entries, count);
+    checksum_stream_update(&tb->stream, entries, count * TABLE_INDEX_ENTRY_SIZE);
+    return emit(tb, entries, count * TABLE_INDEX_ENTRY_SIZE);
+}
+
+/* The index: first what was spilled, read back a buffer at a time, then what is held. */
+static int emit_index(struct table_builder *tb, struct filters *f)
+{
+    const struct kdb_vfs *vfs = tb->env->vfs;
+    uint8_t *chunk = NULL;
+    int rc = 0;
+
+    if (tb->spilled) {
+        chunk = env_malloc(tb->env, TABLE_INDEX_HELD * TABLE_INDEX_ENTRY_SIZE);
+        if (!chunk) return -ENOMEM;
+    }
+    for (uint64_t at = 0; rc == 0 && at < tb->spilled; at += TABLE_INDEX_HELD) {
+        size_t n =
+            tb->spilled - at < TABLE_INDEX_HELD ? (size_t)(tb->spilled - at) : TABLE_INDEX_HELD;
+        size_t got = 0;
+        rc = vfs->pread(vfs->ctx, tb->spill_fd, chunk, n * TABLE_INDEX_ENTRY_SIZE,
+                        at * TABLE_INDEX_ENTRY_SIZE, &got);
+        if (rc == 0 && got != n * TABLE_INDEX_ENTRY_SIZE) rc = -EIO;
+        if (rc == 0) rc = emit_entries(tb, f, chunk, n);
+    }
+    env_free(tb->env, chunk);
+    if (rc == 0) rc = emit_entries(tb, f, tb->index, tb->index_len);
+    return rc;
+}
+
+static void drop_spill(struct table_builder *tb)
+{
+    const struct kdb_vfs *vfs = tb->env->vfs;
+
+    if (tb->spill_fd < 0) return;
+    (void)vfs->close(vfs->ctx, tb->spill_fd);
+    (void)vfs->unlink(vfs->ctx, tb->spill_path);
+    tb->spill_fd = -1;
 }
 
 int table_builder_finish(struct table_builder *tb, struct table_info *info)
 {
     const struct kdb_vfs *vfs = tb->env->vfs;
-    unsigned radix_bits = radix_bits_for(tb->count);
-    size_t radix_size = ((((size_t)1 << radix_bits) + 1) * 4 + TABLE_BLOOM_BLOCK_SIZE - 1) &
+    struct filters f = {.radix_bits = radix_bits_for(tb->count)};
+    size_t radix_size = ((((size_t)1 << f.radix_bits) + 1) * 4 + TABLE_BLOOM_BLOCK_SIZE - 1) &
                         ~(size_t)(TABLE_BLOOM_BLOCK_SIZE - 1);
-    uint64_t bloom_blocks =
-        (tb->count * TABLE_BLOOM_BITS_PER_KEY + (uint64_t)TABLE_BLOOM_BLOCK_SIZE * 8 - 1) /
-        ((uint64_t)TABLE_BLOOM_BLOCK_SIZE * 8);
     uint64_t data_end = tb->offset;
     uint8_t footer[TABLE_FOOTER_SIZE] = {0};
     uint8_t *filters;
     int rc;
 
-    if (bloom_blocks == 0) bloom_blocks = 1;
+    f.bloom_blocks =
+        (tb->count * TABLE_BLOOM_BITS_PER_KEY + (uint64_t)TABLE_BLOOM_BLOCK_SIZE * 8 - 1) /
+        ((uint64_t)TABLE_BLOOM_BLOCK_SIZE * 8);
+    if (f.bloom_blocks == 0) f.bloom_blocks = 1;
     kdb_assert(tb->count < UINT32_MAX);
-    filters = env_calloc(tb->env, 1, radix_size + bloom_blocks * TABLE_BLOOM_BLOCK_SIZE);
+    filters = env_calloc(tb->env, 1, radix_size + f.bloom_blocks * TABLE_BLOOM_BLOCK_SIZE);
     if (!filters) {
         table_builder_abort(tb);
         return -ENOMEM;
     }
-    build_filters(tb, radix_bits, filters, filters + radix_size, bloom_blocks);
+    f.radix = filters;
+    f.bloom = filters + radix_size;
     checksum_stream_begin(&tb->stream);
-    checksum_stream_update(&tb->stream, tb->index, tb->count * TABLE_INDEX_ENTRY_SIZE);
+    rc = emit_index(tb, &f);
+    filters_end(&f);
     checksum_stream_update(&tb->stream, filters,
-                           radix_size + bloom_blocks * TABLE_BLOOM_BLOCK_SIZE);
+                           radix_size + f.bloom_blocks * TABLE_BLOOM_BLOCK_SIZE);
     memcpy(footer + TABLE_FOOTER_MAGIC_OFFSET, TABLE_MAGIC, FORMAT_MAGIC_SIZE);
     put_le32(footer + TABLE_FOOTER_VERSION_OFFSET, TABLE_VERSION);
-    put_le32(footer + TABLE_FOOTER_RADIX_OFFSET, radix_bits);
+    put_le32(footer + TABLE_FOOTER_RADIX_OFFSET, f.radix_bits);
     put_le64(footer + TABLE_FOOTER_COUNT_OFFSET, tb->count);
     put_le64(footer + TABLE_FOOTER_DATA_END_OFFSET, data_end);
-    put_le64(footer + TABLE_FOOTER_BLOOM_OFFSET, bloom_blocks);
+    put_le64(footer + TABLE_FOOTER_BLOOM_OFFSET, f.bloom_blocks);
     put_le64(footer + TABLE_FOOTER_MAX_SEQ_OFFSET, tb->max_sequence);
     put_le64(footer + TABLE_FOOTER_META_SUM_OFFSET, checksum_stream_end(&tb->stream));
     put_le64(footer + TABLE_FOOTER_CHECKSUM_OFFSET,
              checksum_64(footer, TABLE_FOOTER_CHECKSUM_OFFSET, 0));
-    rc = emit(tb, tb->index, tb->count * TABLE_INDEX_ENTRY_SIZE);
-    if (rc == 0) rc = emit(tb, filters, radix_size + bloom_blocks * TABLE_BLOOM_BLOCK_SIZE);
+    if (rc == 0) rc = emit(tb, filters, radix_size + f.bloom_blocks * TABLE_BLOOM_BLOCK_SIZE);
     if (rc == 0) rc = emit(tb, footer, sizeof(footer));
     if (rc == 0) rc = flush_buffer(tb);
     env_free(tb->env, filters);
@@ -261,6 +348,7 @@ int table_builder_finish(struct table_builder *tb, struct table_info *info)
         table_builder_abort(tb);
         return rc;
     }
+    drop_spill(tb);
     info->number = tb->number;
     info->size = tb->offset;
     info->count = tb->count;
@@ -280,6 +368,7 @@ void table_builder_abort(struct table_builder *tb)
         tb->fd = -1;
         (void)vfs->unlink(vfs->ctx, tb->tmp_path);
     }
+    drop_spill(tb);
     env_free(tb->env, tb->buf);
     env_free(tb->env, tb->index);
     tb->buf = NULL;

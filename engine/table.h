@@ -48,9 +48,13 @@ struct table_builder {
     size_t buf_cap;
     uint64_t offset;      /* file bytes written or buffered */
     uint64_t synced_hint; /* bytes already passed to writeback */
-    uint8_t *index;       /* count entries, on-disk form */
-    uint64_t count;
-    uint64_t index_cap; /* entries */
+    uint8_t *index;       /* the newest index entries, on-disk form */
+    size_t index_len;     /* entries in index */
+    uint64_t count;       /* entries in all */
+    uint8_t last_id[16];  /* the id of entry count - 1 */
+    char spill_path[4096];
+    int spill_fd;     /* older entries, once index has filled: -1 before */
+    uint64_t spilled; /* entries in the spill file */
     uint64_t max_sequence;
     struct checksum_stream stream;
 };

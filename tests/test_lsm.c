@@ -157,6 +157,45 @@ static void test_lsm_flushed_blocks_read_back_and_their_log_goes(void **state)
     vfs_mem_free(mem);
 }
 
+/* A table of more ids than a builder holds in memory: its index goes through a spill file. */
+static void test_lsm_large_table_reads_back(void **state)
+{
+    struct vfs_mem *mem = vfs_mem_new(13);
+    struct kdb_options options;
+    struct kdb_stats stats;
+    struct kdb *db;
+    const unsigned n = 40000;
+
+    (void)state;
+    lsm_options(&options, mem, true);
+    options.memtable_size_bytes = 64u << 20;
+    assert_int_equal(kdb_open(DB, &options, &db), 0);
+    for (unsigned i = 0; i < n; i++) {
+        struct kdb_block block = {.content = &i, .content_len = sizeof(i)};
+        memcpy(block.id.bytes, &i, sizeof(i));
+        assert_int_equal(kdb_put_block(db, &block, NULL), 0);
+    }
+    assert_int_equal(kdb_close(db), 0);
+    assert_int_equal(kdb_open(DB, &options, &db), 0);
+    kdb_get_stats(db, &stats);
+    assert_int_equal(stats.table_count, 1);
+    assert_int_equal(stats.block_count, n);
+    for (unsigned i = 0; i < n; i += 7) {
+        struct kdb_id id = {{0}};
+        struct kdb_block view;
+        memcpy(id.bytes, &i, sizeof(i));
+        assert_int_equal(kdb_get_block_view(db, &id, &view), 0);
+        assert_int_equal(view.content_len, sizeof(i));
+        assert_memory_equal(view.content, &i, sizeof(i));
+    }
+    struct order order = {.count = 0};
+    assert_int_equal(kdb_scan_blocks(db, check_order, &order), 0);
+    assert_int_equal(order.count, n);
+    assert_int_equal(kdb_close(db), 0);
+    assert_int_equal(vfs_mem_file_size(mem, DB "/sst-0000000000000001.index.tmp"), -1);
+    vfs_mem_free(mem);
+}
+
 /* A tombstone shadows a put in an older table, through flush, compaction and reopen. */
 static void test_lsm_delete_shadows_older_tables_and_stays_deleted(void **state)
 {
@@ -665,6 +704,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lsm_flushed_blocks_read_back_and_their_log_goes),
+        cmocka_unit_test(test_lsm_large_table_reads_back),
         cmocka_unit_test(test_lsm_delete_shadows_older_tables_and_stays_deleted),
         cmocka_unit_test(test_lsm_compacting_only_tombstones_leaves_nothing),
         cmocka_unit_test(test_lsm_random_run_matches_model),
