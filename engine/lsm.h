@@ -10,7 +10,8 @@
  * shadows and tombstones no older table can need, commits a manifest
  * without the inputs and deletes them. Both run on threads of their own, so
  * that a long compaction never holds up a flush; each commits its own
- * manifest under a lock that orders the two.
+ * manifest under a lock that orders the two. A compaction waits while a
+ * flush runs, unless there are LSM_TABLES_SOFT tables or more.
  *
  * Compaction is size-tiered (FORMAT.md, "Compaction", says why): tables
  * are kept newest first, and a run of adjacent tables is merged once it
@@ -41,8 +42,10 @@
 #include "memtable.h"
 #include "table.h"
 
-#define LSM_MERGE_WIDTH 4  /* tables a compaction takes at least */
-#define LSM_TABLES_SOFT 16 /* beyond this, merge the newest tables whatever their sizes */
+#define LSM_MERGE_WIDTH 4 /* tables a compaction takes at least */
+#define LSM_TABLES_SOFT                                                                            \
+    16 /* from here, compaction no longer waits for flushes, and merges
+                              the newest tables whatever their sizes */
 
 enum lsm_job_kind { LSM_JOB_FLUSH = 1, LSM_JOB_COMPACT = 2 };
 
