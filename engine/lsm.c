@@ -548,11 +548,13 @@ int lsm_install_compaction(struct lsm *lsm)
             kdb_assert(lsm->tables[at + i] == job->inputs[i]);
             table_free(lsm->env, job->inputs[i]);
         }
-        if (job->output) lsm->tables[at++] = job->output;
-        memmove(lsm->tables + at, lsm->tables + at + job->input_count - (job->output ? 1 : 0),
-                (lsm->table_count - at - job->input_count + (job->output ? 1 : 0)) *
-                    TABLE_REF_SIZE);
-        lsm->table_count -= job->input_count - (job->output ? 1 : 0);
+        /* [at, at + inputs) becomes the output, or nothing; the older tables move up. */
+        size_t kept = job->output ? 1 : 0;
+        size_t older = lsm->table_count - at - job->input_count;
+        if (job->output) lsm->tables[at] = job->output;
+        memmove(lsm->tables + at + kept, lsm->tables + at + job->input_count,
+                older * TABLE_REF_SIZE);
+        lsm->table_count -= job->input_count - kept;
         __atomic_store_n(&lsm->tables_live, lsm->table_count, __ATOMIC_RELEASE);
         job->output = NULL;
         lsm->stats.compaction_count++;
