@@ -21,7 +21,6 @@
  */
 #include "kdb.h"
 
-#include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -133,12 +132,11 @@ static int64_t tables_find(const struct kdb *db, const uint8_t *id, struct table
 {
     struct table *const *tables = db->lsm.tables;
     size_t n = db->lsm.table_count;
-    uint64_t hash, prefix = 0;
+    uint64_t hash, prefix;
 
     if (!n) return -1;
     hash = hash_id(id);
-    for (int i = 0; i < 8; i++)
-        prefix = (prefix << 8) | id[i];
+    prefix = table_id_prefix(id);
     for (size_t i = 0; i < n; i++)
         table_prefetch(tables[i], hash, prefix);
     for (size_t i = 0; i < n; i++) {
@@ -351,7 +349,9 @@ static int add_segment_size(void *ctx, const char *name)
     uint64_t number = 0, size = 0;
     int fd = -1;
 
-    if (sscanf(name, "wal-%16" SCNx64 ".log", &number) != 1 || number < ls->first) return 0;
+    if (!format_parse_name(name, WAL_SEGMENT_PREFIX, WAL_SEGMENT_SUFFIX, &number) ||
+        number < ls->first)
+        return 0;
     (void)snprintf(path, sizeof(path), "%s/%s", ls->dir, name);
     if (ls->vfs->open(ls->vfs->ctx, path, KDB_VFS_OPEN_READ, &fd) < 0) return 0;
     if (ls->vfs->file_size(ls->vfs->ctx, fd, &size) == 0) ls->bytes += size;

@@ -7,7 +7,9 @@
 #ifndef KDB_ENGINE_FORMAT_H
 #define KDB_ENGINE_FORMAT_H
 
+#include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "kassert.h"
 
@@ -28,6 +30,32 @@
 #define TABLE_SUFFIX       ".sst"
 #define FORMAT_TMP_SUFFIX  ".tmp" /* a file being written; removed at open */
 #define MANIFEST_NAME      "MANIFEST"
+
+/*
+ * Parses a numbered file name: prefix, 16 lowercase hex digits, suffix,
+ * exactly (log segments and tables are named so). Returns false otherwise.
+ */
+static inline bool format_parse_name(const char *name, const char *prefix, const char *suffix,
+                                     uint64_t *number)
+{
+    size_t prefix_len = strlen(prefix);
+    uint64_t n = 0;
+
+    if (strncmp(name, prefix, prefix_len) != 0) return false;
+    name += prefix_len;
+    for (int i = 0; i < 16; i++) {
+        char c = name[i];
+        if (c >= '0' && c <= '9')
+            n = (n << 4) | (uint64_t)(c - '0');
+        else if (c >= 'a' && c <= 'f')
+            n = (n << 4) | (uint64_t)(c - 'a' + 10);
+        else
+            return false;
+    }
+    if (strcmp(name + 16, suffix) != 0) return false;
+    *number = n;
+    return true;
+}
 
 /* WAL segment header: see FORMAT.md, "WAL segment". */
 #define WAL_HEADER_SIZE             64

@@ -573,26 +573,6 @@ struct leftovers {
     int rc;
 };
 
-static bool parse_table_name(const char *name, uint64_t *number)
-{
-    size_t prefix = strlen(TABLE_PREFIX);
-    uint64_t n = 0;
-
-    if (strncmp(name, TABLE_PREFIX, prefix) != 0) return false;
-    for (int i = 0; i < 16; i++) {
-        char c = name[prefix + (size_t)i];
-        if (c >= '0' && c <= '9')
-            n = (n << 4) | (uint64_t)(c - '0');
-        else if (c >= 'a' && c <= 'f')
-            n = (n << 4) | (uint64_t)(c - 'a' + 10);
-        else
-            return false;
-    }
-    if (strcmp(name + prefix + 16, TABLE_SUFFIX) != 0) return false;
-    *number = n;
-    return true;
-}
-
 static int remove_leftover(void *fn_ctx, const char *name)
 {
     struct leftovers *l = fn_ctx;
@@ -603,7 +583,7 @@ static int remove_leftover(void *fn_ctx, const char *name)
 
     if (len > tmp_len && strcmp(name + len - tmp_len, FORMAT_TMP_SUFFIX) == 0) {
         /* A file whose writing a crash cut short. */
-    } else if (parse_table_name(name, &number)) {
+    } else if (format_parse_name(name, TABLE_PREFIX, TABLE_SUFFIX, &number)) {
         for (size_t i = 0; i < l->m->table_count; i++)
             listed = listed || l->m->tables[i].number == number;
         if (listed) return 0; /* a live table */

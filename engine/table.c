@@ -25,14 +25,6 @@ int table_path(char *path, size_t size, const char *dir, uint64_t number, const 
     return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
 }
 
-static uint64_t id_prefix(const uint8_t *id)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = (v << 8) | id[i];
-    return v;
-}
-
 static size_t padded(size_t len)
 {
     return (len + TABLE_RECORD_ALIGN - 1) & ~(size_t)(TABLE_RECORD_ALIGN - 1);
@@ -230,7 +222,7 @@ static void filters_add(struct filters *f, const uint8_t *entries, size_t count)
 {
     for (size_t i = 0; i < count; i++, f->position++) {
         const uint8_t *id = entries + i * TABLE_INDEX_ENTRY_SIZE;
-        uint64_t bucket = table_bucket(id_prefix(id), f->radix_bits);
+        uint64_t bucket = table_bucket(table_id_prefix(id), f->radix_bits);
         uint64_t hash = hash_id(id);
         uint8_t *line =
             f->bloom + (((hash >> 32) * f->bloom_blocks) >> 32) * TABLE_BLOOM_BLOCK_SIZE;
@@ -416,7 +408,7 @@ void table_raw_at(const struct table *t, uint64_t i, const uint8_t **bytes, size
 
 int64_t table_find(const struct table *t, const uint8_t id[16])
 {
-    uint64_t bucket = table_bucket(id_prefix(id), t->radix_bits);
+    uint64_t bucket = table_bucket(table_id_prefix(id), t->radix_bits);
     uint64_t lo = get_le32(t->radix + bucket * 4);
     uint64_t hi = get_le32(t->radix + bucket * 4 + 4);
 
@@ -574,7 +566,7 @@ static int check_index(struct table *t, const struct env *env)
         if (start > end || end > t->count || (b == buckets && start != t->count))
             return damaged(env, t, "radix table out of order", -KDB_ECORRUPT);
         if (b < buckets && start < end &&
-            table_bucket(id_prefix(entry_at(t, start)), t->radix_bits) != b)
+            table_bucket(table_id_prefix(entry_at(t, start)), t->radix_bits) != b)
             return damaged(env, t, "radix table points at the wrong ids", -KDB_ECORRUPT);
     }
     return 0;

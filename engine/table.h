@@ -126,6 +126,15 @@ KDB_MUST_USE int table_open(struct table *t, const struct env *env, const char *
                             uint64_t number);
 void table_close(struct table *t, const struct env *env);
 
+/* An id's first 8 bytes, big-endian: what radix buckets are cut from. */
+static inline uint64_t table_id_prefix(const uint8_t *id)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = (v << 8) | id[i];
+    return v;
+}
+
 /* The radix bucket of an id whose first 8 bytes, big-endian, are prefix. */
 static inline uint64_t table_bucket(uint64_t prefix, unsigned radix_bits)
 {
@@ -148,11 +157,11 @@ static inline bool table_may_contain(const struct table *t, uint64_t hash)
 }
 
 /* Starts loading what a lookup of id reads first: its bloom line and radix bucket. */
-static inline void table_prefetch(const struct table *t, uint64_t hash, uint64_t id_prefix)
+static inline void table_prefetch(const struct table *t, uint64_t hash, uint64_t prefix)
 {
     __builtin_prefetch(t->bloom +
                        (((hash >> 32) * t->bloom_blocks) >> 32) * TABLE_BLOOM_BLOCK_SIZE);
-    __builtin_prefetch(t->radix + table_bucket(id_prefix, t->radix_bits) * 4);
+    __builtin_prefetch(t->radix + table_bucket(prefix, t->radix_bits) * 4);
 }
 
 /* The index position of id, or -1. */

@@ -46,36 +46,12 @@ static int segment_path(char *path, const char *dir, uint64_t number, const char
     return n > 0 && n < WAL_PATH_SIZE ? 0 : -ENAMETOOLONG;
 }
 
-/* Parses "wal-<16 hex>" followed by suffix exactly. */
-static bool parse_segment_name(const char *name, const char *suffix, uint64_t *number)
-{
-    size_t prefix_len = strlen(WAL_SEGMENT_PREFIX);
-    uint64_t n = 0;
-
-    if (strncmp(name, WAL_SEGMENT_PREFIX, prefix_len) != 0) return false;
-    name += prefix_len;
-    for (int i = 0; i < 16; i++) {
-        char c = name[i];
-        unsigned digit;
-        if (c >= '0' && c <= '9')
-            digit = (unsigned)(c - '0');
-        else if (c >= 'a' && c <= 'f')
-            digit = (unsigned)(c - 'a' + 10);
-        else
-            return false;
-        n = (n << 4) | digit;
-    }
-    if (strcmp(name + 16, suffix) != 0) return false;
-    *number = n;
-    return true;
-}
-
 static int list_one(void *fn_ctx, const char *name)
 {
     struct segment_list *list = fn_ctx;
     uint64_t number;
 
-    if (!parse_segment_name(name, WAL_SEGMENT_SUFFIX, &number)) return 0;
+    if (!format_parse_name(name, WAL_SEGMENT_PREFIX, WAL_SEGMENT_SUFFIX, &number)) return 0;
     if (list->count == list->capacity) {
         size_t capacity = list->capacity ? 2 * list->capacity : 16;
         uint64_t *numbers = env_realloc(list->env, list->numbers, capacity * sizeof(*numbers));
