@@ -51,6 +51,23 @@ struct engine {
     void (*extra)(void *handle, char *extra, size_t size); /* footprint fields; may be NULL */
 };
 
+static bool verbose; /* --verbose: the engine's informational messages too */
+
+/* The engine's messages on stderr, each with the seconds since the process began. */
+static void kausal_log(void *ctx, enum kdb_log_level level, const char *file, int line,
+                       const char *message)
+{
+    static uint64_t start_ns;
+    uint64_t now = bench_now_ns();
+
+    (void)ctx;
+    (void)file;
+    (void)line;
+    if (level == KDB_LOG_INFO && !verbose) return;
+    if (!start_ns) start_ns = now;
+    fprintf(stderr, "kausal-bench: [%8.3f] %s\n", (double)(now - start_ns) / 1e9, message);
+}
+
 static int kausal_open(void **handle, const char *dir)
 {
     struct kdb_options options;
@@ -58,6 +75,7 @@ static int kausal_open(void **handle, const char *dir)
 
     kdb_options_init(&options);
     options.flags = KDB_OPEN_CREATE;
+    options.log = kausal_log;
     rc = kdb_open(dir, &options, (struct kdb **)handle);
     if (rc < 0) fprintf(stderr, "kausal-bench: kdb_open %s: %s\n", dir, kdb_strerror(rc));
     return rc < 0 ? -1 : 0;
@@ -665,6 +683,7 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: kausal-bench peers [-n N] [--sync-n N] [--dir DIR] [--only NAME] [--json]\n"
+            "                          [--verbose]\n"
             "\n"
             "The same workload against KausalDB, LevelDB and RocksDB, each in its own process:\n"
             "random put, reopen, random get, missing-key get, update, delete, durable put.\n"
@@ -674,7 +693,8 @@ static void usage(FILE *out)
             "  --dir DIR    where the databases go (default ./build/bench-peers)\n"
             "  --only NAME  run one engine: kausal, leveldb or rocksdb\n"
             "  --json       one JSON array: an object per operation and engine, and a\n"
-            "               \"footprint\" object per engine (rss_mib, rss_file_mib, disk_mib)\n",
+            "               \"footprint\" object per engine (rss_mib, rss_file_mib, disk_mib)\n"
+            "  --verbose    KausalDB's flushes and compactions on stderr as they finish\n",
             SYNC_PUTS);
 }
 
@@ -683,7 +703,8 @@ int bench_peers_main(int argc, char **argv)
     static const struct option long_options[] = {
         {"json", no_argument, NULL, 'j'},       {"sync-n", required_argument, NULL, 's'},
         {"dir", required_argument, NULL, 'd'},  {"help", no_argument, NULL, 'h'},
-        {"only", required_argument, NULL, 'o'}, {NULL, 0, NULL, 0},
+        {"only", required_argument, NULL, 'o'}, {"verbose", no_argument, NULL, 'v'},
+        {NULL, 0, NULL, 0},
     };
     static struct child_report reports[ENGINE_COUNT];
     static struct bench_report report;
@@ -709,6 +730,9 @@ int bench_peers_main(int argc, char **argv)
             break;
         case 'o':
             only = optarg;
+            break;
+        case 'v':
+            verbose = true;
             break;
         case 'h':
             usage(stdout);

@@ -601,10 +601,13 @@ static int make_room(struct kdb *db)
     if (!memtable_full(db)) return 0;
     if (db->imm) {
         /* The flush before is still writing: wait for it (a write stall). */
-        uint64_t start = vfs->now_ns(vfs->ctx);
+        uint64_t start = vfs->now_ns(vfs->ctx), waited;
         rc = settle(db, true);
-        db->stall_ns += vfs->now_ns(vfs->ctx) - start;
+        waited = vfs->now_ns(vfs->ctx) - start;
+        db->stall_ns += waited;
         db->stall_count++;
+        KDB_LOG(&db->env, KDB_LOG_INFO, "write stall: %.1f ms waiting for a flush",
+                (double)waited / 1e6);
         if (rc < 0) return rc;
     }
     return freeze(db);

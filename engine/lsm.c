@@ -7,6 +7,8 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "block.h"
 #include "checksum.h"
@@ -341,15 +343,94 @@ static int run_compaction(struct lsm *lsm, struct lsm_job *job)
     return 0;
 }
 
+/*
+ * Hands tables no longer in the list to the compactor to free; frees them
+ * here when there is no compactor thread, or no memory to list them.
+ */
+static void bury(struct lsm *lsm, struct table *const *tables, size_t count)
+{
+    bool listed = false;
+
+    if (!lsm->foreground && lsm->compactor.running) {
+        pthread_mutex_lock(&lsm->lock);
+        if (lsm->dead_count + count > lsm->dead_capacity) {
+            size_t want = lsm->dead_count + count + 16;
+            struct table **grown = env_realloc(lsm->env, lsm->dead, want * TABLE_REF_SIZE);
+            if (grown) {
+                lsm->dead = grown;
+                lsm->dead_capacity = want;
+            }
+        }
+        if (lsm->dead_count + count <= lsm->dead_capacity) {
+            memcpy(lsm->dead + lsm->dead_count, tables, count * TABLE_REF_SIZE);
+            lsm->dead_count += count;
+            listed = true;
+            pthread_cond_broadcast(&lsm->cond);
+        }
+        pthread_mutex_unlock(&lsm->lock);
+    }
+    if (!listed) {
+        for (size_t i = 0; i < count; i++)
+            table_free(lsm->env, tables[i]);
+    }
+}
+
+/* Frees the buried tables; the caller holds lsm->lock, which is dropped meanwhile. */
+static void free_dead_locked(struct lsm *lsm)
+{
+    struct table **dead = lsm->dead;
+    size_t count = lsm->dead_count;
+
+    lsm->dead = NULL;
+    lsm->dead_count = lsm->dead_capacity = 0;
+    pthread_mutex_unlock(&lsm->lock);
+    for (size_t i = 0; i < count; i++)
+        table_free(lsm->env, dead[i]);
+    env_free(lsm->env, dead);
+    pthread_mutex_lock(&lsm->lock);
+}
+
 /* ---- workers ---- */
 
 static void run_job(struct lsm *lsm, struct lsm_job *job)
 {
+    const struct kdb_vfs *vfs = lsm->env->vfs;
+    uint64_t start = vfs->now_ns(vfs->ctx);
+    double ms;
+
     job->rc = job->kind == LSM_JOB_FLUSH ? run_flush(lsm, job) : run_compaction(lsm, job);
-    if (job->rc < 0 && job->rc != -ECANCELED) {
-        env_log(lsm->env, KDB_LOG_ERROR, __FILE__, __LINE__, "%s failed: %s",
-                job->kind == LSM_JOB_FLUSH ? "flush" : "compaction", kdb_strerror(job->rc));
+    if (job->rc < 0) {
+        if (job->rc != -ECANCELED)
+            env_log(lsm->env, KDB_LOG_ERROR, __FILE__, __LINE__, "%s failed: %s",
+                    job->kind == LSM_JOB_FLUSH ? "flush" : "compaction", kdb_strerror(job->rc));
+        return;
     }
+    ms = (double)(vfs->now_ns(vfs->ctx) - start) / 1e6;
+    if (job->kind == LSM_JOB_FLUSH)
+        env_log(lsm->env, KDB_LOG_INFO, __FILE__, __LINE__,
+                "flush: %" PRIu64 " records, %.1f MiB written in %.0f ms", job->records_in,
+                (double)job->bytes_written / 1048576.0, ms);
+    else
+        env_log(lsm->env, KDB_LOG_INFO, __FILE__, __LINE__,
+                "compaction: %zu tables, %" PRIu64 " records, %.1f MiB read, %.1f MiB written"
+                " in %.0f ms",
+                job->input_count, job->records_in, (double)job->bytes_read / 1048576.0,
+                (double)job->bytes_written / 1048576.0, ms);
+}
+
+/*
+ * The compactor's I/O waits while other I/O is queued (the idle class of
+ * the kernel's I/O priorities; the mq-deadline and BFQ schedulers honour
+ * it, and mq-deadline still serves idle I/O within prio_aging_expire, 10 s
+ * by default): a flush, which writes stall behind, never waits behind a
+ * compaction. Best effort: where the call fails the compactor just shares
+ * the disk.
+ */
+static void set_idle_io_priority(void)
+{
+    enum { IOPRIO_WHO_PROCESS = 1, IOPRIO_CLASS_IDLE = 3, IOPRIO_CLASS_SHIFT = 13 };
+    (void)syscall(SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0 /* this thread */,
+                  IOPRIO_CLASS_IDLE << IOPRIO_CLASS_SHIFT);
 }
 
 static void *worker_main(void *arg)
@@ -357,10 +438,16 @@ static void *worker_main(void *arg)
     struct lsm_worker *w = arg;
     struct lsm *lsm = w->lsm;
 
+    (void)pthread_setname_np(pthread_self(), w == &lsm->compactor ? "kdb-compact" : "kdb-flush");
+    if (w == &lsm->compactor) set_idle_io_priority();
     pthread_mutex_lock(&lsm->lock);
     for (;;) {
-        while (!w->work && !lsm->stop)
+        while (!w->work && !lsm->stop && !(w == &lsm->compactor && lsm->dead_count))
             pthread_cond_wait(&lsm->cond, &lsm->lock);
+        if (w == &lsm->compactor && lsm->dead_count) {
+            free_dead_locked(lsm);
+            continue;
+        }
         if (!w->work) break;
         w->work = false;
         if (w->job.kind == LSM_JOB_FLUSH) __atomic_store_n(&lsm->flushing, true, __ATOMIC_RELEASE);
@@ -544,10 +631,9 @@ int lsm_install_compaction(struct lsm *lsm)
         while (at < lsm->table_count && lsm->tables[at] != job->inputs[0])
             at++;
         kdb_assert(at + job->input_count <= lsm->table_count);
-        for (size_t i = 0; i < job->input_count; i++) {
+        for (size_t i = 0; i < job->input_count; i++)
             kdb_assert(lsm->tables[at + i] == job->inputs[i]);
-            table_free(lsm->env, job->inputs[i]);
-        }
+        bury(lsm, job->inputs, job->input_count);
         /* [at, at + inputs) becomes the output, or nothing; the older tables move up. */
         size_t kept = job->output ? 1 : 0;
         size_t older = lsm->table_count - at - job->input_count;
@@ -692,6 +778,9 @@ void lsm_close(struct lsm *lsm)
     }
     stop_worker(lsm, &lsm->flusher);
     stop_worker(lsm, &lsm->compactor);
+    for (size_t i = 0; i < lsm->dead_count; i++)
+        table_free(lsm->env, lsm->dead[i]);
+    env_free(lsm->env, lsm->dead);
     for (size_t i = 0; i < lsm->table_count; i++)
         table_free(lsm->env, lsm->tables[i]);
     env_free(lsm->env, lsm->tables);

@@ -112,6 +112,12 @@ struct lsm {
     bool flushing;      /* atomic: a flush is running; a compaction waits for it */
     size_t tables_live; /* atomic: table_count, for the compactor to read */
     bool sync_ready;
+    /* Tables compacted away, out of the list, for the compactor to free
+     * (under lock): the last unmapping of an unlinked file is when the file
+     * system frees its blocks, which takes far too long for the core. */
+    struct table **dead;
+    size_t dead_count;
+    size_t dead_capacity;
     pthread_mutex_t manifest_lock; /* held while a worker commits a manifest */
     struct manifest *committed;    /* the manifest on disk; under manifest_lock */
 

@@ -230,18 +230,34 @@ int memtable_scan(const struct memtable *mt, memtable_entry_fn fn, void *fn_ctx)
     return 0;
 }
 
+/*
+ * Sorting a memtable for a flush: an LSD radix sort over the ids' first 8
+ * bytes (read big-endian, so numeric order is memcmp order), a byte a pass,
+ * skipping passes in which every id has the same byte; then each run that
+ * shares those 8 bytes is put in order by qsort. Random ids leave runs of
+ * one and cost 8 linear passes; ids that share a prefix cost what a qsort
+ * of them would.
+ */
+struct sort_item {
+    uint64_t key; /* the id's first 8 bytes, big-endian */
+    struct memtable_ref ref;
+};
+
 struct sorted_ctx {
-    struct memtable_ref *refs;
+    struct sort_item *items;
     size_t count;
     size_t capacity;
 };
 
-static int add_ref(void *fn_ctx, const uint8_t id[KDB_ID_SIZE], const struct memtable_entry *entry)
+static int add_item(void *fn_ctx, const uint8_t id[KDB_ID_SIZE], const struct memtable_entry *entry)
 {
     struct sorted_ctx *ctx = fn_ctx;
+    uint64_t key = 0;
 
     kdb_assert(ctx->count < ctx->capacity);
-    ctx->refs[ctx->count++] = (struct memtable_ref){.id = id, .entry = entry};
+    for (int i = 0; i < 8; i++)
+        key = key << 8 | id[i];
+    ctx->items[ctx->count++] = (struct sort_item){.key = key, .ref = {.id = id, .entry = entry}};
     return 0;
 }
 
@@ -251,20 +267,63 @@ static int compare_refs(const void *a, const void *b)
                   KDB_ID_SIZE);
 }
 
+/* Sorts items by key into whichever of items and spare; returns that one. */
+static struct sort_item *radix_sort(struct sort_item *items, struct sort_item *spare, size_t n)
+{
+    for (unsigned shift = 0; shift < 64; shift += 8) {
+        size_t count[256] = {0};
+        size_t at = 0;
+
+        for (size_t i = 0; i < n; i++)
+            count[(items[i].key >> shift) & 0xff]++;
+        if (count[(items[0].key >> shift) & 0xff] == n) continue; /* one byte for all */
+        for (size_t b = 0; b < 256; b++) {
+            size_t c = count[b];
+            count[b] = at;
+            at += c;
+        }
+        for (size_t i = 0; i < n; i++)
+            spare[count[(items[i].key >> shift) & 0xff]++] = items[i];
+        struct sort_item *t = items;
+        items = spare;
+        spare = t;
+    }
+    return items;
+}
+
 int memtable_sorted(const struct memtable *mt, struct memtable_ref **out, size_t *count)
 {
-    struct sorted_ctx ctx = {.capacity = mt->used_count};
+    size_t n = mt->used_count;
+    struct sorted_ctx ctx = {.capacity = n};
+    struct sort_item *spare, *sorted;
+    struct memtable_ref *refs;
     int rc;
 
     *out = NULL;
     *count = 0;
-    ctx.refs = env_malloc(mt->env, (ctx.capacity ? ctx.capacity : 1) * sizeof(*ctx.refs));
-    if (!ctx.refs) return -ENOMEM;
-    rc = memtable_scan(mt, add_ref, &ctx);
-    kdb_assert(rc == 0 && ctx.count == mt->used_count);
-    qsort(ctx.refs, ctx.count, sizeof(*ctx.refs), compare_refs);
-    *out = ctx.refs;
-    *count = ctx.count;
+    refs = env_malloc(mt->env, (n ? n : 1) * sizeof(*refs));
+    ctx.items = env_malloc(mt->env, (n ? n : 1) * sizeof(*ctx.items));
+    spare = env_malloc(mt->env, (n ? n : 1) * sizeof(*spare));
+    if (!refs || !ctx.items || !spare) {
+        env_free(mt->env, refs);
+        env_free(mt->env, ctx.items);
+        env_free(mt->env, spare);
+        return -ENOMEM;
+    }
+    rc = memtable_scan(mt, add_item, &ctx);
+    kdb_assert(rc == 0 && ctx.count == n);
+    sorted = n ? radix_sort(ctx.items, spare, n) : ctx.items;
+    for (size_t i = 0; i < n; i++)
+        refs[i] = sorted[i].ref;
+    for (size_t i = 0, run; i < n; i += run) {
+        for (run = 1; i + run < n && sorted[i + run].key == sorted[i].key; run++) {
+        }
+        if (run > 1) qsort(refs + i, run, sizeof(*refs), compare_refs);
+    }
+    env_free(mt->env, ctx.items);
+    env_free(mt->env, spare);
+    *out = refs;
+    *count = n;
     return 0;
 }
 

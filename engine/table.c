@@ -49,6 +49,25 @@ static int flush_buffer(struct table_builder *tb)
     return 0;
 }
 
+/*
+ * Writes the last, partial piece: padded with zeros to a whole direct-I/O
+ * block, then cut back to the table's length.
+ */
+static int flush_last(struct table_builder *tb)
+{
+    const struct kdb_vfs *vfs = tb->env->vfs;
+    size_t padded = (tb->buf_len + KDB_VFS_DIRECT_ALIGN - 1) & ~(size_t)(KDB_VFS_DIRECT_ALIGN - 1);
+    uint64_t at = tb->offset - tb->buf_len;
+    int rc;
+
+    if (!tb->buf_len) return 0;
+    memset(tb->buf + tb->buf_len, 0, padded - tb->buf_len);
+    rc = vfs->pwrite(vfs->ctx, tb->fd, tb->buf, padded, at);
+    if (rc == 0 && padded != tb->buf_len) rc = vfs->truncate(vfs->ctx, tb->fd, tb->offset);
+    if (rc == 0) tb->buf_len = 0;
+    return rc;
+}
+
 /* Appends bytes to the file through the buffer, which goes out whenever it is full. */
 static int emit(struct table_builder *tb, const void *bytes, size_t len)
 {
@@ -67,6 +86,15 @@ static int emit(struct table_builder *tb, const void *bytes, size_t len)
         }
     }
     return 0;
+}
+
+static void free_buffers(struct table_builder *tb)
+{
+    env_free(tb->env, tb->buf_memory);
+    env_free(tb->env, tb->index);
+    tb->buf_memory = NULL;
+    tb->buf = NULL;
+    tb->index = NULL;
 }
 
 int table_builder_start(struct table_builder *tb, const struct env *env, const char *dir,
@@ -88,22 +116,20 @@ int table_builder_start(struct table_builder *tb, const struct env *env, const c
                         ".index" FORMAT_TMP_SUFFIX);
     if (rc < 0) return rc;
     tb->buf_cap = TABLE_BUFFER_SIZE;
-    tb->buf = env_malloc(env, tb->buf_cap);
+    tb->buf_memory = env_malloc(env, tb->buf_cap + KDB_VFS_DIRECT_ALIGN);
     tb->index = env_malloc(env, TABLE_INDEX_HELD * TABLE_INDEX_ENTRY_SIZE);
-    if (!tb->buf || !tb->index) {
-        env_free(env, tb->buf);
-        env_free(env, tb->index);
-        tb->buf = tb->index = NULL;
+    if (!tb->buf_memory || !tb->index) {
+        free_buffers(tb);
         return -ENOMEM;
     }
+    tb->buf = (uint8_t *)(((uintptr_t)tb->buf_memory + KDB_VFS_DIRECT_ALIGN - 1) &
+                          ~(uintptr_t)(KDB_VFS_DIRECT_ALIGN - 1));
     rc = vfs->open(vfs->ctx, tb->tmp_path,
                    KDB_VFS_OPEN_READ | KDB_VFS_OPEN_WRITE | KDB_VFS_OPEN_CREATE |
-                       KDB_VFS_OPEN_TRUNCATE,
+                       KDB_VFS_OPEN_TRUNCATE | KDB_VFS_OPEN_DIRECT,
                    &tb->fd);
     if (rc < 0) {
-        env_free(env, tb->buf);
-        env_free(env, tb->index);
-        tb->buf = tb->index = NULL;
+        free_buffers(tb);
         return rc;
     }
     memcpy(header + TABLE_HEADER_MAGIC_OFFSET, TABLE_MAGIC, FORMAT_MAGIC_SIZE);
@@ -328,7 +354,7 @@ int table_builder_finish(struct table_builder *tb, struct table_info *info)
              checksum_64(footer, TABLE_FOOTER_CHECKSUM_OFFSET, 0));
     if (rc == 0) rc = emit(tb, filters, radix_size + f.bloom_blocks * TABLE_BLOOM_BLOCK_SIZE);
     if (rc == 0) rc = emit(tb, footer, sizeof(footer));
-    if (rc == 0) rc = flush_buffer(tb);
+    if (rc == 0) rc = flush_last(tb);
     env_free(tb->env, filters);
     if (rc == 0) rc = vfs->fsync(vfs->ctx, tb->fd);
     if (rc == 0) {
@@ -344,10 +370,7 @@ int table_builder_finish(struct table_builder *tb, struct table_info *info)
     info->number = tb->number;
     info->size = tb->offset;
     info->count = tb->count;
-    env_free(tb->env, tb->buf);
-    env_free(tb->env, tb->index);
-    tb->buf = NULL;
-    tb->index = NULL;
+    free_buffers(tb);
     return 0;
 }
 
@@ -361,10 +384,7 @@ void table_builder_abort(struct table_builder *tb)
         (void)vfs->unlink(vfs->ctx, tb->tmp_path);
     }
     drop_spill(tb);
-    env_free(tb->env, tb->buf);
-    env_free(tb->env, tb->index);
-    tb->buf = NULL;
-    tb->index = NULL;
+    free_buffers(tb);
 }
 
 /* ---- reading ---- */

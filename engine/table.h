@@ -11,7 +11,10 @@
  * id), and a footer.
  *
  * A builder writes a table as "<name>.tmp", fsyncs it and renames it into
- * place; the caller makes the name durable with one sync_dir. A reader maps
+ * place; the caller makes the name durable with one sync_dir. It writes
+ * around the page cache (KDB_VFS_OPEN_DIRECT) in aligned 2 MiB pieces: a
+ * flush or a compaction then costs the disk's time, not the CPU's in
+ * copying, and leaves the cache to the tables being read. A reader maps
  * the whole file through the VFS and checks the header, the footer and the
  * metadata's checksum, and that the index is sorted and in bounds, once,
  * at open. After that a lookup reads the bloom line, a radix bucket, one or
@@ -43,7 +46,8 @@ struct table_builder {
     char path[4096];
     int fd;
     uint64_t number;
-    uint8_t *buf; /* write buffer */
+    void *buf_memory; /* as allocated */
+    uint8_t *buf;      /* write buffer: buf_memory aligned for direct I/O */
     size_t buf_len;
     size_t buf_cap;
     uint64_t offset;      /* file bytes written or buffered */

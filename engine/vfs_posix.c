@@ -31,9 +31,18 @@ static int posix_open(void *ctx, const char *path, unsigned flags, int *fd_out)
     if (flags & KDB_VFS_OPEN_CREATE) oflags |= O_CREAT;
     if (flags & KDB_VFS_OPEN_EXCL) oflags |= O_EXCL;
     if (flags & KDB_VFS_OPEN_TRUNCATE) oflags |= O_TRUNC;
-    do {
+    if (flags & KDB_VFS_OPEN_DIRECT) oflags |= O_DIRECT;
+    for (;;) {
         fd = open(path, oflags, 0600);
-    } while (fd < 0 && errno == EINTR);
+        if (fd >= 0 || errno != EINTR) break;
+    }
+    if (fd < 0 && errno == EINVAL && (oflags & O_DIRECT)) {
+        /* The file system has no direct I/O: go through the page cache. */
+        oflags &= ~O_DIRECT;
+        do {
+            fd = open(path, oflags, 0600);
+        } while (fd < 0 && errno == EINTR);
+    }
     if (fd < 0) return -errno;
     *fd_out = fd;
     return 0;

@@ -492,6 +492,7 @@ static void *writer_main(void *arg)
 {
     struct wal *wal = arg;
 
+    (void)pthread_setname_np(pthread_self(), "kdb-wal");
     pthread_mutex_lock(&wal->lock);
     for (;;) {
         while (wal->queued == 0 && !wal->prepare_memory && !wal->stop)

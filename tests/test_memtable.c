@@ -8,6 +8,7 @@
  * and turns a failed allocation into -ENOMEM with the table unchanged.
  * Method: direct calls; an allocator that fails on request.
  */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -334,6 +335,60 @@ static void test_memtable_reserve_failure_is_enomem_and_harmless(void **state)
     f->failing.fail = false;
 }
 
+/*
+ * A flush writes memtable_sorted()'s order as the table's: every id once,
+ * in memcmp order, whether ids differ early (random), share their first
+ * eight bytes in groups, or share all but the last byte.
+ */
+static void test_memtable_sorted_is_memcmp_order(void **state)
+{
+    struct fixture *f = *state;
+    struct memtable mt;
+    struct memtable_ref *refs = NULL;
+    size_t count = 0;
+    uint64_t x = 88172645463325252ull; /* xorshift64 */
+    const unsigned n = 30000;
+
+    assert_int_equal(memtable_init(&mt, &f->env, 1 << 16, 777), 0);
+    for (uint32_t i = 0; i < n; i++) {
+        uint8_t id[KDB_ID_SIZE];
+        struct memtable_entry entry = {.record = memtable_alloc(&mt, 8), .version = i};
+
+        assert_non_null(entry.record);
+        for (size_t b = 0; b < KDB_ID_SIZE; b++) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            id[b] = (uint8_t)x;
+        }
+        if (i % 3 == 1) memset(id, (int)(i % 7), 8);       /* a group sharing 8 bytes */
+        if (i % 3 == 2) id_of(i, id);                     /* all but the tail shared */
+        if (i % 11 == 0) id[0] = id[7] = (uint8_t)(i % 5); /* a few equal bytes per pass */
+        assert_int_equal(memtable_reserve(&mt), 0);
+        (void)memtable_put(&mt, id, &entry, NULL);
+    }
+    assert_int_equal(memtable_sorted(&mt, &refs, &count), 0);
+    assert_int_equal(count, memtable_count(&mt));
+    for (size_t i = 0; i < count; i++) {
+        assert_ptr_equal(memtable_get(&mt, refs[i].id), refs[i].entry);
+        if (i) assert_true(memcmp(refs[i - 1].id, refs[i].id, KDB_ID_SIZE) < 0);
+    }
+    env_free(&f->env, refs);
+    /* An empty table sorts to nothing. */
+    memtable_release(&mt);
+    assert_int_equal(memtable_init(&mt, &f->env, 1 << 16, 778), 0);
+    assert_int_equal(memtable_sorted(&mt, &refs, &count), 0);
+    assert_int_equal(count, 0);
+    env_free(&f->env, refs);
+    memtable_release(&mt);
+    /* A failed allocation is -ENOMEM and leaves nothing behind. */
+    assert_int_equal(memtable_init(&mt, &f->env, 1 << 16, 779), 0);
+    f->failing.fail = true;
+    assert_int_equal(memtable_sorted(&mt, &refs, &count), -ENOMEM);
+    f->failing.fail = false;
+    memtable_release(&mt);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -345,6 +400,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_memtable_growth_keeps_updates_lookups_and_scans_exact,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_memtable_sorted_is_memcmp_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_memtable_reserve_failure_is_enomem_and_harmless, setup,
                                         teardown),
     };

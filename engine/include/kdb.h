@@ -87,8 +87,14 @@ enum kdb_vfs_open_flags {
     KDB_VFS_OPEN_WRITE = 1 << 1,   /* read and write */
     KDB_VFS_OPEN_CREATE = 1 << 2,  /* create if missing, mode 0600 */
     KDB_VFS_OPEN_EXCL = 1 << 3,    /* with CREATE: fail with -EEXIST if present */
-    KDB_VFS_OPEN_TRUNCATE = 1 << 4 /* empty the file */
+    KDB_VFS_OPEN_TRUNCATE = 1 << 4, /* empty the file */
+    /* Write around the page cache where the file system allows it. The
+     * engine then writes only KDB_VFS_DIRECT_ALIGN-aligned lengths at aligned
+     * offsets from aligned memory; a VFS is free to ignore the flag. */
+    KDB_VFS_OPEN_DIRECT = 1 << 5
 };
+
+#define KDB_VFS_DIRECT_ALIGN 4096
 
 /* Called once per directory entry (not "." or ".."); nonzero stops and is returned. */
 typedef int (*kdb_vfs_list_fn)(void *fn_ctx, const char *name);
@@ -156,7 +162,8 @@ struct kdb_allocator {
 enum kdb_log_level {
     KDB_LOG_ERROR = 1,
     KDB_LOG_WARNING = 2,
-    KDB_LOG_INFO = 3,
+    KDB_LOG_INFO = 3, /* each flush, compaction and write stall, with its size and time;
+                         files an interrupted job left behind, removed at open */
 };
 
 /* Receives the engine's diagnostics; the engine never prints. */
