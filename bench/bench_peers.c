@@ -701,9 +701,12 @@ static void usage(FILE *out)
 int bench_peers_main(int argc, char **argv)
 {
     static const struct option long_options[] = {
-        {"json", no_argument, NULL, 'j'},       {"sync-n", required_argument, NULL, 's'},
-        {"dir", required_argument, NULL, 'd'},  {"help", no_argument, NULL, 'h'},
-        {"only", required_argument, NULL, 'o'}, {"verbose", no_argument, NULL, 'v'},
+        {"json", no_argument, NULL, 'j'},
+        {"sync-n", required_argument, NULL, 's'},
+        {"dir", required_argument, NULL, 'd'},
+        {"help", no_argument, NULL, 'h'},
+        {"only", required_argument, NULL, 'o'},
+        {"verbose", no_argument, NULL, 'v'},
         {NULL, 0, NULL, 0},
     };
     static struct child_report reports[ENGINE_COUNT];

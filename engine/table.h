@@ -47,7 +47,7 @@ struct table_builder {
     int fd;
     uint64_t number;
     void *buf_memory; /* as allocated */
-    uint8_t *buf;      /* write buffer: buf_memory aligned for direct I/O */
+    uint8_t *buf;     /* write buffer: buf_memory aligned for direct I/O */
     size_t buf_len;
     size_t buf_cap;
     uint64_t offset;      /* file bytes written or buffered */

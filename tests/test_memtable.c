@@ -362,7 +362,7 @@ static void test_memtable_sorted_is_memcmp_order(void **state)
             id[b] = (uint8_t)x;
         }
         if (i % 3 == 1) memset(id, (int)(i % 7), 8);       /* a group sharing 8 bytes */
-        if (i % 3 == 2) id_of(i, id);                     /* all but the tail shared */
+        if (i % 3 == 2) id_of(i, id);                      /* all but the tail shared */
         if (i % 11 == 0) id[0] = id[7] = (uint8_t)(i % 5); /* a few equal bytes per pass */
         assert_int_equal(memtable_reserve(&mt), 0);
         (void)memtable_put(&mt, id, &entry, NULL);

@@ -84,9 +84,9 @@ struct kdb_block {
 
 enum kdb_vfs_open_flags {
     KDB_VFS_OPEN_READ = 1 << 0,
-    KDB_VFS_OPEN_WRITE = 1 << 1,   /* read and write */
-    KDB_VFS_OPEN_CREATE = 1 << 2,  /* create if missing, mode 0600 */
-    KDB_VFS_OPEN_EXCL = 1 << 3,    /* with CREATE: fail with -EEXIST if present */
+    KDB_VFS_OPEN_WRITE = 1 << 1,    /* read and write */
+    KDB_VFS_OPEN_CREATE = 1 << 2,   /* create if missing, mode 0600 */
+    KDB_VFS_OPEN_EXCL = 1 << 3,     /* with CREATE: fail with -EEXIST if present */
     KDB_VFS_OPEN_TRUNCATE = 1 << 4, /* empty the file */
     /* Write around the page cache where the file system allows it. The
      * engine then writes only KDB_VFS_DIRECT_ALIGN-aligned lengths at aligned
@@ -291,6 +291,33 @@ KDB_MUST_USE int kdb_flush(struct kdb *db);
  * space in proportion to the database. Returns an I/O error (sticky).
  */
 KDB_MUST_USE int kdb_compact(struct kdb *db);
+
+/* ---- Edges ---- */
+
+/* What an edge says of its source and target; stored as this number. */
+enum kdb_edge_type {
+    KDB_EDGE_IMPORTS = 1,
+    KDB_EDGE_DEFINED_IN = 2,
+    KDB_EDGE_REFERENCES = 3,
+    KDB_EDGE_CONTAINS = 4,
+    KDB_EDGE_EXTENDS = 5,
+    KDB_EDGE_IMPLEMENTS = 6,
+    KDB_EDGE_CALLS = 7,
+    KDB_EDGE_DEPENDS_ON = 8,
+    KDB_EDGE_METHOD_OF = 9,
+    KDB_EDGE_CALLS_METHOD = 10,
+    KDB_EDGE_CALLS_FUNCTION = 11,
+};
+#define KDB_EDGE_TYPE_MAX 11
+
+/* Which way a query follows edges: from source to target, back, or both. */
+enum kdb_direction { KDB_DIRECTION_OUT = 1, KDB_DIRECTION_IN = 2, KDB_DIRECTION_BOTH = 3 };
+
+/* The type's name ("calls", "defined_in", ...), or NULL if type is not one. */
+const char *kdb_edge_type_name(unsigned type);
+
+/* Parses a type's name (exactly, case-sensitive). Returns -EINVAL for none. */
+KDB_MUST_USE int kdb_edge_type_from_name(const char *name, size_t len, unsigned *type);
 
 /* ---- Metadata, ids, errors, statistics ---- */
 

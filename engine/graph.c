@@ -1,0 +1,445 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * graph.c: the in-memory edge index (see graph.h).
+ */
+#include "graph.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "checksum.h"
+#include "kassert.h"
+
+#define GRAPH_SLOTS_MIN 64 /* hash slots at first; kept at most half full */
+#define GRAPH_LIST_MIN  4  /* entries of a list at first */
+
+static const char *const type_names[KDB_EDGE_TYPE_MAX + 1] = {
+    [KDB_EDGE_IMPORTS] = "imports",
+    [KDB_EDGE_DEFINED_IN] = "defined_in",
+    [KDB_EDGE_REFERENCES] = "references",
+    [KDB_EDGE_CONTAINS] = "contains",
+    [KDB_EDGE_EXTENDS] = "extends",
+    [KDB_EDGE_IMPLEMENTS] = "implements",
+    [KDB_EDGE_CALLS] = "calls",
+    [KDB_EDGE_DEPENDS_ON] = "depends_on",
+    [KDB_EDGE_METHOD_OF] = "method_of",
+    [KDB_EDGE_CALLS_METHOD] = "calls_method",
+    [KDB_EDGE_CALLS_FUNCTION] = "calls_function",
+};
+
+const char *kdb_edge_type_name(unsigned type)
+{
+    return type >= 1 && type <= KDB_EDGE_TYPE_MAX ? type_names[type] : NULL;
+}
+
+int kdb_edge_type_from_name(const char *name, size_t len, unsigned *type)
+{
+    for (unsigned t = 1; t <= KDB_EDGE_TYPE_MAX; t++) {
+        if (strlen(type_names[t]) == len && memcmp(type_names[t], name, len) == 0) {
+            *type = t;
+            return 0;
+        }
+    }
+    return -EINVAL;
+}
+
+/* ---- the id -> node hash table ---- */
+
+static size_t slot_of(const struct graph *g, const uint8_t id[KDB_ID_SIZE])
+{
+    return (size_t)checksum_64(id, KDB_ID_SIZE, g->seed) & g->slot_mask;
+}
+
+uint32_t graph_find(const struct graph *g, const uint8_t id[KDB_ID_SIZE])
+{
+    if (!g->slots) return GRAPH_NONE;
+    for (size_t i = slot_of(g, id);; i = (i + 1) & g->slot_mask) {
+        uint32_t s = g->slots[i];
+        if (s == 0) return GRAPH_NONE;
+        if (memcmp(g->nodes[s - 1].id, id, KDB_ID_SIZE) == 0) return s - 1;
+    }
+}
+
+static void slot_insert(uint32_t *slots, size_t mask, const struct graph *g, uint32_t node)
+{
+    size_t i = (size_t)checksum_64(g->nodes[node].id, KDB_ID_SIZE, g->seed) & mask;
+
+    while (slots[i])
+        i = (i + 1) & mask;
+    slots[i] = node + 1;
+}
+
+/* Keeps the table at most half full. */
+static int slots_reserve(struct graph *g)
+{
+    size_t count = g->slots ? g->slot_mask + 1 : 0;
+    size_t want = count ? count : GRAPH_SLOTS_MIN;
+    uint32_t *slots;
+
+    while ((uint64_t)(g->live_nodes + 1) * 2 > want)
+        want *= 2;
+    if (want == count) return 0;
+    slots = env_calloc(g->env, want, sizeof(*slots));
+    if (!slots) return -ENOMEM;
+    for (size_t i = 0; i < count; i++) {
+        if (g->slots[i]) slot_insert(slots, want - 1, g, g->slots[i] - 1);
+    }
+    env_free(g->env, g->slots);
+    g->slots = slots;
+    g->slot_mask = want - 1;
+    return 0;
+}
+
+/* Linear probing's deletion: later entries of the cluster shift back into the hole. */
+static void slot_delete(struct graph *g, uint32_t node)
+{
+    size_t mask = g->slot_mask;
+    size_t hole = slot_of(g, g->nodes[node].id);
+
+    while (g->slots[hole] != node + 1)
+        hole = (hole + 1) & mask;
+    for (size_t i = (hole + 1) & mask; g->slots[i]; i = (i + 1) & mask) {
+        size_t home = slot_of(g, g->nodes[g->slots[i] - 1].id);
+        /* The entry at i may move to hole unless its home lies in (hole, i]. */
+        if (((i - home) & mask) >= ((i - hole) & mask)) {
+            g->slots[hole] = g->slots[i];
+            hole = i;
+        }
+    }
+    g->slots[hole] = 0;
+}
+
+/* ---- nodes and lists ---- */
+
+static int nodes_reserve(struct graph *g)
+{
+    uint32_t capacity;
+    struct graph_node *nodes;
+    uint32_t *marks, *free_nodes;
+
+    if (g->free_count || g->node_count < g->node_capacity) return 0;
+    if (g->node_count >= GRAPH_NODE_MAX) return -ENOSPC;
+    capacity = g->node_capacity ? g->node_capacity * 2 : 64;
+    if (capacity > GRAPH_NODE_MAX) capacity = GRAPH_NODE_MAX;
+    nodes = env_realloc(g->env, g->nodes, (size_t)capacity * sizeof(*nodes));
+    if (!nodes) return -ENOMEM;
+    g->nodes = nodes;
+    marks = env_realloc(g->env, g->marks, (size_t)capacity * sizeof(*marks));
+    if (!marks) return -ENOMEM;
+    memset(marks + g->node_capacity, 0, (size_t)(capacity - g->node_capacity) * sizeof(*marks));
+    g->marks = marks;
+    free_nodes = env_realloc(g->env, g->free_nodes, (size_t)capacity * sizeof(*free_nodes));
+    if (!free_nodes) return -ENOMEM;
+    g->free_nodes = free_nodes;
+    g->node_capacity = capacity;
+    return 0;
+}
+
+/* The node of id, made if missing; GRAPH_NONE with *rc set on failure. */
+static uint32_t node_get_or_add(struct graph *g, const uint8_t id[KDB_ID_SIZE], int *rc)
+{
+    uint32_t node = graph_find(g, id);
+
+    if (node != GRAPH_NONE) return node;
+    *rc = slots_reserve(g);
+    if (*rc == 0) *rc = nodes_reserve(g);
+    if (*rc < 0) return GRAPH_NONE;
+    node = g->free_count ? g->free_nodes[--g->free_count] : g->node_count++;
+    memset(&g->nodes[node], 0, sizeof(g->nodes[node]));
+    memcpy(g->nodes[node].id, id, KDB_ID_SIZE);
+    slot_insert(g->slots, g->slot_mask, g, node);
+    g->live_nodes++;
+    return node;
+}
+
+/* Frees node if it has no edges left. */
+static void node_drop_if_empty(struct graph *g, uint32_t node)
+{
+    struct graph_node *n = &g->nodes[node];
+
+    /* Not if it is gone already (a neighbour may be seen more than once). */
+    if (n->out.count || n->in.count || graph_find(g, n->id) != node) return;
+    slot_delete(g, node);
+    env_free(g->env, n->out.entries);
+    env_free(g->env, n->in.entries);
+    memset(n, 0, sizeof(*n));
+    g->free_nodes[g->free_count++] = node;
+    g->live_nodes--;
+}
+
+static int list_reserve(const struct graph *g, struct graph_list *list)
+{
+    uint32_t capacity;
+    uint32_t *entries;
+
+    if (list->count < list->capacity) return 0;
+    capacity = list->capacity ? list->capacity * 2 : GRAPH_LIST_MIN;
+    entries = env_realloc(g->env, list->entries, (size_t)capacity * sizeof(*entries));
+    if (!entries) return -ENOMEM;
+    list->entries = entries;
+    list->capacity = capacity;
+    return 0;
+}
+
+static int64_t list_find(const struct graph_list *list, uint32_t entry)
+{
+    for (uint32_t i = 0; i < list->count; i++) {
+        if (list->entries[i] == entry) return i;
+    }
+    return -1;
+}
+
+/* Removes entry, keeping the others' order. */
+static void list_remove(struct graph_list *list, uint32_t entry)
+{
+    int64_t at = list_find(list, entry);
+
+    kdb_assert(at >= 0);
+    memmove(list->entries + at, list->entries + at + 1,
+            (list->count - (uint32_t)at - 1) * sizeof(*list->entries));
+    list->count--;
+}
+
+/* ---- edges ---- */
+
+void graph_init(struct graph *g, const struct env *env, uint64_t seed)
+{
+    memset(g, 0, sizeof(*g));
+    g->env = env;
+    g->seed = seed;
+}
+
+void graph_release(struct graph *g)
+{
+    for (uint32_t i = 0; i < g->node_count; i++) {
+        env_free(g->env, g->nodes[i].out.entries);
+        env_free(g->env, g->nodes[i].in.entries);
+    }
+    env_free(g->env, g->nodes);
+    env_free(g->env, g->marks);
+    env_free(g->env, g->free_nodes);
+    env_free(g->env, g->slots);
+    memset(g, 0, sizeof(*g));
+}
+
+bool graph_has(const struct graph *g, const uint8_t source[KDB_ID_SIZE], unsigned type,
+               const uint8_t target[KDB_ID_SIZE])
+{
+    uint32_t s = graph_find(g, source), t;
+
+    if (s == GRAPH_NONE) return false;
+    t = graph_find(g, target);
+    return t != GRAPH_NONE && list_find(&g->nodes[s].out, graph_entry(t, type)) >= 0;
+}
+
+int graph_add(struct graph *g, const uint8_t source[KDB_ID_SIZE], unsigned type,
+              const uint8_t target[KDB_ID_SIZE])
+{
+    int rc = 0;
+    uint32_t s, t;
+
+    kdb_assert(type >= 1 && type <= KDB_EDGE_TYPE_MAX);
+    if (graph_has(g, source, type, target)) return 0;
+    s = node_get_or_add(g, source, &rc);
+    if (s == GRAPH_NONE) return rc;
+    t = node_get_or_add(g, target, &rc);
+    if (t == GRAPH_NONE) {
+        node_drop_if_empty(g, s);
+        return rc;
+    }
+    /* Room in both lists first, so that a failure leaves no half edge. */
+    rc = list_reserve(g, &g->nodes[s].out);
+    if (rc == 0) rc = list_reserve(g, &g->nodes[t].in);
+    if (rc < 0) {
+        node_drop_if_empty(g, s);
+        if (t != s) node_drop_if_empty(g, t);
+        return rc;
+    }
+    g->nodes[s].out.entries[g->nodes[s].out.count++] = graph_entry(t, type);
+    g->nodes[t].in.entries[g->nodes[t].in.count++] = graph_entry(s, type);
+    g->edge_count++;
+    return 1;
+}
+
+int graph_remove(struct graph *g, const uint8_t source[KDB_ID_SIZE], unsigned type,
+                 const uint8_t target[KDB_ID_SIZE])
+{
+    uint32_t s, t;
+
+    if (!graph_has(g, source, type, target)) return 0;
+    s = graph_find(g, source);
+    t = graph_find(g, target);
+    list_remove(&g->nodes[s].out, graph_entry(t, type));
+    list_remove(&g->nodes[t].in, graph_entry(s, type));
+    g->edge_count--;
+    node_drop_if_empty(g, s);
+    if (t != s) node_drop_if_empty(g, t);
+    return 1;
+}
+
+uint64_t graph_remove_node(struct graph *g, const uint8_t id[KDB_ID_SIZE])
+{
+    uint32_t node = graph_find(g, id);
+    struct graph_node *n;
+    uint64_t removed = 0;
+
+    if (node == GRAPH_NONE) return 0;
+    n = &g->nodes[node];
+    /* Each neighbour loses its entries for node; then node's own lists go. */
+    for (uint32_t i = 0; i < n->out.count; i++) {
+        uint32_t other = graph_entry_node(n->out.entries[i]);
+        if (other != node)
+            list_remove(&g->nodes[other].in,
+                        graph_entry(node, graph_entry_type(n->out.entries[i])));
+    }
+    for (uint32_t i = 0; i < n->in.count; i++) {
+        uint32_t other = graph_entry_node(n->in.entries[i]);
+        if (other != node)
+            list_remove(&g->nodes[other].out,
+                        graph_entry(node, graph_entry_type(n->in.entries[i])));
+    }
+    /* A self-loop is in both of node's lists but is one edge. */
+    for (uint32_t i = 0; i < n->out.count; i++)
+        removed += graph_entry_node(n->out.entries[i]) != node;
+    removed += n->in.count;
+    g->edge_count -= removed;
+    for (uint32_t pass = 0; pass < 2; pass++) {
+        const struct graph_list *list = pass ? &n->in : &n->out;
+        for (uint32_t i = 0; i < list->count; i++) {
+            uint32_t other = graph_entry_node(list->entries[i]);
+            if (other != node) node_drop_if_empty(g, other);
+        }
+    }
+    n->out.count = n->in.count = 0;
+    node_drop_if_empty(g, node);
+    return removed;
+}
+
+/* ---- traversal ---- */
+
+static int visits_push(const struct graph *g, struct graph_visits *v, struct graph_visit visit)
+{
+    if (v->count == v->capacity) {
+        size_t capacity = v->capacity ? v->capacity * 2 : 64;
+        struct graph_visit *items = env_realloc(g->env, v->items, capacity * sizeof(*items));
+        if (!items) return -ENOMEM;
+        v->items = items;
+        v->capacity = capacity;
+    }
+    v->items[v->count++] = visit;
+    return 0;
+}
+
+void graph_visits_release(const struct graph *g, struct graph_visits *visits)
+{
+    env_free(g->env, visits->items);
+    memset(visits, 0, sizeof(*visits));
+}
+
+/* A fresh epoch for the marks: every node reads as not yet reached. */
+static void next_epoch(struct graph *g)
+{
+    if (++g->epoch == 0) {
+        memset(g->marks, 0, (size_t)g->node_capacity * sizeof(*g->marks));
+        g->epoch = 1;
+    }
+}
+
+/*
+ * Breadth-first over visits (which holds the start), stopping at goal
+ * (GRAPH_NONE: none) or after limit visits. Returns 1 if goal was reached.
+ */
+static int breadth_first(struct graph *g, unsigned direction, uint32_t type_mask,
+                         uint32_t max_depth, size_t limit, uint32_t goal,
+                         struct graph_visits *visits)
+{
+    for (size_t head = 0; head < visits->count; head++) {
+        const struct graph_visit here = visits->items[head];
+        const struct graph_node *n = &g->nodes[here.node];
+
+        if (here.depth >= max_depth) continue;
+        for (unsigned pass = 0; pass < 2; pass++) {
+            const struct graph_list *list = pass ? &n->in : &n->out;
+            if (!(direction & (pass ? KDB_DIRECTION_IN : KDB_DIRECTION_OUT))) continue;
+            for (uint32_t i = 0; i < list->count; i++) {
+                uint32_t entry = list->entries[i], next = graph_entry_node(entry);
+                unsigned type = graph_entry_type(entry);
+                if (type_mask && !(type_mask & (UINT32_C(1) << type))) continue;
+                if (g->marks[next] == g->epoch) continue;
+                g->marks[next] = g->epoch;
+                if (limit && visits->count == limit) return 0;
+                int rc = visits_push(g, visits,
+                                     (struct graph_visit){.node = next,
+                                                          .depth = here.depth + 1,
+                                                          .parent = (uint32_t)head,
+                                                          .type = type,
+                                                          .reversed = pass == 1});
+                if (rc < 0) return rc;
+                if (next == goal) return 1;
+            }
+        }
+    }
+    return 0;
+}
+
+int graph_traverse(struct graph *g, uint32_t start, unsigned direction, uint32_t type_mask,
+                   uint32_t max_depth, size_t limit, struct graph_visits *visits)
+{
+    int rc;
+
+    kdb_assert(start < g->node_count);
+    visits->count = 0;
+    next_epoch(g);
+    g->marks[start] = g->epoch;
+    rc = visits_push(g, visits, (struct graph_visit){.node = start, .parent = GRAPH_NONE});
+    if (rc == 0 && limit != 1)
+        rc = breadth_first(g, direction, type_mask, max_depth, limit, GRAPH_NONE, visits);
+    return rc < 0 ? rc : 0;
+}
+
+int graph_path(struct graph *g, uint32_t start, uint32_t goal, unsigned direction,
+               uint32_t type_mask, uint32_t max_depth, struct graph_visits *visits)
+{
+    size_t length = 0, base;
+    int rc;
+
+    kdb_assert(start < g->node_count && goal < g->node_count);
+    visits->count = 0;
+    next_epoch(g);
+    g->marks[start] = g->epoch;
+    rc = visits_push(g, visits, (struct graph_visit){.node = start, .parent = GRAPH_NONE});
+    if (rc < 0) return rc;
+    if (start != goal) {
+        rc = breadth_first(g, direction, type_mask, max_depth, 0, goal, visits);
+        if (rc <= 0) {
+            visits->count = 0;
+            return rc;
+        }
+    }
+    /* Copy the chain from the goal (the last visit) back to the start
+     * behind the visits, then move it to the front, start first. */
+    base = visits->count;
+    for (uint32_t at = (uint32_t)base - 1; at != GRAPH_NONE; at = visits->items[at].parent) {
+        rc = visits_push(g, visits, visits->items[at]);
+        if (rc < 0) return rc;
+        length++;
+    }
+    for (size_t i = 0; i < length; i++) {
+        struct graph_visit v = visits->items[base + length - 1 - i]; /* never written: i < base */
+        v.parent = i ? (uint32_t)i - 1 : GRAPH_NONE;
+        v.depth = (uint32_t)i;
+        visits->items[i] = v;
+    }
+    visits->count = length;
+    return 1;
+}
+
+uint64_t graph_bytes(const struct graph *g)
+{
+    uint64_t bytes = (uint64_t)g->node_capacity *
+                     (sizeof(*g->nodes) + sizeof(*g->marks) + sizeof(*g->free_nodes));
+    if (g->slots) bytes += (g->slot_mask + 1) * sizeof(*g->slots);
+    for (uint32_t i = 0; i < g->node_count; i++)
+        bytes += ((uint64_t)g->nodes[i].out.capacity + g->nodes[i].in.capacity) * sizeof(uint32_t);
+    return bytes;
+}

@@ -1,0 +1,148 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * graph.h: the edge index, in memory, both ways.
+ *
+ * Every live edge (source, type, target) is held twice: in the source's
+ * out-list and in the target's in-list. A block with at least one edge is a
+ * node: its id, found through an open-addressing hash table (seeded, linear
+ * probing, deletion by backward shift), and its two lists, each a dense
+ * array of 32-bit entries (the other end's node number, 28 bits, and the
+ * type, 4 bits) in the order the edges were added. So a listing costs one
+ * hash probe and the length of the answer, and a traversal touches, per
+ * node it reaches, its node record and its list, plus one mark per edge in
+ * a dense array of marks small enough for the L2 cache.
+ *
+ * The index is what queries read; the log and the tables are what make it
+ * durable: db.c keeps both in step and rebuilds the index at open. A node
+ * left without edges is freed and its number reused.
+ *
+ * Threads: core only, like the memtable.
+ */
+#ifndef KDB_ENGINE_GRAPH_H
+#define KDB_ENGINE_GRAPH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "env.h"
+#include "kdb.h"
+
+#define GRAPH_NODE_BITS 28
+#define GRAPH_NODE_MAX  ((UINT32_C(1) << GRAPH_NODE_BITS) - 1) /* node numbers below this */
+#define GRAPH_NONE      UINT32_MAX
+#define GRAPH_TYPE_BITS 4
+#define GRAPH_TYPE_MASK ((UINT32_C(1) << GRAPH_TYPE_BITS) - 1)
+
+/* An entry of a list: the other end and the type. */
+static inline uint32_t graph_entry(uint32_t node, unsigned type)
+{
+    return node << GRAPH_TYPE_BITS | type;
+}
+static inline uint32_t graph_entry_node(uint32_t entry)
+{
+    return entry >> GRAPH_TYPE_BITS;
+}
+static inline unsigned graph_entry_type(uint32_t entry)
+{
+    return entry & GRAPH_TYPE_MASK;
+}
+
+struct graph_list {
+    uint32_t *entries;
+    uint32_t count;
+    uint32_t capacity;
+};
+
+struct graph_node {
+    uint8_t id[KDB_ID_SIZE];
+    struct graph_list out; /* edges from this node */
+    struct graph_list in;  /* edges to this node */
+};
+
+/* One node a traversal reached. */
+struct graph_visit {
+    uint32_t node;   /* node number */
+    uint32_t depth;  /* edges from the start: 0 for the start itself */
+    uint32_t parent; /* index in the visit list of the node it was reached from; GRAPH_NONE */
+    uint32_t type;   /* type of the edge it was reached by; 0 for the start */
+    bool reversed;   /* reached against an edge's direction (an in-edge) */
+};
+
+struct graph_visits {
+    struct graph_visit *items;
+    size_t count;
+    size_t capacity;
+};
+
+struct graph {
+    const struct env *env;
+    uint64_t seed;
+    struct graph_node *nodes; /* by node number; freed ones have empty lists */
+    uint32_t node_count;      /* numbers in use or freed: the high-water mark */
+    uint32_t node_capacity;
+    uint32_t *free_nodes; /* freed numbers, to reuse (a stack) */
+    uint32_t free_count;
+    uint32_t *slots; /* hash table: node number + 1, 0 for empty */
+    size_t slot_mask;
+    uint32_t live_nodes;
+    uint64_t edge_count;
+    /* Traversal scratch: marks[n] == epoch when node n was reached. */
+    uint32_t *marks;
+    uint32_t epoch;
+};
+
+/* Sets up an empty index; takes no memory until the first edge. */
+void graph_init(struct graph *g, const struct env *env, uint64_t seed);
+
+/* Frees everything. */
+void graph_release(struct graph *g);
+
+/* The node number of id, or GRAPH_NONE when id has no edges. */
+uint32_t graph_find(const struct graph *g, const uint8_t id[KDB_ID_SIZE]);
+
+/* Whether the edge is there. */
+bool graph_has(const struct graph *g, const uint8_t source[KDB_ID_SIZE], unsigned type,
+               const uint8_t target[KDB_ID_SIZE]);
+
+/*
+ * Adds an edge; type is 1..KDB_EDGE_TYPE_MAX. Returns 1 if added, 0 if it
+ * was there, -ENOMEM (nothing changed) or -ENOSPC (GRAPH_NODE_MAX nodes).
+ */
+KDB_MUST_USE int graph_add(struct graph *g, const uint8_t source[KDB_ID_SIZE], unsigned type,
+                           const uint8_t target[KDB_ID_SIZE]);
+
+/* Removes an edge. Returns 1 if removed, 0 if it was not there. */
+int graph_remove(struct graph *g, const uint8_t source[KDB_ID_SIZE], unsigned type,
+                 const uint8_t target[KDB_ID_SIZE]);
+
+/* Removes every edge from and to id (its node goes too). Returns how many. */
+uint64_t graph_remove_node(struct graph *g, const uint8_t id[KDB_ID_SIZE]);
+
+/*
+ * Breadth-first from node start, following out-edges, in-edges or both
+ * (KDB_DIRECTION_*), of the types in type_mask (bit t for type t; 0: all),
+ * to at most max_depth edges away, reaching each node once. visits gets the
+ * start, then each node in the order reached, up to limit entries (0: no
+ * limit). Returns 0 or -ENOMEM.
+ */
+KDB_MUST_USE int graph_traverse(struct graph *g, uint32_t start, unsigned direction,
+                                uint32_t type_mask, uint32_t max_depth, size_t limit,
+                                struct graph_visits *visits);
+
+/*
+ * A shortest path from start to goal along edges as graph_traverse()
+ * follows them, at most max_depth edges long: visits holds it start first,
+ * each entry's parent the one before. Returns 1 if found, 0 if not, or
+ * -ENOMEM.
+ */
+KDB_MUST_USE int graph_path(struct graph *g, uint32_t start, uint32_t goal, unsigned direction,
+                            uint32_t type_mask, uint32_t max_depth, struct graph_visits *visits);
+
+/* Frees a visit list's memory. */
+void graph_visits_release(const struct graph *g, struct graph_visits *visits);
+
+/* Bytes of memory the index holds. */
+uint64_t graph_bytes(const struct graph *g);
+
+#endif /* KDB_ENGINE_GRAPH_H */

@@ -1,0 +1,586 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_graph.c: the in-memory edge index and its traversals.
+ *
+ * Goal: an edge is a set member held both ways; removing a node takes its
+ * edges in both directions and nothing else; breadth-first traversal
+ * reaches exactly the nodes within the depth, each once, at its shortest
+ * distance, along edges that exist, honouring direction, type filter and
+ * limit; a path is a shortest one; a failed allocation changes nothing.
+ * Method: chains, cycles and stars with known answers; random graphs and
+ * random add/remove churn against an adjacency-matrix model and a
+ * reference BFS over it (KDB_TEST_SEED repeats a run).
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "env.h"
+#include "graph.h"
+#include "test_util.h"
+
+#define MODEL_NODES 40
+
+struct failing {
+    long fail_after; /* allocations left before they fail; -1: never */
+};
+
+static void *failing_malloc(void *ctx, size_t size)
+{
+    struct failing *f = ctx;
+    if (f->fail_after == 0) return NULL;
+    if (f->fail_after > 0) f->fail_after--;
+    return malloc(size);
+}
+
+static void *failing_realloc(void *ctx, void *ptr, size_t size)
+{
+    struct failing *f = ctx;
+    if (f->fail_after == 0) return NULL;
+    if (f->fail_after > 0) f->fail_after--;
+    return realloc(ptr, size);
+}
+
+static void failing_free(void *ctx, void *ptr)
+{
+    (void)ctx;
+    free(ptr);
+}
+
+struct fixture {
+    struct failing failing;
+    struct kdb_allocator allocator;
+    struct env env;
+    struct graph g;
+};
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+    struct kdb_options options;
+
+    assert_non_null(f);
+    f->failing.fail_after = -1;
+    f->allocator = (struct kdb_allocator){
+        .ctx = &f->failing,
+        .malloc = failing_malloc,
+        .realloc = failing_realloc,
+        .free = failing_free,
+    };
+    kdb_options_init(&options);
+    options.allocator = &f->allocator;
+    env_init(&f->env, &options);
+    graph_init(&f->g, &f->env, 0x5eed);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    graph_release(&f->g);
+    free(f);
+    return 0;
+}
+
+/* Node i's id: the number in the last bytes, so ids share long prefixes. */
+static void id_of(unsigned i, uint8_t id[KDB_ID_SIZE])
+{
+    memset(id, 0, KDB_ID_SIZE);
+    id[12] = (uint8_t)(i >> 24);
+    id[13] = (uint8_t)(i >> 16);
+    id[14] = (uint8_t)(i >> 8);
+    id[15] = (uint8_t)i;
+}
+
+static unsigned index_of(const uint8_t id[KDB_ID_SIZE])
+{
+    return (unsigned)id[12] << 24 | (unsigned)id[13] << 16 | (unsigned)id[14] << 8 | id[15];
+}
+
+static int add(struct graph *g, unsigned s, unsigned type, unsigned t)
+{
+    uint8_t a[KDB_ID_SIZE], b[KDB_ID_SIZE];
+    id_of(s, a);
+    id_of(t, b);
+    return graph_add(g, a, type, b);
+}
+
+static int del(struct graph *g, unsigned s, unsigned type, unsigned t)
+{
+    uint8_t a[KDB_ID_SIZE], b[KDB_ID_SIZE];
+    id_of(s, a);
+    id_of(t, b);
+    return graph_remove(g, a, type, b);
+}
+
+static bool has(const struct graph *g, unsigned s, unsigned type, unsigned t)
+{
+    uint8_t a[KDB_ID_SIZE], b[KDB_ID_SIZE];
+    id_of(s, a);
+    id_of(t, b);
+    return graph_has(g, a, type, b);
+}
+
+static uint32_t node(const struct graph *g, unsigned i)
+{
+    uint8_t id[KDB_ID_SIZE];
+    id_of(i, id);
+    return graph_find(g, id);
+}
+
+/* The test's index of a visit's node. */
+static unsigned visited(const struct graph *g, const struct graph_visits *v, size_t k)
+{
+    return index_of(g->nodes[v->items[k].node].id);
+}
+
+static void test_graph_type_names_round_trip(void **state)
+{
+    unsigned type = 0;
+
+    (void)state;
+    for (unsigned t = 1; t <= KDB_EDGE_TYPE_MAX; t++) {
+        const char *name = kdb_edge_type_name(t);
+        assert_non_null(name);
+        assert_int_equal(kdb_edge_type_from_name(name, strlen(name), &type), 0);
+        assert_int_equal(type, t);
+    }
+    assert_string_equal(kdb_edge_type_name(KDB_EDGE_CALLS), "calls");
+    assert_string_equal(kdb_edge_type_name(KDB_EDGE_CALLS_FUNCTION), "calls_function");
+    assert_null(kdb_edge_type_name(0));
+    assert_null(kdb_edge_type_name(KDB_EDGE_TYPE_MAX + 1));
+    assert_int_equal(kdb_edge_type_from_name("call", 4, &type), -EINVAL);
+    assert_int_equal(kdb_edge_type_from_name("callsx", 6, &type), -EINVAL);
+    assert_int_equal(kdb_edge_type_from_name("Calls", 5, &type), -EINVAL);
+    assert_int_equal(kdb_edge_type_from_name("", 0, &type), -EINVAL);
+}
+
+static void test_graph_edges_are_a_set_held_both_ways(void **state)
+{
+    struct fixture *f = *state;
+    struct graph *g = &f->g;
+    const struct graph_node *n;
+
+    assert_int_equal(add(g, 1, KDB_EDGE_CALLS, 2), 1);
+    assert_int_equal(add(g, 1, KDB_EDGE_CALLS, 2), 0);      /* twice: no change */
+    assert_int_equal(add(g, 1, KDB_EDGE_REFERENCES, 2), 1); /* another type: another edge */
+    assert_int_equal(add(g, 2, KDB_EDGE_CALLS, 1), 1);      /* the other way */
+    assert_int_equal(add(g, 3, KDB_EDGE_CALLS, 3), 1);      /* a self-loop */
+    assert_int_equal(g->edge_count, 4);
+    assert_int_equal(g->live_nodes, 3);
+    assert_true(has(g, 1, KDB_EDGE_CALLS, 2));
+    assert_false(has(g, 2, KDB_EDGE_REFERENCES, 1));
+    assert_false(has(g, 1, KDB_EDGE_CALLS, 3));
+    assert_false(has(g, 7, KDB_EDGE_CALLS, 8));
+
+    n = &g->nodes[node(g, 1)];
+    assert_int_equal(n->out.count, 2);
+    assert_int_equal(n->in.count, 1);
+    /* The order edges were added in. */
+    assert_int_equal(graph_entry_node(n->out.entries[0]), node(g, 2));
+    assert_int_equal(graph_entry_type(n->out.entries[0]), KDB_EDGE_CALLS);
+    assert_int_equal(graph_entry_type(n->out.entries[1]), KDB_EDGE_REFERENCES);
+    n = &g->nodes[node(g, 2)];
+    assert_int_equal(n->in.count, 2);
+    assert_int_equal(graph_entry_node(n->in.entries[0]), node(g, 1));
+    n = &g->nodes[node(g, 3)];
+    assert_int_equal(n->out.count, 1);
+    assert_int_equal(n->in.count, 1);
+
+    assert_int_equal(del(g, 1, KDB_EDGE_CALLS, 2), 1);
+    assert_int_equal(del(g, 1, KDB_EDGE_CALLS, 2), 0);
+    assert_false(has(g, 1, KDB_EDGE_CALLS, 2));
+    assert_true(has(g, 1, KDB_EDGE_REFERENCES, 2));
+    assert_int_equal(g->edge_count, 3);
+    /* The last edge of a node frees it; its number is used again. */
+    assert_int_equal(del(g, 3, KDB_EDGE_CALLS, 3), 1);
+    assert_int_equal(node(g, 3), GRAPH_NONE);
+    assert_int_equal(g->live_nodes, 2);
+    uint32_t high_water = g->node_count;
+    assert_int_equal(add(g, 4, KDB_EDGE_IMPORTS, 1), 1);
+    assert_int_equal(g->node_count, high_water);
+    assert_int_equal(g->edge_count, 3);
+}
+
+static void test_graph_remove_node_takes_both_directions(void **state)
+{
+    struct fixture *f = *state;
+    struct graph *g = &f->g;
+    uint8_t id[KDB_ID_SIZE];
+
+    /* 1 is a hub: out to 2 and 3 (twice by type), in from 4, a self-loop. */
+    assert_int_equal(add(g, 1, KDB_EDGE_CALLS, 2), 1);
+    assert_int_equal(add(g, 1, KDB_EDGE_CALLS, 3), 1);
+    assert_int_equal(add(g, 1, KDB_EDGE_CONTAINS, 3), 1);
+    assert_int_equal(add(g, 4, KDB_EDGE_CALLS, 1), 1);
+    assert_int_equal(add(g, 1, KDB_EDGE_CALLS, 1), 1);
+    assert_int_equal(add(g, 2, KDB_EDGE_CALLS, 3), 1); /* not 1's: stays */
+    assert_int_equal(g->edge_count, 6);
+    id_of(1, id);
+    assert_int_equal(graph_remove_node(g, id), 5);
+    assert_int_equal(g->edge_count, 1);
+    assert_int_equal(node(g, 1), GRAPH_NONE);
+    assert_int_equal(node(g, 4), GRAPH_NONE); /* had only the edge to 1 */
+    assert_true(has(g, 2, KDB_EDGE_CALLS, 3));
+    assert_int_equal(g->nodes[node(g, 2)].in.count, 0);
+    assert_int_equal(g->nodes[node(g, 3)].in.count, 1);
+    assert_int_equal(g->live_nodes, 2);
+    assert_int_equal(graph_remove_node(g, id), 0); /* nothing left */
+}
+
+/* ---- traversals with known answers ---- */
+
+static void test_graph_chain_depth_and_direction(void **state)
+{
+    struct fixture *f = *state;
+    struct graph *g = &f->g;
+    struct graph_visits v = {0};
+
+    for (unsigned i = 0; i < 10; i++)
+        assert_int_equal(add(g, i, KDB_EDGE_CALLS, i + 1), 1);
+    assert_int_equal(graph_traverse(g, node(g, 0), KDB_DIRECTION_OUT, 0, 3, 0, &v), 0);
+    assert_int_equal(v.count, 4);
+    for (size_t k = 0; k < v.count; k++) {
+        assert_int_equal(visited(g, &v, k), k);
+        assert_int_equal(v.items[k].depth, k);
+        assert_int_equal(v.items[k].parent, k ? k - 1 : GRAPH_NONE);
+    }
+    assert_int_equal(graph_traverse(g, node(g, 0), KDB_DIRECTION_IN, 0, 3, 0, &v), 0);
+    assert_int_equal(v.count, 1); /* nothing calls 0 */
+    assert_int_equal(graph_traverse(g, node(g, 10), KDB_DIRECTION_IN, 0, UINT32_MAX, 0, &v), 0);
+    assert_int_equal(v.count, 11);
+    assert_true(v.items[1].reversed);
+    assert_int_equal(graph_traverse(g, node(g, 5), KDB_DIRECTION_BOTH, 0, 2, 0, &v), 0);
+    assert_int_equal(v.count, 5); /* 3 4 5 6 7 */
+    assert_int_equal(graph_traverse(g, node(g, 0), KDB_DIRECTION_OUT, 0, 0, 0, &v), 0);
+    assert_int_equal(v.count, 1); /* depth 0: the start alone */
+    assert_int_equal(graph_traverse(g, node(g, 0), KDB_DIRECTION_OUT, 0, UINT32_MAX, 4, &v), 0);
+    assert_int_equal(v.count, 4); /* the limit */
+    /* A type that is not there leaves the start alone. */
+    assert_int_equal(
+        graph_traverse(g, node(g, 0), KDB_DIRECTION_OUT, 1u << KDB_EDGE_IMPORTS, UINT32_MAX, 0, &v),
+        0);
+    assert_int_equal(v.count, 1);
+    graph_visits_release(g, &v);
+}
+
+static void test_graph_cycle_reaches_each_node_once(void **state)
+{
+    struct fixture *f = *state;
+    struct graph *g = &f->g;
+    struct graph_visits v = {0};
+    bool seen[8] = {false};
+
+    for (unsigned i = 0; i < 8; i++)
+        assert_int_equal(add(g, i, KDB_EDGE_CALLS, (i + 1) % 8), 1);
+    assert_int_equal(add(g, 3, KDB_EDGE_CALLS, 0), 1); /* a shortcut back */
+    assert_int_equal(graph_traverse(g, node(g, 0), KDB_DIRECTION_BOTH, 0, UINT32_MAX, 0, &v), 0);
+    assert_int_equal(v.count, 8);
+    for (size_t k = 0; k < v.count; k++) {
+        assert_false(seen[visited(g, &v, k)]);
+        seen[visited(g, &v, k)] = true;
+    }
+    /* Around the ring and back: 0 -> 1 -> 2 -> 3 -> 0 is a cycle, not a visit. */
+    assert_int_equal(graph_traverse(g, node(g, 0), KDB_DIRECTION_OUT, 0, 100, 0, &v), 0);
+    assert_int_equal(v.count, 8);
+    assert_int_equal(v.items[7].depth, 7);
+    graph_visits_release(g, &v);
+}
+
+static void test_graph_star_and_type_filter(void **state)
+{
+    struct fixture *f = *state;
+    struct graph *g = &f->g;
+    struct graph_visits v = {0};
+
+    /* Hub 0 calls 1..100; contains 101..110; 1..100 are defined_in 200. */
+    for (unsigned i = 1; i <= 100; i++) {
+        assert_int_equal(add(g, 0, KDB_EDGE_CALLS, i), 1);
+        assert_int_equal(add(g, i, KDB_EDGE_DEFINED_IN, 200), 1);
+    }
+    for (unsigned i = 101; i <= 110; i++)
+        assert_int_equal(add(g, 0, KDB_EDGE_CONTAINS, i), 1);
+    assert_int_equal(
+        graph_traverse(g, node(g, 0), KDB_DIRECTION_OUT, 1u << KDB_EDGE_CALLS, 5, 0, &v), 0);
+    assert_int_equal(v.count, 101);
+    assert_int_equal(graph_traverse(g, node(g, 0), KDB_DIRECTION_OUT, 0, 5, 0, &v), 0);
+    assert_int_equal(v.count, 112); /* 0, 100 callees, 10 contained, then 200 once */
+    assert_int_equal(visited(g, &v, 111), 200);
+    assert_int_equal(v.items[111].depth, 2);
+    assert_int_equal(v.items[111].type, KDB_EDGE_DEFINED_IN);
+    assert_int_equal(graph_traverse(g, node(g, 200), KDB_DIRECTION_IN,
+                                    1u << KDB_EDGE_DEFINED_IN | 1u << KDB_EDGE_CALLS, 1, 0, &v),
+                     0);
+    assert_int_equal(v.count, 101);
+    graph_visits_release(g, &v);
+}
+
+static void test_graph_path_is_shortest(void **state)
+{
+    struct fixture *f = *state;
+    struct graph *g = &f->g;
+    struct graph_visits v = {0};
+
+    /* Long way 0-1-2-3-4-5, shortcut 1-4; 9 is cut off. */
+    for (unsigned i = 0; i < 5; i++)
+        assert_int_equal(add(g, i, KDB_EDGE_CALLS, i + 1), 1);
+    assert_int_equal(add(g, 1, KDB_EDGE_REFERENCES, 4), 1);
+    assert_int_equal(add(g, 9, KDB_EDGE_CALLS, 8), 1);
+    assert_int_equal(graph_path(g, node(g, 0), node(g, 5), KDB_DIRECTION_OUT, 0, UINT32_MAX, &v),
+                     1);
+    assert_int_equal(v.count, 4);
+    assert_int_equal(visited(g, &v, 0), 0);
+    assert_int_equal(visited(g, &v, 1), 1);
+    assert_int_equal(visited(g, &v, 2), 4);
+    assert_int_equal(visited(g, &v, 3), 5);
+    assert_int_equal(v.items[2].type, KDB_EDGE_REFERENCES);
+    for (size_t k = 0; k < v.count; k++) {
+        assert_int_equal(v.items[k].depth, k);
+        assert_int_equal(v.items[k].parent, k ? k - 1 : GRAPH_NONE);
+    }
+    /* Only calls: the long way. */
+    assert_int_equal(graph_path(g, node(g, 0), node(g, 5), KDB_DIRECTION_OUT, 1u << KDB_EDGE_CALLS,
+                                UINT32_MAX, &v),
+                     1);
+    assert_int_equal(v.count, 6);
+    /* Too short a depth, the wrong direction, no connection. */
+    assert_int_equal(
+        graph_path(g, node(g, 0), node(g, 5), KDB_DIRECTION_OUT, 1u << KDB_EDGE_CALLS, 4, &v), 0);
+    assert_int_equal(v.count, 0);
+    assert_int_equal(graph_path(g, node(g, 5), node(g, 0), KDB_DIRECTION_OUT, 0, UINT32_MAX, &v),
+                     0);
+    assert_int_equal(graph_path(g, node(g, 5), node(g, 0), KDB_DIRECTION_IN, 0, UINT32_MAX, &v), 1);
+    assert_int_equal(v.count, 4);
+    assert_int_equal(graph_path(g, node(g, 0), node(g, 8), KDB_DIRECTION_BOTH, 0, UINT32_MAX, &v),
+                     0);
+    assert_int_equal(graph_path(g, node(g, 3), node(g, 3), KDB_DIRECTION_OUT, 0, 0, &v), 1);
+    assert_int_equal(v.count, 1);
+    graph_visits_release(g, &v);
+}
+
+/* ---- random graphs against a model ---- */
+
+struct model {
+    /* edge[s][t] has bit ty set when s -ty-> t */
+    uint32_t edge[MODEL_NODES][MODEL_NODES];
+    uint64_t count;
+};
+
+static uint64_t next_random(uint64_t *x)
+{
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    return *x;
+}
+
+/* Reference BFS: dist[i] for every node (UINT32_MAX: not reached). */
+static void model_bfs(const struct model *m, unsigned start, unsigned direction, uint32_t mask,
+                      uint32_t max_depth, uint32_t dist[MODEL_NODES])
+{
+    unsigned queue[MODEL_NODES];
+    size_t head = 0, tail = 0;
+
+    for (unsigned i = 0; i < MODEL_NODES; i++)
+        dist[i] = UINT32_MAX;
+    dist[start] = 0;
+    queue[tail++] = start;
+    while (head < tail) {
+        unsigned u = queue[head++];
+        if (dist[u] >= max_depth) continue;
+        for (unsigned w = 0; w < MODEL_NODES; w++) {
+            uint32_t forward = m->edge[u][w], backward = m->edge[w][u];
+            if (mask) {
+                forward &= mask;
+                backward &= mask;
+            }
+            bool link = ((direction & KDB_DIRECTION_OUT) && forward) ||
+                        ((direction & KDB_DIRECTION_IN) && backward);
+            if (link && dist[w] == UINT32_MAX) {
+                dist[w] = dist[u] + 1;
+                queue[tail++] = w;
+            }
+        }
+    }
+}
+
+/* The model's picture of the index: counts, membership, lists. */
+static void check_against_model(const struct graph *g, const struct model *m)
+{
+    uint32_t live = 0;
+
+    assert_int_equal(g->edge_count, m->count);
+    for (unsigned s = 0; s < MODEL_NODES; s++) {
+        unsigned out = 0, in = 0;
+        for (unsigned t = 0; t < MODEL_NODES; t++) {
+            for (unsigned ty = 1; ty <= KDB_EDGE_TYPE_MAX; ty++)
+                assert_int_equal(has(g, s, ty, t), (m->edge[s][t] >> ty) & 1);
+            out += (unsigned)__builtin_popcount(m->edge[s][t]);
+            in += (unsigned)__builtin_popcount(m->edge[t][s]);
+        }
+        uint32_t n = node(g, s);
+        if (out + in == 0) {
+            assert_int_equal(n, GRAPH_NONE);
+            continue;
+        }
+        live++;
+        assert_int_not_equal(n, GRAPH_NONE);
+        assert_int_equal(g->nodes[n].out.count, out);
+        assert_int_equal(g->nodes[n].in.count, in);
+        for (uint32_t i = 0; i < g->nodes[n].out.count; i++) {
+            uint32_t e = g->nodes[n].out.entries[i];
+            unsigned t = index_of(g->nodes[graph_entry_node(e)].id);
+            assert_true((m->edge[s][t] >> graph_entry_type(e)) & 1);
+        }
+    }
+    assert_int_equal(g->live_nodes, live);
+}
+
+static void check_traversal(struct graph *g, const struct model *m, unsigned start,
+                            unsigned direction, uint32_t mask, uint32_t max_depth,
+                            struct graph_visits *v)
+{
+    uint32_t dist[MODEL_NODES];
+    bool seen[MODEL_NODES] = {false};
+    size_t expected = 0;
+
+    model_bfs(m, start, direction, mask, max_depth, dist);
+    for (unsigned i = 0; i < MODEL_NODES; i++)
+        expected += dist[i] != UINT32_MAX;
+    if (node(g, start) == GRAPH_NONE) {
+        assert_int_equal(expected, 1);
+        return;
+    }
+    assert_int_equal(graph_traverse(g, node(g, start), direction, mask, max_depth, 0, v), 0);
+    assert_int_equal(v->count, expected);
+    for (size_t k = 0; k < v->count; k++) {
+        const struct graph_visit *x = &v->items[k];
+        unsigned u = visited(g, v, k);
+        assert_false(seen[u]);
+        seen[u] = true;
+        assert_int_equal(x->depth, dist[u]); /* breadth-first: the shortest distance */
+        if (k == 0) {
+            assert_int_equal(u, start);
+            continue;
+        }
+        assert_true(x->parent < k);
+        unsigned p = visited(g, v, x->parent);
+        uint32_t bit = UINT32_C(1) << x->type;
+        assert_true(x->reversed ? (m->edge[u][p] & bit) : (m->edge[p][u] & bit));
+        assert_true(!mask || (mask & bit));
+        assert_true(x->reversed ? (direction & KDB_DIRECTION_IN) : (direction & KDB_DIRECTION_OUT));
+    }
+    /* A path to every node reached is as long as its distance; none to the rest. */
+    for (unsigned goal = 0; goal < MODEL_NODES; goal += 7) {
+        if (node(g, goal) == GRAPH_NONE) continue;
+        int found = graph_path(g, node(g, start), node(g, goal), direction, mask, max_depth, v);
+        assert_true(found >= 0);
+        assert_int_equal(found, dist[goal] != UINT32_MAX);
+        if (found) assert_int_equal(v->count, dist[goal] + 1);
+    }
+}
+
+static void test_graph_random_against_model(void **state)
+{
+    struct fixture *f = *state;
+    struct graph *g = &f->g;
+    struct model *m = calloc(1, sizeof(*m));
+    struct graph_visits v = {0};
+    uint64_t x = test_seed(20261126) | 1;
+
+    assert_non_null(m);
+    for (unsigned round = 0; round < 60; round++) {
+        /* Churn: mostly adds, some removes, now and then a node's removal. */
+        for (unsigned i = 0; i < 80; i++) {
+            unsigned s = (unsigned)(next_random(&x) % MODEL_NODES);
+            unsigned t = (unsigned)(next_random(&x) % MODEL_NODES);
+            unsigned ty = 1 + (unsigned)(next_random(&x) % 3); /* few types: more overlap */
+            unsigned what = (unsigned)(next_random(&x) % 100);
+            uint32_t bit = UINT32_C(1) << ty;
+            if (what < 65) {
+                assert_int_equal(add(g, s, ty, t), !(m->edge[s][t] & bit));
+                m->count += !(m->edge[s][t] & bit);
+                m->edge[s][t] |= bit;
+            } else if (what < 97) {
+                assert_int_equal(del(g, s, ty, t), !!(m->edge[s][t] & bit));
+                m->count -= !!(m->edge[s][t] & bit);
+                m->edge[s][t] &= ~bit;
+            } else {
+                uint8_t id[KDB_ID_SIZE];
+                uint64_t gone = 0;
+                for (unsigned o = 0; o < MODEL_NODES; o++) {
+                    gone += (uint64_t)__builtin_popcount(m->edge[s][o]);
+                    if (o != s) gone += (uint64_t)__builtin_popcount(m->edge[o][s]);
+                    m->edge[s][o] = m->edge[o][s] = 0;
+                }
+                id_of(s, id);
+                assert_int_equal(graph_remove_node(g, id), gone);
+                m->count -= gone;
+            }
+        }
+        check_against_model(g, m);
+        for (unsigned k = 0; k < 6; k++) {
+            unsigned start = (unsigned)(next_random(&x) % MODEL_NODES);
+            unsigned direction = 1 + (unsigned)(next_random(&x) % 3);
+            uint32_t mask = next_random(&x) % 3 ? 0 : UINT32_C(1) << (1 + next_random(&x) % 3);
+            uint32_t depth = (uint32_t)(next_random(&x) % 5);
+            check_traversal(g, m, start, direction, mask, depth ? depth : UINT32_MAX, &v);
+        }
+    }
+    graph_visits_release(g, &v);
+    free(m);
+}
+
+/* A failed allocation at any point of an add leaves the index as it was. */
+static void test_graph_failed_allocation_changes_nothing(void **state)
+{
+    struct fixture *f = *state;
+    struct graph *g = &f->g;
+    int failures = 0;
+
+    for (unsigned i = 0; i < 300; i++) {
+        for (long after = 0;; after++) {
+            uint64_t edges = g->edge_count;
+            uint32_t live = g->live_nodes;
+            f->failing.fail_after = after;
+            int rc = add(g, i % 37, KDB_EDGE_CALLS, i);
+            f->failing.fail_after = -1;
+            if (rc == 1) break;
+            assert_int_equal(rc, -ENOMEM);
+            failures++;
+            assert_int_equal(g->edge_count, edges);
+            assert_int_equal(g->live_nodes, live);
+            assert_false(has(g, i % 37, KDB_EDGE_CALLS, i));
+        }
+    }
+    assert_true(failures > 0);
+    assert_int_equal(g->edge_count, 300);
+    for (unsigned i = 0; i < 300; i++)
+        assert_true(has(g, i % 37, KDB_EDGE_CALLS, i));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_graph_type_names_round_trip),
+        cmocka_unit_test_setup_teardown(test_graph_edges_are_a_set_held_both_ways, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_graph_remove_node_takes_both_directions, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_graph_chain_depth_and_direction, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_graph_cycle_reaches_each_node_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_graph_star_and_type_filter, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_graph_path_is_shortest, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_graph_random_against_model, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_graph_failed_allocation_changes_nothing, setup,
+                                        teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
