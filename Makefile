@@ -4,7 +4,7 @@
 #   make            build libkausal and the programs
 #   make test       install missing packages, build, run every test
 #   make check      the tests under AddressSanitizer and UndefinedBehaviorSanitizer
-#   make bench      the storage and peers benchmarks on the real file system
+#   make bench      the storage, peers and query benchmarks on the real file system
 #   make bench-check  the benchmarks against bench/baseline.json (tier from the environment)
 #   make demo       what KausalDB can show today
 #   make help       every target
@@ -137,10 +137,12 @@ valgrind: deps
 
 BENCH_ARGS ?=
 PEERS_ARGS ?=
+QUERY_ARGS ?=
 bench: deps-bench
 	@$(MAKE) --no-print-directory $(BENCH_BIN)
 	$(BENCH_BIN) storage $(BENCH_ARGS)
 	$(BENCH_BIN) peers $(PEERS_ARGS)
+	$(BENCH_BIN) query $(QUERY_ARGS)
 
 bench-check: deps
 	@$(MAKE) --no-print-directory $(BENCH_BIN)

@@ -19,6 +19,15 @@
 /* Nanoseconds on the monotonic clock. */
 uint64_t bench_now_ns(void);
 
+/* splitmix64: the next value of a seeded sequence. */
+uint64_t bench_splitmix(uint64_t *state);
+
+/* Prints "kausal-bench: what: " and rc's sentence (errno's when rc is 0), and exits 1. */
+_Noreturn void bench_die(const char *what, int rc);
+
+/* Removes path and everything under it. Returns 0 or -1 (errno set). */
+int bench_remove_tree(const char *path);
+
 struct bench_samples {
     uint64_t *ns; /* one duration per operation */
     size_t count; /* filled */
@@ -73,5 +82,6 @@ void bench_progress(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int bench_storage_main(int argc, char **argv);
 int bench_peers_main(int argc, char **argv);
 int bench_check_main(int argc, char **argv);
+int bench_query_main(int argc, char **argv);
 
 #endif /* KDB_BENCH_BENCH_H */

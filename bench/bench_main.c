@@ -6,6 +6,8 @@
  */
 #include "bench.h"
 
+#include <errno.h>
+#include <ftw.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -14,12 +16,41 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "kdb.h"
+
 uint64_t bench_now_ns(void)
 {
     struct timespec ts;
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t bench_splitmix(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+void bench_die(const char *what, int rc)
+{
+    fprintf(stderr, "kausal-bench: %s: %s\n", what, rc ? kdb_strerror(rc) : strerror(errno));
+    exit(1);
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+int bench_remove_tree(const char *path)
+{
+    return nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 void bench_samples_init(struct bench_samples *samples, size_t capacity)
@@ -131,6 +162,7 @@ static void usage(FILE *out)
                  "  storage   block write, read, update, delete, durable write and recovery\n"
                  "            of the engine on the real file system\n"
                  "  peers     the same workload against KausalDB, LevelDB and RocksDB\n"
+                 "  query     graph queries: edge lists, 1-3 hop traversals, batch gets\n"
                  "  check     compare a run's JSON with bench/baseline.json (make bench-check)\n"
                  "\n"
                  "Run 'kausal-bench <benchmark> --help' for its options.\n");
@@ -149,6 +181,7 @@ int main(int argc, char **argv)
     if (strcmp(argv[1], "storage") == 0) return bench_storage_main(argc - 1, argv + 1);
     if (strcmp(argv[1], "peers") == 0) return bench_peers_main(argc - 1, argv + 1);
     if (strcmp(argv[1], "check") == 0) return bench_check_main(argc - 1, argv + 1);
+    if (strcmp(argv[1], "query") == 0) return bench_query_main(argc - 1, argv + 1);
     fprintf(stderr, "kausal-bench: unknown benchmark '%s'\n", argv[1]);
     usage(stderr);
     return 2;

@@ -325,19 +325,11 @@ static const struct engine engines[] = {
 static double disk_bytes(const char *dir);
 static double status_mib(const char *field);
 
-static uint64_t splitmix(uint64_t *state)
-{
-    uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
 /* Key i of a stream: 16 random bytes. Stream 0 is written, stream 1 never is. */
 static void make_key(uint8_t *key, uint64_t stream, uint64_t i)
 {
     uint64_t state = (stream << 40) ^ (i * 0x9e3779b97f4a7c15ull) ^ 0x5eedull;
-    uint64_t a = splitmix(&state), b = splitmix(&state);
+    uint64_t a = bench_splitmix(&state), b = bench_splitmix(&state);
 
     memcpy(key, &a, 8);
     memcpy(key + 8, &b, 8);
@@ -351,7 +343,7 @@ static void make_value(uint8_t *value, uint64_t i, uint64_t round)
     memcpy(value, &i, 8);
     memcpy(value + 8, &round, 8);
     for (size_t at = 16; at < VALUE_SIZE; at += 8) {
-        uint64_t r = splitmix(&state);
+        uint64_t r = bench_splitmix(&state);
         memcpy(value + at, &r, 8);
     }
 }
@@ -364,7 +356,7 @@ static uint64_t *permutation(uint64_t n, uint64_t seed)
     for (uint64_t i = 0; i < n; i++)
         p[i] = i;
     for (uint64_t i = n; i > 1; i--) {
-        uint64_t j = splitmix(&seed) % i, t = p[i - 1];
+        uint64_t j = bench_splitmix(&seed) % i, t = p[i - 1];
         p[i - 1] = p[j];
         p[j] = t;
     }

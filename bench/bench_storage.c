@@ -20,7 +20,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -64,26 +63,12 @@ struct run {
     struct bench_report report;
 };
 
-static uint64_t splitmix(uint64_t *state)
-{
-    uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-static void die(const char *what, int rc)
-{
-    fprintf(stderr, "kausal-bench: %s: %s\n", what, rc ? kdb_strerror(rc) : strerror(errno));
-    exit(1);
-}
-
 static void shuffle(uint64_t *order, uint64_t count, uint64_t seed)
 {
     for (uint64_t i = 0; i < count; i++)
         order[i] = i;
     for (uint64_t i = count - 1; i > 0; i--) {
-        uint64_t j = splitmix(&seed) % (i + 1);
+        uint64_t j = bench_splitmix(&seed) % (i + 1);
         uint64_t t = order[i];
         order[i] = order[j];
         order[j] = t;
@@ -117,7 +102,7 @@ static struct kdb *open_db_with(const char *path, uint64_t memtable_bytes)
     options.flags = KDB_OPEN_CREATE;
     if (memtable_bytes) options.memtable_size_bytes = memtable_bytes;
     rc = kdb_open(path, &options, &db);
-    if (rc < 0) die(path, rc);
+    if (rc < 0) bench_die(path, rc);
     return db;
 }
 
@@ -149,7 +134,7 @@ static void time_puts(struct run *run, struct kdb *db, const char *name, const u
         struct kdb_block block = block_for(run, order[i], salt + i);
         int rc = kdb_put_block(db, &block, NULL);
         uint64_t now = bench_now_ns();
-        if (rc < 0) die(name, rc);
+        if (rc < 0) bench_die(name, rc);
         bench_samples_add(&samples, now - last);
         last = now;
     }
@@ -169,7 +154,7 @@ static uint64_t read_once(struct kdb *db, const struct kdb_id *id, bool zero_cop
     } else {
         rc = kdb_read_block(db, id, 0, buf, CONTENT_SIZE, &got);
     }
-    if (rc < 0) die("read", rc);
+    if (rc < 0) bench_die("read", rc);
     return got;
 }
 
@@ -180,7 +165,7 @@ static struct kdb_id *ids_in_order(const struct run *run, uint64_t seed)
     uint64_t *order = malloc(n * sizeof(*order));
     struct kdb_id *ids = malloc(n * sizeof(*ids));
 
-    if (!order || !ids) die("memory", -ENOMEM);
+    if (!order || !ids) bench_die("memory", -ENOMEM);
     shuffle(order, n, seed);
     for (uint64_t i = 0; i < n; i++)
         ids[i] = run->ids[order[i]];
@@ -235,7 +220,7 @@ static void time_raw_copy(struct run *run)
     struct bench_samples samples;
     volatile uint64_t sink = 0;
 
-    if (!area || !order) die("memory", -ENOMEM);
+    if (!area || !order) bench_die("memory", -ENOMEM);
     (void)madvise(area, bytes, MADV_HUGEPAGE);
     memset(area, 1, n * stride);
     shuffle(order, n, 11);
@@ -273,7 +258,7 @@ static void time_deletes(struct run *run, struct kdb *db, const uint64_t *order)
     for (uint64_t i = 0; i < n; i++) {
         int rc = kdb_delete_block(db, &run->ids[order[i]]);
         uint64_t now = bench_now_ns();
-        if (rc < 0) die("delete", rc);
+        if (rc < 0) bench_die("delete", rc);
         bench_samples_add(&samples, now - last);
         last = now;
     }
@@ -289,12 +274,12 @@ static int open_raw(struct run *run, const char *name, uint64_t prefill)
 
     snprintf(path, sizeof(path), "%s/%s", run->root, name);
     fd = open(path, O_CREAT | O_TRUNC | O_RDWR | O_CLOEXEC, 0600);
-    if (fd < 0) die(path, 0);
+    if (fd < 0) bench_die(path, 0);
     for (uint64_t i = 0; i < prefill; i++) {
         if (pwrite(fd, zeros, CONTENT_SIZE, (off_t)(i * CONTENT_SIZE)) != CONTENT_SIZE)
-            die(path, 0);
+            bench_die(path, 0);
     }
-    if (prefill && fsync(fd) < 0) die(path, 0);
+    if (prefill && fsync(fd) < 0) bench_die(path, 0);
     return fd;
 }
 
@@ -303,7 +288,7 @@ static uint64_t raw_write(int fd, const uint8_t *buf, uint64_t offset)
     uint64_t start = bench_now_ns();
 
     if (pwrite(fd, buf, CONTENT_SIZE, (off_t)offset) != CONTENT_SIZE || fdatasync(fd) < 0)
-        die("raw write", 0);
+        bench_die("raw write", 0);
     return bench_now_ns() - start;
 }
 
@@ -328,7 +313,7 @@ static void time_durable(struct run *run, struct kdb *db)
             uint64_t start = bench_now_ns();
             int rc = kdb_put_block(db, &block, NULL);
             if (rc == 0) rc = kdb_sync(db);
-            if (rc < 0) die("durable write", rc);
+            if (rc < 0) bench_die("durable write", rc);
             bench_samples_add(&wal, bench_now_ns() - start);
         }
         for (uint64_t i = done; i < done + batch; i++)
@@ -431,10 +416,10 @@ static bool in_killed_child(void (*fn)(struct run *, void *, size_t), struct run
     pid_t pid;
     bool ok;
 
-    if (pipe(fds) < 0) die("pipe", 0);
+    if (pipe(fds) < 0) bench_die("pipe", 0);
     fflush(NULL);
     pid = fork();
-    if (pid < 0) die("fork", 0);
+    if (pid < 0) bench_die("fork", 0);
     if (pid == 0) {
         close(fds[0]);
         fn(run, report, len);
@@ -471,11 +456,11 @@ static void write_log(struct run *run, void *report, size_t len)
         for (int i = 0; i < 4096; i++) {
             int rc;
             for (int k = 0; k < 2; k++) {
-                uint64_t r = splitmix(&seed);
+                uint64_t r = bench_splitmix(&seed);
                 memcpy(block.id.bytes + 8 * k, &r, sizeof(r));
             }
             rc = kdb_put_block(db, &block, NULL);
-            if (rc < 0) die("recovery log", rc);
+            if (rc < 0) bench_die("recovery log", rc);
             (*records)++;
         }
         kdb_get_stats(db, &stats);
@@ -483,7 +468,7 @@ static void write_log(struct run *run, void *report, size_t len)
                        (unsigned long long)run->config.recovery_mib,
                        (unsigned long long)(stats.wal_bytes >> 20));
     } while (stats.wal_bytes < target);
-    if (kdb_sync(db) < 0) die("sync", -EIO);
+    if (kdb_sync(db) < 0) bench_die("sync", -EIO);
 }
 
 static void reopen_log(struct run *run, void *report, size_t len)
@@ -510,11 +495,12 @@ static void time_recovery(struct run *run)
     char extra[256];
     double replay_s = 0;
 
-    if (!in_killed_child(write_log, run, &records, sizeof(records))) die("writing the log", -EIO);
+    if (!in_killed_child(write_log, run, &records, sizeof(records)))
+        bench_die("writing the log", -EIO);
     bench_samples_init(&samples, 3);
     for (int i = 0; i < 3; i++) {
         bench_progress("recovery %d/3", i + 1);
-        if (!in_killed_child(reopen_log, run, &report, sizeof(report))) die("recovery", -EIO);
+        if (!in_killed_child(reopen_log, run, &report, sizeof(report))) bench_die("recovery", -EIO);
         stats = report.stats;
         bench_samples_add(&samples, report.open_ns);
         replay_s += (double)stats.recovery_ns / 1e9 / 3;
@@ -537,14 +523,6 @@ static void time_recovery(struct run *run)
     snprintf(r->note, sizeof(r->note), "kdb_open of a %.2f GiB log (%llu blocks): %.2f GiB/s", gib,
              (unsigned long long)records, gib / (r->mean_us / 1e6));
     bench_samples_release(&samples);
-}
-
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
 }
 
 static void usage(FILE *out)
@@ -642,20 +620,20 @@ static void run_all(struct run *run)
 
     run->warm = n / 10;
     run->ids = malloc((n + run->warm) * sizeof(*run->ids));
-    if (!order || !run->ids) die("memory", -ENOMEM);
+    if (!order || !run->ids) bench_die("memory", -ENOMEM);
     for (uint64_t i = 0; i < n + run->warm; i++) {
         for (int k = 0; k < 2; k++) {
-            uint64_t r = splitmix(&seed);
+            uint64_t r = bench_splitmix(&seed);
             memcpy(run->ids[i].bytes + 8 * k, &r, sizeof(r));
         }
     }
     for (size_t i = 0; i < CONTENT_SIZE; i++)
-        run->content[i] = (uint8_t)splitmix(&seed);
+        run->content[i] = (uint8_t)bench_splitmix(&seed);
     snprintf(path, sizeof(path), "%s/db", run->root);
     db = open_db(path);
     for (uint64_t i = 0; i < run->warm; i++) {
         struct kdb_block block = block_for(run, n + i, i);
-        if (kdb_put_block(db, &block, NULL) < 0) die("warm-up", -EIO);
+        if (kdb_put_block(db, &block, NULL) < 0) bench_die("warm-up", -EIO);
     }
     bench_progress("%s", "block writes");
     shuffle(order, n, 2);
@@ -670,7 +648,7 @@ static void run_all(struct run *run)
     shuffle(order, n, 8);
     time_deletes(run, db, order);
     time_durable(run, db);
-    if (kdb_close(db) < 0) die("close", -EIO);
+    if (kdb_close(db) < 0) bench_die("close", -EIO);
     time_metadata(run);
     if (run->config.recovery_mib) time_recovery(run);
     free(order);
@@ -683,19 +661,19 @@ int bench_storage_main(int argc, char **argv)
     char title[4400];
     int rc;
 
-    if (!run) die("memory", -ENOMEM);
+    if (!run) bench_die("memory", -ENOMEM);
     rc = parse(argc, argv, &run->config);
     if (rc) return rc;
     run->report.json = run->config.json;
     snprintf(run->root, sizeof(run->root), "%s/kausal-bench.XXXXXX", run->config.dir);
-    if (!mkdtemp(run->root)) die(run->root, 0);
+    if (!mkdtemp(run->root)) bench_die(run->root, 0);
     run_all(run);
     snprintf(title, sizeof(title),
              "kausal-bench storage: %llu blocks of 1 KiB, %llu durable writes, in %s (%s)",
              (unsigned long long)run->config.n, (unsigned long long)run->config.sync_n,
              run->config.dir, fs_name(run->root));
     bench_report_print(&run->report, title);
-    if (nftw(run->root, remove_entry, 16, FTW_DEPTH | FTW_PHYS) < 0)
+    if (bench_remove_tree(run->root) < 0)
         fprintf(stderr, "kausal-bench: could not remove %s\n", run->root);
     free(run);
     return 0;

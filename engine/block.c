@@ -6,6 +6,7 @@
 
 #include <string.h>
 
+#include "checksum.h"
 #include "coding.h"
 #include "format.h"
 #include "kassert.h"
@@ -47,6 +48,15 @@ int block_check_payload(unsigned type, const uint8_t *payload, size_t len)
 {
     uint64_t uri_len, meta_len, content_len;
 
+    if (type == WAL_RECORD_PUT_EDGE || type == WAL_RECORD_DELETE_EDGE) {
+        unsigned edge_type = payload[EDGE_TYPE_OFFSET];
+        if (len != EDGE_PAYLOAD_SIZE || edge_type < 1 || edge_type > KDB_EDGE_TYPE_MAX)
+            return -KDB_ECORRUPT;
+        for (size_t i = EDGE_RESERVED_OFFSET; i < EDGE_MTIME_OFFSET; i++) {
+            if (payload[i]) return -KDB_ECORRUPT;
+        }
+        return 0;
+    }
     if (type != WAL_RECORD_PUT_BLOCK && type != WAL_RECORD_DELETE_BLOCK) return -KDB_ECORRUPT;
     if (len < BLOCK_PUT_FIXED_SIZE) return -KDB_ECORRUPT;
     uri_len = get_le32(payload + BLOCK_URI_LEN_OFFSET);
@@ -59,6 +69,21 @@ int block_check_payload(unsigned type, const uint8_t *payload, size_t len)
     if (BLOCK_PUT_FIXED_SIZE + uri_len + meta_len + content_len != len) return -KDB_ECORRUPT;
     if (type == WAL_RECORD_DELETE_BLOCK && len != BLOCK_DELETE_SIZE) return -KDB_ECORRUPT;
     return 0;
+}
+
+void edge_encode(uint8_t *payload, const uint8_t source[KDB_ID_SIZE], unsigned type,
+                 const uint8_t target[KDB_ID_SIZE], uint64_t mtime_ns)
+{
+    memset(payload, 0, EDGE_PAYLOAD_SIZE);
+    memcpy(payload + EDGE_SOURCE_OFFSET, source, KDB_ID_SIZE);
+    memcpy(payload + EDGE_TARGET_OFFSET, target, KDB_ID_SIZE);
+    payload[EDGE_TYPE_OFFSET] = (uint8_t)type;
+    put_le64(payload + EDGE_MTIME_OFFSET, mtime_ns);
+}
+
+void edge_payload_key(const uint8_t *payload, uint8_t key[KDB_ID_SIZE])
+{
+    checksum_128(payload, EDGE_KEY_BYTES, EDGE_KEY_SEED, key);
 }
 
 uint64_t block_payload_mtime(const uint8_t *payload)

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * block.h: the payloads of block records (FORMAT.md, "Block records").
+ * block.h: the payloads of block and edge records (FORMAT.md, "Block
+ * records", "Edge records").
  *
  * db.c encodes a put or a delete into arena memory right behind the space
  * for the WAL record header; the WAL frames and checksums it; the memtable
@@ -14,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "coding.h"
 #include "format.h"
 #include "kdb.h"
 
@@ -49,6 +51,35 @@ void block_payload_lengths(const uint8_t *payload, uint32_t *uri_len, uint32_t *
 static inline const uint8_t *block_payload_uri(const uint8_t *payload)
 {
     return payload + BLOCK_PUT_FIXED_SIZE;
+}
+
+/* ---- edge payloads (FORMAT.md, "Edge records") ---- */
+
+/* Encodes a put or delete of an edge at payload (EDGE_PAYLOAD_SIZE bytes). */
+void edge_encode(uint8_t *payload, const uint8_t source[KDB_ID_SIZE], unsigned type,
+                 const uint8_t target[KDB_ID_SIZE], uint64_t mtime_ns);
+
+/*
+ * The 16-byte key an edge is stored under in memtables and tables:
+ * XXH3-128 of its source, target and type with a fixed seed.
+ */
+void edge_payload_key(const uint8_t *payload, uint8_t key[KDB_ID_SIZE]);
+
+static inline const uint8_t *edge_payload_source(const uint8_t *payload)
+{
+    return payload + EDGE_SOURCE_OFFSET;
+}
+static inline const uint8_t *edge_payload_target(const uint8_t *payload)
+{
+    return payload + EDGE_TARGET_OFFSET;
+}
+static inline unsigned edge_payload_type(const uint8_t *payload)
+{
+    return payload[EDGE_TYPE_OFFSET];
+}
+static inline uint64_t edge_payload_mtime(const uint8_t *payload)
+{
+    return get_le64(payload + EDGE_MTIME_OFFSET);
 }
 
 #endif /* KDB_ENGINE_BLOCK_H */

@@ -5,6 +5,7 @@
 #include "checksum.h"
 
 #include <assert.h>
+#include <string.h>
 
 #define XXH_INLINE_ALL
 #include <xxhash.h>
@@ -37,4 +38,11 @@ uint64_t checksum_stream_end(const struct checksum_stream *s)
 uint64_t hash_id(const uint8_t id[16])
 {
     return XXH3_64bits(id, 16);
+}
+
+void checksum_128(const void *buf, size_t len, uint64_t seed, uint8_t out[16])
+{
+    XXH128_canonical_t canonical;
+    XXH128_canonicalFromHash(&canonical, XXH3_128bits_withSeed(buf, len, seed));
+    memcpy(out, canonical.digest, sizeof(canonical.digest));
 }

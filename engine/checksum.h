@@ -24,6 +24,9 @@ void checksum_stream_begin(struct checksum_stream *s);
 void checksum_stream_update(struct checksum_stream *s, const void *buf, size_t len);
 uint64_t checksum_stream_end(const struct checksum_stream *s);
 
+/* XXH3-128 of buf[0..len) with seed, as 16 bytes (high half first, big-endian). */
+void checksum_128(const void *buf, size_t len, uint64_t seed, uint8_t out[16]);
+
 /* The hash of a 16-byte id that bloom filters use (FORMAT.md, "Bloom filter"). */
 uint64_t hash_id(const uint8_t id[16]);
 

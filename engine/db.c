@@ -26,8 +26,10 @@
 #include <string.h>
 
 #include "block.h"
+#include "checksum.h"
 #include "env.h"
 #include "format.h"
+#include "graph.h"
 #include "kassert.h"
 #include "lsm.h"
 #include "memtable.h"
@@ -52,6 +54,7 @@ struct kdb {
     bool wal_ready;       /* wal_open() succeeded */
     int error;            /* a failed flush or compaction: sticky, 0 or a negative errno */
     uint64_t block_count; /* live blocks */
+    struct graph graph;   /* every live edge, both ways */
     uint64_t recovery_ns; /* time kdb_open() spent in replay */
     uint64_t stall_count; /* changes that waited for a flush */
     uint64_t stall_ns;    /* time they waited */
@@ -193,24 +196,116 @@ static bool is_live(const struct kdb *db, const uint8_t *id)
 
 /* ---- applying records ---- */
 
+/* An edge tombstone a block's delete implies: header and payload, never logged. */
+#define IMPLIED_RECORD_SIZE (WAL_RECORD_HEADER_SIZE + EDGE_PAYLOAD_SIZE)
+
+/* The edges of id the index holds (a self-loop twice): room for the tombstones its delete implies. */
+static size_t edge_degree(const struct kdb *db, const uint8_t *id)
+{
+    uint32_t node = graph_find(&db->graph, id);
+    const struct graph_node *n = node == GRAPH_NONE ? NULL : &db->graph.nodes[node];
+
+    return n ? (size_t)n->out.count + n->in.count : 0;
+}
+
 /*
- * Points the memtable at kept, a checked record whose header and fixed
- * payload are also at record (the same pointer, or a copy in replay), and
- * keeps block_count. Reads only record.
+ * Makes room for a change of this type and payload, before it is logged,
+ * so that a logged change always lands: memtable slots for it and for what
+ * it implies, and arena memory for the implied records (*implied; NULL
+ * when none). Returns -ENOMEM.
  */
-static void apply_record(struct kdb *db, const uint8_t *record, const uint8_t *kept)
+static int reserve_change(struct kdb *db, unsigned type, const uint8_t *payload, uint8_t **implied)
+{
+    size_t k = type == WAL_RECORD_DELETE_BLOCK ? edge_degree(db, block_payload_id(payload)) : 0;
+    int rc = memtable_reserve_n(db->mem, 1 + k);
+
+    *implied = NULL;
+    if (rc < 0 || k == 0) return rc;
+    *implied = memtable_alloc(db->mem, k * IMPLIED_RECORD_SIZE);
+    return *implied ? 0 : -ENOMEM;
+}
+
+static void put_edge_entry(struct kdb *db, const uint8_t *record, const uint8_t *kept)
 {
     const uint8_t *payload = wal_record_payload(record);
     struct memtable_entry entry = {
         .record = kept,
         .version = wal_record_sequence(record),
-        .mtime_ns = block_payload_mtime(payload),
-        .live = wal_record_type(record) == WAL_RECORD_PUT_BLOCK,
+        .mtime_ns = edge_payload_mtime(payload),
+        .live = wal_record_type(record) == WAL_RECORD_PUT_EDGE,
+        .edge = 1,
+    };
+    uint8_t key[KDB_ID_SIZE];
+
+    edge_payload_key(payload, key);
+    (void)memtable_put(db->mem, key, &entry, NULL);
+    db->mem_bytes += WAL_RECORD_HEADER_SIZE + wal_record_payload_len(record);
+}
+
+/*
+ * A block's delete takes its edges with it: a tombstone for each, at the
+ * delete's sequence number, written into implied (reserve_change() sized
+ * it), and the edges leave the index. Replay does the same from the same
+ * index, so the log needs only the block's delete.
+ */
+static void drop_edges(struct kdb *db, const uint8_t *id, uint64_t sequence, uint64_t mtime_ns,
+                       uint8_t *implied)
+{
+    uint32_t node = graph_find(&db->graph, id);
+    const struct graph_node *n;
+
+    if (node == GRAPH_NONE) return;
+    kdb_assert(implied != NULL); /* a node has edges: reserve_change() made room */
+    n = &db->graph.nodes[node];
+    for (int pass = 0; pass < 2; pass++) {
+        const struct graph_list *list = pass ? &n->in : &n->out;
+        for (uint32_t i = 0; i < list->count; i++) {
+            uint32_t other = graph_entry_node(list->entries[i]);
+            const uint8_t *far = db->graph.nodes[other].id;
+            if (pass && other == node) continue; /* a self-loop, done as an out-edge */
+            wal_record_implied(implied, WAL_RECORD_DELETE_EDGE, sequence, EDGE_PAYLOAD_SIZE);
+            edge_encode(implied + WAL_RECORD_HEADER_SIZE, pass ? far : id,
+                        graph_entry_type(list->entries[i]), pass ? id : far, mtime_ns);
+            put_edge_entry(db, implied, implied);
+            implied += IMPLIED_RECORD_SIZE;
+        }
+    }
+    (void)graph_remove_node(&db->graph, id);
+}
+
+/*
+ * Points the memtable at kept, a checked record whose header and fixed
+ * payload are also at record (the same pointer, or a copy in replay), and
+ * keeps block_count and the edge index. Reads only record. A change's room
+ * was made by reserve_change(); only replay can fail here (-ENOMEM, when
+ * the index cannot grow for an edge: a live change grows it first).
+ */
+static int apply_record(struct kdb *db, const uint8_t *record, const uint8_t *kept,
+                        uint8_t *implied)
+{
+    unsigned type = wal_record_type(record);
+    const uint8_t *payload = wal_record_payload(record);
+    struct memtable_entry entry = {
+        .record = kept,
+        .version = wal_record_sequence(record),
+        .live = type == WAL_RECORD_PUT_BLOCK,
     };
     const uint8_t *id = block_payload_id(payload);
     struct memtable_entry previous;
     bool was_live;
 
+    if (type == WAL_RECORD_PUT_EDGE || type == WAL_RECORD_DELETE_EDGE) {
+        put_edge_entry(db, record, kept);
+        if (type == WAL_RECORD_DELETE_EDGE) {
+            (void)graph_remove(&db->graph, edge_payload_source(payload), edge_payload_type(payload),
+                               edge_payload_target(payload));
+            return 0;
+        }
+        int rc = graph_add(&db->graph, edge_payload_source(payload), edge_payload_type(payload),
+                           edge_payload_target(payload));
+        return rc < 0 ? rc : 0;
+    }
+    entry.mtime_ns = block_payload_mtime(payload);
     block_payload_lengths(payload, &entry.uri_len, &entry.meta_len, &entry.content_len);
     if (memtable_put(db->mem, id, &entry, &previous))
         was_live = previous.live;
@@ -219,6 +314,8 @@ static void apply_record(struct kdb *db, const uint8_t *record, const uint8_t *k
     db->mem_bytes += WAL_RECORD_HEADER_SIZE + wal_record_payload_len(record);
     if (entry.live && !was_live) db->block_count++;
     if (!entry.live && was_live) db->block_count--;
+    if (type == WAL_RECORD_DELETE_BLOCK) drop_edges(db, id, entry.version, entry.mtime_ns, implied);
+    return 0;
 }
 
 /*
@@ -229,9 +326,13 @@ static void apply_record(struct kdb *db, const uint8_t *record, const uint8_t *k
  */
 #define REPLAY_PIPELINE 8
 
+/* A payload's fixed part: a block's, or a whole edge's. */
+#define REPLAY_FIXED_SIZE                                                                          \
+    (BLOCK_PUT_FIXED_SIZE > EDGE_PAYLOAD_SIZE ? BLOCK_PUT_FIXED_SIZE : EDGE_PAYLOAD_SIZE)
+
 struct replay_pending {
-    uint8_t record[WAL_RECORD_HEADER_SIZE + BLOCK_PUT_FIXED_SIZE]; /* header and fixed payload */
-    const uint8_t *kept;                                           /* the record in the mapping */
+    uint8_t record[WAL_RECORD_HEADER_SIZE + REPLAY_FIXED_SIZE]; /* header and fixed payload */
+    const uint8_t *kept;                                        /* the record in the mapping */
 };
 
 struct replay_ctx {
@@ -244,10 +345,12 @@ struct replay_ctx {
 static int replay_drain_one(struct replay_ctx *ctx)
 {
     struct replay_pending *p = &ctx->queue[ctx->head];
-    int rc = memtable_reserve(ctx->db->mem);
+    uint8_t *implied;
+    int rc = reserve_change(ctx->db, wal_record_type(p->record), wal_record_payload(p->record),
+                            &implied);
 
+    if (rc == 0) rc = apply_record(ctx->db, p->record, p->kept, implied);
     if (rc < 0) return rc;
-    apply_record(ctx->db, p->record, p->kept);
     ctx->head = (ctx->head + 1) % REPLAY_PIPELINE;
     ctx->count--;
     return 0;
@@ -262,14 +365,15 @@ static int replay_apply(void *fn_ctx, const uint8_t *record, const uint8_t *kept
                                  wal_record_payload_len(record));
 
     if (rc < 0)
-        return KDB_CORRUPT(&db->env, "log record %llu: malformed block payload",
+        return KDB_CORRUPT(&db->env, "log record %llu: malformed payload",
                            (unsigned long long)wal_record_sequence(record));
     if (ctx->count == REPLAY_PIPELINE) {
         rc = replay_drain_one(ctx);
         if (rc < 0) return rc;
     }
     p = &ctx->queue[(ctx->head + ctx->count) % REPLAY_PIPELINE];
-    memcpy(p->record, record, sizeof(p->record));
+    size_t fixed = WAL_RECORD_HEADER_SIZE + wal_record_payload_len(record);
+    memcpy(p->record, record, fixed < sizeof(p->record) ? fixed : sizeof(p->record));
     p->kept = kept;
     ctx->count++;
     memtable_prefetch(db->mem, block_payload_id(wal_record_payload(record)));
@@ -373,6 +477,40 @@ static int presize_for_replay(struct kdb *db, uint64_t first_segment)
     return memtable_presize(db->mem, (size_t)(ls.bytes >> 10));
 }
 
+/*
+ * Fills the edge index from the tables, oldest first, so that a newer
+ * table's put or tombstone has the last word; replay then brings it up to
+ * date with the log. Reads only the tables' edge entries, which follow
+ * their blocks.
+ */
+static int load_edges(struct kdb *db)
+{
+    uint64_t seed = 0;
+    int rc = db->env.vfs->random(db->env.vfs->ctx, &seed, sizeof(seed));
+
+    if (rc < 0) return rc;
+    graph_init(&db->graph, &db->env, seed);
+    for (size_t i = db->lsm.table_count; i-- > 0;) {
+        struct table *t = db->lsm.tables[i];
+        for (uint64_t e = t->block_count; e < t->count; e++) {
+            struct table_record r;
+            const uint8_t *p;
+            rc = table_read(t, &db->env, e, &r);
+            if (rc < 0) return rc;
+            p = r.payload;
+            if (r.type == WAL_RECORD_DELETE_EDGE) {
+                (void)graph_remove(&db->graph, edge_payload_source(p), edge_payload_type(p),
+                                   edge_payload_target(p));
+                continue;
+            }
+            rc = graph_add(&db->graph, edge_payload_source(p), edge_payload_type(p),
+                           edge_payload_target(p));
+            if (rc < 0) return rc;
+        }
+    }
+    return 0;
+}
+
 static int open_engine(struct kdb *db)
 {
     const struct kdb_vfs *vfs = db->env.vfs;
@@ -395,7 +533,8 @@ static int open_engine(struct kdb *db)
     if (rc < 0) return rc;
     db->lsm_ready = true;
     wal_options.first_sequence = last_sequence + 1;
-    rc = new_memtable(db);
+    rc = load_edges(db);
+    if (rc == 0) rc = new_memtable(db);
     if (rc == 0) rc = presize_for_replay(db, wal_options.first_segment);
     if (rc < 0) return rc;
     rc = wal_open(&db->wal, &db->env, db->path, &wal_options, &replay);
@@ -419,6 +558,7 @@ static void db_free(struct kdb *db)
     if (db->wal_ready) (void)wal_close(&db->wal);
     if (db->mem) memtable_release(db->mem);
     if (db->imm) memtable_release(db->imm);
+    graph_release(&db->graph);
     if (db->lock_fd >= 0) (void)vfs->close(vfs->ctx, db->lock_fd);
     env_free(&db->env, db->path);
     env_free(&db->env, db);
@@ -616,13 +756,14 @@ static int make_room(struct kdb *db)
 /* Logs record (arena memory, len bytes with header space) and makes it visible. */
 static int commit(struct kdb *db, unsigned type, uint8_t *record, size_t len, uint64_t *version)
 {
-    int rc = memtable_reserve(db->mem);
+    uint8_t *implied;
+    int rc = reserve_change(db, type, record + WAL_RECORD_HEADER_SIZE, &implied);
 
     if (rc < 0) return rc;
     rc = wal_append(&db->wal, type, record, len, version);
     if (rc < 0) return rc;
-    apply_record(db, record, record);
-    return 0;
+    rc = apply_record(db, record, record, implied);
+    return rc < 0 ? fail(db, rc) : 0;
 }
 
 /* Refuses a change after an error that stopped the log or a job. */
@@ -719,6 +860,272 @@ int kdb_read_block(struct kdb *db, const struct kdb_id *id, uint64_t offset, voi
     return 0;
 }
 
+/* ---- edges ---- */
+
+static bool edge_type_valid(unsigned type)
+{
+    return type >= 1 && type <= KDB_EDGE_TYPE_MAX;
+}
+
+int kdb_put_edge(struct kdb *db, const struct kdb_edge *edge)
+{
+    const size_t len = WAL_RECORD_HEADER_SIZE + EDGE_PAYLOAD_SIZE;
+    const uint8_t *source = edge->source.bytes, *target = edge->target.bytes;
+    uint64_t version;
+    uint8_t *record;
+    int rc;
+
+    if (!edge_type_valid(edge->type)) return -EINVAL;
+    if (!is_live(db, source) || !is_live(db, target)) return -ENOENT;
+    if (graph_has(&db->graph, source, edge->type, target)) return 0;
+    rc = writable(db);
+    if (rc < 0) return rc;
+    record = memtable_alloc(db->mem, len);
+    if (!record) return -ENOMEM;
+    edge_encode(record + WAL_RECORD_HEADER_SIZE, source, edge->type, target,
+                db->env.vfs->now_ns(db->env.vfs->ctx));
+    /* The index grows first: once logged, the change must land. */
+    rc = graph_add(&db->graph, source, edge->type, target);
+    if (rc < 0) return rc;
+    rc = commit(db, WAL_RECORD_PUT_EDGE, record, len, &version);
+    if (rc < 0) (void)graph_remove(&db->graph, source, edge->type, target);
+    return rc;
+}
+
+int kdb_delete_edge(struct kdb *db, const struct kdb_edge *edge)
+{
+    const size_t len = WAL_RECORD_HEADER_SIZE + EDGE_PAYLOAD_SIZE;
+    uint64_t version;
+    uint8_t *record;
+    int rc;
+
+    if (!edge_type_valid(edge->type)) return -EINVAL;
+    if (!graph_has(&db->graph, edge->source.bytes, edge->type, edge->target.bytes)) return -ENOENT;
+    rc = writable(db);
+    if (rc < 0) return rc;
+    record = memtable_alloc(db->mem, len);
+    if (!record) return -ENOMEM;
+    edge_encode(record + WAL_RECORD_HEADER_SIZE, edge->source.bytes, edge->type, edge->target.bytes,
+                db->env.vfs->now_ns(db->env.vfs->ctx));
+    return commit(db, WAL_RECORD_DELETE_EDGE, record, len, &version);
+}
+
+/* ---- queries ---- */
+
+#define RESULT_SPACE_MIN 4096
+
+/* What kdb_result_new() makes: the caller sees the first member. */
+struct result {
+    struct kdb_result pub;
+    struct kdb *db;
+    void *space; /* the answer's array: grows, never shrinks, reused by every query */
+    size_t space_size;
+    struct graph_visits visits; /* traversal scratch, reused likewise */
+};
+
+int kdb_result_new(struct kdb *db, struct kdb_result **out)
+{
+    struct result *r = env_malloc(&db->env, sizeof(*r));
+
+    *out = NULL;
+    if (!r) return -ENOMEM;
+    memset(r, 0, sizeof(*r));
+    r->db = db;
+    *out = &r->pub;
+    return 0;
+}
+
+void kdb_result_free(struct kdb_result *pub)
+{
+    struct result *r = (struct result *)(void *)pub;
+
+    if (!r) return;
+    env_free(&r->db->env, r->space);
+    graph_visits_release(&r->db->graph, &r->visits);
+    env_free(&r->db->env, r);
+}
+
+/* Empties the result and returns room for bytes, or NULL. */
+static void *result_space(struct result *r, size_t bytes)
+{
+    memset(&r->pub, 0, sizeof(r->pub));
+    if (bytes > r->space_size || !r->space) {
+        size_t size = r->space_size ? r->space_size : RESULT_SPACE_MIN;
+        void *space;
+        while (size < bytes)
+            size *= 2;
+        space = env_malloc(&r->db->env, size);
+        if (!space) return NULL;
+        env_free(&r->db->env, r->space);
+        r->space = space;
+        r->space_size = size;
+    }
+    return r->space;
+}
+
+static bool walk_valid(unsigned direction, uint32_t type_mask)
+{
+    const uint32_t types = ((UINT32_C(1) << (KDB_EDGE_TYPE_MAX + 1)) - 1) & ~UINT32_C(1);
+    return direction >= KDB_DIRECTION_OUT && direction <= KDB_DIRECTION_BOTH &&
+           (type_mask & ~types) == 0;
+}
+
+/*
+ * id's node in the index; GRAPH_NONE with *rc 0 for a live block without
+ * edges, or with *rc -ENOENT for no block. A node's block is live: a
+ * block's delete takes its edges, so the common case reads no table.
+ */
+static uint32_t node_of(const struct kdb *db, const uint8_t *id, int *rc)
+{
+    uint32_t node = graph_find(&db->graph, id);
+
+    *rc = node != GRAPH_NONE || is_live(db, id) ? 0 : -ENOENT;
+    return node;
+}
+
+int kdb_edges(struct kdb *db, const struct kdb_id *id, unsigned direction, uint32_t type_mask,
+              struct kdb_result *pub)
+{
+    struct result *r = (struct result *)(void *)pub;
+    const struct graph_node *n;
+    struct kdb_edge *edges;
+    size_t count = 0;
+    int rc;
+    uint32_t node;
+
+    if (!walk_valid(direction, type_mask)) return -EINVAL;
+    node = node_of(db, id->bytes, &rc);
+    if (rc < 0 || !result_space(r, 0)) return rc < 0 ? rc : -ENOMEM;
+    if (node == GRAPH_NONE) return 0;
+    n = &db->graph.nodes[node];
+    edges = result_space(r, ((size_t)n->out.count + n->in.count) * sizeof(*edges));
+    if (!edges) return -ENOMEM;
+    for (int pass = 0; pass < 2; pass++) { /* the far ends' ids, fetched at once */
+        const struct graph_list *list = pass ? &n->in : &n->out;
+        if (!(direction & (pass ? KDB_DIRECTION_IN : KDB_DIRECTION_OUT))) continue;
+        for (uint32_t i = 0; i < list->count && i < 64; i++)
+            __builtin_prefetch(db->graph.nodes[graph_entry_node(list->entries[i])].id);
+    }
+    for (int pass = 0; pass < 2; pass++) {
+        const struct graph_list *list = pass ? &n->in : &n->out;
+        if (!(direction & (pass ? KDB_DIRECTION_IN : KDB_DIRECTION_OUT))) continue;
+        for (uint32_t i = 0; i < list->count; i++) {
+            uint32_t entry = list->entries[i];
+            unsigned type = graph_entry_type(entry);
+            const uint8_t *far = db->graph.nodes[graph_entry_node(entry)].id;
+            if (type_mask && !(type_mask & (UINT32_C(1) << type))) continue;
+            memcpy(edges[count].source.bytes, pass ? far : id->bytes, KDB_ID_SIZE);
+            memcpy(edges[count].target.bytes, pass ? id->bytes : far, KDB_ID_SIZE);
+            edges[count++].type = type;
+        }
+    }
+    pub->edges = edges;
+    pub->count = count;
+    return 0;
+}
+
+/* Turns the visits into r->nodes. */
+static int nodes_from_visits(struct result *r)
+{
+    const struct graph *g = &r->db->graph;
+    struct kdb_node *nodes = result_space(r, r->visits.count * sizeof(*nodes));
+
+    if (!nodes) return -ENOMEM;
+    for (size_t i = 0; i < r->visits.count; i++) {
+        const struct graph_visit *v = &r->visits.items[i];
+        memcpy(nodes[i].id.bytes, g->nodes[v->node].id, KDB_ID_SIZE);
+        nodes[i].depth = v->depth;
+        nodes[i].parent = v->parent == GRAPH_NONE ? KDB_NONE : v->parent;
+        nodes[i].type = v->type;
+        nodes[i].reversed = v->reversed;
+    }
+    r->pub.nodes = nodes;
+    r->pub.count = r->visits.count;
+    return 0;
+}
+
+/* The answer for a start without edges: itself. */
+static int lone_node(struct result *r, const struct kdb_id *id)
+{
+    struct kdb_node *node = result_space(r, sizeof(*node));
+
+    if (!node) return -ENOMEM;
+    *node = (struct kdb_node){.id = *id, .parent = KDB_NONE};
+    r->pub.nodes = node;
+    r->pub.count = 1;
+    return 0;
+}
+
+int kdb_traverse(struct kdb *db, const struct kdb_id *start, const struct kdb_walk *walk,
+                 struct kdb_result *pub)
+{
+    struct result *r = (struct result *)(void *)pub;
+    uint32_t node;
+    int rc;
+
+    if (!walk_valid(walk->direction, walk->type_mask)) return -EINVAL;
+    node = node_of(db, start->bytes, &rc);
+    if (rc < 0) return rc;
+    if (node == GRAPH_NONE) return lone_node(r, start);
+    rc = graph_traverse(&db->graph, node, walk->direction, walk->type_mask, walk->max_depth,
+                        walk->limit, &r->visits);
+    return rc < 0 ? rc : nodes_from_visits(r);
+}
+
+int kdb_path(struct kdb *db, const struct kdb_id *from, const struct kdb_id *to,
+             const struct kdb_walk *walk, struct kdb_result *pub)
+{
+    struct result *r = (struct result *)(void *)pub;
+    uint32_t a, b = GRAPH_NONE;
+    int rc;
+
+    if (!walk_valid(walk->direction, walk->type_mask)) return -EINVAL;
+    a = node_of(db, from->bytes, &rc);
+    if (rc == 0) b = node_of(db, to->bytes, &rc);
+    if (rc < 0) return rc;
+    if (memcmp(from->bytes, to->bytes, KDB_ID_SIZE) == 0) return lone_node(r, from);
+    if (!result_space(r, 0)) return -ENOMEM;
+    if (a == GRAPH_NONE || b == GRAPH_NONE) return 0;
+    rc =
+        graph_path(&db->graph, a, b, walk->direction, walk->type_mask, walk->max_depth, &r->visits);
+    if (rc <= 0) {
+        r->visits.count = 0;
+        return rc;
+    }
+    return nodes_from_visits(r);
+}
+
+int kdb_get_blocks(struct kdb *db, const struct kdb_id *ids, size_t n, struct kdb_result *pub)
+{
+    struct result *r = (struct result *)(void *)pub;
+    struct kdb_block *views;
+
+    if (n > SIZE_MAX / sizeof(*views)) return -ENOMEM;
+    views = result_space(r, n * sizeof(*views));
+    if (!views) return -ENOMEM;
+    /* The first lines every lookup reads, for all ids at once: their misses overlap. */
+    for (size_t i = 0; i < n; i++) {
+        uint64_t hash = hash_id(ids[i].bytes), prefix = table_id_prefix(ids[i].bytes);
+        memtable_prefetch(db->mem, ids[i].bytes);
+        for (size_t t = 0; t < db->lsm.table_count; t++)
+            table_prefetch(db->lsm.tables[t], hash, prefix);
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct found f;
+        int rc = lookup(db, ids[i].bytes, &f);
+        if (rc < 0) return rc;
+        if (rc == 0 || !f.live) {
+            memset(&views[i], 0, sizeof(views[i]));
+            views[i].id = ids[i];
+            continue;
+        }
+        view_from_found(ids[i].bytes, &f, &views[i]);
+    }
+    pub->blocks = views;
+    pub->count = n;
+    return 0;
+}
+
 /* ---- scans: a merge of the memtables and the tables, in id order ---- */
 
 struct scan_source {
@@ -781,12 +1188,13 @@ int kdb_scan_blocks(struct kdb *db, kdb_block_fn fn, void *fn_ctx)
     /* Newest first: on equal ids the first source wins. */
     for (size_t i = 0; rc == 0 && i < 2; i++) {
         if (!mts[i]) continue;
-        rc = memtable_sorted(mts[i], &refs[i], &src[n].count);
+        size_t all = 0;
+        rc = memtable_sorted(mts[i], &refs[i], &all, &src[n].count); /* blocks come first */
         src[n++].refs = refs[i];
     }
     for (size_t i = 0; rc == 0 && i < db->lsm.table_count; i++) {
         src[n].table = db->lsm.tables[i];
-        src[n++].count = db->lsm.tables[i]->count;
+        src[n++].count = db->lsm.tables[i]->block_count;
     }
     while (rc == 0 && more)
         rc = scan_step(db, src, n, fn, fn_ctx, &more);
@@ -859,4 +1267,6 @@ void kdb_get_stats(const struct kdb *db, struct kdb_stats *stats)
     stats->compaction_bytes_written = ls->compaction_bytes_written;
     stats->stall_count = db->stall_count;
     stats->stall_ns = db->stall_ns;
+    stats->edge_count = db->graph.edge_count;
+    stats->graph_bytes = graph_bytes(&db->graph);
 }

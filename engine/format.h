@@ -16,9 +16,9 @@
 /* Every file starts with an 8-byte magic per kind and a u32 format version. */
 #define FORMAT_MAGIC_SIZE 8
 #define WAL_MAGIC         "KDBWAL\0\0"
-#define WAL_VERSION       1u
+#define WAL_VERSION       2u /* 2: edge records; 1 is still read */
 #define TABLE_MAGIC       "KDBSST\0\0"
-#define TABLE_VERSION     1u
+#define TABLE_VERSION     2u /* 2: edge entries after the blocks; 1 is still read */
 #define MANIFEST_MAGIC    "KDBMAN\0\0"
 #define MANIFEST_VERSION  1u
 
@@ -84,9 +84,21 @@ enum wal_record_type {
     WAL_RECORD_INVALID = 0,
     WAL_RECORD_PUT_BLOCK = 1,
     WAL_RECORD_DELETE_BLOCK = 2,
-    WAL_RECORD_SEAL = 3, /* written at close: everything before it is durable; no payload */
+    WAL_RECORD_SEAL = 3,        /* written at close: everything before it is durable; no payload */
+    WAL_RECORD_PUT_EDGE = 4,    /* from format version 2 */
+    WAL_RECORD_DELETE_EDGE = 5, /* from format version 2 */
     WAL_RECORD_TYPE_COUNT
 };
+
+/* Edge payloads: see FORMAT.md, "Edge records". */
+#define EDGE_SOURCE_OFFSET   0
+#define EDGE_TARGET_OFFSET   16
+#define EDGE_TYPE_OFFSET     32
+#define EDGE_RESERVED_OFFSET 33 /* 7 zero bytes */
+#define EDGE_MTIME_OFFSET    40
+#define EDGE_PAYLOAD_SIZE    48
+#define EDGE_KEY_BYTES       33 /* source, target, type: what an edge's key hashes */
+#define EDGE_KEY_SEED        UINT64_C(0x6b64622d65646765) /* "kdb-edge" */
 
 /* Block payloads: see FORMAT.md, "Block records". */
 #define BLOCK_URI_LEN_OFFSET     0
@@ -110,6 +122,8 @@ enum wal_record_type {
 #define TABLE_RECORD_ALIGN           8
 #define TABLE_INDEX_ENTRY_SIZE       32 /* id, location (offset | tombstone bit), checksum */
 #define TABLE_INDEX_TOMBSTONE        (UINT64_C(1) << 63)
+#define TABLE_INDEX_EDGE             (UINT64_C(1) << 62) /* version 2 */
+#define TABLE_INDEX_OFFSET_MASK      (TABLE_INDEX_EDGE - 1)
 #define TABLE_RADIX_BITS_MAX         20
 #define TABLE_RADIX_IDS_PER_BUCKET   4  /* a writer's choice; readers take any radix_bits */
 #define TABLE_BLOOM_BLOCK_SIZE       64 /* one cache line */

@@ -160,6 +160,7 @@ static void node_drop_if_empty(struct graph *g, uint32_t node)
     /* Not if it is gone already (a neighbour may be seen more than once). */
     if (n->out.count || n->in.count || graph_find(g, n->id) != node) return;
     slot_delete(g, node);
+    g->list_bytes -= ((uint64_t)n->out.capacity + n->in.capacity) * sizeof(uint32_t);
     env_free(g->env, n->out.entries);
     env_free(g->env, n->in.entries);
     memset(n, 0, sizeof(*n));
@@ -167,7 +168,7 @@ static void node_drop_if_empty(struct graph *g, uint32_t node)
     g->live_nodes--;
 }
 
-static int list_reserve(const struct graph *g, struct graph_list *list)
+static int list_reserve(struct graph *g, struct graph_list *list)
 {
     uint32_t capacity;
     uint32_t *entries;
@@ -176,6 +177,7 @@ static int list_reserve(const struct graph *g, struct graph_list *list)
     capacity = list->capacity ? list->capacity * 2 : GRAPH_LIST_MIN;
     entries = env_realloc(g->env, list->entries, (size_t)capacity * sizeof(*entries));
     if (!entries) return -ENOMEM;
+    g->list_bytes += (uint64_t)(capacity - list->capacity) * sizeof(*entries);
     list->entries = entries;
     list->capacity = capacity;
     return 0;
@@ -439,7 +441,5 @@ uint64_t graph_bytes(const struct graph *g)
     uint64_t bytes = (uint64_t)g->node_capacity *
                      (sizeof(*g->nodes) + sizeof(*g->marks) + sizeof(*g->free_nodes));
     if (g->slots) bytes += (g->slot_mask + 1) * sizeof(*g->slots);
-    for (uint32_t i = 0; i < g->node_count; i++)
-        bytes += ((uint64_t)g->nodes[i].out.capacity + g->nodes[i].in.capacity) * sizeof(uint32_t);
-    return bytes;
+    return bytes + g->list_bytes;
 }

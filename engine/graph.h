@@ -87,6 +87,7 @@ struct graph {
     size_t slot_mask;
     uint32_t live_nodes;
     uint64_t edge_count;
+    uint64_t list_bytes; /* memory of every node's two lists */
     /* Traversal scratch: marks[n] == epoch when node n was reached. */
     uint32_t *marks;
     uint32_t epoch;
@@ -142,7 +143,7 @@ KDB_MUST_USE int graph_path(struct graph *g, uint32_t start, uint32_t goal, unsi
 /* Frees a visit list's memory. */
 void graph_visits_release(const struct graph *g, struct graph_visits *visits);
 
-/* Bytes of memory the index holds. */
+/* Bytes of memory the index holds (constant time). */
 uint64_t graph_bytes(const struct graph *g);
 
 #endif /* KDB_ENGINE_GRAPH_H */

@@ -172,8 +172,8 @@ static int run_flush(struct lsm *lsm, struct lsm_job *job)
     struct table_builder *tb = NULL;
     struct memtable_ref *refs = NULL;
     uint64_t old_log = 0;
-    size_t count = 0;
-    int rc = memtable_sorted(job->memtable, &refs, &count);
+    size_t count = 0, blocks = 0;
+    int rc = memtable_sorted(job->memtable, &refs, &count, &blocks);
 
     if (rc == 0 && count) {
         tb = env_malloc(lsm->env, sizeof(*tb));
@@ -181,8 +181,7 @@ static int run_flush(struct lsm *lsm, struct lsm_job *job)
         for (size_t i = 0; rc == 0 && i < count; i++) {
             const struct memtable_entry *e = refs[i].entry;
             rc =
-                table_builder_add(tb, refs[i].id, e->version,
-                                  e->live ? WAL_RECORD_PUT_BLOCK : WAL_RECORD_DELETE_BLOCK,
+                table_builder_add(tb, refs[i].id, e->version, wal_record_type(e->record),
                                   wal_record_payload(e->record), wal_record_payload_len(e->record));
         }
         if (rc == 0)
@@ -211,12 +210,13 @@ static int run_flush(struct lsm *lsm, struct lsm_job *job)
 /* ---- compaction ---- */
 
 /* Whether a table older than the run may hold id: then its tombstone must stay. */
-static bool older_may_hold(const struct lsm_job *job, const uint8_t *id)
+static bool older_may_hold(const struct lsm_job *job, const uint8_t *id, bool edge)
 {
     uint64_t hash = hash_id(id);
 
     for (size_t i = 0; i < job->older_count; i++) {
-        if (table_may_contain(job->older[i], hash) && table_find(job->older[i], id) >= 0)
+        if (edge ? table_find_edge(job->older[i], id) >= 0
+                 : table_may_contain(job->older[i], hash) && table_find(job->older[i], id) >= 0)
             return true;
     }
     return false;
@@ -250,11 +250,16 @@ static int smallest(const struct lsm_job *job, const uint64_t *pos)
     const uint8_t *min = NULL;
     int win = -1;
 
+    bool min_edge = false;
+
     for (size_t j = 0; j < job->input_count; j++) {
         if (pos[j] < job->inputs[j]->count) {
             const uint8_t *id = table_id_at(job->inputs[j], pos[j]);
-            if (!min || memcmp(id, min, 16) < 0) {
+            bool edge = table_is_edge(job->inputs[j], pos[j]);
+            /* Blocks by id, then edges by key, as tables hold them. */
+            if (!min || (edge != min_edge ? !edge : memcmp(id, min, 16) < 0)) {
                 min = id;
+                min_edge = edge;
                 win = (int)j;
             }
         }
@@ -301,14 +306,16 @@ static int merge(struct lsm *lsm, struct lsm_job *job, struct table_builder *tb,
         t = job->inputs[win];
         i = pos[win];
         id = table_id_at(t, i);
+        bool edge = table_is_edge(t, i);
         for (size_t j = 0; j < job->input_count; j++) {
             if (pos[j] < job->inputs[j]->count &&
-                (j == (size_t)win || memcmp(table_id_at(job->inputs[j], pos[j]), id, 16) == 0)) {
+                (j == (size_t)win || (table_is_edge(job->inputs[j], pos[j]) == edge &&
+                                      memcmp(table_id_at(job->inputs[j], pos[j]), id, 16) == 0))) {
                 pos[j]++;
                 job->records_in++;
             }
         }
-        if (table_is_tombstone(t, i) && !older_may_hold(job, id)) continue;
+        if (table_is_tombstone(t, i) && !older_may_hold(job, id, edge)) continue;
         if (!*started) {
             rc = table_builder_start(tb, lsm->env, lsm->dir, job->number);
             if (rc < 0) return rc;
@@ -400,22 +407,24 @@ static void run_job(struct lsm *lsm, struct lsm_job *job)
 
     job->rc = job->kind == LSM_JOB_FLUSH ? run_flush(lsm, job) : run_compaction(lsm, job);
     if (job->rc < 0) {
-        if (job->rc != -ECANCELED)
+        if (job->rc != -ECANCELED) {
             env_log(lsm->env, KDB_LOG_ERROR, __FILE__, __LINE__, "%s failed: %s",
                     job->kind == LSM_JOB_FLUSH ? "flush" : "compaction", kdb_strerror(job->rc));
+        }
         return;
     }
     ms = (double)(vfs->now_ns(vfs->ctx) - start) / 1e6;
-    if (job->kind == LSM_JOB_FLUSH)
+    if (job->kind == LSM_JOB_FLUSH) {
         env_log(lsm->env, KDB_LOG_INFO, __FILE__, __LINE__,
                 "flush: %" PRIu64 " records, %.1f MiB written in %.0f ms", job->records_in,
                 (double)job->bytes_written / 1048576.0, ms);
-    else
+    } else {
         env_log(lsm->env, KDB_LOG_INFO, __FILE__, __LINE__,
                 "compaction: %zu tables, %" PRIu64 " records, %.1f MiB read, %.1f MiB written"
                 " in %.0f ms",
                 job->input_count, job->records_in, (double)job->bytes_read / 1048576.0,
                 (double)job->bytes_written / 1048576.0, ms);
+    }
 }
 
 /*

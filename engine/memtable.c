@@ -88,7 +88,7 @@ void *memtable_alloc(struct memtable *mt, size_t size)
 }
 
 static struct memtable_slot *find_slot(struct memtable_slot *slots, size_t slot_count,
-                                       uint64_t seed, const uint8_t id[KDB_ID_SIZE])
+                                       uint64_t seed, const uint8_t id[KDB_ID_SIZE], bool edge)
 {
     size_t mask = slot_count - 1;
     size_t index = (size_t)id_hash(id, seed) & mask;
@@ -96,19 +96,22 @@ static struct memtable_slot *find_slot(struct memtable_slot *slots, size_t slot_
     /* Terminates: the table is never more than half full. */
     for (;;) {
         struct memtable_slot *slot = &slots[index];
-        if (!slot->entry.record || memcmp(slot->id, id, KDB_ID_SIZE) == 0) return slot;
+        if (!slot->entry.record ||
+            (memcmp(slot->id, id, KDB_ID_SIZE) == 0 && slot->entry.edge == (uint32_t)edge))
+            return slot;
         index = (index + 1) & mask;
     }
 }
 
 /* The slot holding id in either table, or NULL. */
-static struct memtable_slot *lookup(const struct memtable *mt, const uint8_t id[KDB_ID_SIZE])
+static struct memtable_slot *lookup(const struct memtable *mt, const uint8_t id[KDB_ID_SIZE],
+                                    bool edge)
 {
-    struct memtable_slot *slot = find_slot(mt->slots, mt->slot_count, mt->seed, id);
+    struct memtable_slot *slot = find_slot(mt->slots, mt->slot_count, mt->seed, id, edge);
 
     if (slot->entry.record) return slot;
     if (mt->old) {
-        slot = find_slot(mt->old, mt->old_count, mt->seed, id);
+        slot = find_slot(mt->old, mt->old_count, mt->seed, id, edge);
         if (slot->entry.record) return slot;
     }
     return NULL;
@@ -121,7 +124,8 @@ static void move_old(struct memtable *mt, size_t count)
         const struct memtable_slot *old = &mt->old[mt->old_cursor++];
         if (old->entry.record) {
             /* Skip ids put again since growing began: the new table has them newer. */
-            struct memtable_slot *slot = find_slot(mt->slots, mt->slot_count, mt->seed, old->id);
+            struct memtable_slot *slot =
+                find_slot(mt->slots, mt->slot_count, mt->seed, old->id, old->entry.edge);
             if (!slot->entry.record) *slot = *old;
         }
         if (mt->old_cursor == mt->old_count) {
@@ -153,16 +157,24 @@ int memtable_presize(struct memtable *mt, size_t count)
 
 int memtable_reserve(struct memtable *mt)
 {
+    return memtable_reserve_n(mt, 1);
+}
+
+int memtable_reserve_n(struct memtable *mt, size_t n)
+{
     struct memtable_slot *slots;
     void *memory;
     size_t count;
 
     move_old(mt, MEMTABLE_MOVE_STEP);
-    if (2 * (mt->used_count + 1) <= mt->slot_count) return 0;
+    if (2 * (mt->used_count + n) <= mt->slot_count) return 0;
     /* Rare: the new table filled before the old one drained. */
     move_old(mt, SIZE_MAX);
-    if (mt->slot_count > SIZE_MAX / 2) return -ENOMEM;
-    count = mt->slot_count * 2;
+    count = mt->slot_count;
+    while (count < 2 * (mt->used_count + n)) {
+        if (count > SIZE_MAX / 4) return -ENOMEM;
+        count *= 2;
+    }
     slots = slots_new(mt->env, count, &memory);
     if (!slots) return -ENOMEM;
     mt->old = mt->slots;
@@ -178,12 +190,13 @@ int memtable_reserve(struct memtable *mt)
 bool memtable_put(struct memtable *mt, const uint8_t id[KDB_ID_SIZE],
                   const struct memtable_entry *entry, struct memtable_entry *previous)
 {
-    struct memtable_slot *slot = find_slot(mt->slots, mt->slot_count, mt->seed, id);
+    bool edge = entry->edge != 0;
+    struct memtable_slot *slot = find_slot(mt->slots, mt->slot_count, mt->seed, id, edge);
     const struct memtable_slot *found = slot->entry.record ? slot : NULL;
 
     kdb_assert(entry->record != NULL);
     if (!found && mt->old) {
-        const struct memtable_slot *old = find_slot(mt->old, mt->old_count, mt->seed, id);
+        const struct memtable_slot *old = find_slot(mt->old, mt->old_count, mt->seed, id, edge);
         if (old->entry.record) found = old;
     }
     if (previous) *previous = found ? found->entry : (struct memtable_entry){0};
@@ -204,9 +217,10 @@ void memtable_prefetch(const struct memtable *mt, const uint8_t id[KDB_ID_SIZE])
     __builtin_prefetch(&mt->slots[index], 1);
 }
 
-const struct memtable_entry *memtable_get(const struct memtable *mt, const uint8_t id[KDB_ID_SIZE])
+const struct memtable_entry *memtable_find(const struct memtable *mt, const uint8_t id[KDB_ID_SIZE],
+                                           bool edge)
 {
-    const struct memtable_slot *slot = lookup(mt, id);
+    const struct memtable_slot *slot = lookup(mt, id, edge);
     return slot ? &slot->entry : NULL;
 }
 
@@ -222,7 +236,8 @@ int memtable_scan(const struct memtable *mt, memtable_entry_fn fn, void *fn_ctx)
     for (size_t i = mt->old ? mt->old_cursor : 0; mt->old && i < mt->old_count; i++) {
         const struct memtable_slot *old = &mt->old[i];
         if (old->entry.record &&
-            !find_slot(mt->slots, mt->slot_count, mt->seed, old->id)->entry.record) {
+            !find_slot(mt->slots, mt->slot_count, mt->seed, old->id, old->entry.edge)
+                 ->entry.record) {
             int rc = fn(fn_ctx, old->id, &old->entry);
             if (rc) return rc;
         }
@@ -244,8 +259,9 @@ struct sort_item {
 };
 
 struct sorted_ctx {
-    struct sort_item *items;
-    size_t count;
+    struct sort_item *items; /* blocks from the front, edges from the back */
+    size_t blocks;
+    size_t edges;
     size_t capacity;
 };
 
@@ -254,10 +270,11 @@ static int add_item(void *fn_ctx, const uint8_t id[KDB_ID_SIZE], const struct me
     struct sorted_ctx *ctx = fn_ctx;
     uint64_t key = 0;
 
-    kdb_assert(ctx->count < ctx->capacity);
+    kdb_assert(ctx->blocks + ctx->edges < ctx->capacity);
     for (int i = 0; i < 8; i++)
         key = key << 8 | id[i];
-    ctx->items[ctx->count++] = (struct sort_item){.key = key, .ref = {.id = id, .entry = entry}};
+    ctx->items[entry->edge ? ctx->capacity - ++ctx->edges : ctx->blocks++] =
+        (struct sort_item){.key = key, .ref = {.id = id, .entry = entry}};
     return 0;
 }
 
@@ -291,16 +308,33 @@ static struct sort_item *radix_sort(struct sort_item *items, struct sort_item *s
     return items;
 }
 
-int memtable_sorted(const struct memtable *mt, struct memtable_ref **out, size_t *count)
+/* Sorts items[0..n) into refs[0..n): radix, then each run of equal keys by memcmp. */
+static void sort_into(struct sort_item *items, struct sort_item *spare, size_t n,
+                      struct memtable_ref *refs)
+{
+    struct sort_item *sorted = n ? radix_sort(items, spare, n) : items;
+
+    for (size_t i = 0; i < n; i++)
+        refs[i] = sorted[i].ref;
+    for (size_t i = 0, run; i < n; i += run) {
+        for (run = 1; i + run < n && sorted[i + run].key == sorted[i].key; run++) {
+        }
+        if (run > 1) qsort(refs + i, run, sizeof(*refs), compare_refs);
+    }
+}
+
+int memtable_sorted(const struct memtable *mt, struct memtable_ref **out, size_t *count,
+                    size_t *block_count)
 {
     size_t n = mt->used_count;
     struct sorted_ctx ctx = {.capacity = n};
-    struct sort_item *spare, *sorted;
+    struct sort_item *spare;
     struct memtable_ref *refs;
     int rc;
 
     *out = NULL;
     *count = 0;
+    *block_count = 0;
     refs = env_malloc(mt->env, (n ? n : 1) * sizeof(*refs));
     ctx.items = env_malloc(mt->env, (n ? n : 1) * sizeof(*ctx.items));
     spare = env_malloc(mt->env, (n ? n : 1) * sizeof(*spare));
@@ -311,19 +345,14 @@ int memtable_sorted(const struct memtable *mt, struct memtable_ref **out, size_t
         return -ENOMEM;
     }
     rc = memtable_scan(mt, add_item, &ctx);
-    kdb_assert(rc == 0 && ctx.count == n);
-    sorted = n ? radix_sort(ctx.items, spare, n) : ctx.items;
-    for (size_t i = 0; i < n; i++)
-        refs[i] = sorted[i].ref;
-    for (size_t i = 0, run; i < n; i += run) {
-        for (run = 1; i + run < n && sorted[i + run].key == sorted[i].key; run++) {
-        }
-        if (run > 1) qsort(refs + i, run, sizeof(*refs), compare_refs);
-    }
+    kdb_assert(rc == 0 && ctx.blocks + ctx.edges == n);
+    sort_into(ctx.items, spare, ctx.blocks, refs);
+    sort_into(ctx.items + ctx.blocks, spare + ctx.blocks, ctx.edges, refs + ctx.blocks);
     env_free(mt->env, ctx.items);
     env_free(mt->env, spare);
     *out = refs;
     *count = n;
+    *block_count = ctx.blocks;
     return 0;
 }
 

@@ -11,7 +11,8 @@
  * the record; a read then touches only the bytes it copies.
  *
  * The caller (db.c) fills entries and says what a record means; the table
- * never reads a record. Slots are never removed, so a lookup stops at the
+ * never reads a record. Blocks and edges are two key spaces: an entry's
+ * edge flag is part of its key, so an edge's key never meets a block id. Slots are never removed, so a lookup stops at the
  * first empty slot. Ids are placed by a hash seeded with random bits per
  * table, so ids chosen by a user cannot be made to collide.
  *
@@ -41,14 +42,15 @@ struct memtable_entry {
     uint32_t uri_len; /* bytes, as in the record */
     uint32_t meta_len;
     uint32_t content_len;
-    uint32_t live; /* 1: a block; 0: a tombstone */
+    uint32_t live; /* 1: a block or edge; 0: a tombstone */
+    uint32_t edge; /* 1: an edge, under its key; 0: a block, under its id */
+    uint32_t reserved;
 };
 
 /* One cache line. */
 struct memtable_slot {
     uint8_t id[KDB_ID_SIZE];
     struct memtable_entry entry; /* entry.record == NULL: the slot is empty */
-    uint64_t padding;            /* to 64 bytes */
 };
 
 struct memtable {
@@ -90,6 +92,9 @@ void *memtable_alloc(struct memtable *mt, size_t size);
  */
 KDB_MUST_USE int memtable_reserve(struct memtable *mt);
 
+/* The same for the next n puts. */
+KDB_MUST_USE int memtable_reserve_n(struct memtable *mt, size_t n);
+
 /*
  * Sets id's entry (entry->record must not be NULL). Returns whether id had
  * one, copied to *previous when previous is not NULL. Requires a
@@ -101,8 +106,14 @@ bool memtable_put(struct memtable *mt, const uint8_t id[KDB_ID_SIZE],
 /* Starts loading id's slot into the cache, for a put or get soon after. */
 void memtable_prefetch(const struct memtable *mt, const uint8_t id[KDB_ID_SIZE]);
 
-/* id's entry, valid until the next put or memtable_release(), or NULL. */
-const struct memtable_entry *memtable_get(const struct memtable *mt, const uint8_t id[KDB_ID_SIZE]);
+/* id's entry (a block's; edge: an edge's), valid until the next put or memtable_release(), or NULL. */
+const struct memtable_entry *memtable_find(const struct memtable *mt, const uint8_t id[KDB_ID_SIZE],
+                                           bool edge);
+static inline const struct memtable_entry *memtable_get(const struct memtable *mt,
+                                                        const uint8_t id[KDB_ID_SIZE])
+{
+    return memtable_find(mt, id, false);
+}
 
 /* Calls fn for each entry; a nonzero return stops and is returned. */
 typedef int (*memtable_entry_fn)(void *fn_ctx, const uint8_t id[KDB_ID_SIZE],
@@ -116,12 +127,13 @@ struct memtable_ref {
 };
 
 /*
- * Lists every entry sorted by id into a new *out (env_free() it), valid
- * until the next put. Reads the table only, so any thread may call it on
- * a table nobody changes. Returns -ENOMEM.
+ * Lists every entry into a new *out (env_free() it), valid until the next
+ * put: the *block_count blocks sorted by id, then the edges sorted by key.
+ * Reads the table only, so any thread may call it on a table nobody
+ * changes. Returns -ENOMEM.
  */
 KDB_MUST_USE int memtable_sorted(const struct memtable *mt, struct memtable_ref **out,
-                                 size_t *count);
+                                 size_t *count, size_t *block_count);
 
 /* Distinct ids in the table. */
 static inline size_t memtable_count(const struct memtable *mt)

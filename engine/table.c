@@ -122,8 +122,9 @@ int table_builder_start(struct table_builder *tb, const struct env *env, const c
         free_buffers(tb);
         return -ENOMEM;
     }
-    tb->buf = (uint8_t *)(((uintptr_t)tb->buf_memory + KDB_VFS_DIRECT_ALIGN - 1) &
-                          ~(uintptr_t)(KDB_VFS_DIRECT_ALIGN - 1));
+    tb->buf = (uint8_t *)tb->buf_memory +
+              (KDB_VFS_DIRECT_ALIGN - (uintptr_t)tb->buf_memory % KDB_VFS_DIRECT_ALIGN) %
+                  KDB_VFS_DIRECT_ALIGN;
     rc = vfs->open(vfs->ctx, tb->tmp_path,
                    KDB_VFS_OPEN_READ | KDB_VFS_OPEN_WRITE | KDB_VFS_OPEN_CREATE |
                        KDB_VFS_OPEN_TRUNCATE | KDB_VFS_OPEN_DIRECT,
@@ -168,9 +169,11 @@ static int spill(struct table_builder *tb)
 static int add_index_entry(struct table_builder *tb, const uint8_t id[16], uint64_t location,
                            uint64_t checksum)
 {
+    bool edge = (location & TABLE_INDEX_EDGE) != 0;
     uint8_t *e;
 
-    if (tb->count) kdb_assert(memcmp(tb->last_id, id, 16) < 0);
+    /* Blocks by id, then edges by key. */
+    if (tb->count) kdb_assert(edge != tb->last_edge ? edge : memcmp(tb->last_id, id, 16) < 0);
     if (tb->index_len == TABLE_INDEX_HELD) {
         int rc = spill(tb);
         if (rc < 0) return rc;
@@ -180,8 +183,10 @@ static int add_index_entry(struct table_builder *tb, const uint8_t id[16], uint6
     put_le64(e + 16, location);
     put_le64(e + 24, checksum);
     memcpy(tb->last_id, id, 16);
+    tb->last_edge = edge;
     tb->index_len++;
     tb->count++;
+    if (!edge) tb->block_count++;
     return 0;
 }
 
@@ -195,7 +200,8 @@ int table_builder_add(struct table_builder *tb, const uint8_t id[16], uint64_t s
         padded(TABLE_RECORD_HEADER_SIZE + payload_len) - TABLE_RECORD_HEADER_SIZE - payload_len;
     int rc;
 
-    kdb_assert(type == WAL_RECORD_PUT_BLOCK || type == WAL_RECORD_DELETE_BLOCK);
+    kdb_assert(type == WAL_RECORD_PUT_BLOCK || type == WAL_RECORD_DELETE_BLOCK ||
+               type == WAL_RECORD_PUT_EDGE || type == WAL_RECORD_DELETE_EDGE);
     put_le64(header, sequence);
     put_le32(header + 8, (uint32_t)payload_len);
     header[12] = (uint8_t)type;
@@ -208,7 +214,9 @@ int table_builder_add(struct table_builder *tb, const uint8_t id[16], uint64_t s
     if (rc == 0) rc = emit(tb, zeros, pad);
     if (rc < 0) return rc;
     if (sequence > tb->max_sequence) tb->max_sequence = sequence;
-    if (type == WAL_RECORD_DELETE_BLOCK) location |= TABLE_INDEX_TOMBSTONE;
+    if (type == WAL_RECORD_DELETE_BLOCK || type == WAL_RECORD_DELETE_EDGE)
+        location |= TABLE_INDEX_TOMBSTONE;
+    if (type == WAL_RECORD_PUT_EDGE || type == WAL_RECORD_DELETE_EDGE) location |= TABLE_INDEX_EDGE;
     return add_index_entry(tb, id, location, checksum_stream_end(&tb->stream));
 }
 
@@ -248,6 +256,7 @@ static void filters_add(struct filters *f, const uint8_t *entries, size_t count)
 {
     for (size_t i = 0; i < count; i++, f->position++) {
         const uint8_t *id = entries + i * TABLE_INDEX_ENTRY_SIZE;
+        if (get_le64(id + 16) & TABLE_INDEX_EDGE) return; /* edges come last, unfiltered */
         uint64_t bucket = table_bucket(table_id_prefix(id), f->radix_bits);
         uint64_t hash = hash_id(id);
         uint8_t *line =
@@ -264,10 +273,11 @@ static void filters_add(struct filters *f, const uint8_t *entries, size_t count)
     }
 }
 
-static void filters_end(struct filters *f)
+/* The buckets after the last block's end where the blocks end. */
+static void filters_end(struct filters *f, uint64_t block_count)
 {
     for (; f->next <= (UINT64_C(1) << f->radix_bits); f->next++)
-        put_le32(f->radix + f->next * 4, (uint32_t)f->position);
+        put_le32(f->radix + f->next * 4, (uint32_t)block_count);
 }
 
 /* Appends index entries to the table: folded into the filters and the meta checksum. */
@@ -317,7 +327,7 @@ static void drop_spill(struct table_builder *tb)
 int table_builder_finish(struct table_builder *tb, struct table_info *info)
 {
     const struct kdb_vfs *vfs = tb->env->vfs;
-    struct filters f = {.radix_bits = radix_bits_for(tb->count)};
+    struct filters f = {.radix_bits = radix_bits_for(tb->block_count)};
     size_t radix_size = ((((size_t)1 << f.radix_bits) + 1) * 4 + TABLE_BLOOM_BLOCK_SIZE - 1) &
                         ~(size_t)(TABLE_BLOOM_BLOCK_SIZE - 1);
     uint64_t data_end = tb->offset;
@@ -326,7 +336,7 @@ int table_builder_finish(struct table_builder *tb, struct table_info *info)
     int rc;
 
     f.bloom_blocks =
-        (tb->count * TABLE_BLOOM_BITS_PER_KEY + (uint64_t)TABLE_BLOOM_BLOCK_SIZE * 8 - 1) /
+        (tb->block_count * TABLE_BLOOM_BITS_PER_KEY + (uint64_t)TABLE_BLOOM_BLOCK_SIZE * 8 - 1) /
         ((uint64_t)TABLE_BLOOM_BLOCK_SIZE * 8);
     if (f.bloom_blocks == 0) f.bloom_blocks = 1;
     kdb_assert(tb->count < UINT32_MAX);
@@ -339,7 +349,7 @@ int table_builder_finish(struct table_builder *tb, struct table_info *info)
     f.bloom = filters + radix_size;
     checksum_stream_begin(&tb->stream);
     rc = emit_index(tb, &f);
-    filters_end(&f);
+    filters_end(&f, tb->block_count);
     checksum_stream_update(&tb->stream, filters,
                            radix_size + f.bloom_blocks * TABLE_BLOOM_BLOCK_SIZE);
     memcpy(footer + TABLE_FOOTER_MAGIC_OFFSET, TABLE_MAGIC, FORMAT_MAGIC_SIZE);
@@ -396,7 +406,7 @@ static const uint8_t *entry_at(const struct table *t, uint64_t i)
 
 static uint64_t entry_offset(const struct table *t, uint64_t i)
 {
-    return get_le64(entry_at(t, i) + 16) & ~TABLE_INDEX_TOMBSTONE;
+    return get_le64(entry_at(t, i) + 16) & TABLE_INDEX_OFFSET_MASK;
 }
 
 /* The end of entry i's record: where the next begins, or the end of the data. */
@@ -408,6 +418,31 @@ static uint64_t entry_end(const struct table *t, uint64_t i)
 bool table_is_tombstone(const struct table *t, uint64_t i)
 {
     return (get_le64(entry_at(t, i) + 16) & TABLE_INDEX_TOMBSTONE) != 0;
+}
+
+bool table_is_edge(const struct table *t, uint64_t i)
+{
+    return (get_le64(entry_at(t, i) + 16) & TABLE_INDEX_EDGE) != 0;
+}
+
+/* The position of id among index entries [lo, hi), sorted, or -1. */
+static int64_t search(const struct table *t, uint64_t lo, uint64_t hi, const uint8_t id[16])
+{
+    while (lo < hi) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        int c = memcmp(entry_at(t, mid), id, 16);
+        if (c == 0) return (int64_t)mid;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return -1;
+}
+
+int64_t table_find_edge(const struct table *t, const uint8_t key[16])
+{
+    return search(t, t->block_count, t->count, key);
 }
 
 const uint8_t *table_id_at(const struct table *t, uint64_t i)
@@ -422,26 +457,15 @@ void table_raw_at(const struct table *t, uint64_t i, const uint8_t **bytes, size
 
     *bytes = t->map + off;
     *len = (size_t)(entry_end(t, i) - off);
-    *flags = get_le64(entry_at(t, i) + 16) & TABLE_INDEX_TOMBSTONE;
+    *flags = get_le64(entry_at(t, i) + 16) & (TABLE_INDEX_TOMBSTONE | TABLE_INDEX_EDGE);
     *checksum = get_le64(entry_at(t, i) + 24);
 }
 
 int64_t table_find(const struct table *t, const uint8_t id[16])
 {
     uint64_t bucket = table_bucket(table_id_prefix(id), t->radix_bits);
-    uint64_t lo = get_le32(t->radix + bucket * 4);
-    uint64_t hi = get_le32(t->radix + bucket * 4 + 4);
 
-    while (lo < hi) {
-        uint64_t mid = lo + (hi - lo) / 2;
-        int c = memcmp(entry_at(t, mid), id, 16);
-        if (c == 0) return (int64_t)mid;
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return -1;
+    return search(t, get_le32(t->radix + bucket * 4), get_le32(t->radix + bucket * 4 + 4), id);
 }
 
 static int damaged(const struct env *env, const struct table *t, const char *what, int rc)
@@ -460,13 +484,22 @@ static int decode(const struct table *t, const struct env *env, uint64_t i,
     uint32_t payload_len = get_le32(r + 8);
     unsigned type = r[12];
 
+    bool edge = type == WAL_RECORD_PUT_EDGE || type == WAL_RECORD_DELETE_EDGE;
+    uint8_t key[16];
+
     memset(out, 0, sizeof(*out));
     if (len < TABLE_RECORD_HEADER_SIZE || payload_len > len - TABLE_RECORD_HEADER_SIZE ||
-        (type != WAL_RECORD_PUT_BLOCK && type != WAL_RECORD_DELETE_BLOCK) ||
-        (type == WAL_RECORD_DELETE_BLOCK) != table_is_tombstone(t, i) ||
-        block_check_payload(type, r + TABLE_RECORD_HEADER_SIZE, payload_len) < 0 ||
-        memcmp(block_payload_id(r + TABLE_RECORD_HEADER_SIZE), entry_at(t, i), 16) != 0)
+        edge != table_is_edge(t, i) ||
+        (type == WAL_RECORD_DELETE_BLOCK || type == WAL_RECORD_DELETE_EDGE) !=
+            table_is_tombstone(t, i) ||
+        block_check_payload(type, r + TABLE_RECORD_HEADER_SIZE, payload_len) < 0)
         return damaged(env, t, "a malformed record", -KDB_ECORRUPT);
+    if (edge)
+        edge_payload_key(r + TABLE_RECORD_HEADER_SIZE, key);
+    else
+        memcpy(key, block_payload_id(r + TABLE_RECORD_HEADER_SIZE), 16);
+    if (memcmp(key, entry_at(t, i), 16) != 0)
+        return damaged(env, t, "a record under another id", -KDB_ECORRUPT);
     out->sequence = get_le64(r);
     out->type = type;
     out->payload = r + TABLE_RECORD_HEADER_SIZE;
@@ -509,8 +542,8 @@ static int check_header(struct table *t, const struct env *env)
         return damaged(env, t, "header checksum does not match", -KDB_ECHECKSUM);
     if (get_le32(h + TABLE_HEADER_VERSION_OFFSET) > TABLE_VERSION)
         return damaged(env, t, "written by a newer format version", -ENOTSUP);
-    if (get_le32(h + TABLE_HEADER_VERSION_OFFSET) != TABLE_VERSION ||
-        get_le32(h + TABLE_HEADER_SIZE_OFFSET) != TABLE_HEADER_SIZE ||
+    t->version = get_le32(h + TABLE_HEADER_VERSION_OFFSET);
+    if (t->version == 0 || get_le32(h + TABLE_HEADER_SIZE_OFFSET) != TABLE_HEADER_SIZE ||
         get_le64(h + TABLE_HEADER_NUMBER_OFFSET) != t->number)
         return damaged(env, t, "header does not match its name", -KDB_ECORRUPT);
     return 0;
@@ -528,7 +561,7 @@ static int check_footer(struct table *t, const struct env *env)
     if (get_le64(f + TABLE_FOOTER_CHECKSUM_OFFSET) !=
         checksum_64(f, TABLE_FOOTER_CHECKSUM_OFFSET, 0))
         return damaged(env, t, "footer checksum does not match", -KDB_ECHECKSUM);
-    if (get_le32(f + TABLE_FOOTER_VERSION_OFFSET) != TABLE_VERSION)
+    if (get_le32(f + TABLE_FOOTER_VERSION_OFFSET) != t->version)
         return damaged(env, t, "footer version differs from the header's", -KDB_ECORRUPT);
     t->radix_bits = get_le32(f + TABLE_FOOTER_RADIX_OFFSET);
     t->count = get_le64(f + TABLE_FOOTER_COUNT_OFFSET);
@@ -569,9 +602,17 @@ static int check_index(struct table *t, const struct env *env)
     uint64_t buckets = UINT64_C(1) << t->radix_bits;
     uint64_t prev_end = TABLE_HEADER_SIZE;
 
+    t->block_count = t->count;
     for (uint64_t i = 0; i < t->count; i++) {
         uint64_t off = entry_offset(t, i);
-        if (off != prev_end || (i && memcmp(entry_at(t, i - 1), entry_at(t, i), 16) >= 0))
+        bool edge = table_is_edge(t, i);
+        if (edge && t->version < 2)
+            return damaged(env, t, "an edge in a version 1 table", -KDB_ECORRUPT);
+        if (edge && t->block_count == t->count) t->block_count = i; /* the first edge */
+        if (i && edge == table_is_edge(t, i - 1) &&
+            memcmp(entry_at(t, i - 1), entry_at(t, i), 16) >= 0)
+            return damaged(env, t, "index out of order", -KDB_ECORRUPT);
+        if (off != prev_end || (!edge && t->block_count != t->count))
             return damaged(env, t, "index out of order", -KDB_ECORRUPT);
         prev_end = entry_end(t, i);
         if (prev_end < off + TABLE_RECORD_HEADER_SIZE || prev_end % TABLE_RECORD_ALIGN)
@@ -582,8 +623,8 @@ static int check_index(struct table *t, const struct env *env)
         return damaged(env, t, "index does not cover the data", -KDB_ECORRUPT);
     for (uint64_t b = 0; b <= buckets; b++) {
         uint64_t start = get_le32(t->radix + b * 4);
-        uint64_t end = b < buckets ? get_le32(t->radix + b * 4 + 4) : t->count;
-        if (start > end || end > t->count || (b == buckets && start != t->count))
+        uint64_t end = b < buckets ? get_le32(t->radix + b * 4 + 4) : t->block_count;
+        if (start > end || end > t->block_count || (b == buckets && start != t->block_count))
             return damaged(env, t, "radix table out of order", -KDB_ECORRUPT);
         if (b < buckets && start < end &&
             table_bucket(table_id_prefix(entry_at(t, start)), t->radix_bits) != b)

@@ -56,6 +56,8 @@ struct table_builder {
     size_t index_len;     /* entries in index */
     uint64_t count;       /* entries in all */
     uint8_t last_id[16];  /* the id of entry count - 1 */
+    bool last_edge;       /* entry count - 1 is an edge */
+    uint64_t block_count; /* entries that are blocks: the edges follow them */
     char spill_path[4096];
     int spill_fd;     /* older entries, once index has filled: -1 before */
     uint64_t spilled; /* entries in the spill file */
@@ -99,7 +101,9 @@ struct table {
     uint64_t number;
     const uint8_t *map; /* the whole file */
     uint64_t size;
-    uint64_t count;
+    uint32_t version;
+    uint64_t count;       /* entries */
+    uint64_t block_count; /* entries [0, block_count) are blocks, the rest edges */
     uint64_t data_end;
     const uint8_t *index; /* in map */
     uint8_t *filters;     /* a copy of radix table and bloom filter, in memory */
@@ -116,8 +120,8 @@ struct table {
 /* A record found in a table, decoded. */
 struct table_record {
     uint64_t sequence;
-    unsigned type;          /* WAL_RECORD_PUT_BLOCK or WAL_RECORD_DELETE_BLOCK */
-    const uint8_t *payload; /* block payload, as in a log record */
+    unsigned type;          /* a WAL_RECORD_ type: put or delete of a block or an edge */
+    const uint8_t *payload; /* as in a log record */
     uint32_t payload_len;
 };
 
@@ -168,11 +172,15 @@ static inline void table_prefetch(const struct table *t, uint64_t hash, uint64_t
     __builtin_prefetch(t->radix + table_bucket(prefix, t->radix_bits) * 4);
 }
 
-/* The index position of id, or -1. */
+/* The index position of block id, or -1 (through the radix table: blocks only). */
 int64_t table_find(const struct table *t, const uint8_t id[16]);
 
-/* Whether index entry i is a tombstone, and its id. */
+/* The index position of the edge with this key, or -1 (a binary search of the edges). */
+int64_t table_find_edge(const struct table *t, const uint8_t key[16]);
+
+/* Whether index entry i is a tombstone, an edge, and its id (an edge's key). */
 bool table_is_tombstone(const struct table *t, uint64_t i);
+bool table_is_edge(const struct table *t, uint64_t i);
 const uint8_t *table_id_at(const struct table *t, uint64_t i);
 
 /* Entry i's record bytes (with padding) and its stored checksum and location flags. */

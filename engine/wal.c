@@ -990,7 +990,8 @@ int wal_append(struct wal *wal, unsigned type, uint8_t *record, size_t len, uint
 {
     int rc;
 
-    kdb_assert(type == WAL_RECORD_PUT_BLOCK || type == WAL_RECORD_DELETE_BLOCK);
+    kdb_assert(type != WAL_RECORD_INVALID && type != WAL_RECORD_SEAL &&
+               type < WAL_RECORD_TYPE_COUNT);
     kdb_assert(len >= WAL_RECORD_HEADER_SIZE);
     kdb_assert(len - WAL_RECORD_HEADER_SIZE <= wal->payload_size_max);
     *sequence_out = 0;

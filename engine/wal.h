@@ -27,6 +27,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "coding.h"
 #include "env.h"
@@ -209,6 +210,21 @@ int wal_close(struct wal *wal);
 static inline uint64_t wal_bytes(const struct wal *wal)
 {
     return wal->older_bytes + wal->file_size;
+}
+
+/*
+ * Fills the header of a record that is never logged, only held in a
+ * memtable: a change another record implies (the edge tombstones of a
+ * deleted block). Type, sequence and length are set; checksum and salt are
+ * zero, as nothing reads them.
+ */
+static inline void wal_record_implied(uint8_t *record, unsigned type, uint64_t sequence,
+                                      uint32_t payload_len)
+{
+    memset(record, 0, WAL_RECORD_HEADER_SIZE);
+    put_le64(record + WAL_RECORD_SEQUENCE_OFFSET, sequence);
+    put_le32(record + WAL_RECORD_LENGTH_OFFSET, payload_len);
+    record[WAL_RECORD_TYPE_OFFSET] = (uint8_t)type;
 }
 
 /* Accessors for a framed record. */

@@ -9,10 +9,11 @@ KausalDB demo
 =============
 
 Built: libkausal, the storage engine (build/libkausal.a: a write-ahead log,
-a memtable, SSTables with bloom filters, size-tiered compaction), and its
-benchmark (build/kausal-bench). Not built yet: the kausal command, the C
-ingester and the kausalfs mount, so there is no source tree to ingest or
-directory to browse today.
+a memtable, SSTables with bloom filters, size-tiered compaction, typed
+edges with an index both ways, traversals), and its benchmark
+(build/kausal-bench). Not built yet: the kausal command, the C ingester and
+the kausalfs mount, so there is no source tree to ingest or directory to
+browse today.
 
 What the engine does, measured now on this machine's file system: 20,000
 blocks of 1 KiB written, read, updated and deleted; 200 durable writes next
@@ -22,9 +23,18 @@ TEXT
 ./build/kausal-bench storage -n 20000 --sync-n 200 --recovery-mib 64
 cat <<'TEXT'
 
+Graph queries on a generated code-like graph of 20,000 blocks (5 out-edges
+a block on average, power-law in-degree): edge lists, 1- to 3-hop
+traversals, batch gets of 10 blocks.
+
+TEXT
+./build/kausal-bench query -n 20000 --iterations 5000
+cat <<'TEXT'
+
 Every number above comes from this run. For the full protocol:
-  make bench                      (100,000 blocks, a 1 GiB log, then a
-                                   million keys against LevelDB and RocksDB)
+  make bench                      (100,000 blocks, a 1 GiB log, a million
+                                   keys against LevelDB and RocksDB, then
+                                   graph queries on 100,000 blocks)
   make bench-check                (the same against bench/baseline.json)
   build/kausal-bench storage --json
 The file format is in engine/FORMAT.md; the tests run with: make test

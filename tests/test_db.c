@@ -526,8 +526,8 @@ static struct sweep *sweep_new(bool lsm)
         s->options.memtable_size_bytes = LSM_MEMTABLE_BYTES;
         s->options.flags |= KDB_OPEN_FOREGROUND;
     }
-    test_workload(ops, PHASE1_OPS, 1, 5000);
-    test_workload(s->ops, PHASE2_OPS, 2, 5000);
+    test_workload_graph(ops, PHASE1_OPS, 1, 5000);
+    test_workload_graph(s->ops, PHASE2_OPS, 2, 5000);
     assert_int_equal(kdb_open(DB, &s->options, &db), 0);
     run_ops(db, ops, PHASE1_OPS, &s->phase1);
     assert_int_equal(kdb_close(db), 0);
@@ -764,7 +764,7 @@ static void test_db_random_run_matches_model(void **state)
         uint64_t r = test_random(&rng);
 
         if (history->count + 40 > MODEL_CHANGES_MAX) break;
-        test_workload(ops, 40, r, 1 + r % 9000);
+        test_workload_graph(ops, 40, r, 1 + r % 9000);
         run_ops(db, ops, 40, history);
         test_check_prefix(db, history, history->count);
         switch (r % 3) {

@@ -322,7 +322,7 @@ static void random_run(bool foreground)
         uint64_t r = test_random(&rng);
 
         if (history->count + 60 > MODEL_CHANGES_MAX) break;
-        test_workload(ops, 60, r, 1 + r % 3000);
+        test_workload_graph(ops, 60, r, 1 + r % 3000);
         if (r % 4 == 3) {
             /* A power cut at a random change of this round. */
             assert_int_equal(kdb_close(db), 0);
@@ -403,6 +403,7 @@ static void expected_state(const struct test_history *history, struct expected *
     memset(expect, 0, MODEL_IDS * sizeof(*expect));
     for (uint64_t k = 0; k < history->count; k++) {
         const struct test_op *op = &history->changes[k];
+        if (op->kind != TEST_OP_PUT && op->kind != TEST_OP_DELETE) continue;
         expect[op->id_index].live = op->kind == TEST_OP_PUT;
         expect[op->id_index].put = *op;
     }
@@ -446,7 +447,8 @@ static unsigned check_or_damage(struct kdb *db, const struct expected *expect)
 }
 
 /* A database whose changes all sit in one table, closed. */
-static struct vfs_mem *one_table(struct test_history *history, struct kdb_options *options)
+static struct vfs_mem *one_table_of(struct test_history *history, struct kdb_options *options,
+                                    bool edges)
 {
     struct vfs_mem *mem = vfs_mem_new(21);
     struct test_op ops[40];
@@ -457,10 +459,48 @@ static struct vfs_mem *one_table(struct test_history *history, struct kdb_option
     assert_int_equal(kdb_open(DB, options, &db), 0);
     test_workload(ops, 40, 77, 300);
     run_ops(db, ops, 40, history);
+    if (edges) {
+        /* Edges among three blocks, one taken back, and one that goes with its
+         * source's delete: puts and both kinds of tombstone. */
+        const struct test_op graph[] = {
+            {.kind = TEST_OP_PUT, .id_index = 20, .content_len = 10, .salt = 1},
+            {.kind = TEST_OP_PUT, .id_index = 21, .content_len = 20, .salt = 2},
+            {.kind = TEST_OP_PUT, .id_index = 22, .content_len = 30, .salt = 3},
+            {.kind = TEST_OP_PUT, .id_index = 23, .content_len = 40, .salt = 4},
+            {.kind = TEST_OP_LINK, .id_index = 20, .target_index = 21, .edge_type = KDB_EDGE_CALLS},
+            {.kind = TEST_OP_LINK,
+             .id_index = 21,
+             .target_index = 20,
+             .edge_type = KDB_EDGE_REFERENCES},
+            {.kind = TEST_OP_LINK,
+             .id_index = 20,
+             .target_index = 22,
+             .edge_type = KDB_EDGE_CONTAINS},
+            {.kind = TEST_OP_LINK, .id_index = 22, .target_index = 22, .edge_type = KDB_EDGE_CALLS},
+            {.kind = TEST_OP_LINK,
+             .id_index = 20,
+             .target_index = 21,
+             .edge_type = KDB_EDGE_IMPORTS},
+            {.kind = TEST_OP_UNLINK,
+             .id_index = 20,
+             .target_index = 21,
+             .edge_type = KDB_EDGE_CALLS},
+            {.kind = TEST_OP_LINK, .id_index = 23, .target_index = 20, .edge_type = KDB_EDGE_CALLS},
+            {.kind = TEST_OP_DELETE, .id_index = 23},
+        };
+        for (size_t i = 0; i < sizeof(graph) / sizeof(graph[0]); i++)
+            assert_int_equal(test_apply(db, &graph[i], history), 0);
+    }
     assert_int_equal(kdb_flush(db), 0);
     assert_int_equal(kdb_close(db), 0);
     assert_true(vfs_mem_file_size(mem, TABLE_1) > 0);
     return mem;
+}
+
+/* A table of blocks alone (the format 1 golden files hold these changes). */
+static struct vfs_mem *one_table(struct test_history *history, struct kdb_options *options)
+{
+    return one_table_of(history, options, false);
 }
 
 static void test_lsm_every_flipped_table_byte_is_reported_never_served(void **state)
@@ -612,7 +652,8 @@ static void test_lsm_open_removes_leftovers_and_refuses_a_missing_table(void **s
 
 /* ---- golden files: the version 1 table and manifest ---- */
 
-#define GOLDEN_TABLE    "tests/data/sst-v1.golden"
+#define GOLDEN_TABLE_V1 "tests/data/sst-v1.golden" /* blocks only */
+#define GOLDEN_TABLE    "tests/data/sst-v2.golden" /* blocks and edges */
 #define GOLDEN_MANIFEST "tests/data/manifest-v1.golden"
 #define GOLDEN_MAX      (1 << 20)
 
@@ -650,47 +691,67 @@ static void same_as_golden(struct vfs_mem *mem, const char *path, const char *go
 }
 
 /* The same changes still make the same bytes (a format change must be deliberate). */
-static void test_lsm_golden_v1_still_encodes_the_same(void **state)
+static void test_lsm_golden_v2_still_encodes_the_same(void **state)
 {
     struct test_history *history = calloc(1, sizeof(*history));
     struct kdb_options options;
     struct vfs_mem *mem;
+    struct kdb_stats stats;
+    struct kdb *db;
 
     (void)state;
-    mem = one_table(history, &options);
+    mem = one_table_of(history, &options, true);
     same_as_golden(mem, TABLE_1, GOLDEN_TABLE);
+    assert_int_equal(kdb_open(DB, &options, &db), 0);
+    kdb_get_stats(db, &stats);
+    assert_true(stats.edge_count > 0); /* the golden table holds edges */
+    assert_int_equal(kdb_close(db), 0);
+    vfs_mem_free(mem);
+    memset(history, 0, sizeof(*history));
+    mem = one_table(history, &options);
     same_as_golden(mem, MANIFEST, GOLDEN_MANIFEST);
     vfs_mem_free(mem);
     free(history);
 }
 
-/* A database made of the golden files alone opens to the same blocks. */
-static void test_lsm_golden_v1_decodes(void **state)
+/*
+ * A database made of golden files opens to the same blocks (and edges):
+ * the format 1 table with its manifest, the format 2 table with the
+ * manifest a run of its changes writes.
+ */
+static void golden_decodes(bool edges, const char *table_golden)
 {
     struct test_history *history = calloc(1, sizeof(*history));
     struct kdb_options options;
     struct vfs_mem *scratch, *mem = vfs_mem_new(1);
     const struct kdb_vfs *vfs = vfs_mem_vfs(mem);
-    const char *files[][2] = {{GOLDEN_TABLE, TABLE_1}, {GOLDEN_MANIFEST, MANIFEST}};
     struct kdb *db;
+    size_t size;
+    uint8_t *bytes;
     int fd;
 
-    (void)state;
-    scratch = one_table(history, &options); /* the history the golden files came from */
-    vfs_mem_free(scratch);
+    scratch = one_table_of(history, &options, edges); /* the history the golden files came from */
     assert_int_equal(vfs->mkdir(vfs->ctx, DB), 0);
     assert_int_equal(vfs->open(vfs->ctx, DB "/LOCK", KDB_VFS_OPEN_WRITE | KDB_VFS_OPEN_CREATE, &fd),
                      0);
     assert_int_equal(vfs->close(vfs->ctx, fd), 0);
     for (size_t i = 0; i < 2; i++) {
-        size_t size;
-        uint8_t *bytes = read_golden(files[i][0], &size);
-        assert_int_equal(
-            vfs->open(vfs->ctx, files[i][1], KDB_VFS_OPEN_WRITE | KDB_VFS_OPEN_CREATE, &fd), 0);
+        const char *name = i ? MANIFEST : TABLE_1;
+        if (i == 0 || !edges) {
+            bytes = read_golden(i ? GOLDEN_MANIFEST : table_golden, &size);
+        } else {
+            size = (size_t)vfs_mem_file_size(scratch, MANIFEST);
+            bytes = malloc(size);
+            assert_non_null(bytes);
+            memcpy(bytes, vfs_mem_file_data(scratch, MANIFEST), size);
+        }
+        assert_int_equal(vfs->open(vfs->ctx, name, KDB_VFS_OPEN_WRITE | KDB_VFS_OPEN_CREATE, &fd),
+                         0);
         assert_int_equal(vfs->pwrite(vfs->ctx, fd, bytes, size, 0), 0);
         assert_int_equal(vfs->close(vfs->ctx, fd), 0);
         free(bytes);
     }
+    vfs_mem_free(scratch);
     options.vfs = vfs;
     options.flags = 0;
     assert_int_equal(kdb_open(DB, &options, &db), 0);
@@ -698,6 +759,18 @@ static void test_lsm_golden_v1_decodes(void **state)
     assert_int_equal(kdb_close(db), 0);
     vfs_mem_free(mem);
     free(history);
+}
+
+static void test_lsm_golden_v1_decodes(void **state)
+{
+    (void)state;
+    golden_decodes(false, GOLDEN_TABLE_V1);
+}
+
+static void test_lsm_golden_v2_decodes(void **state)
+{
+    (void)state;
+    golden_decodes(true, GOLDEN_TABLE);
 }
 
 int main(void)
@@ -713,8 +786,9 @@ int main(void)
         cmocka_unit_test(test_lsm_cut_table_is_refused),
         cmocka_unit_test(test_lsm_every_flipped_manifest_byte_is_refused),
         cmocka_unit_test(test_lsm_open_removes_leftovers_and_refuses_a_missing_table),
-        cmocka_unit_test(test_lsm_golden_v1_still_encodes_the_same),
+        cmocka_unit_test(test_lsm_golden_v2_still_encodes_the_same),
         cmocka_unit_test(test_lsm_golden_v1_decodes),
+        cmocka_unit_test(test_lsm_golden_v2_decodes),
     };
 
     return cmocka_run_group_tests_name("lsm", tests, NULL, NULL);

@@ -336,18 +336,21 @@ static void test_memtable_reserve_failure_is_enomem_and_harmless(void **state)
 }
 
 /*
- * A flush writes memtable_sorted()'s order as the table's: every id once,
- * in memcmp order, whether ids differ early (random), share their first
- * eight bytes in groups, or share all but the last byte.
+ * A flush writes memtable_sorted()'s order as the table's: every block
+ * once in id order, then every edge once in key order (memcmp order),
+ * whether ids differ early (random), share their first eight bytes in
+ * groups, or share all but the last byte; an edge key equal to a block id
+ * is another entry.
  */
 static void test_memtable_sorted_is_memcmp_order(void **state)
 {
     struct fixture *f = *state;
     struct memtable mt;
     struct memtable_ref *refs = NULL;
-    size_t count = 0;
+    size_t count = 0, blocks = 0;
     uint64_t x = 88172645463325252ull; /* xorshift64 */
     const unsigned n = 30000;
+    size_t edges = 0;
 
     assert_int_equal(memtable_init(&mt, &f->env, 1 << 16, 777), 0);
     for (uint32_t i = 0; i < n; i++) {
@@ -366,25 +369,35 @@ static void test_memtable_sorted_is_memcmp_order(void **state)
         if (i % 11 == 0) id[0] = id[7] = (uint8_t)(i % 5); /* a few equal bytes per pass */
         assert_int_equal(memtable_reserve(&mt), 0);
         (void)memtable_put(&mt, id, &entry, NULL);
+        if (i % 4 == 0) {
+            /* The same bytes as an edge's key: another key space, another entry. */
+            entry.edge = 1;
+            assert_int_equal(memtable_reserve(&mt), 0);
+            assert_false(memtable_put(&mt, id, &entry, NULL));
+            edges++;
+        }
     }
-    assert_int_equal(memtable_sorted(&mt, &refs, &count), 0);
+    assert_int_equal(memtable_sorted(&mt, &refs, &count, &blocks), 0);
     assert_int_equal(count, memtable_count(&mt));
+    assert_int_equal(blocks, count - edges);
     for (size_t i = 0; i < count; i++) {
-        assert_ptr_equal(memtable_get(&mt, refs[i].id), refs[i].entry);
-        if (i) assert_true(memcmp(refs[i - 1].id, refs[i].id, KDB_ID_SIZE) < 0);
+        bool edge = i >= blocks;
+        assert_int_equal(refs[i].entry->edge, edge); /* blocks, then edges */
+        assert_ptr_equal(memtable_find(&mt, refs[i].id, edge), refs[i].entry);
+        if (i && i != blocks) assert_true(memcmp(refs[i - 1].id, refs[i].id, KDB_ID_SIZE) < 0);
     }
     env_free(&f->env, refs);
     /* An empty table sorts to nothing. */
     memtable_release(&mt);
     assert_int_equal(memtable_init(&mt, &f->env, 1 << 16, 778), 0);
-    assert_int_equal(memtable_sorted(&mt, &refs, &count), 0);
+    assert_int_equal(memtable_sorted(&mt, &refs, &count, &blocks), 0);
     assert_int_equal(count, 0);
     env_free(&f->env, refs);
     memtable_release(&mt);
     /* A failed allocation is -ENOMEM and leaves nothing behind. */
     assert_int_equal(memtable_init(&mt, &f->env, 1 << 16, 779), 0);
     f->failing.fail = true;
-    assert_int_equal(memtable_sorted(&mt, &refs, &count), -ENOMEM);
+    assert_int_equal(memtable_sorted(&mt, &refs, &count, &blocks), -ENOMEM);
     f->failing.fail = false;
     memtable_release(&mt);
 }

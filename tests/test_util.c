@@ -74,6 +74,19 @@ int test_apply(struct kdb *db, const struct test_op *op, struct test_history *hi
         rc = kdb_sync(db);
         if (rc == 0) history->acked_count = history->count;
         return rc;
+    case TEST_OP_LINK:
+    case TEST_OP_UNLINK: {
+        struct kdb_edge edge = {
+            .source = id, .target = test_id(op->target_index), .type = op->edge_type};
+        struct kdb_stats before, after;
+        kdb_get_stats(db, &before);
+        rc = op->kind == TEST_OP_LINK ? kdb_put_edge(db, &edge) : kdb_delete_edge(db, &edge);
+        if (rc == -ENOENT) return rc;
+        kdb_get_stats(db, &after);
+        /* A link that is there already logs nothing: not a change. */
+        if (rc == 0 && after.last_sequence == before.last_sequence) return 0;
+        break;
+    }
     default:
         fail_msg("bad op kind %d", (int)op->kind);
         return -EINVAL;
@@ -112,11 +125,86 @@ void test_workload(struct test_op *ops, size_t count, uint64_t seed, size_t cont
     }
 }
 
+void test_workload_graph(struct test_op *ops, size_t count, uint64_t seed, size_t content_max)
+{
+    uint64_t rng = seed ^ 0x9e3779b97f4a7c15ull;
+
+    test_workload(ops, count, seed, content_max);
+    for (size_t i = 0; i < count; i++) {
+        uint64_t r = test_random(&rng);
+        if (r % 3 != 0 || ops[i].kind == TEST_OP_SYNC) continue;
+        /* Few ids and types, so that links meet again and deletes cut them. */
+        ops[i].kind = (r >> 8) % 4 == 0 ? TEST_OP_UNLINK : TEST_OP_LINK;
+        ops[i].id_index = (unsigned)((r >> 16) % (MODEL_IDS / 2));
+        ops[i].target_index = (unsigned)((r >> 24) % (MODEL_IDS / 2));
+        ops[i].edge_type = 1 + (unsigned)((r >> 32) % 3);
+    }
+}
+
 struct expect {
     bool live;
     struct test_op put; /* the newest put when live */
     uint64_t version;
 };
+
+/* edges[s][t]: bit ty set when s -ty-> t */
+typedef uint32_t edge_model[MODEL_IDS][MODEL_IDS];
+
+static bool edge_listed(const struct kdb_result *r, const struct kdb_id *s, unsigned type,
+                        const struct kdb_id *t)
+{
+    for (size_t i = 0; i < r->count; i++) {
+        if (r->edges[i].type == type && memcmp(&r->edges[i].source, s, sizeof(*s)) == 0 &&
+            memcmp(&r->edges[i].target, t, sizeof(*t)) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* Every block's edges, out and in, are the model's; a missing block has none to list. */
+static void check_edges(struct kdb *db, const struct expect *expect, edge_model edges)
+{
+    struct kdb_result *r;
+    struct kdb_stats stats;
+    uint64_t total = 0;
+
+    assert_int_equal(kdb_result_new(db, &r), 0);
+    for (unsigned i = 0; i < MODEL_IDS; i++) {
+        struct kdb_id id = test_id(i);
+        size_t out = 0, in = 0;
+        if (!expect[i].live) {
+            assert_int_equal(kdb_edges(db, &id, KDB_DIRECTION_BOTH, 0, r), -ENOENT);
+            continue;
+        }
+        assert_int_equal(kdb_edges(db, &id, KDB_DIRECTION_OUT, 0, r), 0);
+        for (unsigned t = 0; t < MODEL_IDS; t++) {
+            struct kdb_id target = test_id(t);
+            for (unsigned ty = 1; ty <= KDB_EDGE_TYPE_MAX; ty++) {
+                if (!((edges[i][t] >> ty) & 1)) continue;
+                if (!edge_listed(r, &id, ty, &target))
+                    fail_msg("edge %u -%s-> %u is missing", i, kdb_edge_type_name(ty), t);
+                out++;
+            }
+        }
+        assert_int_equal(r->count, out);
+        total += out;
+        assert_int_equal(kdb_edges(db, &id, KDB_DIRECTION_IN, 0, r), 0);
+        for (unsigned s = 0; s < MODEL_IDS; s++) {
+            struct kdb_id source = test_id(s);
+            for (unsigned ty = 1; ty <= KDB_EDGE_TYPE_MAX; ty++) {
+                if (!((edges[s][i] >> ty) & 1)) continue;
+                if (!edge_listed(r, &source, ty, &id))
+                    fail_msg("edge %u -%s-> %u is missing from %u's incoming", s,
+                             kdb_edge_type_name(ty), i, i);
+                in++;
+            }
+        }
+        assert_int_equal(r->count, in);
+    }
+    kdb_result_free(r);
+    kdb_get_stats(db, &stats);
+    assert_int_equal(stats.edge_count, total);
+}
 
 static void check_block(struct kdb *db, unsigned index, const struct expect *e)
 {
@@ -155,14 +243,31 @@ static int count_block(void *ctx, const struct kdb_block *block)
 void test_check_prefix(struct kdb *db, const struct test_history *history, uint64_t prefix)
 {
     struct expect expect[MODEL_IDS];
+    static edge_model edges;
     struct kdb_stats stats;
     uint64_t live = 0, scanned = 0;
 
     memset(expect, 0, sizeof(expect));
+    memset(edges, 0, sizeof(edges));
     assert_true(prefix <= history->count + history->in_flight);
     for (uint64_t k = 0; k < prefix; k++) {
         const struct test_op *op = &history->changes[k];
         struct expect *e = &expect[op->id_index];
+        uint32_t bit = UINT32_C(1) << op->edge_type;
+        switch (op->kind) {
+        case TEST_OP_LINK:
+            edges[op->id_index][op->target_index] |= bit;
+            continue;
+        case TEST_OP_UNLINK:
+            edges[op->id_index][op->target_index] &= ~bit;
+            continue;
+        case TEST_OP_DELETE: /* the block's edges go with it */
+            for (unsigned o = 0; o < MODEL_IDS; o++)
+                edges[op->id_index][o] = edges[o][op->id_index] = 0;
+            break;
+        default:
+            break;
+        }
         e->live = op->kind == TEST_OP_PUT;
         e->put = *op;
         e->version = k + 1;
@@ -176,6 +281,7 @@ void test_check_prefix(struct kdb *db, const struct test_history *history, uint6
     assert_int_equal(stats.block_count, live);
     assert_int_equal(kdb_scan_blocks(db, count_block, &scanned), 0);
     assert_int_equal(scanned, live);
+    check_edges(db, expect, edges);
 }
 
 struct kdb *test_reopen_checked(const char *dir, const struct kdb_options *options,

@@ -24,13 +24,17 @@ enum test_op_kind {
     TEST_OP_PUT = 1,
     TEST_OP_DELETE,
     TEST_OP_SYNC,
+    TEST_OP_LINK,   /* put the edge id_index -edge_type-> target_index */
+    TEST_OP_UNLINK, /* delete it */
 };
 
 struct test_op {
     enum test_op_kind kind;
-    unsigned id_index;  /* < MODEL_IDS */
-    size_t content_len; /* PUT */
-    uint32_t salt;      /* PUT: varies content, uri and metadata */
+    unsigned id_index;     /* < MODEL_IDS */
+    size_t content_len;    /* PUT */
+    uint32_t salt;         /* PUT: varies content, uri and metadata */
+    unsigned target_index; /* LINK, UNLINK: < MODEL_IDS */
+    unsigned edge_type;    /* LINK, UNLINK: 1..KDB_EDGE_TYPE_MAX */
 };
 
 /* Changes in log order; change k (1-based) is changes[k - 1]. */
@@ -55,18 +59,24 @@ void test_block_for(const struct test_op *op, struct kdb_block *block, uint8_t *
 
 /*
  * Applies op to db, recording accepted changes in history (SYNC moves
- * acked_count; a put or delete that fails is kept as in flight). Returns the engine's return code; -ENOENT for a delete of a
- * missing id is not a failure and records nothing.
+ * acked_count; a change that fails is kept as in flight). Returns the
+ * engine's return code. -ENOENT (a delete of a missing block or edge, a
+ * link to a missing block) is not a failure and records nothing; nor does
+ * a link that is there already, which logs nothing.
  */
 int test_apply(struct kdb *db, const struct test_op *op, struct test_history *history);
 
 /* A pseudo-random workload of count ops from seed; sizes up to content_max. */
 void test_workload(struct test_op *ops, size_t count, uint64_t seed, size_t content_max);
 
+/* The same with edges: about a third of the ops link or unlink blocks. */
+void test_workload_graph(struct test_op *ops, size_t count, uint64_t seed, size_t content_max);
+
 /*
  * Checks that db holds exactly the state after the first prefix changes of
  * history: every id's content, uri, metadata and version, the block count,
- * and a full scan. Fails the test (cmocka) otherwise.
+ * a full scan, and every block's edges both ways (a block's delete took
+ * its edges). Fails the test (cmocka) otherwise.
  */
 void test_check_prefix(struct kdb *db, const struct test_history *history, uint64_t prefix);
 

@@ -3,8 +3,9 @@
  * test_wal.c: the write-ahead log's bytes on disk and what replay makes of
  * damage to them.
  *
- * Goal: the format stays readable (a golden segment of format version 1
- * still decodes, and the same changes still encode to the same bytes); a
+ * Goal: the format stays readable (golden segments of format versions 1
+ * and 2 still decode, and the same changes, edges among them, still encode
+ * to the same bytes); a
  * torn tail is dropped and the file cut back; damage that a later record
  * shows was durable, damage in a completed segment, a missing segment and
  * a newer format version are reported, never served.
@@ -30,9 +31,10 @@
 #include "vfs_fault.h"
 #include "vfs_mem.h"
 
-#define DB          "db"
-#define GOLDEN_PATH "tests/data/wal-v1.golden"
-#define SEGMENT(n)  DB "/wal-000000000000000" #n ".log"
+#define DB             "db"
+#define GOLDEN_V1_PATH "tests/data/wal-v1.golden" /* blocks only */
+#define GOLDEN_PATH    "tests/data/wal-v2.golden" /* blocks and edges */
+#define SEGMENT(n)     DB "/wal-000000000000000" #n ".log"
 
 struct small_db {
     struct vfs_mem *mem;
@@ -118,8 +120,8 @@ static void assert_reported(int rc)
 
 /* ---- golden file ---- */
 
-/* The changes whose log is the golden segment. */
-static void golden_changes(struct kdb *db, struct test_history *history)
+/* The changes whose log is the golden segment: format 1's, and format 2's with edges. */
+static void golden_changes(struct kdb *db, struct test_history *history, bool edges)
 {
     const struct test_op ops[] = {
         {.kind = TEST_OP_PUT, .id_index = 1, .content_len = 40, .salt = 1},
@@ -129,9 +131,20 @@ static void golden_changes(struct kdb *db, struct test_history *history)
         {.kind = TEST_OP_DELETE, .id_index = 3},
         {.kind = TEST_OP_SYNC},
     };
+    const struct test_op graph[] = {
+        {.kind = TEST_OP_LINK, .id_index = 1, .target_index = 2, .edge_type = KDB_EDGE_CALLS},
+        {.kind = TEST_OP_LINK, .id_index = 2, .target_index = 1, .edge_type = KDB_EDGE_DEFINED_IN},
+        {.kind = TEST_OP_PUT, .id_index = 4, .content_len = 5, .salt = 5},
+        {.kind = TEST_OP_LINK, .id_index = 4, .target_index = 1, .edge_type = KDB_EDGE_CALLS},
+        {.kind = TEST_OP_UNLINK, .id_index = 1, .target_index = 2, .edge_type = KDB_EDGE_CALLS},
+        {.kind = TEST_OP_DELETE, .id_index = 4},
+        {.kind = TEST_OP_SYNC},
+    };
 
     for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
         assert_int_equal(test_apply(db, &ops[i], history), 0);
+    for (size_t i = 0; edges && i < sizeof(graph) / sizeof(graph[0]); i++)
+        assert_int_equal(test_apply(db, &graph[i], history), 0);
 }
 
 static uint8_t *read_file(const char *path, size_t *size)
@@ -146,7 +159,7 @@ static uint8_t *read_file(const char *path, size_t *size)
     return bytes;
 }
 
-static void test_wal_golden_v1_still_encodes_the_same(void **state)
+static void test_wal_golden_v2_still_encodes_the_same(void **state)
 {
     struct vfs_mem *mem = vfs_mem_new(1);
     struct test_history history = {0};
@@ -160,7 +173,7 @@ static void test_wal_golden_v1_still_encodes_the_same(void **state)
     test_options(&options, vfs_mem_vfs(mem));
     options.flags |= KDB_OPEN_KEEP_LOG;
     assert_int_equal(kdb_open(DB, &options, &db), 0);
-    golden_changes(db, &history);
+    golden_changes(db, &history, true);
     assert_int_equal(kdb_close(db), 0);
     int64_t size = vfs_mem_file_size(mem, SEGMENT(1));
     assert_true(size > WAL_HEADER_SIZE);
@@ -178,23 +191,23 @@ static void test_wal_golden_v1_still_encodes_the_same(void **state)
     vfs_mem_free(mem);
 }
 
-static void test_wal_golden_v1_decodes(void **state)
+/* A log of one golden segment replays to the changes it was made from. */
+static void golden_decodes(const char *path, bool edges)
 {
     struct vfs_mem *mem = vfs_mem_new(1);
     const struct kdb_vfs *vfs = vfs_mem_vfs(mem);
     struct test_history history = {0};
     struct kdb_options options;
     size_t golden_size;
-    uint8_t *golden = read_file(GOLDEN_PATH, &golden_size);
+    uint8_t *golden = read_file(path, &golden_size);
     struct kdb *db;
     int fd;
 
-    (void)state;
     /* The history the golden file was made from, recorded against a scratch database. */
     struct vfs_mem *scratch = vfs_mem_new(1);
     test_options(&options, vfs_mem_vfs(scratch));
     assert_int_equal(kdb_open(DB, &options, &db), 0);
-    golden_changes(db, &history);
+    golden_changes(db, &history, edges);
     assert_int_equal(kdb_close(db), 0);
     vfs_mem_free(scratch);
 
@@ -210,10 +223,22 @@ static void test_wal_golden_v1_decodes(void **state)
     options.vfs = vfs;
     options.flags = 0;
     assert_int_equal(kdb_open(DB, &options, &db), 0);
-    test_check_prefix(db, &history, 5);
+    test_check_prefix(db, &history, history.count);
     assert_int_equal(kdb_close(db), 0);
     free(golden);
     vfs_mem_free(mem);
+}
+
+static void test_wal_golden_v1_decodes(void **state)
+{
+    (void)state;
+    golden_decodes(GOLDEN_V1_PATH, false);
+}
+
+static void test_wal_golden_v2_decodes(void **state)
+{
+    (void)state;
+    golden_decodes(GOLDEN_PATH, true);
 }
 
 /* ---- tails, damage, versions ---- */
@@ -289,8 +314,8 @@ static void test_wal_replay_newer_version_is_enotsup(void **state)
     uint64_t prefix;
 
     (void)state;
-    /* A newer writer would have written a valid header with version 2. */
-    header[WAL_HEADER_VERSION_OFFSET] = 2;
+    /* A newer writer would have written a valid header with a higher version. */
+    header[WAL_HEADER_VERSION_OFFSET] = WAL_VERSION + 1;
     put_le64(header + WAL_HEADER_CHECKSUM_OFFSET,
              checksum_64(header, WAL_HEADER_CHECKSUM_OFFSET, 0));
     assert_int_equal(vfs_mem_commit(mem, s->files[0]), 0);
@@ -460,8 +485,9 @@ static void test_wal_corruption_sweep_cut_every_offset(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_wal_golden_v1_still_encodes_the_same),
+        cmocka_unit_test(test_wal_golden_v2_still_encodes_the_same),
         cmocka_unit_test(test_wal_golden_v1_decodes),
+        cmocka_unit_test(test_wal_golden_v2_decodes),
         cmocka_unit_test(test_wal_replay_torn_tail_truncates),
         cmocka_unit_test(test_wal_replay_cut_in_last_record_drops_only_it),
         cmocka_unit_test(test_wal_replay_damage_before_durable_records_is_euclean),

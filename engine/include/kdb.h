@@ -29,6 +29,7 @@
 #define KDB_ENGINE_INCLUDE_KDB_H
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -237,8 +238,8 @@ KDB_MUST_USE int kdb_put_block(struct kdb *db, const struct kdb_block *block,
                                uint64_t *version_out);
 
 /*
- * Deletes a block. Returns -ENOENT if there is none, or an error as for
- * kdb_put_block().
+ * Deletes a block and every edge from or to it, in one change. Returns
+ * -ENOENT if there is none, or an error as for kdb_put_block().
  */
 KDB_MUST_USE int kdb_delete_block(struct kdb *db, const struct kdb_id *id);
 
@@ -313,6 +314,103 @@ enum kdb_edge_type {
 /* Which way a query follows edges: from source to target, back, or both. */
 enum kdb_direction { KDB_DIRECTION_OUT = 1, KDB_DIRECTION_IN = 2, KDB_DIRECTION_BOTH = 3 };
 
+/* An edge: a member of a set, (source, type, target). */
+struct kdb_edge {
+    struct kdb_id source;
+    struct kdb_id target;
+    unsigned type; /* enum kdb_edge_type */
+};
+
+/*
+ * Adds an edge. Both ends must be live blocks. Adding an edge that is there
+ * already changes nothing (no new log record) and returns 0. Visible at
+ * once both ways (in the target's incoming edges too), durable after
+ * kdb_sync(). Returns -EINVAL (not a type), -ENOENT (an end is missing),
+ * or an error as for kdb_put_block().
+ */
+KDB_MUST_USE int kdb_put_edge(struct kdb *db, const struct kdb_edge *edge);
+
+/* Removes an edge. Returns -ENOENT if it is not there, or an error as for kdb_put_edge(). */
+KDB_MUST_USE int kdb_delete_edge(struct kdb *db, const struct kdb_edge *edge);
+
+/* ---- Queries ---- */
+
+#define KDB_NONE UINT32_MAX
+
+/* A block a traversal or path reached. */
+struct kdb_node {
+    struct kdb_id id;
+    uint32_t depth;  /* edges from the start; 0 for the start */
+    uint32_t parent; /* index in nodes of the node it was reached from; KDB_NONE for the start */
+    unsigned type;   /* the type of the edge it was reached by; 0 for the start */
+    bool reversed;   /* reached from that edge's target (following it backwards) */
+};
+
+/*
+ * Where a query's answer goes. Made once with kdb_result_new() and reused:
+ * each query replaces what the previous one left, in memory the result
+ * keeps (an arena, reset in one step), so a query allocates nothing once
+ * the result has grown to its size. The fields are read-only; what they
+ * point at is valid until the next query into this result, or
+ * kdb_result_free(); block views also only until the next change.
+ */
+struct kdb_result {
+    size_t count;                   /* items of the one array the last query filled */
+    const struct kdb_edge *edges;   /* kdb_edges() */
+    const struct kdb_node *nodes;   /* kdb_traverse(), kdb_path() */
+    const struct kdb_block *blocks; /* kdb_get_blocks() */
+};
+
+/* A new, empty result. Returns -ENOMEM. */
+KDB_MUST_USE int kdb_result_new(struct kdb *db, struct kdb_result **out);
+
+/* Frees a result and everything its queries returned; r may be NULL. */
+void kdb_result_free(struct kdb_result *r);
+
+/*
+ * Lists id's edges: out-edges (id is the source), in-edges (id is the
+ * target) or both (out first), of the types in type_mask (bit t for type t,
+ * 1u << KDB_EDGE_CALLS; 0 for every type), in the order they were added,
+ * into r->edges. Takes time in proportion to the edges of id. Returns
+ * -ENOENT (no such block), -EINVAL (a bad direction or mask) or -ENOMEM.
+ */
+KDB_MUST_USE int kdb_edges(struct kdb *db, const struct kdb_id *id, unsigned direction,
+                           uint32_t type_mask, struct kdb_result *r);
+
+/* How a traversal or path search follows edges. */
+struct kdb_walk {
+    unsigned direction; /* enum kdb_direction */
+    uint32_t type_mask; /* as for kdb_edges(); 0: every type */
+    uint32_t max_depth; /* edges from the start at most; KDB_NONE: no limit */
+    size_t limit;       /* nodes in the answer at most, the start included; 0: no limit */
+};
+
+/*
+ * Breadth-first from start: r->nodes gets start, then every block reached
+ * within walk's bounds, each once (cycles are followed once), nearer ones
+ * first, each with the edge it was first reached by. Returns -ENOENT (no
+ * such block), -EINVAL or -ENOMEM.
+ */
+KDB_MUST_USE int kdb_traverse(struct kdb *db, const struct kdb_id *start,
+                              const struct kdb_walk *walk, struct kdb_result *r);
+
+/*
+ * A shortest path from one block to another, following edges as walk says
+ * (its limit is ignored): r->nodes holds it, from first, each node's
+ * parent the one before it. Returns 0 with r->count 0 when there is none,
+ * -ENOENT (no such block), -EINVAL or -ENOMEM.
+ */
+KDB_MUST_USE int kdb_path(struct kdb *db, const struct kdb_id *from, const struct kdb_id *to,
+                          const struct kdb_walk *walk, struct kdb_result *r);
+
+/*
+ * Views of n blocks, in the order of ids, into r->blocks (r->count = n),
+ * without copying their bytes: a missing id's view has version 0 and no
+ * fields. Returns a read error as kdb_get_block_view() does, or -ENOMEM.
+ */
+KDB_MUST_USE int kdb_get_blocks(struct kdb *db, const struct kdb_id *ids, size_t n,
+                                struct kdb_result *r);
+
 /* The type's name ("calls", "defined_in", ...), or NULL if type is not one. */
 const char *kdb_edge_type_name(unsigned type);
 
@@ -356,6 +454,8 @@ struct kdb_stats {
     uint64_t compaction_bytes_written;
     uint64_t stall_count; /* changes that waited for a flush to finish */
     uint64_t stall_ns;    /* total time they waited */
+    uint64_t edge_count;  /* live edges */
+    uint64_t graph_bytes; /* memory of the edge index */
 };
 
 /* Fills *stats; cannot fail. */

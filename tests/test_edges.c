@@ -1,0 +1,317 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_edges.c: edges and graph queries through the public API.
+ *
+ * Goal: an edge needs both ends and a known type; it is a set member (a
+ * second put logs nothing); it is visible both ways at once; a block's
+ * delete takes its edges in both directions, and they stay gone when the
+ * block comes back, through flush, compaction and reopen; traversals,
+ * paths and batch gets answer as documented, into a result that is reused.
+ * Method: small databases on tests/vfs_mem.c, in the foreground so that
+ * flushes happen where the test says; the randomized model runs and crash
+ * sweeps of test_db and test_lsm cover edges too (test_util.c).
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "kdb.h"
+#include "test_util.h"
+#include "vfs_mem.h"
+
+#define DB "db"
+
+struct fixture {
+    struct vfs_mem *mem;
+    struct kdb_options options;
+    struct kdb *db;
+    struct kdb_result *r;
+};
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+
+    assert_non_null(f);
+    f->mem = vfs_mem_new(5);
+    test_options(&f->options, vfs_mem_vfs(f->mem));
+    f->options.flags |= KDB_OPEN_FOREGROUND;
+    f->options.memtable_size_bytes = 64 << 10;
+    assert_int_equal(kdb_open(DB, &f->options, &f->db), 0);
+    assert_int_equal(kdb_result_new(f->db, &f->r), 0);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+
+    kdb_result_free(f->r);
+    assert_int_equal(kdb_close(f->db), 0);
+    vfs_mem_free(f->mem);
+    free(f);
+    return 0;
+}
+
+static void reopen(struct fixture *f)
+{
+    kdb_result_free(f->r);
+    assert_int_equal(kdb_close(f->db), 0);
+    assert_int_equal(kdb_open(DB, &f->options, &f->db), 0);
+    assert_int_equal(kdb_result_new(f->db, &f->r), 0);
+}
+
+static void put(struct fixture *f, unsigned i)
+{
+    struct kdb_block block = {.id = test_id(i), .content = "x", .content_len = 1};
+    assert_int_equal(kdb_put_block(f->db, &block, NULL), 0);
+}
+
+static int link(struct fixture *f, unsigned s, unsigned type, unsigned t)
+{
+    struct kdb_edge e = {.source = test_id(s), .target = test_id(t), .type = type};
+    return kdb_put_edge(f->db, &e);
+}
+
+static int unlink_edge(struct fixture *f, unsigned s, unsigned type, unsigned t)
+{
+    struct kdb_edge e = {.source = test_id(s), .target = test_id(t), .type = type};
+    return kdb_delete_edge(f->db, &e);
+}
+
+static size_t edges(struct fixture *f, unsigned i, unsigned direction, uint32_t mask)
+{
+    struct kdb_id id = test_id(i);
+    assert_int_equal(kdb_edges(f->db, &id, direction, mask, f->r), 0);
+    return f->r->count;
+}
+
+static uint64_t last_sequence(struct fixture *f)
+{
+    struct kdb_stats stats;
+    kdb_get_stats(f->db, &stats);
+    return stats.last_sequence;
+}
+
+static uint64_t edge_count(struct fixture *f)
+{
+    struct kdb_stats stats;
+    kdb_get_stats(f->db, &stats);
+    return stats.edge_count;
+}
+
+static void test_edges_need_both_ends_and_a_type(void **state)
+{
+    struct fixture *f = *state;
+    struct kdb_id missing = test_id(9);
+
+    put(f, 1);
+    put(f, 2);
+    assert_int_equal(link(f, 1, 0, 2), -EINVAL);
+    assert_int_equal(link(f, 1, KDB_EDGE_TYPE_MAX + 1, 2), -EINVAL);
+    assert_int_equal(link(f, 1, KDB_EDGE_CALLS, 9), -ENOENT);
+    assert_int_equal(link(f, 9, KDB_EDGE_CALLS, 1), -ENOENT);
+    assert_int_equal(unlink_edge(f, 1, KDB_EDGE_CALLS, 2), -ENOENT);
+    assert_int_equal(unlink_edge(f, 1, 0, 2), -EINVAL);
+    assert_int_equal(edge_count(f), 0);
+    assert_int_equal(kdb_edges(f->db, &missing, KDB_DIRECTION_OUT, 0, f->r), -ENOENT);
+    assert_int_equal(edges(f, 1, KDB_DIRECTION_BOTH, 0), 0); /* a block without edges */
+    assert_int_equal(kdb_edges(f->db, &(struct kdb_id){0}, 0, 0, f->r), -EINVAL);
+    {
+        struct kdb_id one = test_id(1);
+        assert_int_equal(kdb_edges(f->db, &one, 4, 0, f->r), -EINVAL);
+        assert_int_equal(kdb_edges(f->db, &one, KDB_DIRECTION_OUT, 1u, f->r), -EINVAL);
+        assert_int_equal(kdb_edges(f->db, &one, KDB_DIRECTION_OUT, 1u << 12, f->r), -EINVAL);
+    }
+}
+
+static void test_edges_are_a_set_visible_both_ways_at_once(void **state)
+{
+    struct fixture *f = *state;
+    uint64_t seq;
+
+    for (unsigned i = 1; i <= 3; i++)
+        put(f, i);
+    assert_int_equal(link(f, 1, KDB_EDGE_CALLS, 2), 0);
+    seq = last_sequence(f);
+    assert_int_equal(link(f, 1, KDB_EDGE_CALLS, 2), 0); /* again: nothing logged */
+    assert_int_equal(last_sequence(f), seq);
+    assert_int_equal(link(f, 1, KDB_EDGE_REFERENCES, 2), 0); /* another type: another edge */
+    assert_int_equal(link(f, 3, KDB_EDGE_CALLS, 2), 0);
+    assert_int_equal(link(f, 2, KDB_EDGE_DEFINED_IN, 3), 0);
+    assert_int_equal(edge_count(f), 4);
+
+    /* The target's incoming edges, before any flush. */
+    assert_int_equal(edges(f, 2, KDB_DIRECTION_IN, 0), 3);
+    struct kdb_id one = test_id(1), two = test_id(2);
+    assert_memory_equal(&f->r->edges[0].source, &one, sizeof(one));
+    assert_memory_equal(&f->r->edges[0].target, &two, sizeof(two));
+    assert_int_equal(f->r->edges[0].type, KDB_EDGE_CALLS);
+    assert_int_equal(f->r->edges[1].type, KDB_EDGE_REFERENCES); /* the order they came in */
+    assert_int_equal(edges(f, 2, KDB_DIRECTION_IN, 1u << KDB_EDGE_CALLS), 2);
+    assert_int_equal(edges(f, 2, KDB_DIRECTION_OUT, 0), 1);
+    assert_int_equal(edges(f, 2, KDB_DIRECTION_BOTH, 0), 4);
+    assert_int_equal(f->r->edges[0].type, KDB_EDGE_DEFINED_IN); /* out first */
+    assert_int_equal(edges(f, 1, KDB_DIRECTION_OUT, 1u << KDB_EDGE_IMPORTS), 0);
+
+    assert_int_equal(unlink_edge(f, 1, KDB_EDGE_CALLS, 2), 0);
+    assert_int_equal(unlink_edge(f, 1, KDB_EDGE_CALLS, 2), -ENOENT);
+    assert_int_equal(edges(f, 1, KDB_DIRECTION_OUT, 0), 1);
+    assert_int_equal(edges(f, 2, KDB_DIRECTION_IN, 0), 2);
+    /* The same after a flush, a compaction and a reopen. */
+    for (int step = 0; step < 3; step++) {
+        if (step == 0) assert_int_equal(kdb_flush(f->db), 0);
+        if (step == 1) assert_int_equal(kdb_compact(f->db), 0);
+        if (step == 2) reopen(f);
+        assert_int_equal(edge_count(f), 3);
+        assert_int_equal(edges(f, 2, KDB_DIRECTION_IN, 0), 2);
+        assert_int_equal(edges(f, 1, KDB_DIRECTION_OUT, 0), 1);
+        assert_int_equal(f->r->edges[0].type, KDB_EDGE_REFERENCES);
+    }
+}
+
+static void test_edges_go_with_their_block_and_stay_gone(void **state)
+{
+    struct fixture *f = *state;
+    struct kdb_id hub = test_id(1);
+
+    for (unsigned i = 1; i <= 5; i++)
+        put(f, i);
+    assert_int_equal(link(f, 1, KDB_EDGE_CALLS, 2), 0);
+    assert_int_equal(link(f, 1, KDB_EDGE_CALLS, 3), 0);
+    assert_int_equal(link(f, 4, KDB_EDGE_CALLS, 1), 0);
+    assert_int_equal(link(f, 1, KDB_EDGE_CALLS, 1), 0); /* a self-loop */
+    assert_int_equal(link(f, 4, KDB_EDGE_CALLS, 5), 0); /* not the hub's */
+    assert_int_equal(kdb_flush(f->db), 0);              /* the edges are in a table now */
+    assert_int_equal(kdb_delete_block(f->db, &hub), 0);
+    assert_int_equal(edge_count(f), 1);
+    assert_int_equal(edges(f, 2, KDB_DIRECTION_IN, 0), 0);
+    assert_int_equal(edges(f, 4, KDB_DIRECTION_OUT, 0), 1);
+    assert_int_equal(kdb_edges(f->db, &hub, KDB_DIRECTION_BOTH, 0, f->r), -ENOENT);
+    /* The block comes back without its old edges, whatever the tables hold. */
+    put(f, 1);
+    for (int step = 0; step < 4; step++) {
+        if (step == 1) assert_int_equal(kdb_flush(f->db), 0);
+        if (step == 2) reopen(f);
+        if (step == 3) assert_int_equal(kdb_compact(f->db), 0);
+        assert_int_equal(edges(f, 1, KDB_DIRECTION_BOTH, 0), 0);
+        assert_int_equal(edge_count(f), 1);
+        assert_int_equal(edges(f, 5, KDB_DIRECTION_IN, 0), 1);
+    }
+    reopen(f);
+    assert_int_equal(edge_count(f), 1);
+    assert_int_equal(link(f, 1, KDB_EDGE_CALLS, 2), 0); /* and takes new ones */
+    assert_int_equal(edges(f, 2, KDB_DIRECTION_IN, 0), 1);
+}
+
+static void test_edges_traversal_and_path(void **state)
+{
+    struct fixture *f = *state;
+    struct kdb_walk walk = {.direction = KDB_DIRECTION_OUT, .max_depth = KDB_NONE};
+    struct kdb_id a = test_id(0), z = test_id(5), lone = test_id(7), missing = test_id(9);
+
+    /* 0 -> 1 -> 2 -> 3 -> 4 -> 5, 2 -> 0 (a cycle), 1 -references-> 4 (a shortcut). */
+    for (unsigned i = 0; i <= 7; i++)
+        put(f, i);
+    for (unsigned i = 0; i < 5; i++)
+        assert_int_equal(link(f, i, KDB_EDGE_CALLS, i + 1), 0);
+    assert_int_equal(link(f, 2, KDB_EDGE_CALLS, 0), 0);
+    assert_int_equal(link(f, 1, KDB_EDGE_REFERENCES, 4), 0);
+
+    assert_int_equal(kdb_traverse(f->db, &a, &walk, f->r), 0);
+    assert_int_equal(f->r->count, 6); /* each once, the cycle notwithstanding */
+    assert_memory_equal(&f->r->nodes[0].id, &a, sizeof(a));
+    assert_int_equal(f->r->nodes[0].parent, KDB_NONE);
+    for (size_t i = 1; i < f->r->count; i++) {
+        assert_true(f->r->nodes[i].depth >= f->r->nodes[i - 1].depth); /* nearer first */
+        assert_int_equal(f->r->nodes[f->r->nodes[i].parent].depth + 1, f->r->nodes[i].depth);
+    }
+    walk.max_depth = 2;
+    assert_int_equal(kdb_traverse(f->db, &a, &walk, f->r), 0);
+    assert_int_equal(f->r->count, 4); /* 0; 1; 2 and 4 */
+    walk.type_mask = 1u << KDB_EDGE_CALLS;
+    assert_int_equal(kdb_traverse(f->db, &a, &walk, f->r), 0);
+    assert_int_equal(f->r->count, 3);
+    walk = (struct kdb_walk){.direction = KDB_DIRECTION_IN, .max_depth = KDB_NONE, .limit = 2};
+    assert_int_equal(kdb_traverse(f->db, &z, &walk, f->r), 0);
+    assert_int_equal(f->r->count, 2);
+    assert_true(f->r->nodes[1].reversed);
+    walk.limit = 0;
+    assert_int_equal(kdb_traverse(f->db, &lone, &walk, f->r), 0);
+    assert_int_equal(f->r->count, 1); /* a block without edges: itself */
+    assert_int_equal(kdb_traverse(f->db, &missing, &walk, f->r), -ENOENT);
+    walk.direction = 0;
+    assert_int_equal(kdb_traverse(f->db, &a, &walk, f->r), -EINVAL);
+
+    walk = (struct kdb_walk){.direction = KDB_DIRECTION_OUT, .max_depth = KDB_NONE};
+    assert_int_equal(kdb_path(f->db, &a, &z, &walk, f->r), 0);
+    assert_int_equal(f->r->count, 4); /* 0 1 4 5 */
+    struct kdb_id four = test_id(4);
+    assert_memory_equal(&f->r->nodes[2].id, &four, sizeof(four));
+    assert_int_equal(f->r->nodes[2].type, KDB_EDGE_REFERENCES);
+    assert_int_equal(kdb_path(f->db, &z, &a, &walk, f->r), 0);
+    assert_int_equal(f->r->count, 0); /* no way back along the edges */
+    walk.direction = KDB_DIRECTION_IN;
+    assert_int_equal(kdb_path(f->db, &z, &a, &walk, f->r), 0);
+    assert_int_equal(f->r->count, 4);
+    assert_int_equal(kdb_path(f->db, &a, &lone, &walk, f->r), 0);
+    assert_int_equal(f->r->count, 0);
+    assert_int_equal(kdb_path(f->db, &a, &a, &walk, f->r), 0);
+    assert_int_equal(f->r->count, 1);
+    assert_int_equal(kdb_path(f->db, &a, &missing, &walk, f->r), -ENOENT);
+}
+
+static void test_edges_batch_get_and_result_reuse(void **state)
+{
+    struct fixture *f = *state;
+    struct kdb_id ids[5] = {test_id(1), test_id(9), test_id(2), test_id(1), test_id(8)};
+    struct kdb_block block = {.id = test_id(2), .content = "two", .content_len = 3};
+
+    put(f, 1);
+    assert_int_equal(kdb_put_block(f->db, &block, NULL), 0);
+    assert_int_equal(kdb_get_blocks(f->db, ids, 5, f->r), 0);
+    assert_int_equal(f->r->count, 5);
+    assert_true(f->r->blocks[0].version > 0);
+    assert_int_equal(f->r->blocks[1].version, 0); /* missing */
+    assert_memory_equal(&f->r->blocks[1].id, &ids[1], sizeof(ids[1]));
+    assert_int_equal(f->r->blocks[2].content_len, 3);
+    assert_memory_equal(f->r->blocks[2].content, "two", 3);
+    assert_int_equal(f->r->blocks[3].version, f->r->blocks[0].version);
+    assert_int_equal(f->r->blocks[4].version, 0);
+    assert_null(f->r->edges);
+    assert_null(f->r->nodes);
+    /* The same result, a query of another kind and a larger answer. */
+    for (unsigned i = 10; i < 200; i++) { /* test ids are distinct below 256 */
+        put(f, i);
+        assert_int_equal(link(f, 1, KDB_EDGE_CONTAINS, i), 0);
+    }
+    assert_int_equal(edges(f, 1, KDB_DIRECTION_OUT, 0), 190);
+    assert_null(f->r->blocks);
+    assert_int_equal(kdb_get_blocks(f->db, ids, 0, f->r), 0);
+    assert_int_equal(f->r->count, 0);
+    assert_int_equal(kdb_flush(f->db), 0);
+    assert_int_equal(kdb_get_blocks(f->db, ids, 3, f->r), 0); /* from a table */
+    assert_memory_equal(f->r->blocks[2].content, "two", 3);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_edges_need_both_ends_and_a_type, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_edges_are_a_set_visible_both_ways_at_once, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_edges_go_with_their_block_and_stay_gone, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_edges_traversal_and_path, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_edges_batch_get_and_result_reuse, setup, teardown),
+    };
+    return cmocka_run_group_tests_name("edges", tests, NULL, NULL);
+}
