@@ -33,6 +33,10 @@ TEST_SRC  := $(wildcard tests/test_*.c)
 TEST_SRC  := $(filter-out tests/test_util.c,$(TEST_SRC))
 TEST_BIN  := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 
+KAUSAL_SRC := tools/kausal.c tools/cli.c $(wildcard tools/cmd_*.c)
+KAUSAL_OBJ := $(KAUSAL_SRC:%.c=$(BUILD)/%.o)
+KAUSAL_BIN := $(BUILD)/kausal
+
 BENCH_SRC := $(wildcard bench/*.c)
 BENCH_OBJ := $(BENCH_SRC:%.c=$(BUILD)/%.o)
 BENCH_BIN := $(BUILD)/kausal-bench
@@ -52,7 +56,7 @@ BENCH_LIBS    = $(if $(JANSSON_OK),-ljansson) $(if $(LEVELDB_OK),-lleveldb) \
 .PHONY: FORCE all deps deps-bench test check asan ubsan tsan valgrind bench bench-check demo man-lint format \
 	format-check tidy install clean help
 
-all: $(LIBKAUSAL) $(BENCH_BIN)
+all: $(LIBKAUSAL) $(KAUSAL_BIN) $(BENCH_BIN)
 
 help:
 	@sed -n 's/^#   //p' Makefile
@@ -98,6 +102,10 @@ $(BUILD)/tests/test_%: $(BUILD)/tests/test_%.o $(TEST_SUPPORT_OBJ) $(LIBKAUSAL)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(CMOCKA_LIBS)
 
+$(KAUSAL_BIN): $(KAUSAL_OBJ) $(LIBKAUSAL)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) -ljansson -lpthread
+
 $(BENCH_BIN): $(BENCH_OBJ) $(LIBKAUSAL)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(CFLAGS) -o $@ $(filter-out %.stamp,$^) $(LDFLAGS) $(BENCH_LIBS) -lm -lpthread
@@ -107,8 +115,8 @@ $(BENCH_BIN): $(BENCH_OBJ) $(LIBKAUSAL)
 # the sanitizer builds do): a gross slowdown fails, noise does not.
 TEST_BENCH ?= 1
 test: deps
-	@$(MAKE) --no-print-directory $(TEST_BIN) $(if $(filter 1,$(TEST_BENCH)),$(BENCH_BIN))
-	@./tests/run-tests.sh $(TEST_BIN)
+	@$(MAKE) --no-print-directory $(TEST_BIN) $(KAUSAL_BIN) $(if $(filter 1,$(TEST_BENCH)),$(BENCH_BIN))
+	@KAUSAL_BIN=$(KAUSAL_BIN) ./tests/run-tests.sh $(TEST_BIN)
 	$(if $(filter 1,$(TEST_BENCH)),@BUILD=$(BUILD) ./scripts/bench-check.sh $(BENCH_BIN) small ci)
 
 SAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fno-sanitize-recover=all
@@ -131,8 +139,8 @@ tsan: deps
 		OPT="$(SAN_FLAGS) -fsanitize=thread" EXTRA_LDFLAGS="-fsanitize=thread" TEST_BENCH=0 test
 
 valgrind: deps
-	@$(MAKE) --no-print-directory $(TEST_BIN)
-	@KDB_TEST_QUICK=1 VALGRIND="valgrind -q --error-exitcode=99 --leak-check=full" \
+	@$(MAKE) --no-print-directory $(TEST_BIN) $(KAUSAL_BIN)
+	@KDB_TEST_QUICK=1 KAUSAL_BIN=$(KAUSAL_BIN) VALGRIND="valgrind -q --error-exitcode=99 --leak-check=full" \
 		./tests/run-tests.sh $(TEST_BIN)
 
 BENCH_ARGS ?=
@@ -181,7 +189,7 @@ PREFIX ?= /usr/local
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include \
 		$(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5
-	install -m 0755 $(BENCH_BIN) $(DESTDIR)$(PREFIX)/bin/
+	install -m 0755 $(KAUSAL_BIN) $(BENCH_BIN) $(DESTDIR)$(PREFIX)/bin/
 	install -m 0644 $(LIBKAUSAL) $(DESTDIR)$(PREFIX)/lib/
 	install -m 0644 engine/include/kdb.h $(DESTDIR)$(PREFIX)/include/
 	install -m 0644 man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/

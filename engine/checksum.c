@@ -35,6 +35,14 @@ uint64_t checksum_stream_end(const struct checksum_stream *s)
     return XXH3_64bits_digest((const XXH3_state_t *)(const void *)s->state);
 }
 
+void checksum_stream_end_128(const struct checksum_stream *s, uint8_t out[16])
+{
+    XXH128_canonical_t canonical;
+    XXH128_canonicalFromHash(&canonical,
+                             XXH3_128bits_digest((const XXH3_state_t *)(const void *)s->state));
+    memcpy(out, canonical.digest, sizeof(canonical.digest));
+}
+
 uint64_t hash_id(const uint8_t id[16])
 {
     return XXH3_64bits(id, 16);

@@ -24,6 +24,9 @@ void checksum_stream_begin(struct checksum_stream *s);
 void checksum_stream_update(struct checksum_stream *s, const void *buf, size_t len);
 uint64_t checksum_stream_end(const struct checksum_stream *s);
 
+/* XXH3-128 of the same bytes, as checksum_128() gives it. */
+void checksum_stream_end_128(const struct checksum_stream *s, uint8_t out[16]);
+
 /* XXH3-128 of buf[0..len) with seed, as 16 bytes (high half first, big-endian). */
 void checksum_128(const void *buf, size_t len, uint64_t seed, uint8_t out[16]);
 

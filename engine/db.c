@@ -1235,6 +1235,24 @@ int kdb_compact(struct kdb *db)
     return 0;
 }
 
+int kdb_check(struct kdb *db, uint64_t *records_out)
+{
+    uint64_t records = 0;
+
+    if (records_out) *records_out = 0;
+    for (size_t i = 0; i < db->lsm.table_count; i++) {
+        const struct table *t = db->lsm.tables[i];
+        for (uint64_t e = 0; e < t->count; e++) {
+            struct table_record r;
+            int rc = table_read_checked(t, &db->env, e, &r);
+            if (rc < 0) return rc;
+            records++;
+        }
+    }
+    if (records_out) *records_out = records;
+    return 0;
+}
+
 int kdb_sync(struct kdb *db)
 {
     int rc = db->error ? db->error : settle(db, false);

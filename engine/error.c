@@ -6,6 +6,8 @@
 
 #include <string.h>
 
+#include "checksum.h"
+
 struct error_name {
     int code;            /* positive errno */
     const char *message; /* what it means for a database */
@@ -73,4 +75,19 @@ int kdb_id_from_hex(const char *hex, size_t len, struct kdb_id *id)
     }
     *id = parsed;
     return 0;
+}
+
+void kdb_id_for_symbol(const char *source_uri, size_t uri_len, const char *kind, size_t kind_len,
+                       const char *name, size_t name_len, struct kdb_id *id)
+{
+    struct checksum_stream s;
+    static const char nul = '\0';
+
+    checksum_stream_begin(&s);
+    checksum_stream_update(&s, source_uri, uri_len);
+    checksum_stream_update(&s, &nul, 1);
+    checksum_stream_update(&s, kind, kind_len);
+    checksum_stream_update(&s, &nul, 1);
+    checksum_stream_update(&s, name, name_len);
+    checksum_stream_end_128(&s, id->bytes);
 }

@@ -11,9 +11,10 @@ KausalDB demo
 Built: libkausal, the storage engine (build/libkausal.a: a write-ahead log,
 a memtable, SSTables with bloom filters, size-tiered compaction, typed
 edges with an index both ways, traversals), and its benchmark
-(build/kausal-bench). Not built yet: the kausal command, the C ingester and
-the kausalfs mount, so there is no source tree to ingest or directory to
-browse today.
+(build/kausal-bench), and the kausal command (build/kausal). Not built yet:
+the C ingester and the kausalfs mount, so there is no source tree to ingest
+or directory to browse today; below, a few blocks and edges are made by
+hand with kausal instead.
 
 What the engine does, measured now on this machine's file system: 20,000
 blocks of 1 KiB written, read, updated and deleted; 200 durable writes next
@@ -29,6 +30,30 @@ traversals, batch gets of 10 blocks.
 
 TEXT
 ./build/kausal-bench query -n 20000 --iterations 5000
+
+db=$(mktemp -d "${TMPDIR:-/tmp}/kausal-demo.XXXXXX")
+trap 'rm -rf "$db"' EXIT
+k() { echo "\$ kausal $*" | sed "s|$db/db|DB|g"; ./build/kausal -d "$db/db" "$@"; }
+cat <<'TEXT'
+
+The kausal command on a tiny graph: three functions, two calls.
+
+TEXT
+./build/kausal -d "$db/db" init >/dev/null
+main=$(printf 'int main(void) { return parse(); }\n' |
+    ./build/kausal -d "$db/db" put --uri src/main.c --meta '{"kind":"function","name":"main"}')
+parse=$(printf 'int parse(void) { return lex(); }\n' |
+    ./build/kausal -d "$db/db" put --uri src/parse.c --meta '{"kind":"function","name":"parse"}')
+lex=$(printf 'int lex(void) { return 0; }\n' |
+    ./build/kausal -d "$db/db" put --uri src/lex.c --meta '{"kind":"function","name":"lex"}')
+./build/kausal -d "$db/db" link "$main" calls "$parse"
+./build/kausal -d "$db/db" link "$parse" calls "$lex"
+k trace "$main" --depth 3
+k callers "$lex"
+k path "$main" "$lex"
+k get "$parse"
+k stats
+k check
 cat <<'TEXT'
 
 Every number above comes from this run. For the full protocol:

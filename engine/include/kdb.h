@@ -417,6 +417,15 @@ const char *kdb_edge_type_name(unsigned type);
 /* Parses a type's name (exactly, case-sensitive). Returns -EINVAL for none. */
 KDB_MUST_USE int kdb_edge_type_from_name(const char *name, size_t len, unsigned *type);
 
+/*
+ * Reads every record of every table and checks its checksum, shadowed
+ * versions included (a table's structure, index and filters were checked
+ * when it was opened, and the log when it was replayed). *records_out, if
+ * not NULL, gets the records checked. Returns 0, or -EBADMSG / -EUCLEAN at
+ * the first damage (logged with the file's name), never repairing it.
+ */
+KDB_MUST_USE int kdb_check(struct kdb *db, uint64_t *records_out);
+
 /* ---- Metadata, ids, errors, statistics ---- */
 
 /*
@@ -427,6 +436,14 @@ KDB_MUST_USE int kdb_validate_metadata(const char *json, size_t len);
 
 /* Writes 32 lowercase hex digits and a NUL into hex (KDB_ID_HEX_SIZE + 1 bytes). */
 void kdb_id_to_hex(const struct kdb_id *id, char *hex);
+
+/*
+ * The id of a symbol of source code: XXH3-128 of source_uri, kind and name
+ * joined by NUL bytes (canonical big-endian bytes), so that putting the
+ * same symbol again replaces it. What the ingester gives its blocks.
+ */
+void kdb_id_for_symbol(const char *source_uri, size_t uri_len, const char *kind, size_t kind_len,
+                       const char *name, size_t name_len, struct kdb_id *id);
 
 /* Parses exactly 32 hex digits (either case). Returns -EINVAL otherwise. */
 KDB_MUST_USE int kdb_id_from_hex(const char *hex, size_t len, struct kdb_id *id);
