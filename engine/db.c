@@ -1095,6 +1095,66 @@ int kdb_path(struct kdb *db, const struct kdb_id *from, const struct kdb_id *to,
     return nodes_from_visits(r);
 }
 
+/* Ids a batch looks up together, so that the cache misses of each step overlap. */
+#define BATCH_GROUP 32
+
+/* Where one id of a batch was found. */
+struct batch_hit {
+    const struct memtable_entry *entry; /* in a memtable; or NULL and: */
+    struct table *table;                /* in a table, at index position at; or NULL */
+    int64_t at;
+};
+
+/*
+ * Looks ids[0..m) up in steps, each step for every id before the next, so
+ * that the lines one step reads were fetched for all ids while the step
+ * before ran: memtable slots, bloom lines and radix buckets; then index
+ * entries; then record headers.
+ */
+static int get_group(struct kdb *db, const struct kdb_id *ids, size_t m, struct kdb_block *views)
+{
+    struct batch_hit hit[BATCH_GROUP];
+    struct table *const *tables = db->lsm.tables;
+    size_t nt = db->lsm.table_count;
+
+    for (size_t i = 0; i < m; i++) {
+        uint64_t hash = hash_id(ids[i].bytes), prefix = table_id_prefix(ids[i].bytes);
+        memtable_prefetch(db->mem, ids[i].bytes);
+        for (size_t t = 0; t < nt; t++)
+            table_prefetch(tables[t], hash, prefix);
+    }
+    for (size_t i = 0; i < m; i++) {
+        uint64_t hash = hash_id(ids[i].bytes);
+        hit[i] = (struct batch_hit){.entry = memtables_get(db, ids[i].bytes)};
+        for (size_t t = 0; !hit[i].entry && t < nt; t++) {
+            if (table_may_contain(tables[t], hash)) table_prefetch_entries(tables[t], ids[i].bytes);
+        }
+    }
+    for (size_t i = 0; i < m; i++) {
+        if (hit[i].entry) continue;
+        hit[i].at = tables_find(db, ids[i].bytes, &hit[i].table);
+        if (hit[i].at >= 0) table_prefetch_record(hit[i].table, (uint64_t)hit[i].at);
+    }
+    for (size_t i = 0; i < m; i++) {
+        struct found f = {.live = false};
+        if (hit[i].entry) {
+            found_from_entry(hit[i].entry, &f);
+        } else if (hit[i].at >= 0) {
+            struct table_record record;
+            int rc = table_read(hit[i].table, &db->env, (uint64_t)hit[i].at, &record);
+            if (rc < 0) return rc;
+            found_from_table(&record, &f);
+        }
+        if (f.live) {
+            view_from_found(ids[i].bytes, &f, &views[i]);
+        } else {
+            memset(&views[i], 0, sizeof(views[i]));
+            views[i].id = ids[i];
+        }
+    }
+    return 0;
+}
+
 int kdb_get_blocks(struct kdb *db, const struct kdb_id *ids, size_t n, struct kdb_result *pub)
 {
     struct result *r = (struct result *)(void *)pub;
@@ -1103,23 +1163,9 @@ int kdb_get_blocks(struct kdb *db, const struct kdb_id *ids, size_t n, struct kd
     if (n > SIZE_MAX / sizeof(*views)) return -ENOMEM;
     views = result_space(r, n * sizeof(*views));
     if (!views) return -ENOMEM;
-    /* The first lines every lookup reads, for all ids at once: their misses overlap. */
-    for (size_t i = 0; i < n; i++) {
-        uint64_t hash = hash_id(ids[i].bytes), prefix = table_id_prefix(ids[i].bytes);
-        memtable_prefetch(db->mem, ids[i].bytes);
-        for (size_t t = 0; t < db->lsm.table_count; t++)
-            table_prefetch(db->lsm.tables[t], hash, prefix);
-    }
-    for (size_t i = 0; i < n; i++) {
-        struct found f;
-        int rc = lookup(db, ids[i].bytes, &f);
+    for (size_t at = 0; at < n; at += BATCH_GROUP) {
+        int rc = get_group(db, ids + at, n - at < BATCH_GROUP ? n - at : BATCH_GROUP, views + at);
         if (rc < 0) return rc;
-        if (rc == 0 || !f.live) {
-            memset(&views[i], 0, sizeof(views[i]));
-            views[i].id = ids[i];
-            continue;
-        }
-        view_from_found(ids[i].bytes, &f, &views[i]);
     }
     pub->blocks = views;
     pub->count = n;

@@ -440,6 +440,22 @@ static int64_t search(const struct table *t, uint64_t lo, uint64_t hi, const uin
     return -1;
 }
 
+void table_prefetch_entries(const struct table *t, const uint8_t id[16])
+{
+    uint64_t bucket = table_bucket(table_id_prefix(id), t->radix_bits);
+    uint64_t lo = get_le32(t->radix + bucket * 4), hi = get_le32(t->radix + bucket * 4 + 4);
+
+    if (lo < hi) {
+        __builtin_prefetch(entry_at(t, lo));
+        __builtin_prefetch(entry_at(t, hi - 1));
+    }
+}
+
+void table_prefetch_record(const struct table *t, uint64_t i)
+{
+    __builtin_prefetch(t->map + entry_offset(t, i));
+}
+
 int64_t table_find_edge(const struct table *t, const uint8_t key[16])
 {
     return search(t, t->block_count, t->count, key);

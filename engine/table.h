@@ -172,6 +172,12 @@ static inline void table_prefetch(const struct table *t, uint64_t hash, uint64_t
     __builtin_prefetch(t->radix + table_bucket(prefix, t->radix_bits) * 4);
 }
 
+/* Starts loading the index entries a lookup of id searches (its radix bucket's, read already). */
+void table_prefetch_entries(const struct table *t, const uint8_t id[16]);
+
+/* Starts loading the start of entry i's record. */
+void table_prefetch_record(const struct table *t, uint64_t i);
+
 /* The index position of block id, or -1 (through the radix table: blocks only). */
 int64_t table_find(const struct table *t, const uint8_t id[16]);
 
