@@ -47,7 +47,7 @@ int kdb_edge_type_from_name(const char *name, size_t len, unsigned *type)
 
 static size_t slot_of(const struct graph *g, const uint8_t id[KDB_ID_SIZE])
 {
-    return (size_t)checksum_64(id, KDB_ID_SIZE, g->seed) & g->slot_mask;
+    return (size_t)hash_id_seeded(id, g->seed) & g->slot_mask;
 }
 
 uint32_t graph_find(const struct graph *g, const uint8_t id[KDB_ID_SIZE])
@@ -62,7 +62,7 @@ uint32_t graph_find(const struct graph *g, const uint8_t id[KDB_ID_SIZE])
 
 static void slot_insert(uint32_t *slots, size_t mask, const struct graph *g, uint32_t node)
 {
-    size_t i = (size_t)checksum_64(g->nodes[node].id, KDB_ID_SIZE, g->seed) & mask;
+    size_t i = (size_t)hash_id_seeded(g->nodes[node].id, g->seed) & mask;
 
     while (slots[i])
         i = (i + 1) & mask;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "checksum.h"
 #include "kassert.h"
 
 #define MEMTABLE_SLOTS_INITIAL 1024
@@ -14,24 +15,6 @@
 #define MEMTABLE_MOVE_STEP     16 /* old slots moved per reserve while growing */
 
 static_assert(sizeof(struct memtable_slot) == 64, "a slot is one cache line");
-
-/*
- * Places an id: a 64x64->128-bit multiply of its halves, each mixed with
- * the table's random seed, folded to 64 bits (the "mum" step of wyhash). A
- * handful of instructions where XXH3 takes dozens, on the read path; ids
- * chosen to collide would need the seed, which never leaves the process.
- */
-static inline uint64_t id_hash(const uint8_t id[KDB_ID_SIZE], uint64_t seed)
-{
-    uint64_t lo, hi;
-    unsigned __int128 product;
-
-    memcpy(&lo, id, sizeof(lo));
-    memcpy(&hi, id + sizeof(lo), sizeof(hi));
-    product = (unsigned __int128)(lo ^ seed) *
-              (hi ^ (seed * 0x9e3779b97f4a7c15ull) ^ 0xa0761d6478bd642full);
-    return (uint64_t)product ^ (uint64_t)(product >> 64);
-}
 
 /* A zeroed table of count slots on a cache-line boundary; *memory is what to free. */
 static struct memtable_slot *slots_new(const struct env *env, size_t count, void **memory)
@@ -91,7 +74,7 @@ static struct memtable_slot *find_slot(struct memtable_slot *slots, size_t slot_
                                        uint64_t seed, const uint8_t id[KDB_ID_SIZE], bool edge)
 {
     size_t mask = slot_count - 1;
-    size_t index = (size_t)id_hash(id, seed) & mask;
+    size_t index = (size_t)hash_id_seeded(id, seed) & mask;
 
     /* Terminates: the table is never more than half full. */
     for (;;) {
@@ -213,7 +196,7 @@ bool memtable_put(struct memtable *mt, const uint8_t id[KDB_ID_SIZE],
 
 void memtable_prefetch(const struct memtable *mt, const uint8_t id[KDB_ID_SIZE])
 {
-    size_t index = (size_t)id_hash(id, mt->seed) & (mt->slot_count - 1);
+    size_t index = (size_t)hash_id_seeded(id, mt->seed) & (mt->slot_count - 1);
     __builtin_prefetch(&mt->slots[index], 1);
 }
 
