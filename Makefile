@@ -20,7 +20,7 @@ CFLAGS   := -std=c11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 $(OPT) $(CFLAGS_WARN) 
 LDFLAGS  := $(EXTRA_LDFLAGS)
 
 # Debian packages the build and the tests need, and what `make bench` adds.
-DEB_BUILD := pkg-config libxxhash-dev libcmocka-dev libfuse3-dev fuse3 libjansson-dev
+DEB_BUILD := pkg-config libxxhash-dev libcmocka-dev libfuse3-dev fuse3 libjansson-dev attr
 DEB_BENCH := libleveldb-dev librocksdb-dev
 
 ENGINE_SRC := $(wildcard engine/*.c)
@@ -36,6 +36,11 @@ TEST_BIN  := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 KAUSAL_SRC := tools/kausal.c tools/cli.c $(wildcard tools/cmd_*.c)
 KAUSAL_OBJ := $(KAUSAL_SRC:%.c=$(BUILD)/%.o)
 KAUSAL_BIN := $(BUILD)/kausal
+
+KAUSALFS_OBJ := $(BUILD)/fs/kausalfs.o
+KAUSALFS_BIN := $(BUILD)/kausalfs
+FUSE_CFLAGS   = $(shell pkg-config --cflags fuse3 2>/dev/null)
+FUSE_LIBS     = $(shell pkg-config --libs fuse3 2>/dev/null || echo -lfuse3)
 
 BENCH_SRC := $(wildcard bench/*.c)
 BENCH_OBJ := $(BENCH_SRC:%.c=$(BUILD)/%.o)
@@ -56,7 +61,7 @@ BENCH_LIBS    = $(if $(JANSSON_OK),-ljansson) $(if $(LEVELDB_OK),-lleveldb) \
 .PHONY: FORCE all deps deps-bench test check asan ubsan tsan valgrind bench bench-check demo man-lint format \
 	format-check tidy install clean help
 
-all: $(LIBKAUSAL) $(KAUSAL_BIN) $(BENCH_BIN)
+all: $(LIBKAUSAL) $(KAUSAL_BIN) $(KAUSALFS_BIN) $(BENCH_BIN)
 
 help:
 	@sed -n 's/^#   //p' Makefile
@@ -77,6 +82,11 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  CC      $@")
 	$(Q)$(CC) $(CFLAGS) -Iengine -Iengine/include -c $< -o $@
+
+$(BUILD)/fs/%.o: fs/%.c
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CC      $@")
+	$(Q)$(CC) $(CFLAGS) $(FUSE_CFLAGS) -Iengine/include -c $< -o $@
 
 $(BUILD)/tests/%.o: tests/%.c
 	@mkdir -p $(@D)
@@ -102,6 +112,10 @@ $(BUILD)/tests/test_%: $(BUILD)/tests/test_%.o $(TEST_SUPPORT_OBJ) $(LIBKAUSAL)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(CMOCKA_LIBS)
 
+$(KAUSALFS_BIN): $(KAUSALFS_OBJ) $(LIBKAUSAL)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(FUSE_LIBS) -lpthread
+
 $(KAUSAL_BIN): $(KAUSAL_OBJ) $(LIBKAUSAL)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) -ljansson -lpthread
@@ -115,8 +129,9 @@ $(BENCH_BIN): $(BENCH_OBJ) $(LIBKAUSAL)
 # the sanitizer builds do): a gross slowdown fails, noise does not.
 TEST_BENCH ?= 1
 test: deps
-	@$(MAKE) --no-print-directory $(TEST_BIN) $(KAUSAL_BIN) $(if $(filter 1,$(TEST_BENCH)),$(BENCH_BIN))
-	@KAUSAL_BIN=$(KAUSAL_BIN) ./tests/run-tests.sh $(TEST_BIN)
+	@$(MAKE) --no-print-directory $(TEST_BIN) $(KAUSAL_BIN) $(KAUSALFS_BIN) \
+		$(if $(filter 1,$(TEST_BENCH)),$(BENCH_BIN))
+	@KAUSAL_BIN=$(KAUSAL_BIN) KAUSALFS_BIN=$(KAUSALFS_BIN) ./tests/run-tests.sh $(TEST_BIN)
 	$(if $(filter 1,$(TEST_BENCH)),@BUILD=$(BUILD) ./scripts/bench-check.sh $(BENCH_BIN) small ci)
 
 SAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fno-sanitize-recover=all
@@ -139,8 +154,8 @@ tsan: deps
 		OPT="$(SAN_FLAGS) -fsanitize=thread" EXTRA_LDFLAGS="-fsanitize=thread" TEST_BENCH=0 test
 
 valgrind: deps
-	@$(MAKE) --no-print-directory $(TEST_BIN) $(KAUSAL_BIN)
-	@KDB_TEST_QUICK=1 KAUSAL_BIN=$(KAUSAL_BIN) VALGRIND="valgrind -q --error-exitcode=99 --leak-check=full" \
+	@$(MAKE) --no-print-directory $(TEST_BIN) $(KAUSAL_BIN) $(KAUSALFS_BIN)
+	@KDB_TEST_QUICK=1 KAUSAL_BIN=$(KAUSAL_BIN) KAUSALFS_BIN=$(KAUSALFS_BIN) VALGRIND="valgrind -q --error-exitcode=99 --leak-check=full" \
 		./tests/run-tests.sh $(TEST_BIN)
 
 BENCH_ARGS ?=
@@ -189,7 +204,7 @@ PREFIX ?= /usr/local
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include \
 		$(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5
-	install -m 0755 $(KAUSAL_BIN) $(BENCH_BIN) $(DESTDIR)$(PREFIX)/bin/
+	install -m 0755 $(KAUSAL_BIN) $(KAUSALFS_BIN) $(BENCH_BIN) $(DESTDIR)$(PREFIX)/bin/
 	install -m 0644 $(LIBKAUSAL) $(DESTDIR)$(PREFIX)/lib/
 	install -m 0644 engine/include/kdb.h $(DESTDIR)$(PREFIX)/include/
 	install -m 0644 man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/

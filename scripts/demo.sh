@@ -11,10 +11,10 @@ KausalDB demo
 Built: libkausal, the storage engine (build/libkausal.a: a write-ahead log,
 a memtable, SSTables with bloom filters, size-tiered compaction, typed
 edges with an index both ways, traversals), and its benchmark
-(build/kausal-bench), and the kausal command (build/kausal). Not built yet:
-the C ingester and the kausalfs mount, so there is no source tree to ingest
-or directory to browse today; below, a few blocks and edges are made by
-hand with kausal instead.
+(build/kausal-bench), the kausal command (build/kausal) and the kausalfs
+mount, read-only for now (build/kausalfs). Not built yet: the C ingester, so
+there is no source tree to ingest today; below, a few blocks and edges are
+made by hand with kausal and then mounted.
 
 What the engine does, measured now on this machine's file system: 20,000
 blocks of 1 KiB written, read, updated and deleted; 200 durable writes next
@@ -32,7 +32,9 @@ TEXT
 ./build/kausal-bench query -n 20000 --iterations 5000
 
 db=$(mktemp -d "${TMPDIR:-/tmp}/kausal-demo.XXXXXX")
-trap 'rm -rf "$db"' EXIT
+mnt="$db/mnt"
+# Whatever happens, nothing stays mounted.
+trap 'fusermount3 -u "$mnt" 2>/dev/null || :; rm -rf "$db"' EXIT
 k() { echo "\$ kausal $*" | sed "s|$db/db|DB|g"; ./build/kausal -d "$db/db" "$@"; }
 cat <<'TEXT'
 
@@ -54,6 +56,22 @@ k path "$main" "$lex"
 k get "$parse"
 k stats
 k check
+cat <<'TEXT'
+
+The same database mounted with kausalfs: blocks are files, edges symlinks.
+
+TEXT
+mkdir "$mnt"
+./build/kausalfs "$db/db" "$mnt"
+m() { echo "\$ $*" | sed "s|$mnt|MNT|g; s|$db|DIR|g"; "$@" 2>&1 | sed "s|$mnt|MNT|g"; }
+m ls "$mnt" "$mnt/blocks"
+m ls -l "$mnt/graph/$main/out/calls"
+m cat "$mnt/graph/$main/out/calls/$parse/out/calls/$lex/content"
+m getfattr -d "$mnt/blocks/$parse"
+m find -L "$mnt/graph/$main/out" -maxdepth 4 -name content
+m grep -rl 'return 0' "$mnt/blocks"
+fusermount3 -u "$mnt"
+echo "\$ fusermount3 -u MNT"
 cat <<'TEXT'
 
 Every number above comes from this run. For the full protocol:

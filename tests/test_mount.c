@@ -1,0 +1,262 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_mount.c: the database mounted with kausalfs, read with real tools.
+ *
+ * Goal: the mounted tree is the one DESIGN.md promises (README, blocks/,
+ * graph/ with symlinks that chain, xattrs, sources/), `ls`, `cat`, `stat`,
+ * `getfattr`, `readlink`, `find -L` and `grep -r` read it; wrong names get
+ * ENOENT and writes EROFS (this version is read-only); a second mount of
+ * the same database is refused with the holder named; after an unmount the
+ * database is whole and mounts again.
+ * Method: a real FUSE mount ($KAUSALFS_BIN, default build/kausalfs) of a
+ * database made with the kausal command ($KAUSAL_BIN), in a fresh
+ * directory under $TMPDIR, through shell commands. Every test unmounts in
+ * its teardown, pass or fail. Without /dev/fuse the tests are skipped,
+ * unless CI=true, where that is a failure.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+struct fixture {
+    char dir[256];
+    char db[300];
+    char mnt[300];
+    char main_id[33];
+    char helper_id[33];
+    char util_id[33];
+    bool mounted;
+    char out[1 << 14];
+};
+
+static const char *bin(const char *env, const char *fallback)
+{
+    const char *v = getenv(env);
+    return v && *v ? v : fallback;
+}
+
+/* Runs a shell command; its standard output (and error) into f->out; returns the exit status. */
+static int sh(struct fixture *f, const char *fmt, ...)
+{
+    char command[2048];
+    va_list ap;
+    FILE *p;
+    size_t n;
+    int status;
+
+    va_start(ap, fmt);
+    vsnprintf(command, sizeof(command), fmt, ap);
+    va_end(ap);
+    p = popen(command, "r");
+    assert_non_null(p);
+    n = fread(f->out, 1, sizeof(f->out) - 1, p);
+    f->out[n] = '\0';
+    status = pclose(p);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+}
+
+static void expect_out(const struct fixture *f, const char *text)
+{
+    if (!strstr(f->out, text)) fail_msg("output lacks '%s': %s", text, f->out);
+}
+
+/* A function block made with kausal; its id into id. */
+static void put_function(struct fixture *f, const char *name, const char *code, char *id)
+{
+    assert_int_equal(sh(f,
+                        "printf '%%s' '%s' | %s -d %s put --uri src/%s.c "
+                        "--meta '{\"kind\":\"function\",\"name\":\"%s\"}'",
+                        code, bin("KAUSAL_BIN", "build/kausal"), f->db, name, name),
+                     0);
+    assert_int_equal(strlen(f->out), 33);
+    memcpy(id, f->out, 32);
+    id[32] = '\0';
+}
+
+static int mount_db(struct fixture *f)
+{
+    int rc = sh(f, "%s %s %s 2>&1", bin("KAUSALFS_BIN", "build/kausalfs"), f->db, f->mnt);
+    f->mounted = rc == 0;
+    return rc;
+}
+
+static void unmount_db(struct fixture *f)
+{
+    if (!f->mounted) return;
+    /* The daemon flushes and closes the database as it exits; wait for its lock. */
+    if (sh(f, "fusermount3 -u %s 2>&1", f->mnt) != 0) (void)sh(f, "fusermount3 -u -z %s", f->mnt);
+    f->mounted = false;
+    for (int i = 0; i < 200; i++) {
+        if (sh(f, "%s -d %s stats >/dev/null 2>&1", bin("KAUSAL_BIN", "build/kausal"), f->db) == 0)
+            return;
+        usleep(10000);
+    }
+}
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+    const char *tmp = getenv("TMPDIR");
+    const char *k = bin("KAUSAL_BIN", "build/kausal");
+
+    assert_non_null(f);
+    if (access("/dev/fuse", R_OK | W_OK) != 0) {
+        const char *ci = getenv("CI");
+        free(f);
+        if (ci && strcmp(ci, "true") == 0) fail_msg("/dev/fuse is not usable: %s", strerror(errno));
+        skip();
+    }
+    snprintf(f->dir, sizeof(f->dir), "%s/kausal-mount.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    assert_non_null(mkdtemp(f->dir));
+    snprintf(f->db, sizeof(f->db), "%s/db", f->dir);
+    snprintf(f->mnt, sizeof(f->mnt), "%s/mnt", f->dir);
+    assert_int_equal(mkdir(f->mnt, 0700), 0);
+    assert_int_equal(sh(f, "%s -d %s init", k, f->db), 0);
+    put_function(f, "main", "int main(void) { return helper(); }", f->main_id);
+    put_function(f, "helper", "int helper(void) { return util(); }", f->helper_id);
+    put_function(f, "util", "int util(void) { return 0; }", f->util_id);
+    assert_int_equal(sh(f, "%s -d %s link %s calls %s", k, f->db, f->main_id, f->helper_id), 0);
+    assert_int_equal(sh(f, "%s -d %s link %s calls %s", k, f->db, f->helper_id, f->util_id), 0);
+    if (mount_db(f) != 0) fail_msg("kausalfs did not mount: %s", f->out);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+
+    unmount_db(f);
+    (void)sh(f, "rm -rf %s", f->dir);
+    free(f);
+    return 0;
+}
+
+static void test_mount_tree_and_blocks(void **state)
+{
+    struct fixture *f = *state;
+    char expected[128];
+
+    assert_int_equal(sh(f, "ls %s", f->mnt), 0);
+    assert_string_equal(f->out, "README\nblocks\ngraph\nsources\n");
+    assert_int_equal(sh(f, "cat %s/README", f->mnt), 0);
+    expect_out(f, "KausalDB");
+    assert_int_equal(sh(f, "ls %s/blocks | wc -l", f->mnt), 0);
+    assert_string_equal(f->out, "3\n");
+    assert_int_equal(sh(f, "ls %s/sources | wc -l", f->mnt), 0);
+    assert_string_equal(f->out, "0\n");
+    assert_int_equal(sh(f, "cat %s/blocks/%s", f->mnt, f->util_id), 0);
+    assert_string_equal(f->out, "int util(void) { return 0; }");
+    assert_int_equal(sh(f, "stat -c '%%s %%F' %s/blocks/%s", f->mnt, f->util_id), 0);
+    assert_string_equal(f->out, "28 regular file\n"); /* exact sizes */
+    /* The same inode number every time for the life of the mount. */
+    assert_int_equal(sh(f,
+                        "a=$(stat -c %%i %s/blocks/%s); b=$(stat -c %%i %s/blocks/%s); "
+                        "[ \"$a\" = \"$b\" ] && echo same",
+                        f->mnt, f->util_id, f->mnt, f->util_id),
+                     0);
+    assert_string_equal(f->out, "same\n");
+    assert_int_equal(
+        sh(f, "getfattr --only-values -n user.kausal.source_uri %s/blocks/%s", f->mnt, f->util_id),
+        0);
+    assert_string_equal(f->out, "src/util.c");
+    assert_int_equal(
+        sh(f, "getfattr --only-values -n user.kausal.metadata %s/blocks/%s", f->mnt, f->util_id),
+        0);
+    assert_string_equal(f->out, "{\"kind\":\"function\",\"name\":\"util\"}");
+    assert_int_equal(sh(f, "getfattr -d -m - %s/graph/%s/content", f->mnt, f->util_id), 0);
+    expect_out(f, "user.kausal.version=");
+    assert_int_equal(sh(f, "grep -rl 'return 0' %s/blocks", f->mnt), 0);
+    snprintf(expected, sizeof(expected), "blocks/%s\n", f->util_id);
+    expect_out(f, expected);
+    assert_int_equal(sh(f, "df -P %s | tail -1", f->mnt), 0);
+    expect_out(f, "kausalfs");
+}
+
+static void test_mount_graph_links_chain(void **state)
+{
+    struct fixture *f = *state;
+    char target[64];
+
+    assert_int_equal(sh(f, "ls %s/graph/%s", f->mnt, f->main_id), 0);
+    assert_string_equal(f->out, "content\nin\nout\n");
+    assert_int_equal(sh(f, "ls %s/graph/%s/out/calls", f->mnt, f->main_id), 0);
+    snprintf(target, sizeof(target), "%s\n", f->helper_id);
+    assert_string_equal(f->out, target);
+    assert_int_equal(sh(f, "readlink %s/graph/%s/out/calls/%s", f->mnt, f->main_id, f->helper_id),
+                     0);
+    snprintf(target, sizeof(target), "../../../%s\n", f->helper_id);
+    assert_string_equal(f->out, target);
+    /* Two hops by path, then a traversal with find -L. */
+    assert_int_equal(sh(f, "cat %s/graph/%s/out/calls/%s/out/calls/%s/content", f->mnt, f->main_id,
+                        f->helper_id, f->util_id),
+                     0);
+    assert_string_equal(f->out, "int util(void) { return 0; }");
+    /* helper's and util's content, and main's again by helper's in/calls link. */
+    assert_int_equal(
+        sh(f, "find -L %s/graph/%s/out -maxdepth 7 -name content | wc -l", f->mnt, f->main_id), 0);
+    assert_string_equal(f->out, "3\n");
+
+    assert_int_equal(sh(f, "ls %s/graph/%s/in/calls", f->mnt, f->util_id), 0);
+    snprintf(target, sizeof(target), "%s\n", f->helper_id);
+    assert_string_equal(f->out, target);
+    assert_int_equal(sh(f, "ls %s/graph/%s/out/imports | wc -l", f->mnt, f->main_id), 0);
+    assert_string_equal(f->out, "0\n");
+}
+
+static void test_mount_errors(void **state)
+{
+    struct fixture *f = *state;
+
+    assert_int_equal(sh(f, "cat %s/blocks/ffffffffffffffffffffffffffffffff 2>&1", f->mnt), 1);
+    expect_out(f, "No such file or directory");
+    assert_int_equal(sh(f, "ls %s/graph/not-an-id 2>&1", f->mnt), 2);
+    expect_out(f, "No such file or directory");
+    assert_int_equal(sh(f, "ls %s/graph/%s/out/frobs 2>&1", f->mnt, f->main_id), 2);
+    assert_int_equal(sh(f, "ls %s/graph/%s/out/calls/%s 2>&1", f->mnt, f->main_id, f->util_id), 2);
+    assert_int_not_equal(sh(f, "(echo x > %s/blocks/%s) 2>&1", f->mnt, f->main_id), 0);
+    expect_out(f, "Read-only file system");
+    /* A second mount of the same database says who holds it. */
+    assert_int_equal(sh(f, "mkdir -p %s/mnt2 && %s %s %s/mnt2 2>&1", f->dir,
+                        bin("KAUSALFS_BIN", "build/kausalfs"), f->db, f->dir),
+                     1);
+    expect_out(f, "in use by process");
+    assert_int_equal(
+        sh(f, "%s %s/nodb %s/mnt2 2>&1", bin("KAUSALFS_BIN", "build/kausalfs"), f->dir, f->dir), 1);
+    expect_out(f, "No such file or directory");
+}
+
+static void test_mount_unmount_and_mount_again(void **state)
+{
+    struct fixture *f = *state;
+
+    unmount_db(f);
+    assert_int_equal(sh(f, "%s -d %s check", bin("KAUSAL_BIN", "build/kausal"), f->db), 0);
+    assert_int_equal(sh(f, "%s -d %s stats", bin("KAUSAL_BIN", "build/kausal"), f->db), 0);
+    expect_out(f, "blocks: 3\n");
+    expect_out(f, "edges: 2\n");
+    assert_int_equal(mount_db(f), 0);
+    assert_int_equal(sh(f, "cat %s/graph/%s/content", f->mnt, f->helper_id), 0);
+    assert_string_equal(f->out, "int helper(void) { return util(); }");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_mount_tree_and_blocks, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_mount_graph_links_chain, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_mount_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_mount_unmount_and_mount_again, setup, teardown),
+    };
+    return cmocka_run_group_tests_name("mount", tests, NULL, NULL);
+}
