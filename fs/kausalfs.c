@@ -71,6 +71,8 @@ struct fs {
     uint64_t *slots; /* hash table of inode numbers; 0 empty */
     size_t slot_mask;
     struct timespec mounted; /* the time of what has no block's: README, the directories */
+    char *reply;             /* readdir's reply buffer, reused: the loop is single-threaded */
+    size_t reply_size;
 };
 
 static const char readme[] =
@@ -409,7 +411,12 @@ static int build_listing(struct fs *fs, struct key self, struct listing *l)
 {
     static const char *const root[] = {"README", "blocks", "graph", "sources"};
     const struct key *k = &self;
-    int rc = 0;
+    struct key top = make_key(K_ROOT, NULL, 0, NULL);
+    /* "." and "..": the kernel uses neither's inode number but ls -a shows them. */
+    int rc = listing_add(fs, l, ".", k, S_IFDIR);
+
+    if (rc == 0) rc = listing_add(fs, l, "..", &top, S_IFDIR);
+    if (rc < 0) return rc;
 
     switch (k->kind) {
     case K_ROOT:
@@ -496,15 +503,22 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                        struct fuse_file_info *fi)
 {
+    struct fs *fs = fuse_req_userdata(req);
     const struct listing *l = (const struct listing *)(uintptr_t)fi->fh;
-    char *buf = malloc(size);
+    char *buf;
     size_t used = 0;
 
     (void)ino;
-    if (!buf) {
-        fuse_reply_err(req, ENOMEM);
-        return;
+    if (size > fs->reply_size) {
+        buf = realloc(fs->reply, size);
+        if (!buf) {
+            fuse_reply_err(req, ENOMEM);
+            return;
+        }
+        fs->reply = buf;
+        fs->reply_size = size;
     }
+    buf = fs->reply;
     for (size_t i = (size_t)off; i < l->count; i++) {
         struct stat st = {.st_ino = l->items[i].ino, .st_mode = l->items[i].mode};
         size_t n =
@@ -513,7 +527,6 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
         used += n;
     }
     fuse_reply_buf(req, buf, used);
-    free(buf);
 }
 
 static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -828,6 +841,7 @@ out:
     close_db(&fs);
     free(fs.keys);
     free(fs.slots);
+    free(fs.reply);
     free(db_path);
     free(cmd.mountpoint);
     fuse_opt_free_args(&args);

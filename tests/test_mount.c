@@ -149,6 +149,8 @@ static void test_mount_tree_and_blocks(void **state)
 
     assert_int_equal(sh(f, "ls %s", f->mnt), 0);
     assert_string_equal(f->out, "README\nblocks\ngraph\nsources\n");
+    assert_int_equal(sh(f, "ls -a %s/graph", f->mnt), 0);
+    assert_int_equal(strncmp(f->out, ".\n..\n", 5), 0);
     assert_int_equal(sh(f, "cat %s/README", f->mnt), 0);
     expect_out(f, "KausalDB");
     assert_int_equal(sh(f, "ls %s/blocks | wc -l", f->mnt), 0);
