@@ -6,8 +6,9 @@
  * graph/ with symlinks that chain, xattrs, sources/), `ls`, `cat`, `stat`,
  * `getfattr`, `readlink`, `find -L` and `grep -r` read it; wrong names get
  * ENOENT and writes EROFS (this version is read-only); a second mount of
- * the same database is refused with the holder named; after an unmount the
- * database is whole and mounts again.
+ * the same database is refused with the holder named; after an unmount, or
+ * a kill -9 of the daemon and a lazy unmount, the database is whole and
+ * mounts again.
  * Method: a real FUSE mount ($KAUSALFS_BIN, default build/kausalfs) of a
  * database made with the kausal command ($KAUSAL_BIN), in a fresh
  * directory under $TMPDIR, through shell commands. Every test unmounts in
@@ -252,6 +253,24 @@ static void test_mount_unmount_and_mount_again(void **state)
     assert_string_equal(f->out, "int helper(void) { return util(); }");
 }
 
+/* A daemon killed with SIGKILL loses nothing; a lazy unmount and a new mount serve it all. */
+static void test_mount_survives_kill_9(void **state)
+{
+    struct fixture *f = *state;
+
+    /* The lock file names the daemon that holds the database. */
+    assert_int_equal(sh(f, "kill -9 $(cat %s/LOCK) && fusermount3 -u -z %s 2>&1", f->db, f->mnt),
+                     0);
+    f->mounted = false;
+    for (int i = 0; i < 200 && mount_db(f) != 0; i++)
+        usleep(10000); /* until the killed daemon's lock is gone */
+    assert_true(f->mounted);
+    assert_int_equal(sh(f, "cat %s/blocks/%s", f->mnt, f->util_id), 0);
+    assert_string_equal(f->out, "int util(void) { return 0; }");
+    assert_int_equal(sh(f, "ls %s/graph/%s/out/calls", f->mnt, f->helper_id), 0);
+    assert_int_equal(strncmp(f->out, f->util_id, 32), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -259,6 +278,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_mount_graph_links_chain, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mount_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mount_unmount_and_mount_again, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_mount_survives_kill_9, setup, teardown),
     };
     return cmocka_run_group_tests_name("mount", tests, NULL, NULL);
 }
