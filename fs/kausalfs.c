@@ -73,6 +73,7 @@ struct fs {
     struct timespec mounted; /* the time of what has no block's: README, the directories */
     char *reply;             /* readdir's reply buffer, reused: the loop is single-threaded */
     size_t reply_size;
+    bool no_open; /* the kernel opens files itself: no OPEN or RELEASE round trips */
 };
 
 static const char readme[] =
@@ -237,6 +238,20 @@ static int stat_of(struct fs *fs, fuse_ino_t ino, struct stat *st)
 }
 
 /* ---- requests ---- */
+
+/*
+ * Every round trip through the kernel costs more than the work behind it,
+ * so the kernel is asked to do what it can alone: cache symlink targets,
+ * and open files without asking (a read-only file needs no per-open
+ * state here).
+ */
+static void op_init(void *userdata, struct fuse_conn_info *conn)
+{
+    struct fs *fs = userdata;
+
+    if (conn->capable & FUSE_CAP_CACHE_SYMLINKS) conn->want |= FUSE_CAP_CACHE_SYMLINKS;
+    fs->no_open = (conn->capable & FUSE_CAP_NO_OPEN_SUPPORT) != 0;
+}
 
 static void reply_entry(fuse_req_t req, struct fs *fs, const struct key *k)
 {
@@ -558,6 +573,10 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         fuse_reply_err(req, EROFS);
         return;
     }
+    if (fs->no_open) {
+        fuse_reply_err(req, ENOSYS); /* "open it yourself, from now on" */
+        return;
+    }
     fi->keep_cache = 1; /* nothing changes behind the kernel's back */
     fuse_reply_open(req, fi);
 }
@@ -671,6 +690,7 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 }
 
 static const struct fuse_lowlevel_ops ops = {
+    .init = op_init,
     .lookup = op_lookup,
     .getattr = op_getattr,
     .readlink = op_readlink,
