@@ -129,16 +129,16 @@ static const struct memtable_entry *memtables_get(const struct kdb *db, const ui
 /*
  * The newest table that knows id, and where: the bloom lines and radix
  * buckets of all tables are fetched at once, so that their misses overlap.
- * Returns -1 if none.
+ * hash is hash_id(id). Returns -1 if none.
  */
-static int64_t tables_find(const struct kdb *db, const uint8_t *id, struct table **table)
+static int64_t tables_find_hashed(const struct kdb *db, const uint8_t *id, uint64_t hash,
+                                  struct table **table)
 {
     struct table *const *tables = db->lsm.tables;
     size_t n = db->lsm.table_count;
-    uint64_t hash, prefix;
+    uint64_t prefix;
 
     if (!n) return -1;
-    hash = hash_id(id);
     prefix = table_id_prefix(id);
     for (size_t i = 0; i < n; i++)
         table_prefetch(tables[i], hash, prefix);
@@ -152,6 +152,11 @@ static int64_t tables_find(const struct kdb *db, const uint8_t *id, struct table
         }
     }
     return -1;
+}
+
+static int64_t tables_find(const struct kdb *db, const uint8_t *id, struct table **table)
+{
+    return db->lsm.table_count ? tables_find_hashed(db, id, hash_id(id), table) : -1;
 }
 
 /* Fills *f with id's newest version: returns 1, or 0 if none, or a read error. */
@@ -995,11 +1000,11 @@ int kdb_edges(struct kdb *db, const struct kdb_id *id, unsigned direction, uint3
 
     if (!walk_valid(direction, type_mask)) return -EINVAL;
     node = node_of(db, id->bytes, &rc);
-    if (rc < 0 || !result_space(r, 0)) return rc < 0 ? rc : -ENOMEM;
-    if (node == GRAPH_NONE) return 0;
-    n = &db->graph.nodes[node];
-    edges = result_space(r, ((size_t)n->out.count + n->in.count) * sizeof(*edges));
+    if (rc < 0) return rc;
+    n = node == GRAPH_NONE ? NULL : &db->graph.nodes[node];
+    edges = result_space(r, n ? ((size_t)n->out.count + n->in.count) * sizeof(*edges) : 0);
     if (!edges) return -ENOMEM;
+    if (!n) return 0;                      /* a block without edges */
     for (int pass = 0; pass < 2; pass++) { /* the far ends' ids, fetched at once */
         const struct graph_list *list = pass ? &n->in : &n->out;
         if (!(direction & (pass ? KDB_DIRECTION_IN : KDB_DIRECTION_OUT))) continue;
@@ -1100,6 +1105,7 @@ int kdb_path(struct kdb *db, const struct kdb_id *from, const struct kdb_id *to,
 
 /* Where one id of a batch was found. */
 struct batch_hit {
+    uint64_t hash;                      /* hash_id() of the id */
     const struct memtable_entry *entry; /* in a memtable; or NULL and: */
     struct table *table;                /* in a table, at index position at; or NULL */
     int64_t at;
@@ -1118,21 +1124,24 @@ static int get_group(struct kdb *db, const struct kdb_id *ids, size_t m, struct 
     size_t nt = db->lsm.table_count;
 
     for (size_t i = 0; i < m; i++) {
-        uint64_t hash = hash_id(ids[i].bytes), prefix = table_id_prefix(ids[i].bytes);
+        uint64_t prefix = table_id_prefix(ids[i].bytes);
+        hit[i].hash = hash_id(ids[i].bytes);
         memtable_prefetch(db->mem, ids[i].bytes);
         for (size_t t = 0; t < nt; t++)
-            table_prefetch(tables[t], hash, prefix);
+            table_prefetch(tables[t], hit[i].hash, prefix);
     }
     for (size_t i = 0; i < m; i++) {
-        uint64_t hash = hash_id(ids[i].bytes);
-        hit[i] = (struct batch_hit){.entry = memtables_get(db, ids[i].bytes)};
+        hit[i].entry = memtables_get(db, ids[i].bytes);
+        hit[i].table = NULL;
+        hit[i].at = -1;
         for (size_t t = 0; !hit[i].entry && t < nt; t++) {
-            if (table_may_contain(tables[t], hash)) table_prefetch_entries(tables[t], ids[i].bytes);
+            if (table_may_contain(tables[t], hit[i].hash))
+                table_prefetch_entries(tables[t], ids[i].bytes);
         }
     }
     for (size_t i = 0; i < m; i++) {
         if (hit[i].entry) continue;
-        hit[i].at = tables_find(db, ids[i].bytes, &hit[i].table);
+        hit[i].at = tables_find_hashed(db, ids[i].bytes, hit[i].hash, &hit[i].table);
         if (hit[i].at >= 0) table_prefetch_record(hit[i].table, (uint64_t)hit[i].at);
     }
     for (size_t i = 0; i < m; i++) {

@@ -241,7 +241,6 @@ int graph_add(struct graph *g, const uint8_t source[KDB_ID_SIZE], unsigned type,
     uint32_t s, t;
 
     kdb_assert(type >= 1 && type <= KDB_EDGE_TYPE_MAX);
-    if (graph_has(g, source, type, target)) return 0;
     s = node_get_or_add(g, source, &rc);
     if (s == GRAPH_NONE) return rc;
     t = node_get_or_add(g, target, &rc);
@@ -249,6 +248,7 @@ int graph_add(struct graph *g, const uint8_t source[KDB_ID_SIZE], unsigned type,
         node_drop_if_empty(g, s);
         return rc;
     }
+    if (list_find(&g->nodes[s].out, graph_entry(t, type)) >= 0) return 0; /* there already */
     /* Room in both lists first, so that a failure leaves no half edge. */
     rc = list_reserve(g, &g->nodes[s].out);
     if (rc == 0) rc = list_reserve(g, &g->nodes[t].in);
@@ -266,11 +266,10 @@ int graph_add(struct graph *g, const uint8_t source[KDB_ID_SIZE], unsigned type,
 int graph_remove(struct graph *g, const uint8_t source[KDB_ID_SIZE], unsigned type,
                  const uint8_t target[KDB_ID_SIZE])
 {
-    uint32_t s, t;
+    uint32_t s = graph_find(g, source), t = graph_find(g, target);
 
-    if (!graph_has(g, source, type, target)) return 0;
-    s = graph_find(g, source);
-    t = graph_find(g, target);
+    if (s == GRAPH_NONE || t == GRAPH_NONE || list_find(&g->nodes[s].out, graph_entry(t, type)) < 0)
+        return 0;
     list_remove(&g->nodes[s].out, graph_entry(t, type));
     list_remove(&g->nodes[t].in, graph_entry(s, type));
     g->edge_count--;

@@ -14,8 +14,10 @@
 
 /* Tables go out in aligned 2 MiB pieces: the page cache then keeps them in
  * 2 MiB folios, which a mapping reads through huge pages (vfs_posix.c). */
-#define TABLE_BUFFER_SIZE     (2u << 20)
-#define TABLE_WRITEBACK_BYTES (8u << 20) /* hint writeback this often, so the fsync is short */
+#define TABLE_BUFFER_SIZE (2u << 20)
+#define TABLE_WRITEBACK_BYTES                                                                      \
+    (8u << 20) /* where the file system refused direct I/O: hint writeback this often, so the
+                  fsync is short */
 /* Index entries held in memory; beyond, they go to a spill file until finish. */
 #define TABLE_INDEX_HELD ((size_t)(1u << 20) / TABLE_INDEX_ENTRY_SIZE)
 

@@ -22,6 +22,7 @@
 
 #include <cmocka.h>
 
+#include "checksum.h"
 #include "kdb.h"
 #include "test_util.h"
 #include "vfs_mem.h"
@@ -302,6 +303,23 @@ static void test_edges_batch_get_and_result_reuse(void **state)
     assert_memory_equal(f->r->blocks[2].content, "two", 3);
 }
 
+/* The id kausal put derives, and the ingester will give: XXH3-128 of URI, kind and name, NUL-joined. */
+static void test_edges_symbol_id_is_xxh3_128_of_its_parts(void **state)
+{
+    static const char joined[] = "src/a.c\0function\0parse";
+    struct kdb_id id, other;
+    uint8_t expected[16];
+
+    (void)state;
+    kdb_id_for_symbol("src/a.c", 7, "function", 8, "parse", 5, &id);
+    checksum_128(joined, sizeof(joined) - 1, 0, expected);
+    assert_memory_equal(id.bytes, expected, 16);
+    kdb_id_for_symbol("src/a.c", 7, "function", 8, "parsE", 5, &other);
+    assert_memory_not_equal(id.bytes, other.bytes, 16);
+    kdb_id_for_symbol("src/a.cfunction", 15, "", 0, "parse", 5, &other); /* NULs keep parts apart */
+    assert_memory_not_equal(id.bytes, other.bytes, 16);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -312,6 +330,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_edges_traversal_and_path, setup, teardown),
         cmocka_unit_test_setup_teardown(test_edges_batch_get_and_result_reuse, setup, teardown),
+        cmocka_unit_test(test_edges_symbol_id_is_xxh3_128_of_its_parts),
     };
     return cmocka_run_group_tests_name("edges", tests, NULL, NULL);
 }

@@ -37,6 +37,26 @@ struct command {
 extern const struct command cli_commands[];
 extern const size_t cli_command_count;
 
+/* The subcommands (cmd_block.c, cmd_graph.c, cmd_admin.c). */
+int cmd_init(struct cli *cli, int argc, char **argv);
+int cmd_put(struct cli *cli, int argc, char **argv);
+int cmd_get(struct cli *cli, int argc, char **argv);
+int cmd_rm(struct cli *cli, int argc, char **argv);
+int cmd_link(struct cli *cli, int argc, char **argv);
+int cmd_unlink(struct cli *cli, int argc, char **argv);
+int cmd_edges(struct cli *cli, int argc, char **argv);
+int cmd_callers(struct cli *cli, int argc, char **argv);
+int cmd_callees(struct cli *cli, int argc, char **argv);
+int cmd_trace(struct cli *cli, int argc, char **argv);
+int cmd_path(struct cli *cli, int argc, char **argv);
+int cmd_stats(struct cli *cli, int argc, char **argv);
+int cmd_check(struct cli *cli, int argc, char **argv);
+int cmd_compact(struct cli *cli, int argc, char **argv);
+int cmd_sync(struct cli *cli, int argc, char **argv);
+
+/* What an option parser returns after printing --help: the command then exits 0. */
+#define HELP_SHOWN (-1)
+
 /* "kausal: " and the message on stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

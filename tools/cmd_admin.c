@@ -7,13 +7,6 @@
 
 #include "cli.h"
 
-int cmd_stats(struct cli *cli, int argc, char **argv);
-int cmd_check(struct cli *cli, int argc, char **argv);
-int cmd_compact(struct cli *cli, int argc, char **argv);
-int cmd_sync(struct cli *cli, int argc, char **argv);
-
-#define HELP_SHOWN (-1)
-
 /* Parses [--help] [--json] and no operands; EXIT_OK to go on, HELP_SHOWN or EXIT_USAGE. */
 static int parse_simple(int argc, char **argv, const char *command, const char *help, bool *json)
 {

@@ -16,11 +16,6 @@
         "json", no_argument, NULL, 'j'                                                             \
     }
 
-int cmd_init(struct cli *cli, int argc, char **argv);
-int cmd_put(struct cli *cli, int argc, char **argv);
-int cmd_get(struct cli *cli, int argc, char **argv);
-int cmd_rm(struct cli *cli, int argc, char **argv);
-
 int cmd_init(struct cli *cli, int argc, char **argv)
 {
     static const struct option options[] = {{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
@@ -82,7 +77,7 @@ static int read_all(const char *path, char **out, size_t *len)
 }
 
 /* The id the ingester gives a symbol: from the URI and the metadata's kind and name. */
-static bool symbol_id(const char *uri, const char *meta, struct kdb_id *id)
+static void symbol_id(const char *uri, const char *meta, struct kdb_id *id)
 {
     json_t *m = meta ? json_loads(meta, 0, NULL) : NULL;
     const char *kind = json_string_value(json_object_get(m, "kind"));
@@ -92,7 +87,6 @@ static bool symbol_id(const char *uri, const char *meta, struct kdb_id *id)
     name = name ? name : "";
     kdb_id_for_symbol(uri, strlen(uri), kind, strlen(kind), name, strlen(name), id);
     json_decref(m);
-    return true;
 }
 
 int cmd_put(struct cli *cli, int argc, char **argv)

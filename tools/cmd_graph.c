@@ -9,14 +9,6 @@
 
 #include "cli.h"
 
-int cmd_link(struct cli *cli, int argc, char **argv);
-int cmd_unlink(struct cli *cli, int argc, char **argv);
-int cmd_edges(struct cli *cli, int argc, char **argv);
-int cmd_callers(struct cli *cli, int argc, char **argv);
-int cmd_callees(struct cli *cli, int argc, char **argv);
-int cmd_trace(struct cli *cli, int argc, char **argv);
-int cmd_path(struct cli *cli, int argc, char **argv);
-
 /* The edge types that are a call of some kind. */
 #define CALL_TYPES                                                                                 \
     ((1u << KDB_EDGE_CALLS) | (1u << KDB_EDGE_CALLS_FUNCTION) | (1u << KDB_EDGE_CALLS_METHOD))
@@ -84,8 +76,6 @@ struct query_args {
     uint64_t limit;
     int first; /* argv index of the first operand */
 };
-
-#define HELP_SHOWN (-1) /* parse_query() printed the help: exit 0 */
 
 /*
  * Parses the options of edges, callers, callees, trace and path: --json,

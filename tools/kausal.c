@@ -10,22 +10,6 @@
 
 #include "cli.h"
 
-int cmd_init(struct cli *cli, int argc, char **argv);
-int cmd_put(struct cli *cli, int argc, char **argv);
-int cmd_get(struct cli *cli, int argc, char **argv);
-int cmd_rm(struct cli *cli, int argc, char **argv);
-int cmd_link(struct cli *cli, int argc, char **argv);
-int cmd_unlink(struct cli *cli, int argc, char **argv);
-int cmd_edges(struct cli *cli, int argc, char **argv);
-int cmd_callers(struct cli *cli, int argc, char **argv);
-int cmd_callees(struct cli *cli, int argc, char **argv);
-int cmd_trace(struct cli *cli, int argc, char **argv);
-int cmd_path(struct cli *cli, int argc, char **argv);
-int cmd_stats(struct cli *cli, int argc, char **argv);
-int cmd_check(struct cli *cli, int argc, char **argv);
-int cmd_compact(struct cli *cli, int argc, char **argv);
-int cmd_sync(struct cli *cli, int argc, char **argv);
-
 const struct command cli_commands[] = {
     {"init", cmd_init, "init [DIR]", "create an empty database"},
     {"put", cmd_put, "put [ID] [--uri URI] [--meta JSON] [--file FILE] [--json]",

@@ -348,9 +348,9 @@ struct kdb_node {
 
 /*
  * Where a query's answer goes. Made once with kdb_result_new() and reused:
- * each query replaces what the previous one left, in memory the result
- * keeps (an arena, reset in one step), so a query allocates nothing once
- * the result has grown to its size. The fields are read-only; what they
+ * each query replaces what the previous one left, in one buffer the result
+ * keeps and only grows, so a query allocates nothing once the result has
+ * grown to its size; kdb_result_free() releases it in constant time. The fields are read-only; what they
  * point at is valid until the next query into this result, or
  * kdb_result_free(); block views also only until the next change.
  */
