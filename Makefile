@@ -37,7 +37,7 @@ KAUSAL_SRC := tools/kausal.c tools/cli.c $(wildcard tools/cmd_*.c)
 KAUSAL_OBJ := $(KAUSAL_SRC:%.c=$(BUILD)/%.o)
 KAUSAL_BIN := $(BUILD)/kausal
 
-KAUSALFS_OBJ := $(BUILD)/fs/kausalfs.o
+KAUSALFS_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard fs/*.c))
 KAUSALFS_BIN := $(BUILD)/kausalfs
 FUSE_CFLAGS   = $(shell pkg-config --cflags fuse3 2>/dev/null)
 FUSE_LIBS     = $(shell pkg-config --libs fuse3 2>/dev/null || echo -lfuse3)

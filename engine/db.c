@@ -27,12 +27,14 @@
 
 #include "block.h"
 #include "checksum.h"
+#include "db.h"
 #include "env.h"
 #include "format.h"
 #include "graph.h"
 #include "kassert.h"
 #include "lsm.h"
 #include "memtable.h"
+#include "remote.h"
 #include "wal.h"
 
 #define DB_PATH_SIZE_MAX 4000 /* leaves room for file names under the directory */
@@ -42,6 +44,7 @@ struct kdb {
     struct kdb_options options;   /* as given, defaults filled in */
     char *path;                   /* the database directory */
     int lock_fd;                  /* holds the lock while open; -1 before */
+    struct remote *remote;        /* forwards every call to a server; NULL for a local handle */
     struct memtable memtables[2]; /* mem and imm point at these */
     struct memtable *mem;         /* the memtable changes go to; NULL before open */
     struct memtable *imm;         /* frozen, being flushed; or NULL */
@@ -423,9 +426,7 @@ static int take_lock(struct kdb *db)
     (void)snprintf(lock_path, sizeof(lock_path), "%s/" FORMAT_LOCK_NAME, db->path);
     rc = vfs->open(vfs->ctx, lock_path, flags, &db->lock_fd);
     if (rc < 0) return rc;
-    rc = vfs->lock(vfs->ctx, db->lock_fd);
-    if (rc == -EBUSY) log_lock_holder(db);
-    return rc;
+    return vfs->lock(vfs->ctx, db->lock_fd);
 }
 
 /* A fresh memtable for changes to go to: one of the two that is not imm. */
@@ -565,6 +566,7 @@ static void db_free(struct kdb *db)
     if (db->imm) memtable_release(db->imm);
     graph_release(&db->graph);
     if (db->lock_fd >= 0) (void)vfs->close(vfs->ctx, db->lock_fd);
+    remote_close(db->remote);
     env_free(&db->env, db->path);
     env_free(&db->env, db);
 }
@@ -600,6 +602,20 @@ int kdb_open(const char *path, const struct kdb_options *options, struct kdb **o
     }
     memcpy(db->path, path, path_len + 1);
     rc = take_lock(db);
+    if (rc == -EBUSY && !(options->flags & KDB_OPEN_LOCAL)) {
+        /* Held: forward to the holder, if it serves. */
+        int remote_rc = remote_connect(&db->env, db->path, &db->remote);
+        if (remote_rc == 0) {
+            (void)db->env.vfs->close(db->env.vfs->ctx, db->lock_fd);
+            db->lock_fd = -1;
+            *out = db;
+            return 0;
+        }
+        if (remote_rc != -ECONNREFUSED)
+            KDB_LOG(&db->env, KDB_LOG_WARNING, "database %s: its server does not answer: %s",
+                    db->path, kdb_strerror(remote_rc));
+    }
+    if (rc == -EBUSY) log_lock_holder(db);
     if (rc < 0) goto out_free;
     rc = open_engine(db);
     if (rc < 0) goto out_free;
@@ -615,6 +631,10 @@ int kdb_close(struct kdb *db)
     int rc = 0;
 
     if (!db) return 0;
+    if (db->remote) {
+        db_free(db);
+        return 0;
+    }
     /* The memtable goes out as a table: the next open replays nothing. */
     if (db->lsm_ready && db->wal_ready && !db->error && !db->wal.error &&
         !(db->options.flags & KDB_OPEN_KEEP_LOG) && memtable_count(db->mem) > 0)
@@ -788,6 +808,7 @@ int kdb_put_block(struct kdb *db, const struct kdb_block *block, uint64_t *versi
     int rc;
 
     if (version_out) *version_out = 0;
+    if (db->remote) return remote_put_block(db->remote, block, version_out);
     rc = check_block(db, block);
     if (rc == 0) rc = writable(db);
     if (rc < 0) return rc;
@@ -813,6 +834,7 @@ int kdb_delete_block(struct kdb *db, const struct kdb_id *id)
     uint8_t *record;
     int rc;
 
+    if (db->remote) return remote_call(db->remote, REMOTE_DELETE_BLOCK, id);
     if (!is_live(db, id->bytes)) return -ENOENT;
     rc = writable(db);
     if (rc < 0) return rc;
@@ -838,8 +860,10 @@ static void view_from_found(const uint8_t *id, const struct found *f, struct kdb
 int kdb_get_block_view(struct kdb *db, const struct kdb_id *id, struct kdb_block *view)
 {
     struct found f;
-    int rc = lookup(db, id->bytes, &f);
+    int rc;
 
+    if (db->remote) return remote_get_block(db->remote, id, view);
+    rc = lookup(db, id->bytes, &f);
     if (rc <= 0 || !f.live) {
         memset(view, 0, sizeof(*view));
         return rc < 0 ? rc : -ENOENT;
@@ -852,10 +876,12 @@ int kdb_read_block(struct kdb *db, const struct kdb_id *id, uint64_t offset, voi
                    size_t *read_out)
 {
     struct found f;
-    int rc = lookup(db, id->bytes, &f);
     size_t n;
+    int rc;
 
     *read_out = 0;
+    if (db->remote) return remote_read_block(db->remote, id, offset, buf, size, read_out);
+    rc = lookup(db, id->bytes, &f);
     if (rc <= 0 || !f.live) return rc < 0 ? rc : -ENOENT;
     if (offset >= f.content_len) return 0;
     n = f.content_len - (size_t)offset;
@@ -880,6 +906,7 @@ int kdb_put_edge(struct kdb *db, const struct kdb_edge *edge)
     uint8_t *record;
     int rc;
 
+    if (db->remote) return remote_edge(db->remote, REMOTE_PUT_EDGE, edge);
     if (!edge_type_valid(edge->type)) return -EINVAL;
     if (!is_live(db, source) || !is_live(db, target)) return -ENOENT;
     if (graph_has(&db->graph, source, edge->type, target)) return 0;
@@ -904,6 +931,7 @@ int kdb_delete_edge(struct kdb *db, const struct kdb_edge *edge)
     uint8_t *record;
     int rc;
 
+    if (db->remote) return remote_edge(db->remote, REMOTE_DELETE_EDGE, edge);
     if (!edge_type_valid(edge->type)) return -EINVAL;
     if (!graph_has(&db->graph, edge->source.bytes, edge->type, edge->target.bytes)) return -ENOENT;
     rc = writable(db);
@@ -968,6 +996,56 @@ static void *result_space(struct result *r, size_t bytes)
     return r->space;
 }
 
+/* ---- queries through a forwarding handle: the answer copied into the result ---- */
+
+static int remote_query_edges(struct result *r, const struct kdb_id *id, unsigned direction,
+                              uint32_t type_mask)
+{
+    struct kdb_edge *edges;
+    size_t count;
+    int rc = remote_edges(r->db->remote, id, direction, type_mask, &count);
+
+    if (rc < 0) return rc;
+    edges = result_space(r, count * sizeof(*edges));
+    if (!edges) return -ENOMEM;
+    remote_take_edges(r->db->remote, edges, count);
+    r->pub.edges = edges;
+    r->pub.count = count;
+    return 0;
+}
+
+static int remote_query_walk(struct result *r, enum remote_op op, const struct kdb_id *from,
+                             const struct kdb_id *to, const struct kdb_walk *walk)
+{
+    struct kdb_node *nodes;
+    size_t count;
+    int rc = remote_walk(r->db->remote, op, from, to, walk, &count);
+
+    if (rc < 0) return rc;
+    nodes = result_space(r, count * sizeof(*nodes));
+    if (!nodes) return -ENOMEM;
+    remote_take_nodes(r->db->remote, nodes, count);
+    r->pub.nodes = nodes;
+    r->pub.count = count;
+    return 0;
+}
+
+static int remote_query_blocks(struct result *r, const struct kdb_id *ids, size_t n)
+{
+    struct kdb_block *views;
+    size_t bytes;
+    int rc = remote_get_blocks(r->db->remote, ids, n, &bytes);
+
+    if (rc < 0) return rc;
+    views = result_space(r, n * sizeof(*views) + bytes);
+    if (!views) return -ENOMEM;
+    remote_take_blocks(r->db->remote, views, n, (uint8_t *)(views + n));
+    r->pub.blocks = views;
+    r->pub.count = n;
+    return 0;
+}
+
+
 static bool walk_valid(unsigned direction, uint32_t type_mask)
 {
     const uint32_t types = ((UINT32_C(1) << (KDB_EDGE_TYPE_MAX + 1)) - 1) & ~UINT32_C(1);
@@ -998,6 +1076,7 @@ int kdb_edges(struct kdb *db, const struct kdb_id *id, unsigned direction, uint3
     int rc;
     uint32_t node;
 
+    if (db->remote) return remote_query_edges(r, id, direction, type_mask);
     if (!walk_valid(direction, type_mask)) return -EINVAL;
     node = node_of(db, id->bytes, &rc);
     if (rc < 0) return rc;
@@ -1068,6 +1147,7 @@ int kdb_traverse(struct kdb *db, const struct kdb_id *start, const struct kdb_wa
     uint32_t node;
     int rc;
 
+    if (db->remote) return remote_query_walk(r, REMOTE_TRAVERSE, start, NULL, walk);
     if (!walk_valid(walk->direction, walk->type_mask)) return -EINVAL;
     node = node_of(db, start->bytes, &rc);
     if (rc < 0) return rc;
@@ -1084,6 +1164,7 @@ int kdb_path(struct kdb *db, const struct kdb_id *from, const struct kdb_id *to,
     uint32_t a, b = GRAPH_NONE;
     int rc;
 
+    if (db->remote) return remote_query_walk(r, REMOTE_PATH, from, to, walk);
     if (!walk_valid(walk->direction, walk->type_mask)) return -EINVAL;
     a = node_of(db, from->bytes, &rc);
     if (rc == 0) b = node_of(db, to->bytes, &rc);
@@ -1170,6 +1251,7 @@ int kdb_get_blocks(struct kdb *db, const struct kdb_id *ids, size_t n, struct kd
     struct kdb_block *views;
 
     if (n > SIZE_MAX / sizeof(*views)) return -ENOMEM;
+    if (db->remote) return remote_query_blocks(r, ids, n);
     views = result_space(r, n * sizeof(*views));
     if (!views) return -ENOMEM;
     for (size_t at = 0; at < n; at += BATCH_GROUP) {
@@ -1234,7 +1316,10 @@ static int scan_step(struct kdb *db, struct scan_source *src, size_t n, kdb_bloc
 int kdb_scan_blocks(struct kdb *db, kdb_block_fn fn, void *fn_ctx)
 {
     size_t n = 0, max = 2 + db->lsm.table_count;
-    struct scan_source *src = env_calloc(&db->env, max, sizeof(*src));
+    struct scan_source *src;
+
+    if (db->remote) return -ENOTSUP;
+    src = env_calloc(&db->env, max, sizeof(*src));
     struct memtable_ref *refs[2] = {NULL, NULL};
     const struct memtable *mts[2] = {db->mem, db->imm};
     bool more = true;
@@ -1261,8 +1346,10 @@ int kdb_scan_blocks(struct kdb *db, kdb_block_fn fn, void *fn_ctx)
 
 int kdb_flush(struct kdb *db)
 {
-    int rc = db->error ? db->error : settle(db, false);
+    int rc;
 
+    if (db->remote) return remote_call(db->remote, REMOTE_FLUSH, NULL);
+    rc = db->error ? db->error : settle(db, false);
     if (rc == 0 && db->imm) rc = settle(db, true);
     if (rc < 0) return rc;
     if (db->wal.error) return db->wal.error;
@@ -1274,8 +1361,10 @@ int kdb_flush(struct kdb *db)
 
 int kdb_compact(struct kdb *db)
 {
-    int rc = kdb_flush(db);
+    int rc;
 
+    if (db->remote) return remote_call(db->remote, REMOTE_COMPACT, NULL);
+    rc = kdb_flush(db);
     if (rc == 0 && lsm_job_done(&db->lsm.compactor, true)) {
         rc = lsm_install_compaction(&db->lsm);
         if (rc < 0) return fail(db, rc);
@@ -1295,6 +1384,7 @@ int kdb_check(struct kdb *db, uint64_t *records_out)
     uint64_t records = 0;
 
     if (records_out) *records_out = 0;
+    if (db->remote) return remote_check(db->remote, records_out);
     for (size_t i = 0; i < db->lsm.table_count; i++) {
         const struct table *t = db->lsm.tables[i];
         for (uint64_t e = 0; e < t->count; e++) {
@@ -1310,8 +1400,10 @@ int kdb_check(struct kdb *db, uint64_t *records_out)
 
 int kdb_sync(struct kdb *db)
 {
-    int rc = db->error ? db->error : settle(db, false);
+    int rc;
 
+    if (db->remote) return remote_call(db->remote, REMOTE_SYNC, NULL);
+    rc = db->error ? db->error : settle(db, false);
     if (rc < 0) return rc;
     return wal_sync(&db->wal);
 }
@@ -1321,6 +1413,12 @@ void kdb_get_stats(const struct kdb *db, struct kdb_stats *stats)
     const struct lsm_stats *ls = &db->lsm.stats;
 
     memset(stats, 0, sizeof(*stats));
+    /* Through a forwarding handle a failed call leaves the statistics zero:
+     * the next call that can fail reports the broken connection. */
+    if (db->remote) {
+        if (remote_stats(db->remote, stats) < 0) memset(stats, 0, sizeof(*stats));
+        return;
+    }
     stats->block_count = db->block_count;
     stats->last_sequence = db->wal.next_sequence - 1;
     stats->durable_sequence = db->wal.durable_sequence;
@@ -1342,4 +1440,21 @@ void kdb_get_stats(const struct kdb *db, struct kdb_stats *stats)
     stats->stall_ns = db->stall_ns;
     stats->edge_count = db->graph.edge_count;
     stats->graph_bytes = graph_bytes(&db->graph);
+}
+
+/* ---- what other modules may see (db.h) ---- */
+
+bool kdb_is_remote(const struct kdb *db)
+{
+    return db->remote != NULL;
+}
+
+const char *db_directory(const struct kdb *db)
+{
+    return db->path;
+}
+
+const struct env *db_env(const struct kdb *db)
+{
+    return &db->env;
 }

@@ -21,9 +21,12 @@
 #define TABLE_VERSION     2u /* 2: edge entries after the blocks; 1 is still read */
 #define MANIFEST_MAGIC    "KDBMAN\0\0"
 #define MANIFEST_VERSION  1u
+#define SOCKET_MAGIC      "KDBSOCK\0" /* the first frame a server sends */
+#define SOCKET_VERSION    1u
 
 /* File names inside the database directory. */
 #define FORMAT_LOCK_NAME   "LOCK"
+#define FORMAT_SOCKET_NAME "SOCKET" /* a serving process listens here */
 #define WAL_SEGMENT_PREFIX "wal-"
 #define WAL_SEGMENT_SUFFIX ".log"
 #define TABLE_PREFIX       "sst-"

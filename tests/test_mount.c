@@ -4,11 +4,14 @@
  *
  * Goal: the mounted tree is the one DESIGN.md promises (README, blocks/,
  * graph/ with symlinks that chain, xattrs, sources/), `ls`, `cat`, `stat`,
- * `getfattr`, `readlink`, `find -L` and `grep -r` read it; wrong names get
- * ENOENT and writes EROFS (this version is read-only); a second mount of
- * the same database is refused with the holder named; after an unmount, or
- * a kill -9 of the daemon and a lazy unmount, the database is whole and
- * mounts again.
+ * `getfattr`, `readlink`, `find -L` and `grep -r` read it; writes, truncate,
+ * `setfattr`, `ln -s` and `rm` change the database, and each bad input of
+ * the contract gets its errno and changes nothing; the kausal command on
+ * a mounted database (or on the mountpoint) is served by the daemon and
+ * the mount shows its changes at once; a second mount of the same database
+ * is refused with the holder named; after an unmount, or a kill -9 of the
+ * daemon after an fsync and a lazy unmount, the database holds every
+ * fsync'd change, no torn write request, and mounts again.
  * Method: a real FUSE mount ($KAUSALFS_BIN, default build/kausalfs) of a
  * database made with the kausal command ($KAUSAL_BIN), in a fresh
  * directory under $TMPDIR, through shell commands. Every test unmounts in
@@ -91,17 +94,24 @@ static int mount_db(struct fixture *f)
     return rc;
 }
 
+/* The daemon's process id, from the lock file it holds. */
+static long daemon_pid(struct fixture *f)
+{
+    assert_int_equal(sh(f, "cat %s/LOCK", f->db), 0);
+    return strtol(f->out, NULL, 10);
+}
+
+/* Unmounts, then waits for the daemon to have closed the database and gone. */
 static void unmount_db(struct fixture *f)
 {
+    long pid;
+
     if (!f->mounted) return;
-    /* The daemon flushes and closes the database as it exits; wait for its lock. */
+    pid = daemon_pid(f);
     if (sh(f, "fusermount3 -u %s 2>&1", f->mnt) != 0) (void)sh(f, "fusermount3 -u -z %s", f->mnt);
     f->mounted = false;
-    for (int i = 0; i < 200; i++) {
-        if (sh(f, "%s -d %s stats >/dev/null 2>&1", bin("KAUSAL_BIN", "build/kausal"), f->db) == 0)
-            return;
+    for (int i = 0; i < 1000 && pid > 0 && sh(f, "kill -0 %ld 2>/dev/null", pid) == 0; i++)
         usleep(10000);
-    }
 }
 
 static int setup(void **state)
@@ -227,8 +237,6 @@ static void test_mount_errors(void **state)
     expect_out(f, "No such file or directory");
     assert_int_equal(sh(f, "ls %s/graph/%s/out/frobs 2>&1", f->mnt, f->main_id), 2);
     assert_int_equal(sh(f, "ls %s/graph/%s/out/calls/%s 2>&1", f->mnt, f->main_id, f->util_id), 2);
-    assert_int_not_equal(sh(f, "(echo x > %s/blocks/%s) 2>&1", f->mnt, f->main_id), 0);
-    expect_out(f, "Read-only file system");
     /* A second mount of the same database says who holds it. */
     assert_int_equal(sh(f, "mkdir -p %s/mnt2 && %s %s %s/mnt2 2>&1", f->dir,
                         bin("KAUSALFS_BIN", "build/kausalfs"), f->db, f->dir),
@@ -271,6 +279,240 @@ static void test_mount_survives_kill_9(void **state)
     assert_int_equal(strncmp(f->out, f->util_id, 32), 0);
 }
 
+#define KAUSAL bin("KAUSAL_BIN", "build/kausal")
+#define NEW_ID "00112233445566778899aabbccddeeff"
+
+/* Writes through the mount: create, overwrite, append, truncate, xattrs; then they persist. */
+static void test_mount_writes(void **state)
+{
+    struct fixture *f = *state;
+
+    assert_int_equal(sh(f, "printf 'hello world' > %s/blocks/" NEW_ID " && cat %s/blocks/" NEW_ID,
+                        f->mnt, f->mnt),
+                     0);
+    assert_string_equal(f->out, "hello world");
+    /* The new block is a node of graph/ at once, with the same file as content. */
+    assert_int_equal(sh(f, "ls %s/graph | grep -c " NEW_ID, f->mnt), 0);
+    assert_string_equal(f->out, "1\n");
+    assert_int_equal(sh(f, "stat -c '%%i %%h' %s/blocks/" NEW_ID " %s/graph/" NEW_ID "/content",
+                        f->mnt, f->mnt),
+                     0);
+    {
+        char ino[32];
+        assert_int_equal(sscanf(f->out, "%31s", ino), 1);
+        if (strstr(f->out + strlen(ino), ino) == NULL) fail_msg("two inodes: %s", f->out);
+    }
+    /* Overwrite in place with dd, then append, then truncate (cut and extend). */
+    assert_int_equal(sh(f, "printf 'W' | dd of=%s/blocks/" NEW_ID " bs=1 seek=6 conv=notrunc 2>&1",
+                        f->mnt),
+                     0);
+    assert_int_equal(sh(f, "printf '!' >> %s/blocks/" NEW_ID " && cat %s/blocks/" NEW_ID, f->mnt,
+                        f->mnt),
+                     0);
+    assert_string_equal(f->out, "hello World!");
+    assert_int_equal(sh(f, "truncate -s 5 %s/blocks/" NEW_ID " && cat %s/blocks/" NEW_ID, f->mnt,
+                        f->mnt),
+                     0);
+    assert_string_equal(f->out, "hello");
+    assert_int_equal(sh(f, "truncate -s 8 %s/blocks/" NEW_ID " && stat -c %%s %s/blocks/" NEW_ID
+                           " && od -An -c %s/blocks/" NEW_ID " | tr -s ' '",
+                        f->mnt, f->mnt, f->mnt),
+                     0);
+    assert_string_equal(f->out, "8\n h e l l o \\0 \\0 \\0\n");
+    /* Metadata is validated JSON; the source URI is free text; the version is read-only. */
+    assert_int_equal(sh(f, "setfattr -n user.kausal.metadata -v '{\"name\":\"n\"}' %s/blocks/" NEW_ID,
+                        f->mnt),
+                     0);
+    assert_int_not_equal(sh(f, "setfattr -n user.kausal.metadata -v '{nope' %s/blocks/" NEW_ID
+                               " 2>&1",
+                            f->mnt),
+                         0);
+    expect_out(f, "Invalid argument");
+    assert_int_equal(sh(f, "setfattr -n user.kausal.source_uri -v src/n.c %s/graph/" NEW_ID, f->mnt),
+                     0);
+    assert_int_not_equal(
+        sh(f, "setfattr -n user.kausal.version -v 1 %s/blocks/" NEW_ID " 2>&1", f->mnt), 0);
+    expect_out(f, "Operation not permitted");
+    assert_int_equal(sh(f, "getfattr --only-values -n user.kausal.metadata %s/blocks/" NEW_ID,
+                        f->mnt),
+                     0);
+    assert_string_equal(f->out, "{\"name\":\"n\"}");
+    /* Past the size limit (16 MiB by default): EFBIG, and nothing changes. */
+    assert_int_not_equal(sh(f, "truncate -s 17M %s/blocks/" NEW_ID " 2>&1", f->mnt), 0);
+    expect_out(f, "too large");
+    assert_int_equal(sh(f, "stat -c %%s %s/blocks/" NEW_ID, f->mnt), 0);
+    assert_string_equal(f->out, "8\n");
+
+    unmount_db(f);
+    assert_int_equal(sh(f, "%s -d %s get " NEW_ID " --json", KAUSAL, f->db), 0);
+    expect_out(f, "\"source_uri\":\"src/n.c\"");
+    expect_out(f, "\"metadata\":{\"name\":\"n\"}");
+    assert_int_equal(mount_db(f), 0);
+    assert_int_equal(sh(f, "od -An -c %s/graph/" NEW_ID "/content | tr -s ' '", f->mnt), 0);
+    assert_string_equal(f->out, " h e l l o \\0 \\0 \\0\n");
+}
+
+/* ln -s makes an edge, rm of the link removes it, rm of a block removes it and its edges. */
+static void test_mount_edges_by_links(void **state)
+{
+    struct fixture *f = *state;
+
+    assert_int_equal(sh(f, "ln -s ../../../%s %s/graph/%s/out/references/%s", f->util_id, f->mnt,
+                        f->main_id, f->util_id),
+                     0);
+    assert_int_equal(sh(f, "ls %s/graph/%s/in/references", f->mnt, f->util_id), 0);
+    assert_int_equal(strncmp(f->out, f->main_id, 32), 0);
+    assert_int_equal(sh(f, "cat %s/graph/%s/out/references/%s/content", f->mnt, f->main_id,
+                        f->util_id),
+                     0);
+    assert_string_equal(f->out, "int util(void) { return 0; }");
+    /* Any name resolves by the link's target, and removes the edge by that name too. */
+    assert_int_equal(sh(f, "ln -s ../../../%s %s/graph/%s/out/depends_on/util-dep", f->util_id,
+                        f->mnt, f->main_id),
+                     0);
+    assert_int_equal(sh(f, "readlink %s/graph/%s/out/depends_on/util-dep", f->mnt, f->main_id), 0);
+    expect_out(f, f->util_id);
+    assert_int_equal(sh(f, "rm %s/graph/%s/out/depends_on/util-dep", f->mnt, f->main_id), 0);
+    assert_int_equal(sh(f, "%s -d %s edges %s", KAUSAL, f->db, f->main_id), 0);
+    if (strstr(f->out, "depends_on")) fail_msg("edge still there: %s", f->out);
+    expect_out(f, "references");
+    /* The contract's errors, each changing nothing. */
+    assert_int_not_equal(sh(f, "ln -s ../../../ffffffffffffffffffffffffffffffff %s/graph/%s/out/calls/x 2>&1",
+                            f->mnt, f->main_id),
+                         0);
+    expect_out(f, "No such file or directory");
+    assert_int_not_equal(sh(f, "ln -s ../../../not-an-id %s/graph/%s/out/calls/x 2>&1", f->mnt,
+                            f->main_id),
+                         0);
+    expect_out(f, "Invalid argument");
+    assert_int_not_equal(sh(f, "ln -s ../../../%s %s/graph/%s/out/frobs/x 2>&1", f->util_id, f->mnt,
+                            f->main_id),
+                         0);
+    expect_out(f, "Invalid argument");
+    assert_int_not_equal(sh(f, "touch %s/blocks/not-an-id 2>&1", f->mnt), 0);
+    expect_out(f, "Invalid argument");
+    assert_int_equal(sh(f, "%s -d %s stats", KAUSAL, f->db), 0);
+    expect_out(f, "blocks: 3\n");
+    expect_out(f, "edges: 3\n");
+    /* rm of a link deletes the edge; rm of a block deletes it and every edge of it. */
+    assert_int_equal(sh(f, "rm %s/graph/%s/out/references/%s", f->mnt, f->main_id, f->util_id), 0);
+    assert_int_equal(sh(f, "ls %s/graph/%s/in/references | wc -l", f->mnt, f->util_id), 0);
+    assert_string_equal(f->out, "0\n");
+    assert_int_equal(sh(f, "rm %s/blocks/%s", f->mnt, f->helper_id), 0);
+    assert_int_equal(sh(f, "(ls %s/graph/%s/out/calls; ls %s/graph/%s/in/calls) | wc -l", f->mnt,
+                        f->main_id, f->mnt, f->util_id),
+                     0);
+    assert_string_equal(f->out, "0\n");
+    assert_int_not_equal(sh(f, "ls %s/graph/%s 2>&1", f->mnt, f->helper_id), 0);
+    unmount_db(f);
+    assert_int_equal(sh(f, "%s -d %s stats", KAUSAL, f->db), 0);
+    expect_out(f, "blocks: 2\n");
+    expect_out(f, "edges: 0\n");
+}
+
+/* The kausal command on a mounted database goes through the daemon; the mount shows it at once. */
+static void test_mount_cli_through_daemon(void **state)
+{
+    struct fixture *f = *state;
+    static char offline[sizeof(((struct fixture *)0)->out)];
+
+    /* Read first, so that the kernel holds the old content, size and listings. */
+    assert_int_equal(sh(f, "cat %s/blocks/%s; ls %s/graph/%s/in/calls", f->mnt, f->util_id, f->mnt,
+                        f->util_id),
+                     0);
+    assert_int_equal(sh(f, "printf 'int util(void) { return 42; }' | %s -d %s put %s", KAUSAL, f->db,
+                        f->util_id),
+                     0);
+    assert_int_equal(sh(f, "cat %s/blocks/%s", f->mnt, f->util_id), 0);
+    assert_string_equal(f->out, "int util(void) { return 42; }");
+    assert_int_equal(sh(f, "%s -d %s link %s calls %s", KAUSAL, f->mnt, f->main_id, f->util_id), 0);
+    assert_int_equal(sh(f, "ls %s/graph/%s/in/calls | sort | tr '\\n' ' '", f->mnt, f->util_id), 0);
+    expect_out(f, f->main_id);
+    expect_out(f, f->helper_id);
+    assert_int_equal(sh(f, "%s -d %s unlink %s calls %s", KAUSAL, f->db, f->helper_id, f->util_id),
+                     0);
+    assert_int_not_equal(sh(f, "ls %s/graph/%s/in/calls/%s 2>&1", f->mnt, f->util_id, f->helper_id),
+                         0);
+    /* Errors come back as they do offline, with the same exit status. */
+    assert_int_equal(sh(f, "%s -d %s get ffffffffffffffffffffffffffffffff 2>&1", KAUSAL, f->db), 1);
+    assert_int_equal(sh(f, "%s -d %s link %s frobs %s 2>&1", KAUSAL, f->db, f->main_id, f->util_id),
+                     2);
+    assert_int_equal(sh(f, "%s -d %s check && %s -d %s sync", KAUSAL, f->db, KAUSAL, f->db), 0);
+    assert_int_equal(sh(f, "%s -d %s rm %s && ls %s/blocks | wc -l", KAUSAL, f->db, f->helper_id,
+                        f->mnt),
+                     0);
+    assert_string_equal(f->out, "2\n");
+    assert_int_not_equal(sh(f, "ls %s/graph/%s 2>&1", f->mnt, f->helper_id), 0);
+    assert_int_equal(sh(f, "%s -d %s trace %s --in --json", KAUSAL, f->mnt, f->util_id), 0);
+    snprintf(offline, sizeof(offline), "%s", f->out);
+    expect_out(f, f->main_id);
+    /* The same answer offline. */
+    unmount_db(f);
+    assert_int_equal(sh(f, "%s -d %s trace %s --in --json", KAUSAL, f->db, f->util_id), 0);
+    assert_string_equal(f->out, offline);
+}
+
+/* fsync'd writes survive a kill -9 of the daemon; no write request is ever stored in part. */
+static void test_mount_fsync_survives_kill_9(void **state)
+{
+    struct fixture *f = *state;
+
+    /* 4 KiB writes, each of one repeated line: "0000001\n" x 512, "0000002\n" x 512, ... */
+    assert_int_equal(sh(f,
+                        "for i in $(seq 1 24); do yes $(printf %%07d $i) | head -c 4096; done"
+                        " | dd of=%s/blocks/" NEW_ID " bs=4096 iflag=fullblock 2>/dev/null"
+                        " && sync %s/blocks/" NEW_ID,
+                        f->mnt, f->mnt),
+                     0);
+    assert_int_equal(sh(f, "ln -s ../../../" NEW_ID " %s/graph/%s/out/references/x"
+                           " && sync %s/graph",
+                        f->mnt, f->main_id, f->mnt),
+                     0);
+    /* Then writes racing the kill: whatever of them is stored must be whole. */
+    assert_int_equal(sh(f,
+                        "(for i in $(seq 1 400); do yes $(printf %%07d $i) | head -c 4096; done"
+                        " | dd of=%s/blocks/%s bs=4096 iflag=fullblock 2>/dev/null &)"
+                        "; sleep 0.2; kill -9 $(cat %s/LOCK) && fusermount3 -u -z %s 2>&1",
+                        f->mnt, f->util_id, f->db, f->mnt),
+                     0);
+    f->mounted = false;
+    for (int i = 0; i < 500 && mount_db(f) != 0; i++)
+        usleep(10000); /* until the killed daemon's lock is gone */
+    assert_true(f->mounted);
+    assert_int_equal(sh(f, "stat -c %%s %s/blocks/" NEW_ID, f->mnt), 0);
+    assert_string_equal(f->out, "98304\n");
+    assert_int_equal(sh(f, "readlink %s/graph/%s/out/references/" NEW_ID, f->mnt, f->main_id), 0);
+    expect_out(f, NEW_ID);
+    /* Every stored 4 KiB piece is whole: line n is piece (n-1)/512+1's number. */
+    assert_int_equal(sh(f,
+                        "for b in " NEW_ID " %s; do awk '{ c = int((NR - 1) / 512) + 1;"
+                        " if ($0 != sprintf(\"%%07d\", c)) { print \"torn at line \" NR; exit 1 } }'"
+                        " %s/blocks/$b || exit 1; done; echo whole",
+                        f->util_id, f->mnt),
+                     0);
+    expect_out(f, "whole");
+    assert_int_equal(sh(f, "s=$(stat -c %%s %s/blocks/%s); [ $((s %% 4096)) -eq 0 ] && echo aligned",
+                        f->mnt, f->util_id),
+                     0);
+    expect_out(f, "aligned");
+}
+
+/* -o ro mounts read-only: the kernel refuses writes. */
+static void test_mount_read_only(void **state)
+{
+    struct fixture *f = *state;
+
+    unmount_db(f);
+    assert_int_equal(sh(f, "%s %s %s -o ro 2>&1", bin("KAUSALFS_BIN", "build/kausalfs"), f->db,
+                        f->mnt),
+                     0);
+    f->mounted = true;
+    assert_int_not_equal(sh(f, "(echo x > %s/blocks/%s) 2>&1", f->mnt, f->main_id), 0);
+    expect_out(f, "Read-only file system");
+    assert_int_equal(sh(f, "cat %s/blocks/%s", f->mnt, f->util_id), 0);
+    assert_string_equal(f->out, "int util(void) { return 0; }");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -279,6 +521,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_mount_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mount_unmount_and_mount_again, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mount_survives_kill_9, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_mount_writes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_mount_edges_by_links, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_mount_cli_through_daemon, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_mount_fsync_survives_kill_9, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_mount_read_only, setup, teardown),
     };
     return cmocka_run_group_tests_name("mount", tests, NULL, NULL);
 }

@@ -8,6 +8,8 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/xattr.h>
+#include <time.h>
 
 void cli_error(const char *fmt, ...)
 {
@@ -44,37 +46,93 @@ int cli_help(const char *command, const char *text)
     return EXIT_OK;
 }
 
-/* Engine diagnostics: warnings and errors go to stderr as they happen. */
+/*
+ * Engine diagnostics: warnings and errors go to stderr; those of opening
+ * are held (ctx) until the last attempt to open has told what it found.
+ */
+struct held_log {
+    bool holding;
+    char text[2048]; /* lines, each with its newline */
+};
+
 static void log_message(void *ctx, enum kdb_log_level level, const char *file, int line,
                         const char *message)
 {
-    (void)ctx;
+    struct held_log *held = ctx;
+    size_t len = strlen(held->text);
+
     (void)file;
     (void)line;
-    if (level <= KDB_LOG_WARNING) cli_error("%s", message);
+    if (level > KDB_LOG_WARNING) return;
+    if (!held->holding)
+        cli_error("%s", message);
+    else
+        (void)snprintf(held->text + len, sizeof(held->text) - len, "kausal: %s\n", message);
 }
 
+/* How long a run waits for a database another process is closing (see cli_open()). */
+#define CLI_BUSY_WAIT_MS 5000
+#define CLI_BUSY_POLL_MS 20
+
+/*
+ * The database a kausalfs mount at path serves (its root's xattr
+ * user.kausal.database), or NULL: so that -d takes the mountpoint too.
+ */
+static char *mounted_database(const char *path)
+{
+    char buf[4096];
+    ssize_t n = getxattr(path, "user.kausal.database", buf, sizeof(buf) - 1);
+
+    if (n <= 0) return NULL;
+    buf[n] = '\0';
+    return strdup(buf);
+}
+
+/*
+ * A database held by a mount is reached through its daemon (kdb_open()
+ * forwards). One held by a process that does not serve it is waited for a
+ * little: fusermount3 -u returns before the daemon has closed the database.
+ */
 int cli_open(struct cli *cli, bool create)
 {
     struct kdb_options options;
+    const char *path = cli->db_path;
+    static struct held_log held; /* the engine logs through it while the handle lives */
+    char *mounted = NULL;
     int rc;
 
     kdb_options_init(&options);
     options.log = log_message;
+    options.log_ctx = &held;
+    held.holding = true;
     /* One change a run: it stays in the (synced) log for the next open to
      * replay, rather than each run writing a table of its own. */
     options.flags = KDB_OPEN_KEEP_LOG;
     if (create) options.flags |= KDB_OPEN_CREATE;
-    rc = kdb_open(cli->db_path, &options, &cli->db);
+    for (int waited_ms = 0;; waited_ms += CLI_BUSY_POLL_MS) {
+        struct timespec pause = {0, CLI_BUSY_POLL_MS * 1000000L};
+        held.text[0] = '\0';
+        rc = kdb_open(path, &options, &cli->db);
+        if (rc == -ENOENT && !mounted && !create) {
+            mounted = mounted_database(path);
+            if (mounted) {
+                path = mounted;
+                rc = kdb_open(path, &options, &cli->db);
+            }
+        }
+        if (rc != -EBUSY || waited_ms >= CLI_BUSY_WAIT_MS) break;
+        (void)nanosleep(&pause, NULL);
+    }
+    held.holding = false;
+    fputs(held.text, stderr);
+    free(mounted);
     if (rc == 0) return EXIT_OK;
     cli->db = NULL;
     if (rc == -ENOENT)
         cli_error("%s: not a KausalDB database (make one with: kausal -d %s init)", cli->db_path,
                   cli->db_path);
     else if (rc == -EBUSY)
-        cli_error("%s: in use by another process (see above); a mounted database is not yet "
-                  "reachable through its daemon",
-                  cli->db_path);
+        cli_error("%s: in use by another process (see above)", cli->db_path);
     else
         cli_error("%s: %s", cli->db_path, kdb_strerror(rc));
     return EXIT_FAIL;
@@ -90,8 +148,10 @@ int cli_close(struct cli *cli)
 
     /* Each run leaves its change in the log and starts a segment of its own:
      * now and then one run flushes them, so that they do not pile up. */
-    kdb_get_stats(cli->db, &stats);
-    if (stats.wal_segment_count >= CLI_SEGMENTS_MAX) rc = kdb_flush(cli->db);
+    if (!kdb_is_remote(cli->db)) {
+        kdb_get_stats(cli->db, &stats);
+        if (stats.wal_segment_count >= CLI_SEGMENTS_MAX) rc = kdb_flush(cli->db);
+    }
     if (rc < 0) {
         cli_error("%s: writing the log out as a table: %s", cli->db_path, kdb_strerror(rc));
         (void)kdb_close(cli->db);

@@ -180,6 +180,9 @@ enum kdb_open_flags {
     /* kdb_close() leaves the memtable's changes in the log instead of
      * writing them out as a table: a faster close; the next open replays them. */
     KDB_OPEN_KEEP_LOG = 1 << 2,
+    /* Open the files or fail: never forward to a daemon that holds the
+     * database (see kdb_serve()). */
+    KDB_OPEN_LOCAL = 1 << 3,
 };
 
 struct kdb_options {
@@ -207,6 +210,14 @@ void kdb_options_init(struct kdb_options *options);
  * Opens the database in directory path, replaying its write-ahead log.
  * options may be NULL for the defaults. On success *out is a handle to
  * release with kdb_close().
+ *
+ * When another process holds the database and serves it (kdb_serve(),
+ * as kausalfs does while it is mounted), the handle forwards every call
+ * to that process over its socket instead, unless KDB_OPEN_LOCAL is
+ * given: calls then answer as they would locally, and each can also
+ * fail with -ECONNRESET (the server went away) or -EPROTO. Options other
+ * than the flags are the server's. kdb_scan_blocks() through a forwarding
+ * handle returns -ENOTSUP.
  *
  * Returns -ENOENT (no database there and KDB_OPEN_CREATE not given), -EBUSY
  * (another handle or process holds it; the holder's process id is logged),
@@ -477,5 +488,50 @@ struct kdb_stats {
 
 /* Fills *stats; cannot fail. */
 void kdb_get_stats(const struct kdb *db, struct kdb_stats *stats);
+
+/* ---- Serving a database to other processes ---- */
+
+/* A change a client of kdb_serve() asks for, told before it is made. */
+enum kdb_change_kind {
+    KDB_CHANGE_PUT_BLOCK = 1,
+    KDB_CHANGE_DELETE_BLOCK = 2,
+    KDB_CHANGE_PUT_EDGE = 3,
+    KDB_CHANGE_DELETE_EDGE = 4,
+};
+
+struct kdb_change {
+    unsigned kind;        /* enum kdb_change_kind */
+    struct kdb_id id;     /* the block, for a block change */
+    struct kdb_edge edge; /* the edge, for an edge change */
+};
+
+/*
+ * How kdb_serve() shares a handle with the rest of its process: it calls
+ * lock before it uses the handle for a request and unlock after, so the
+ * handle is used by one thread at a time; will_change (under the lock)
+ * before each change a request makes; settle (after unlock) before it
+ * answers, so that what the change calls for elsewhere is done by the
+ * time the client hears of it. Any of them may be NULL.
+ */
+struct kdb_serve_hooks {
+    void *ctx;
+    void (*lock)(void *ctx);
+    void (*unlock)(void *ctx);
+    void (*will_change)(void *ctx, const struct kdb_change *change);
+    void (*settle)(void *ctx);
+};
+
+/*
+ * Serves db to other processes that open it (see kdb_open()) through a
+ * Unix socket in its directory (see FORMAT.md), until stop_fd is readable;
+ * then closes the socket, removes its name and returns 0. Clients of
+ * another user than the server's (root excepted) are turned away. One
+ * request at a time, several clients. Runs on the calling thread. Returns
+ * -EADDRINUSE (another server has the name), -ENOMEM or a socket error.
+ */
+KDB_MUST_USE int kdb_serve(struct kdb *db, const struct kdb_serve_hooks *hooks, int stop_fd);
+
+/* Whether the handle forwards to a server (see kdb_open()). */
+bool kdb_is_remote(const struct kdb *db);
 
 #endif /* KDB_ENGINE_INCLUDE_KDB_H */
