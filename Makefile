@@ -101,7 +101,7 @@ $(BUILD)/bench/libs.stamp: FORCE
 $(BUILD)/bench/%.o: bench/%.c $(BUILD)/bench/libs.stamp
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  CC      $@")
-	$(Q)$(CC) $(CFLAGS) $(BENCH_DEFS) -Iengine -Iengine/include -c $< -o $@
+	$(Q)$(CC) $(CFLAGS) $(BENCH_DEFS) $(FUSE_CFLAGS) -Iengine -Iengine/include -c $< -o $@
 
 $(LIBKAUSAL): $(ENGINE_OBJ)
 	@rm -f $@
@@ -122,7 +122,7 @@ $(KAUSAL_BIN): $(KAUSAL_OBJ) $(LIBKAUSAL)
 
 $(BENCH_BIN): $(BENCH_OBJ) $(LIBKAUSAL)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(CFLAGS) -o $@ $(filter-out %.stamp,$^) $(LDFLAGS) $(BENCH_LIBS) -lm -lpthread
+	$(Q)$(CC) $(CFLAGS) -o $@ $(filter-out %.stamp,$^) $(LDFLAGS) $(BENCH_LIBS) $(FUSE_LIBS) -lm -lpthread
 
 # Each suite runs alone; tests/run-tests.sh sums their counts into one closing line.
 # After the suites, the benchmark gate at the CI tier on small sizes (TEST_BENCH=0 skips it;

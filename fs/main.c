@@ -28,10 +28,15 @@
 struct options {
     const char *db;
     int create;
+    bool shared; /* -o allow_other or allow_root: other users reach the mount */
 };
+
+enum { KEY_SHARED = 1 };
 
 static const struct fuse_opt option_spec[] = {
     {"create", offsetof(struct options, create), 1},
+    FUSE_OPT_KEY("allow_other", KEY_SHARED),
+    FUSE_OPT_KEY("allow_root", KEY_SHARED),
     FUSE_OPT_END,
 };
 
@@ -45,7 +50,8 @@ static int option_proc(void *data, const char *arg, int key, struct fuse_args *o
         o->db = arg;
         return 0;
     }
-    return 1;
+    if (key == KEY_SHARED) o->shared = true;
+    return 1; /* FUSE's own, passed on */
 }
 
 static void usage(void)
@@ -257,7 +263,11 @@ int main(int argc, char **argv)
     if (close_db(&fs) < 0) goto out;
     if (ns_init(&fs.ns) < 0) goto out;
     (void)clock_gettime(CLOCK_REALTIME, &fs.mounted);
-    if (fuse_opt_add_arg(&args, "-odefault_permissions,fsname=kausalfs,subtype=kausaldb") < 0)
+    /* Only the mounting user reaches a mount without allow_other, and every
+     * handler refuses what the tree does not allow; with other users, the
+     * kernel checks the modes too (and asks for the attributes it needs). */
+    if (fuse_opt_add_arg(&args, "-ofsname=kausalfs,subtype=kausaldb") < 0 ||
+        (o.shared && fuse_opt_add_arg(&args, "-odefault_permissions") < 0))
         goto out;
     se = fuse_session_new(&args, &kfs_ops, sizeof(kfs_ops), &fs);
     if (!se) goto out;
@@ -273,6 +283,7 @@ out:
     ns_release(&fs.ns);
     kfs_aliases_release(&fs);
     free(fs.reply);
+    free(fs.snapshot.items);
     free(fs.scratch);
     free(db_path);
     free(cmd.mountpoint);

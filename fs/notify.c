@@ -92,7 +92,7 @@ void notify_drain(struct notify *n)
 void notify_kick(struct notify *n)
 {
     pthread_mutex_lock(&n->lock);
-    pthread_cond_signal(&n->wake);
+    if (n->count) pthread_cond_signal(&n->wake);
     pthread_mutex_unlock(&n->lock);
 }
 

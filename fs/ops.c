@@ -27,6 +27,8 @@
 #include <unistd.h>
 
 #define CACHE_TIMEOUT 3600.0 /* seconds the kernel may trust an entry or attribute */
+/* The I/O size a block file suggests: copies then write in few, large requests. */
+#define KFS_BLKSIZE (1 << 20)
 #define LINK_PREFIX   "../../../"
 #define LINK_SIZE     (sizeof(LINK_PREFIX) - 1 + KDB_ID_HEX_SIZE)
 
@@ -158,11 +160,12 @@ static void plan_edge(struct fs *fs, const struct kdb_edge *e, bool deleting)
         uint64_t dir = ns_find(&fs->ns, &k);
         char hex[KDB_ID_HEX_SIZE + 1];
 
-        if (!dir) continue;
+        if (!dir) continue; /* the kernel has never seen the directory */
         notify_inode(&fs->notify, dir);
         if (!deleting) continue;
+        k = ns_key(out ? NS_LINK_OUT : NS_LINK_IN, id, e->type, far->bytes);
         kdb_id_to_hex(far, hex);
-        notify_entry(&fs->notify, dir, hex);
+        if (ns_find(&fs->ns, &k)) notify_entry(&fs->notify, dir, hex);
         for (size_t i = 0; i < fs->alias_count;) {
             struct alias *a = &fs->aliases[i];
             if (a->dir == dir && memcmp(a->far, far->bytes, KDB_ID_SIZE) == 0) {
@@ -176,16 +179,35 @@ static void plan_edge(struct fs *fs, const struct kdb_edge *e, bool deleting)
     }
 }
 
-/* A block and every edge of it are going: their names, and the listings they were in. */
-static void plan_block_delete(struct fs *fs, const uint8_t *id)
+/*
+ * A block came or went: the listings of blocks/ and graph/ change. Only
+ * listings the kernel was given can be in its cache, and only names it
+ * looked up (they have inode numbers) in its dentries.
+ */
+static void plan_blocks_changed(struct fs *fs)
+{
+    kfs_blocks_changed(fs);
+    for (int i = 0; i < 2; i++) {
+        if (!fs->listed[i]) continue;
+        notify_inode(&fs->notify, i ? NS_GRAPH : NS_BLOCKS);
+        fs->listed[i] = false;
+    }
+}
+
+/*
+ * A block and every edge of it are going: their names, and the listings
+ * they were in. by_unlink: the kernel is removing blocks/<ID> itself, and
+ * drops that name on its own.
+ */
+static void plan_block_delete(struct fs *fs, const uint8_t *id, bool by_unlink)
 {
     char hex[KDB_ID_HEX_SIZE + 1];
+    struct ns_key file = ns_key(NS_BLOCK, id, 0, NULL), node = ns_key(NS_NODE, id, 0, NULL);
 
     kdb_id_to_hex(as_id(id), hex);
-    notify_entry(&fs->notify, NS_BLOCKS, hex);
-    notify_entry(&fs->notify, NS_GRAPH, hex);
-    notify_inode(&fs->notify, NS_BLOCKS);
-    notify_inode(&fs->notify, NS_GRAPH);
+    if (!by_unlink && ns_find(&fs->ns, &file)) notify_entry(&fs->notify, NS_BLOCKS, hex);
+    if (ns_find(&fs->ns, &node)) notify_entry(&fs->notify, NS_GRAPH, hex);
+    plan_blocks_changed(fs);
     if (kdb_edges(fs->db, as_id(id), KDB_DIRECTION_BOTH, 0, fs->r) < 0) return;
     /* plan_edge() queries nothing, so fs->r holds still while it runs. */
     for (size_t i = 0; i < fs->r->count; i++)
@@ -200,12 +222,11 @@ void kfs_will_change(struct fs *fs, const struct kdb_change *c)
             drop_inode(fs, NS_BLOCK, c->id.bytes, 0);
             drop_inode(fs, NS_NODE, c->id.bytes, 0);
         } else {
-            notify_inode(&fs->notify, NS_BLOCKS);
-            notify_inode(&fs->notify, NS_GRAPH);
+            plan_blocks_changed(fs);
         }
         break;
     case KDB_CHANGE_DELETE_BLOCK:
-        plan_block_delete(fs, c->id.bytes);
+        plan_block_delete(fs, c->id.bytes, false);
         break;
     case KDB_CHANGE_PUT_EDGE:
     case KDB_CHANGE_DELETE_EDGE:
@@ -261,6 +282,7 @@ static int stat_of(struct fs *fs, uint64_t ino, struct stat *st)
         if (k->kind == NS_BLOCK) {
             st->st_size = (off_t)view.content_len;
             st->st_nlink = 2; /* blocks/<ID> and graph/<ID>/content */
+            st->st_blksize = KFS_BLKSIZE;
         }
         st->st_mtim.tv_sec = (time_t)(view.mtime_ns / 1000000000u);
         st->st_mtim.tv_nsec = (long)(view.mtime_ns % 1000000000u);
@@ -310,6 +332,7 @@ static void kfs_init(void *userdata, struct fuse_conn_info *conn)
 
     if (conn->capable & FUSE_CAP_CACHE_SYMLINKS) conn->want |= FUSE_CAP_CACHE_SYMLINKS;
     fs->no_open = (conn->capable & FUSE_CAP_NO_OPEN_SUPPORT) != 0;
+    fs->no_opendir = (conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT) != 0;
 }
 
 /* ---- names ---- */
@@ -415,191 +438,251 @@ static void kfs_readlink(fuse_req_t req, fuse_ino_t ino)
     leave(fs);
 }
 
-/* ---- directories: listed whole at opendir, then streamed ---- */
+/* ---- directories: streamed, call by call, with no per-open state ---- */
 
-struct dirent_item {
-    uint64_t ino;
-    mode_t mode;
-    char name[KDB_ID_HEX_SIZE + 1];
-};
-
-struct listing {
-    struct dirent_item *items;
-    size_t count;
-    size_t capacity;
-};
-
-static int listing_add(struct fs *fs, struct listing *l, const char *name, const struct ns_key *k)
+static int snapshot_add(void *ctx, const struct kdb_block *block)
 {
-    uint64_t ino = ns_ino(&fs->ns, k);
+    struct snapshot *snap = ctx;
 
-    if (!ino) return -ENOMEM;
-    if (l->count == l->capacity) {
-        size_t capacity = l->capacity ? l->capacity * 2 : 64;
-        struct dirent_item *items = realloc(l->items, capacity * sizeof(*items));
+    if (snap->count == snap->capacity) {
+        size_t capacity = snap->capacity ? snap->capacity * 2 : 1024;
+        struct snapshot_entry *items = realloc(snap->items, capacity * sizeof(*items));
         if (!items) return -ENOMEM;
-        l->items = items;
-        l->capacity = capacity;
+        snap->items = items;
+        snap->capacity = capacity;
     }
-    l->items[l->count].ino = ino;
-    l->items[l->count].mode = mode_of(k->kind);
-    snprintf(l->items[l->count].name, sizeof(l->items[l->count].name), "%s", name);
-    l->count++;
+    memcpy(snap->items[snap->count].id, block->id.bytes, KDB_ID_SIZE);
+    snap->items[snap->count].size = block->content_len;
+    snap->items[snap->count].mtime_ns = block->mtime_ns;
+    snap->count++;
     return 0;
 }
 
-struct scan_ctx {
-    struct fs *fs;
-    struct listing *l;
-    enum ns_kind kind;
+/* The blocks in id order, from the last scan unless a block came or went since. */
+static int blocks_snapshot(struct fs *fs)
+{
+    int rc;
+
+    if (fs->snapshot.valid) return 0;
+    fs->snapshot.count = 0;
+    rc = kdb_scan_blocks(fs->db, snapshot_add, &fs->snapshot);
+    fs->snapshot.valid = rc == 0;
+    return rc;
+}
+
+void kfs_blocks_changed(struct fs *fs)
+{
+    fs->snapshot.valid = false;
+}
+
+/* One entry of a directory, as the listing gives it. */
+struct entry {
+    const char *name;
+    struct ns_key key;
+    const struct snapshot_entry *block; /* the block's size and time, for blocks/ and graph/ */
 };
 
-static int list_block(void *ctx, const struct kdb_block *block)
+/*
+ * Entry index of directory dir (. and .. are 0 and 1), or false past the
+ * end. For an edge directory, fs->r holds its edges (see list()).
+ */
+static bool entry_at(struct fs *fs, const struct ns_key *dir, size_t index, struct entry *e,
+                     char *hex)
 {
-    struct scan_ctx *c = ctx;
-    char hex[KDB_ID_HEX_SIZE + 1];
-    struct ns_key k = ns_key(c->kind, block->id.bytes, 0, NULL);
+    static const char *const node_names[] = {"content", "out", "in"};
+    static const enum ns_kind node_kinds[] = {NS_BLOCK, NS_OUT, NS_IN};
 
-    kdb_id_to_hex(&block->id, hex);
-    return listing_add(c->fs, c->l, hex, &k);
-}
-
-/* Lists directory self (a copy: listing_add() may move the table of keys). */
-static int build_listing(struct fs *fs, struct ns_key self, struct listing *l)
-{
-    const struct ns_key *k = &self;
-    struct ns_key top = ns_key(NS_ROOT, NULL, 0, NULL);
-    /* "." and "..": the kernel uses neither's inode number but ls -a shows them. */
-    int rc = listing_add(fs, l, ".", k);
-
-    if (rc == 0) rc = listing_add(fs, l, "..", &top);
-    if (rc < 0) return rc;
-
-    switch (k->kind) {
+    e->block = NULL;
+    if (index < 2) {
+        e->name = index ? ".." : ".";
+        e->key = index ? ns_key(NS_ROOT, NULL, 0, NULL) : *dir;
+        return true;
+    }
+    index -= 2;
+    switch (dir->kind) {
     case NS_ROOT:
-        for (int i = 0; rc == 0 && i < 4; i++) {
-            struct ns_key child = ns_key((enum ns_kind)(NS_README + i), NULL, 0, NULL);
-            rc = listing_add(fs, l, ns_root_names[i], &child);
-        }
-        return rc;
+        if (index >= 4) return false;
+        e->name = ns_root_names[index];
+        e->key = ns_key((enum ns_kind)(NS_README + index), NULL, 0, NULL);
+        return true;
     case NS_BLOCKS:
-    case NS_GRAPH: {
-        struct scan_ctx c = {fs, l, k->kind == NS_BLOCKS ? NS_BLOCK : NS_NODE};
-        return kdb_scan_blocks(fs->db, list_block, &c);
-    }
-    case NS_NODE: {
-        static const char *const names[] = {"content", "out", "in"};
-        static const enum ns_kind kinds[] = {NS_BLOCK, NS_OUT, NS_IN};
-        for (int i = 0; rc == 0 && i < 3; i++) {
-            struct ns_key child = *k;
-            child.kind = (uint8_t)kinds[i];
-            rc = listing_add(fs, l, names[i], &child);
-        }
-        return rc;
-    }
+    case NS_GRAPH:
+        if (index >= fs->snapshot.count) return false;
+        e->block = &fs->snapshot.items[index];
+        kdb_id_to_hex(as_id(e->block->id), hex);
+        e->name = hex;
+        e->key = ns_key(dir->kind == NS_BLOCKS ? NS_BLOCK : NS_NODE, e->block->id, 0, NULL);
+        return true;
+    case NS_NODE:
+        if (index >= 3) return false;
+        e->name = node_names[index];
+        e->key = *dir;
+        e->key.kind = (uint8_t)node_kinds[index];
+        return true;
     case NS_OUT:
     case NS_IN:
-        for (unsigned t = 1; rc == 0 && t <= KDB_EDGE_TYPE_MAX; t++) {
-            struct ns_key child =
-                ns_key(k->kind == NS_OUT ? NS_OUT_TYPE : NS_IN_TYPE, k->id, t, NULL);
-            rc = listing_add(fs, l, kdb_edge_type_name(t), &child);
-        }
-        return rc;
+        if (index >= KDB_EDGE_TYPE_MAX) return false;
+        e->name = kdb_edge_type_name((unsigned)index + 1);
+        e->key = ns_key(dir->kind == NS_OUT ? NS_OUT_TYPE : NS_IN_TYPE, dir->id,
+                        (unsigned)index + 1, NULL);
+        return true;
     case NS_OUT_TYPE:
     case NS_IN_TYPE: {
-        bool out = k->kind == NS_OUT_TYPE;
-        rc = kdb_edges(fs->db, as_id(k->id), out ? KDB_DIRECTION_OUT : KDB_DIRECTION_IN,
-                       UINT32_C(1) << k->type, fs->r);
-        if (rc == -ENOENT) return 0;
-        /* listing_add() queries nothing, so fs->r holds still while it runs. */
-        for (size_t i = 0; rc == 0 && i < fs->r->count; i++) {
-            const struct kdb_id *far = out ? &fs->r->edges[i].target : &fs->r->edges[i].source;
-            char hex[KDB_ID_HEX_SIZE + 1];
-            struct ns_key child =
-                ns_key(out ? NS_LINK_OUT : NS_LINK_IN, k->id, k->type, far->bytes);
-            kdb_id_to_hex(far, hex);
-            rc = listing_add(fs, l, hex, &child);
-        }
-        return rc;
+        bool out = dir->kind == NS_OUT_TYPE;
+        const struct kdb_id *far;
+        if (index >= fs->r->count) return false;
+        far = out ? &fs->r->edges[index].target : &fs->r->edges[index].source;
+        kdb_id_to_hex(far, hex);
+        e->name = hex;
+        e->key = ns_key(out ? NS_LINK_OUT : NS_LINK_IN, dir->id, dir->type, far->bytes);
+        return true;
     }
     default:
-        return 0;
+        return false;
     }
 }
 
-static void open_listing(fuse_req_t req, struct fs *fs, fuse_ino_t ino, struct fuse_file_info *fi)
+/* The attributes of a listed entry, without asking the database when the listing knows them. */
+static int entry_stat(struct fs *fs, const struct entry *e, uint64_t ino, struct stat *st)
+{
+    if (!e->block) return stat_of(fs, ino, st);
+    memset(st, 0, sizeof(*st));
+    st->st_ino = ino;
+    st->st_uid = getuid();
+    st->st_gid = getgid();
+    st->st_mode = mode_of(e->key.kind);
+    st->st_nlink = 2;
+    if (e->key.kind == NS_BLOCK) {
+        st->st_size = (off_t)e->block->size;
+        st->st_blocks = (st->st_size + 511) / 512;
+        st->st_blksize = KFS_BLKSIZE;
+    }
+    st->st_mtim.tv_sec = (time_t)(e->block->mtime_ns / 1000000000u);
+    st->st_mtim.tv_nsec = (long)(e->block->mtime_ns % 1000000000u);
+    st->st_ctim = st->st_atim = st->st_mtim;
+    return 0;
+}
+
+/*
+ * Answers READDIR or READDIRPLUS from offset off (the index of the next
+ * entry). Each call lists only what fits in its reply: blocks/ and graph/
+ * from the snapshot of the blocks (one scan, reused until a block comes
+ * or goes), an edge directory from its edges, in the order they were
+ * added. With plus, each entry carries its attributes, so that `ls -l`
+ * needs no lookup of its own.
+ */
+static void list(fuse_req_t req, struct fs *fs, fuse_ino_t ino, size_t size, off_t off, bool plus)
 {
     const struct ns_key *k = ns_key_of(&fs->ns, ino);
-    struct listing *l;
-    int rc;
+    struct ns_key dir;
+    char *buf = fs->reply;
+    size_t used = 0;
+    int rc = 0;
 
     if (!k || !ns_is_dir(k->kind)) {
         fuse_reply_err(req, k ? ENOTDIR : ESTALE);
         return;
     }
-    l = calloc(1, sizeof(*l));
-    if (!l) {
-        fuse_reply_err(req, ENOMEM);
-        return;
+    dir = *k; /* ns_ino() below may move the keys */
+    if (size > fs->reply_size) {
+        buf = realloc(fs->reply, size);
+        if (!buf) {
+            fuse_reply_err(req, ENOMEM);
+            return;
+        }
+        fs->reply = buf;
+        fs->reply_size = size;
     }
-    rc = build_listing(fs, *k, l);
-    if (rc < 0) {
-        free(l->items);
-        free(l);
-        fuse_reply_err(req, -rc);
-        return;
+    if (dir.kind == NS_BLOCKS || dir.kind == NS_GRAPH) {
+        rc = blocks_snapshot(fs);
+        fs->listed[dir.kind == NS_GRAPH] = true;
+    } else if (dir.kind == NS_OUT_TYPE || dir.kind == NS_IN_TYPE) {
+        rc = kdb_edges(fs->db, as_id(dir.id),
+                       dir.kind == NS_OUT_TYPE ? KDB_DIRECTION_OUT : KDB_DIRECTION_IN,
+                       UINT32_C(1) << dir.type, fs->r);
+        if (rc == -ENOENT) {
+            fuse_reply_err(req, ENOENT);
+            return;
+        }
     }
-    fi->fh = (uint64_t)(uintptr_t)l;
-    fi->cache_readdir = 1; /* kept until a change here or an invalidation */
-    fi->keep_cache = 1;
-    fuse_reply_open(req, fi);
-}
+    for (size_t i = off < 0 ? 0 : (size_t)off; rc == 0; i++) {
+        char hex[KDB_ID_HEX_SIZE + 1];
+        struct entry e;
+        size_t n;
 
-static void kfs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
-{
-    struct fs *fs = enter(req);
-    open_listing(req, fs, ino, fi);
-    leave(fs);
+        if (!entry_at(fs, &dir, i, &e, hex)) break;
+        if (plus) {
+            struct fuse_entry_param param;
+            memset(&param, 0, sizeof(param));
+            if (i >= 2) { /* the kernel takes no reference to . or .. */
+                param.ino = ns_ino(&fs->ns, &e.key);
+                if (!param.ino) {
+                    rc = -ENOMEM;
+                    break;
+                }
+                if (entry_stat(fs, &e, param.ino, &param.attr) != 0) continue; /* gone */
+                param.attr_timeout = CACHE_TIMEOUT;
+                param.entry_timeout = CACHE_TIMEOUT;
+            } else {
+                param.attr.st_ino = i ? NS_ROOT : ino;
+                param.attr.st_mode = S_IFDIR;
+            }
+            n = fuse_add_direntry_plus(req, buf + used, size - used, e.name, &param,
+                                       (off_t)(i + 1));
+        } else {
+            struct stat st = {.st_mode = mode_of(e.key.kind)};
+            st.st_ino = i < 2 ? (i ? NS_ROOT : ino) : ns_ino(&fs->ns, &e.key);
+            n = fuse_add_direntry(req, buf + used, size - used, e.name, &st, (off_t)(i + 1));
+        }
+        if (n > size - used) break;
+        used += n;
+    }
+    if (rc < 0 && used == 0)
+        fuse_reply_err(req, -rc);
+    else
+        fuse_reply_buf(req, buf, used);
 }
 
 static void kfs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                         struct fuse_file_info *fi)
 {
     struct fs *fs = enter(req);
-    const struct listing *l = (const struct listing *)(uintptr_t)fi->fh;
-    char *buf = fs->reply;
-    size_t used = 0;
 
-    (void)ino;
-    if (size > fs->reply_size) {
-        buf = realloc(fs->reply, size);
-        if (!buf) {
-            fuse_reply_err(req, ENOMEM);
-            leave(fs);
-            return;
-        }
-        fs->reply = buf;
-        fs->reply_size = size;
-    }
-    for (size_t i = (size_t)off; i < l->count; i++) {
-        struct stat st = {.st_ino = l->items[i].ino, .st_mode = l->items[i].mode};
-        size_t n =
-            fuse_add_direntry(req, buf + used, size - used, l->items[i].name, &st, (off_t)(i + 1));
-        if (n > size - used) break;
-        used += n;
-    }
-    fuse_reply_buf(req, buf, used);
+    (void)fi;
+    list(req, fs, ino, size, off, false);
     leave(fs);
 }
 
-static void kfs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+static void kfs_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                            struct fuse_file_info *fi)
 {
-    struct listing *l = (struct listing *)(uintptr_t)fi->fh;
+    struct fs *fs = enter(req);
 
-    (void)ino;
-    free(l->items);
-    free(l);
-    fuse_reply_err(req, 0);
+    (void)fi;
+    list(req, fs, ino, size, off, true);
+    leave(fs);
+}
+
+/*
+ * A directory needs no per-open state, so where the kernel can open
+ * directories itself it is told to (and then keeps their listings cached,
+ * until a change here or an invalidation).
+ */
+static void kfs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    struct fs *fs = enter(req);
+    const struct ns_key *k = ns_key_of(&fs->ns, ino);
+
+    if (!k || !ns_is_dir(k->kind)) {
+        fuse_reply_err(req, k ? ENOTDIR : ESTALE);
+    } else if (fs->no_opendir) {
+        fuse_reply_err(req, ENOSYS);
+    } else {
+        fi->cache_readdir = 1;
+        fi->keep_cache = 1;
+        fuse_reply_open(req, fi);
+    }
+    leave(fs);
 }
 
 /* ---- files ---- */
@@ -815,15 +898,18 @@ static void kfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int t
     leave(fs);
 }
 
-/* Creates blocks/<ID>: an empty block, with no source and metadata {}. */
-static void create_block(fuse_req_t req, struct fs *fs, fuse_ino_t parent, const char *name,
-                   mode_t mode, struct fuse_file_info *fi)
+/*
+ * Creates blocks/<ID>: an empty block, with no source and metadata {}.
+ * There is no CREATE handler: the kernel then makes the file with MKNOD
+ * and opens it itself (no_open), so a new file costs no OPEN and no
+ * RELEASE round trip either.
+ */
+static void make_block(fuse_req_t req, struct fs *fs, fuse_ino_t parent, const char *name,
+                       mode_t mode)
 {
     const struct ns_key *p = ns_key_of(&fs->ns, parent);
     struct kdb_block b;
     struct ns_key k;
-    struct fuse_entry_param e;
-    uint64_t ino;
     int rc;
 
     if (!p || p->kind != NS_BLOCKS || !S_ISREG(mode)) {
@@ -836,38 +922,27 @@ static void create_block(fuse_req_t req, struct fs *fs, fuse_ino_t parent, const
         return;
     }
     if (get_block(fs, b.id.bytes, NULL)) {
-        if (fi->flags & O_EXCL) {
-            fuse_reply_err(req, EEXIST);
-            return;
-        }
-    } else {
-        rc = kdb_put_block(fs->db, &b, NULL);
-        if (rc < 0) {
-            fuse_reply_err(req, -rc);
-            return;
-        }
-        notify_inode(&fs->notify, NS_GRAPH);
-        notify_kick(&fs->notify);
-    }
-    k = ns_key(NS_BLOCK, b.id.bytes, 0, NULL);
-    ino = ns_ino(&fs->ns, &k);
-    memset(&e, 0, sizeof(e));
-    if (!ino || stat_of(fs, ino, &e.attr) != 0) {
-        fuse_reply_err(req, ENOMEM);
+        fuse_reply_err(req, EEXIST);
         return;
     }
-    e.ino = ino;
-    e.attr_timeout = CACHE_TIMEOUT;
-    e.entry_timeout = CACHE_TIMEOUT;
-    fi->keep_cache = 1;
-    fuse_reply_create(req, &e, fi);
+    rc = kdb_put_block(fs->db, &b, NULL);
+    if (rc < 0) {
+        fuse_reply_err(req, -rc);
+        return;
+    }
+    plan_blocks_changed(fs);
+    notify_kick(&fs->notify);
+    k = ns_key(NS_BLOCK, b.id.bytes, 0, NULL);
+    reply_entry(req, fs, &k);
 }
 
-static void kfs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
-                       struct fuse_file_info *fi)
+static void kfs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+                      dev_t rdev)
 {
     struct fs *fs = enter(req);
-    create_block(req, fs, parent, name, mode, fi);
+
+    (void)rdev;
+    make_block(req, fs, parent, name, mode);
     leave(fs);
 }
 
@@ -952,7 +1027,7 @@ static void unlink_name(fuse_req_t req, struct fs *fs, fuse_ino_t parent, const 
             fuse_reply_err(req, ENOENT);
             return;
         }
-        plan_block_delete(fs, id);
+        plan_block_delete(fs, id, true);
         rc = kdb_delete_block(fs->db, as_id(id));
         break;
     case NS_OUT_TYPE:
@@ -1071,7 +1146,11 @@ static void get_field(fuse_req_t req, struct fs *fs, fuse_ino_t ino, const char 
     char version[24];
     int which = xattr_index(name);
 
-    if (k && k->kind == NS_ROOT && strcmp(name, KFS_XATTR_DATABASE) == 0) {
+    if (strncmp(name, "user.", 5) != 0) {
+        /* No security.*, system.* (ACLs) or trusted.* here. ENOTSUP rather than
+         * ENODATA lets ls -l stop asking after the first file of the mount. */
+        fuse_reply_err(req, ENOTSUP);
+    } else if (k && k->kind == NS_ROOT && strcmp(name, KFS_XATTR_DATABASE) == 0) {
         reply_xattr(req, size, fs->db_path, strlen(fs->db_path));
     } else if (!k || !has_xattrs(k->kind) || which < 0 || !get_block(fs, k->id, &view)) {
         fuse_reply_err(req, k ? ENODATA : ESTALE);
@@ -1190,13 +1269,13 @@ const struct fuse_lowlevel_ops kfs_ops = {
     .link = kfs_link,
     .opendir = kfs_opendir,
     .readdir = kfs_readdir,
-    .releasedir = kfs_releasedir,
+    .readdirplus = kfs_readdirplus,
     .fsyncdir = kfs_fsync,
     .open = kfs_open,
     .read = kfs_read,
     .write = kfs_write,
     .fsync = kfs_fsync,
-    .create = kfs_create,
+    .mknod = kfs_mknod,
     .getxattr = kfs_getxattr,
     .listxattr = kfs_listxattr,
     .setxattr = kfs_setxattr,

@@ -30,6 +30,20 @@ struct alias {
     char *name;
 };
 
+/* The blocks, in id order, as blocks/ and graph/ list them. */
+struct snapshot_entry {
+    uint8_t id[KDB_ID_SIZE];
+    uint64_t size;     /* content bytes */
+    uint64_t mtime_ns; /* the last change */
+};
+
+struct snapshot {
+    struct snapshot_entry *items;
+    size_t count;
+    size_t capacity;
+    bool valid; /* false once a block came or went: the next listing scans again */
+};
+
 struct fs {
     pthread_mutex_t lock;        /* the core lock: guards everything below but the constants */
     struct kdb *db;              /* NULL until the loop starts */
@@ -38,6 +52,8 @@ struct fs {
     struct notify notify;        /* invalidations to send */
     struct alias *aliases;       /* few: only names ln -s chose */
     size_t alias_count;
+    struct snapshot snapshot;    /* for listing blocks/ and graph/ */
+    bool listed[2]; /* blocks/, graph/: a listing went to the kernel since its last invalidation */
     char *reply; /* readdir's reply buffer, reused */
     size_t reply_size;
     uint8_t *scratch; /* a block's new fields as a write builds them, reused */
@@ -47,6 +63,7 @@ struct fs {
     const char *db_path;
     struct timespec mounted; /* the time of what has no block: README, the directories */
     bool no_open;            /* the kernel opens files itself: no OPEN or RELEASE round trips */
+    bool no_opendir;         /* and directories */
 };
 
 extern const struct fuse_lowlevel_ops kfs_ops;
@@ -60,6 +77,9 @@ extern const char kfs_readme[];
  * block's neighbours are found through its edges).
  */
 void kfs_will_change(struct fs *fs, const struct kdb_change *change);
+
+/* Drops the snapshot of the blocks: one came or went. */
+void kfs_blocks_changed(struct fs *fs);
 
 /* Frees the aliases. */
 void kfs_aliases_release(struct fs *fs);
