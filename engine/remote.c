@@ -528,6 +528,7 @@ static int answer(struct server *s, int fd)
 {
     int rc = wire_recv(fd, &s->in);
     unsigned op;
+    int sent;
 
     if (rc < 0) return rc;
     op = wire_get_u8(&s->in);
@@ -543,8 +544,9 @@ static int answer(struct server *s, int fd)
         s->out.len = 8;
     }
     if (s->out.buf) put_le32(s->out.buf + 4, (uint32_t)-rc);
-    rc = wire_send(fd, &s->out);
-    return rc == 0 && s->in.bad ? -EPROTO : rc;
+    /* A request this server cannot read ends the connection, once answered. */
+    sent = wire_send(fd, &s->out);
+    return rc == -EPROTO ? rc : sent;
 }
 
 /* Sends the hello; turns away a client of another user (root excepted). Returns 0 or -errno. */

@@ -195,9 +195,11 @@ static int server_start(struct server *s, struct fs *fs)
 
 static void server_stop(struct server *s)
 {
+    ssize_t n;
+
     if (!s->started) return;
-    if (write(s->stop[1], "", 1) < 0) { /* cannot fail on an empty pipe; joined either way */
-    }
+    n = write(s->stop[1], "", 1); /* cannot fail on an empty pipe */
+    (void)n;
     pthread_join(s->thread, NULL);
     close(s->stop[0]);
     close(s->stop[1]);

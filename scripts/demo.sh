@@ -12,9 +12,10 @@ Built: libkausal, the storage engine (build/libkausal.a: a write-ahead log,
 a memtable, SSTables with bloom filters, size-tiered compaction, typed
 edges with an index both ways, traversals), and its benchmark
 (build/kausal-bench), the kausal command (build/kausal) and the kausalfs
-mount, read-only for now (build/kausalfs). Not built yet: the C ingester, so
-there is no source tree to ingest today; below, a few blocks and edges are
-made by hand with kausal and then mounted.
+mount (build/kausalfs), which reads and writes the graph and serves the
+kausal command while it is mounted. Not built yet: the C ingester, so there
+is no source tree to ingest today; below, a few blocks and edges are made by
+hand with kausal, then mounted, read and changed.
 
 What the engine does, measured now on this machine's file system: 20,000
 blocks of 1 KiB written, read, updated and deleted; 200 durable writes next
@@ -70,6 +71,25 @@ m cat "$mnt/graph/$main/out/calls/$parse/out/calls/$lex/content"
 m getfattr -d "$mnt/blocks/$parse"
 m find -L "$mnt/graph/$main/out" -maxdepth 4 -name content
 m grep -rl 'return 0' "$mnt/blocks"
+cat <<'TEXT'
+
+Changing it through the mount: a new block written like a file, an edge
+made with ln -s, both made durable with fsync (sync FILE); then the kausal
+command on the mounted database, served by the mount's daemon.
+
+TEXT
+util=0123456789abcdef0123456789abcdef
+echo "\$ printf 'int util(void) { return 1; }\\n' > MNT/blocks/$util"
+printf 'int util(void) { return 1; }\n' >"$mnt/blocks/$util"
+m setfattr -n user.kausal.metadata -v '{"kind":"function","name":"util"}' "$mnt/blocks/$util"
+m ln -s "../../../$util" "$mnt/graph/$lex/out/calls/$util"
+m sync "$mnt/blocks/$util"
+m ls "$mnt/graph/$util/in/calls"
+k callers "$util"
+k trace "$main" --depth 4
+printf 'int lex(void) { return util(); }\n' | k put "$lex" --uri src/lex.c \
+    --meta '{"kind":"function","name":"lex"}' >/dev/null
+m cat "$mnt/blocks/$lex"
 fusermount3 -u "$mnt"
 echo "\$ fusermount3 -u MNT"
 cat <<'TEXT'
