@@ -79,7 +79,7 @@ command on the mounted database, served by the mount's daemon.
 
 TEXT
 util=0123456789abcdef0123456789abcdef
-echo "\$ printf 'int util(void) { return 1; }\\n' > MNT/blocks/$util"
+printf '%s\n' "\$ printf 'int util(void) { return 1; }\\n' > MNT/blocks/$util"
 printf 'int util(void) { return 1; }\n' >"$mnt/blocks/$util"
 m setfattr -n user.kausal.metadata -v '{"kind":"function","name":"util"}' "$mnt/blocks/$util"
 m ln -s "../../../$util" "$mnt/graph/$lex/out/calls/$util"
