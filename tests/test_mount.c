@@ -148,6 +148,7 @@ static int teardown(void **state)
     struct fixture *f = *state;
 
     unmount_db(f);
+    (void)sh(f, "umount %s/small 2>/dev/null", f->dir); /* test_mount_full_disk's */
     (void)sh(f, "rm -rf %s", f->dir);
     free(f);
     return 0;
@@ -468,10 +469,15 @@ static void test_mount_fsync_survives_kill_9(void **state)
                            " && sync %s/graph",
                         f->mnt, f->main_id, f->mnt),
                      0);
-    /* Then writes racing the kill: whatever of them is stored must be whole. */
+    /* Then durable writes (O_DSYNC: an fsync after each) racing the kill, into an emptied
+     * block: what is stored must be whole requests, and at least those acknowledged. */
+    assert_int_equal(sh(f, "truncate -s 0 %s/blocks/%s && sync %s/blocks/%s", f->mnt, f->util_id,
+                        f->mnt, f->util_id),
+                     0);
     assert_int_equal(sh(f,
                         "(for i in $(seq 1 400); do yes $(printf %%07d $i) | head -c 4096; done"
-                        " | dd of=%s/blocks/%s bs=4096 iflag=fullblock 2>/dev/null &)"
+                        " | dd of=%s/blocks/%s bs=4096 iflag=fullblock oflag=dsync conv=notrunc"
+                        " 2>/dev/null &)"
                         "; sleep 0.2; kill -9 $(cat %s/LOCK) && fusermount3 -u -z %s 2>&1",
                         f->mnt, f->util_id, f->db, f->mnt),
                      0);
@@ -491,10 +497,44 @@ static void test_mount_fsync_survives_kill_9(void **state)
                         f->util_id, f->mnt),
                      0);
     expect_out(f, "whole");
-    assert_int_equal(sh(f, "s=$(stat -c %%s %s/blocks/%s); [ $((s %% 4096)) -eq 0 ] && echo aligned",
+    assert_int_equal(sh(f,
+                        "s=$(stat -c %%s %s/blocks/%s); [ $s -gt 0 ] && [ $((s %% 4096)) -eq 0 ]"
+                        " && echo aligned",
                         f->mnt, f->util_id),
                      0);
     expect_out(f, "aligned");
+}
+
+/* A full disk: the write that meets it fails with ENOSPC, and the database stays whole. */
+static void test_mount_full_disk(void **state)
+{
+    struct fixture *f = *state;
+
+    unmount_db(f);
+    /* A database on a small tmpfs of its own (root only; skipped elsewhere). */
+    if (sh(f, "mkdir -p %s/small && mount -t tmpfs -o size=6m tmpfs %s/small 2>&1", f->dir,
+           f->dir) != 0) {
+        if (getuid() == 0) fail_msg("mount -t tmpfs: %s", f->out);
+        skip();
+    }
+    snprintf(f->db, sizeof(f->db), "%s/small/db", f->dir);
+    assert_int_equal(sh(f, "%s %s %s -o create 2>&1", bin("KAUSALFS_BIN", "build/kausalfs"), f->db,
+                        f->mnt),
+                     0);
+    f->mounted = true;
+    assert_int_equal(sh(f, "printf 'kept' > %s/blocks/" NEW_ID " && sync %s/blocks/" NEW_ID, f->mnt,
+                        f->mnt),
+                     0);
+    /* 1 MiB write requests until the disk is full: each is stored whole, so it fills fast. */
+    assert_int_not_equal(sh(f, "dd if=/dev/zero of=%s/blocks/%s bs=1M count=16 2>&1", f->mnt,
+                            f->util_id),
+                         0);
+    expect_out(f, "No space left on device");
+    unmount_db(f);
+    assert_int_equal(sh(f, "%s -d %s check 2>&1", KAUSAL, f->db), 0);
+    assert_int_equal(sh(f, "%s -d %s get " NEW_ID, KAUSAL, f->db), 0);
+    assert_string_equal(f->out, "kept");
+    (void)sh(f, "umount %s/small", f->dir);
 }
 
 /* -o ro mounts read-only: the kernel refuses writes. */
@@ -526,6 +566,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_mount_cli_through_daemon, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mount_fsync_survives_kill_9, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mount_read_only, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_mount_full_disk, setup, teardown),
     };
     return cmocka_run_group_tests_name("mount", tests, NULL, NULL);
 }
