@@ -20,7 +20,8 @@ CFLAGS   := -std=c11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 $(OPT) $(CFLAGS_WARN) 
 LDFLAGS  := $(EXTRA_LDFLAGS)
 
 # Debian packages the build and the tests need, and what `make bench` adds.
-DEB_BUILD := pkg-config libxxhash-dev libcmocka-dev libfuse3-dev fuse3 libjansson-dev attr
+DEB_BUILD := pkg-config libxxhash-dev libcmocka-dev libfuse3-dev fuse3 libjansson-dev attr \
+	libtree-sitter-dev
 DEB_BENCH := libleveldb-dev librocksdb-dev
 
 ENGINE_SRC := $(wildcard engine/*.c)
@@ -33,8 +34,13 @@ TEST_SRC  := $(wildcard tests/test_*.c)
 TEST_SRC  := $(filter-out tests/test_util.c,$(TEST_SRC))
 TEST_BIN  := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 
-KAUSAL_SRC := tools/kausal.c tools/cli.c $(wildcard tools/cmd_*.c)
+KAUSAL_SRC := tools/kausal.c tools/cli.c tools/c_parse.c $(wildcard tools/cmd_*.c)
 KAUSAL_OBJ := $(KAUSAL_SRC:%.c=$(BUILD)/%.o)
+
+# The C grammar of tree-sitter: fetched pinned from the npm registry into build/ (once, whatever
+# BUILD is), never committed; compiled as it comes (generated code: its warnings are not ours).
+TS_C_DIR := build/tree-sitter-c
+TS_C_OBJ := $(BUILD)/tree-sitter-c/parser.o
 KAUSAL_BIN := $(BUILD)/kausal
 
 KAUSALFS_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard fs/*.c))
@@ -116,9 +122,17 @@ $(KAUSALFS_BIN): $(KAUSALFS_OBJ) $(LIBKAUSAL)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(FUSE_LIBS) -lpthread
 
-$(KAUSAL_BIN): $(KAUSAL_OBJ) $(LIBKAUSAL)
+$(TS_C_DIR)/src/parser.c:
+	@./scripts/fetch-tree-sitter-c.sh $(TS_C_DIR)
+
+$(TS_C_OBJ): $(TS_C_DIR)/src/parser.c
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CC      $@")
+	$(Q)$(CC) -std=c11 $(OPT) -w $(EXTRA_CFLAGS) -I$(TS_C_DIR)/src -c $< -o $@
+
+$(KAUSAL_BIN): $(KAUSAL_OBJ) $(TS_C_OBJ) $(LIBKAUSAL)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) -ljansson -lpthread
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) -ltree-sitter -ljansson -lpthread
 
 $(BENCH_BIN): $(BENCH_OBJ) $(LIBKAUSAL)
 	@$(if $(Q),echo "  LD      $@")

@@ -23,6 +23,7 @@ enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
 
 struct cli {
     const char *db_path; /* -d, --db, $KAUSAL_DB, or "." */
+    bool db_given;       /* by -d, --db or $KAUSAL_DB */
     struct kdb *db;      /* once cli_open() succeeded */
 };
 
@@ -53,6 +54,7 @@ int cmd_stats(struct cli *cli, int argc, char **argv);
 int cmd_check(struct cli *cli, int argc, char **argv);
 int cmd_compact(struct cli *cli, int argc, char **argv);
 int cmd_sync(struct cli *cli, int argc, char **argv);
+int cmd_ingest(struct cli *cli, int argc, char **argv);
 
 /* What an option parser returns after printing --help: the command then exits 0. */
 #define HELP_SHOWN (-1)

@@ -31,6 +31,8 @@ const struct command cli_commands[] = {
     {"check", cmd_check, "check [--json]", "verify every checksum; exit 1 on damage"},
     {"compact", cmd_compact, "compact [--json]", "merge every table into one"},
     {"sync", cmd_sync, "sync", "make every change durable"},
+    {"ingest", cmd_ingest, "ingest [DB] DIR... [--json] [--quiet]",
+     "turn C source trees into blocks and edges"},
 };
 const size_t cli_command_count = sizeof(cli_commands) / sizeof(cli_commands[0]);
 
@@ -57,7 +59,7 @@ int main(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     const char *env = getenv("KAUSAL_DB");
-    struct cli cli = {.db_path = env && *env ? env : "."};
+    struct cli cli = {.db_path = env && *env ? env : ".", .db_given = env && *env};
     int c;
 
     /* "+": options stop at the subcommand, whose own options follow it. */
@@ -65,6 +67,7 @@ int main(int argc, char **argv)
         switch (c) {
         case 'd':
             cli.db_path = optarg;
+            cli.db_given = true;
             break;
         case 'h':
             usage(stdout);

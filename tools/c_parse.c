@@ -1,0 +1,460 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * c_parse.c: symbols, references and includes of a C file (see c_parse.h),
+ * read off tree-sitter's syntax tree. Node kinds and field names are
+ * looked up once, when the parser is made, and compared as numbers.
+ */
+#include "c_parse.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <tree_sitter/api.h>
+
+const TSLanguage *tree_sitter_c(void);
+
+/* The node kinds the walk tells apart. */
+enum sym {
+    S_FUNCTION_DEFINITION,
+    S_DECLARATION,
+    S_TYPE_DEFINITION,
+    S_STRUCT,
+    S_UNION,
+    S_ENUM,
+    S_PREPROC_DEF,
+    S_PREPROC_FUNCTION_DEF,
+    S_PREPROC_INCLUDE,
+    S_PREPROC_IF,
+    S_PREPROC_IFDEF,
+    S_PREPROC_ELSE,
+    S_PREPROC_ELIF,
+    S_ERROR,
+    S_IDENTIFIER,
+    S_TYPE_IDENTIFIER,
+    S_FIELD_IDENTIFIER,
+    S_FUNCTION_DECLARATOR,
+    S_CALL_EXPRESSION,
+    S_STORAGE_CLASS,
+    S_STRING_LITERAL,
+    S_SYSTEM_LIB_STRING,
+    S_PARENTHESIZED_DECLARATOR,
+    S_COUNT
+};
+
+static const char *const sym_names[S_COUNT] = {
+    "function_definition",     "declaration",     "type_definition",
+    "struct_specifier",        "union_specifier", "enum_specifier",
+    "preproc_def",             "preproc_function_def", "preproc_include",
+    "preproc_if",              "preproc_ifdef",   "preproc_else",
+    "preproc_elif",            "ERROR",           "identifier",
+    "type_identifier",         "field_identifier", "function_declarator",
+    "call_expression",         "storage_class_specifier", "string_literal",
+    "system_lib_string",       "parenthesized_declarator"};
+
+enum field { F_NAME, F_DECLARATOR, F_TYPE, F_BODY, F_VALUE, F_PATH, F_FUNCTION, F_COUNT };
+
+static const char *const field_names[F_COUNT] = {"name",  "declarator", "type", "body",
+                                                 "value", "path",       "function"};
+
+struct c_parser {
+    TSParser *ts;
+    TSSymbol syms[S_COUNT];
+    TSFieldId fields[F_COUNT];
+};
+
+struct walk {
+    struct c_parser *p;
+    const char *text;
+    struct c_unit *unit;
+    int rc;
+};
+
+struct c_parser *c_parser_new(void)
+{
+    const TSLanguage *lang = tree_sitter_c();
+    struct c_parser *p = calloc(1, sizeof(*p));
+
+    if (!p) return NULL;
+    p->ts = ts_parser_new();
+    if (!p->ts || !ts_parser_set_language(p->ts, lang)) {
+        c_parser_free(p);
+        return NULL;
+    }
+    for (int i = 0; i < S_COUNT; i++) {
+        /* ERROR is not a symbol of the grammar: its number is fixed (ts_builtin_sym_error). */
+        p->syms[i] = i == S_ERROR ? (TSSymbol)-1
+                                  : ts_language_symbol_for_name(
+                                        lang, sym_names[i], (uint32_t)strlen(sym_names[i]), true);
+    }
+    for (int i = 0; i < F_COUNT; i++)
+        p->fields[i] =
+            ts_language_field_id_for_name(lang, field_names[i], (uint32_t)strlen(field_names[i]));
+    return p;
+}
+
+void c_parser_free(struct c_parser *p)
+{
+    if (!p) return;
+    if (p->ts) ts_parser_delete(p->ts);
+    free(p);
+}
+
+const char *c_kind_name(enum c_kind kind)
+{
+    static const char *const names[] = {NULL,   "file",    "function", "struct", "union",
+                                        "enum", "typedef", "macro",    "variable"};
+    return kind >= 1 && kind <= C_KIND_MAX ? names[kind] : NULL;
+}
+
+/* ---- growing the unit's arrays ---- */
+
+static void *grow(void *items, size_t *capacity, size_t count, size_t size)
+{
+    size_t want;
+    void *more;
+
+    if (count < *capacity) return items;
+    want = *capacity ? *capacity * 2 : 64;
+    more = realloc(items, want * size);
+    if (more) *capacity = want;
+    return more;
+}
+
+static bool is(const struct walk *w, TSNode n, enum sym s)
+{
+    return ts_node_symbol(n) == w->p->syms[s];
+}
+
+static TSNode field(const struct walk *w, TSNode n, enum field f)
+{
+    return ts_node_child_by_field_id(n, w->p->fields[f]);
+}
+
+static struct c_symbol *add_symbol(struct walk *w, enum c_kind kind, TSNode name, TSNode whole,
+                                   bool is_static)
+{
+    struct c_unit *u = w->unit;
+    struct c_symbol *s;
+    void *items = grow(u->symbols, &u->capacity[0], u->symbol_count, sizeof(*u->symbols));
+
+    if (!items) {
+        w->rc = -ENOMEM;
+        return NULL;
+    }
+    u->symbols = items;
+    s = &u->symbols[u->symbol_count++];
+    s->kind = (uint8_t)kind;
+    s->is_static = is_static;
+    s->name = w->text + ts_node_start_byte(name);
+    s->name_len = ts_node_end_byte(name) - ts_node_start_byte(name);
+    s->start = ts_node_start_byte(whole);
+    s->end = ts_node_end_byte(whole);
+    s->line_start = ts_node_start_point(whole).row + 1;
+    /* A node that ends with its line's newline (a #define) ends on that line. */
+    s->line_end = ts_node_end_point(whole).row + (ts_node_end_point(whole).column ? 1 : 0);
+    if (s->line_end < s->line_start) s->line_end = s->line_start;
+    return s;
+}
+
+static void add_ref(struct walk *w, enum c_ref_kind kind, enum c_kind type, const char *name,
+                    uint32_t len)
+{
+    struct c_unit *u = w->unit;
+    void *items = grow(u->refs, &u->capacity[1], u->ref_count, sizeof(*u->refs));
+
+    if (!items) {
+        w->rc = -ENOMEM;
+        return;
+    }
+    u->refs = items;
+    u->refs[u->ref_count++] = (struct c_ref){.from = (uint32_t)(u->symbol_count - 1),
+                                             .kind = (uint8_t)kind,
+                                             .type = (uint8_t)type,
+                                             .name = name,
+                                             .name_len = len};
+}
+
+static void add_node_ref(struct walk *w, enum c_ref_kind kind, enum c_kind type, TSNode name)
+{
+    add_ref(w, kind, type, w->text + ts_node_start_byte(name),
+            ts_node_end_byte(name) - ts_node_start_byte(name));
+}
+
+/* ---- declarators ---- */
+
+/* The identifier a declarator declares, through pointers, arrays, parentheses and calls. */
+static TSNode declared_name(const struct walk *w, TSNode d)
+{
+    for (int depth = 0; depth < 64 && !ts_node_is_null(d); depth++) {
+        if (is(w, d, S_IDENTIFIER) || is(w, d, S_TYPE_IDENTIFIER) || is(w, d, S_FIELD_IDENTIFIER))
+            return d;
+        if (is(w, d, S_PARENTHESIZED_DECLARATOR))
+            d = ts_node_named_child(d, 0);
+        else
+            d = field(w, d, F_DECLARATOR);
+    }
+    return (TSNode){0};
+}
+
+/* Whether a declarator, under its pointers and parentheses, declares a function. */
+static bool declares_function(const struct walk *w, TSNode d)
+{
+    for (int depth = 0; depth < 64 && !ts_node_is_null(d); depth++) {
+        if (is(w, d, S_FUNCTION_DECLARATOR)) return true;
+        if (is(w, d, S_IDENTIFIER)) return false;
+        d = is(w, d, S_PARENTHESIZED_DECLARATOR) ? ts_node_named_child(d, 0)
+                                                 : field(w, d, F_DECLARATOR);
+    }
+    return false;
+}
+
+/*
+ * Calls fn for each child of n in field f (a declaration's declarators:
+ * there may be several). A cursor, since it tells field ids reliably.
+ */
+static void each_in_field(struct walk *w, TSNode n, enum field f,
+                          void (*fn)(struct walk *w, TSNode parent, TSNode child, char cls),
+                          char cls)
+{
+    TSTreeCursor cursor = ts_tree_cursor_new(n);
+
+    if (ts_tree_cursor_goto_first_child(&cursor)) {
+        do {
+            if (ts_tree_cursor_current_field_id(&cursor) == w->p->fields[f])
+                fn(w, n, ts_tree_cursor_current_node(&cursor), cls);
+        } while (w->rc == 0 && ts_tree_cursor_goto_next_sibling(&cursor));
+    }
+    ts_tree_cursor_delete(&cursor);
+}
+
+/* The storage class of a declaration: 's' static, 'e' extern, 0 neither. */
+static char storage(const struct walk *w, TSNode n)
+{
+    uint32_t count = ts_node_named_child_count(n);
+
+    for (uint32_t i = 0; i < count; i++) {
+        TSNode c = ts_node_named_child(n, i);
+        if (!is(w, c, S_STORAGE_CLASS)) continue;
+        if (w->text[ts_node_start_byte(c)] == 's') return 's';
+        if (w->text[ts_node_start_byte(c)] == 'e') return 'e';
+    }
+    return 0;
+}
+
+/* ---- references ---- */
+
+static enum c_kind specifier_kind(const struct walk *w, TSNode n)
+{
+    if (is(w, n, S_STRUCT)) return C_STRUCT;
+    if (is(w, n, S_UNION)) return C_UNION;
+    if (is(w, n, S_ENUM)) return C_ENUM;
+    return 0;
+}
+
+/* The calls and the types used anywhere under n, for the symbol added last. */
+static void scan_refs(struct walk *w, TSNode n)
+{
+    TSTreeCursor cursor = ts_tree_cursor_new(n);
+    uint32_t tag = UINT32_MAX; /* where the tag of the last struct, union or enum met starts */
+    bool more = true;
+
+    while (more && w->rc == 0) {
+        TSNode c = ts_tree_cursor_current_node(&cursor);
+        enum c_kind kind;
+
+        if (is(w, c, S_CALL_EXPRESSION)) {
+            TSNode f = field(w, c, F_FUNCTION);
+            if (!ts_node_is_null(f) && is(w, f, S_IDENTIFIER)) add_node_ref(w, C_REF_CALL, 0, f);
+        } else if (is(w, c, S_TYPE_IDENTIFIER)) {
+            if (ts_node_start_byte(c) != tag) add_node_ref(w, C_REF_TYPE, C_TYPEDEF, c);
+        } else if ((kind = specifier_kind(w, c)) != 0) {
+            TSNode name = field(w, c, F_NAME);
+            if (!ts_node_is_null(name)) {
+                add_node_ref(w, C_REF_TYPE, kind, name);
+                tag = ts_node_start_byte(name); /* a tag, not a typedef's name */
+            }
+        }
+        /* Depth first: down, else along, else up until a sibling. */
+        if (ts_tree_cursor_goto_first_child(&cursor)) continue;
+        while (!ts_tree_cursor_goto_next_sibling(&cursor)) {
+            if (!ts_tree_cursor_goto_parent(&cursor)) {
+                more = false;
+                break;
+            }
+        }
+    }
+    ts_tree_cursor_delete(&cursor);
+}
+
+static bool ident_start(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+}
+
+static bool ident_char(char c)
+{
+    return ident_start(c) || (c >= '0' && c <= '9');
+}
+
+static bool is_keyword(const char *s, size_t len)
+{
+    static const char *const words[] = {"if",      "while",   "for",      "switch",  "return",
+                                        "sizeof",  "defined", "do",       "case",    "_Alignof",
+                                        "alignof", "typeof",  "__typeof__", "_Generic", "__attribute__"};
+    for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
+        if (strlen(words[i]) == len && memcmp(words[i], s, len) == 0) return true;
+    }
+    return false;
+}
+
+/* A macro's body is not parsed: calls in it are names followed by "(". */
+static void scan_macro_calls(struct walk *w, TSNode value)
+{
+    const char *s = w->text + ts_node_start_byte(value);
+    const char *end = w->text + ts_node_end_byte(value);
+
+    while (s < end && w->rc == 0) {
+        const char *name, *after;
+        if (*s == '"' || *s == '\'') { /* skip a literal */
+            char quote = *s++;
+            while (s < end && *s != quote)
+                s += *s == '\\' && s + 1 < end ? 2 : 1;
+            s++;
+            continue;
+        }
+        if (!ident_start(*s) || (s > w->text && ident_char(s[-1]))) {
+            s++;
+            continue;
+        }
+        name = s;
+        while (s < end && ident_char(*s))
+            s++;
+        after = s;
+        while (after < end && (*after == ' ' || *after == '\t'))
+            after++;
+        if (after < end && *after == '(' && !is_keyword(name, (size_t)(s - name)))
+            add_ref(w, C_REF_CALL, 0, name, (uint32_t)(s - name));
+    }
+}
+
+/* ---- file scope ---- */
+
+/* A struct, union or enum with a body and a name, defined by node whole (its text). */
+static void add_specifier(struct walk *w, TSNode spec, TSNode whole)
+{
+    enum c_kind kind = specifier_kind(w, spec);
+    TSNode name, body;
+
+    if (!kind) return;
+    name = field(w, spec, F_NAME);
+    body = field(w, spec, F_BODY);
+    if (!ts_node_is_null(name) && !ts_node_is_null(body)) add_symbol(w, kind, name, whole, false);
+}
+
+static void add_include(struct walk *w, TSNode path)
+{
+    struct c_unit *u = w->unit;
+    uint32_t start = ts_node_start_byte(path), end = ts_node_end_byte(path);
+    void *items;
+
+    if (ts_node_is_null(path) || end - start < 2) return;
+    if (!is(w, path, S_STRING_LITERAL) && !is(w, path, S_SYSTEM_LIB_STRING)) return;
+    items = grow(u->includes, &u->capacity[2], u->include_count, sizeof(*u->includes));
+    if (!items) {
+        w->rc = -ENOMEM;
+        return;
+    }
+    u->includes = items;
+    u->includes[u->include_count++] = (struct c_include){
+        .path = w->text + start + 1, .len = end - start - 2, .system = is(w, path, S_SYSTEM_LIB_STRING)};
+}
+
+static void file_scope(struct walk *w, TSNode parent, int depth);
+
+static void add_variable(struct walk *w, TSNode decl, TSNode d, char cls)
+{
+    TSNode name;
+
+    if (declares_function(w, d)) return; /* a prototype */
+    name = declared_name(w, d);
+    if (!ts_node_is_null(name)) add_symbol(w, C_VARIABLE, name, decl, cls == 's');
+}
+
+static void add_typedef(struct walk *w, TSNode def, TSNode d, char cls)
+{
+    TSNode name = declared_name(w, d);
+
+    (void)cls;
+    if (!ts_node_is_null(name)) add_symbol(w, C_TYPEDEF, name, def, false);
+}
+
+static void item(struct walk *w, TSNode n, int depth)
+{
+    char cls;
+
+    if (is(w, n, S_FUNCTION_DEFINITION)) {
+        TSNode name = declared_name(w, field(w, n, F_DECLARATOR));
+        if (ts_node_is_null(name)) return;
+        if (!add_symbol(w, C_FUNCTION, name, n, storage(w, n) == 's')) return;
+        scan_refs(w, n);
+    } else if (is(w, n, S_DECLARATION)) {
+        cls = storage(w, n);
+        add_specifier(w, field(w, n, F_TYPE), n);
+        if (cls != 'e') each_in_field(w, n, F_DECLARATOR, add_variable, cls); /* extern: elsewhere */
+    } else if (is(w, n, S_TYPE_DEFINITION)) {
+        add_specifier(w, field(w, n, F_TYPE), n);
+        each_in_field(w, n, F_DECLARATOR, add_typedef, 0);
+    } else if (specifier_kind(w, n)) {
+        add_specifier(w, n, n);
+    } else if (is(w, n, S_PREPROC_DEF) || is(w, n, S_PREPROC_FUNCTION_DEF)) {
+        TSNode name = field(w, n, F_NAME), value = field(w, n, F_VALUE);
+        if (ts_node_is_null(name) || !add_symbol(w, C_MACRO, name, n, false)) return;
+        if (!ts_node_is_null(value) && is(w, n, S_PREPROC_FUNCTION_DEF)) scan_macro_calls(w, value);
+    } else if (is(w, n, S_PREPROC_INCLUDE)) {
+        add_include(w, field(w, n, F_PATH));
+    } else if (is(w, n, S_PREPROC_IF) || is(w, n, S_PREPROC_IFDEF) || is(w, n, S_PREPROC_ELSE) ||
+               is(w, n, S_PREPROC_ELIF) || (is(w, n, S_ERROR) && depth == 0)) {
+        /* Every branch of a conditional at file scope is file scope too; so is what the
+         * grammar could not fit at the top, one level down. */
+        file_scope(w, n, depth + 1);
+    }
+}
+
+static void file_scope(struct walk *w, TSNode parent, int depth)
+{
+    uint32_t count = ts_node_named_child_count(parent);
+
+    if (depth > 64) return;
+    for (uint32_t i = 0; i < count && w->rc == 0; i++)
+        item(w, ts_node_named_child(parent, i), depth);
+}
+
+int c_parse(struct c_parser *p, const char *text, size_t len, struct c_unit *unit)
+{
+    struct walk w = {p, text, unit, 0};
+    TSTree *tree;
+    TSNode root;
+
+    unit->symbol_count = unit->ref_count = unit->include_count = 0;
+    unit->had_errors = false;
+    unit->line_count = 0;
+    if (len > UINT32_MAX) return -EFBIG;
+    for (size_t i = 0; i < len; i++)
+        unit->line_count += text[i] == '\n';
+    if (len && text[len - 1] != '\n') unit->line_count++;
+    tree = ts_parser_parse_string(p->ts, NULL, text, (uint32_t)len);
+    if (!tree) return -ENOMEM;
+    root = ts_tree_root_node(tree);
+    unit->had_errors = ts_node_has_error(root);
+    file_scope(&w, root, 0);
+    ts_tree_delete(tree);
+    return w.rc;
+}
+
+void c_unit_release(struct c_unit *unit)
+{
+    free(unit->symbols);
+    free(unit->refs);
+    free(unit->includes);
+    memset(unit, 0, sizeof(*unit));
+}

@@ -1,0 +1,948 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cmd_ingest.c: `kausal ingest DIR...`, a C source tree into blocks and
+ * edges (see kausal(1), "INGEST").
+ *
+ * Blocks: the tree (one per DIR), each .c and .h file (its content), and
+ * each function, struct, union, enum, typedef, macro and global variable
+ * defined at file scope (its exact text), as c_parse.c finds them. A
+ * block's id is kdb_id_for_symbol(path, kind, name), so the same symbol
+ * keeps its id from one ingest to the next. Edges: tree and file
+ * `contains` each file and symbol, each symbol is `defined_in` its file, a
+ * file `imports` the files its #include names inside the tree, a function
+ * (or a macro's body) `calls` functions, and a function `references` the
+ * structs, unions, enums and typedefs it uses.
+ *
+ * Names resolve in this order: a definition in the same file (a static
+ * one, or any); else the tree's only definition that is not static; else,
+ * among several, the only one in the same directory; else none (the name
+ * is ambiguous and gets no edge).
+ *
+ * Incremental: every file is parsed again, but a block is written only if
+ * its source URI, metadata or content differ from what the database holds,
+ * and an edge only if it is not there; what an earlier ingest of the tree
+ * made and this one did not (a symbol or file gone, a call removed) is
+ * deleted. So an unchanged tree writes nothing.
+ *
+ * Three passes: files are read, parsed and their blocks written one at a
+ * time (only names and refs are kept, never the texts); then every name is
+ * resolved against the whole tree; then each block's edges are brought to
+ * what the tree says.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "c_parse.h"
+#include "cli.h"
+
+/* The edge types ingest owns on its blocks: it adds and removes them to match the tree. */
+#define INGEST_TYPES                                                                               \
+    ((UINT32_C(1) << KDB_EDGE_CALLS) | (UINT32_C(1) << KDB_EDGE_IMPORTS) |                         \
+     (UINT32_C(1) << KDB_EDGE_CONTAINS) | (UINT32_C(1) << KDB_EDGE_DEFINED_IN) |                   \
+     (UINT32_C(1) << KDB_EDGE_REFERENCES))
+
+struct sym {
+    struct kdb_id id;
+    uint32_t file;     /* index in files */
+    uint32_t name;     /* offset in names */
+    uint32_t name_len;
+    uint32_t next;     /* the next symbol of the same name (hash chain), or NONE */
+    uint8_t kind;      /* enum c_kind */
+    bool is_static;
+};
+
+struct ref {
+    uint32_t from; /* index in syms */
+    uint32_t name; /* offset in names */
+    uint32_t name_len;
+    uint8_t kind; /* enum c_ref_kind */
+    uint8_t type; /* for C_REF_TYPE */
+};
+
+struct inc {
+    uint32_t file;
+    uint32_t path; /* offset in names */
+    uint32_t len;
+};
+
+struct file {
+    char *path; /* relative to its tree: the source URI */
+    char *dir;  /* path's directory, "" at the top */
+    uint32_t tree;
+    uint32_t first_sym; /* its symbols: syms[first_sym .. first_sym + sym_count) */
+    uint32_t sym_count;
+    struct kdb_id id;
+};
+
+struct tree {
+    char *root; /* the directory, absolute */
+    struct kdb_id id;
+};
+
+#define NONE UINT32_MAX
+
+struct ingest {
+    struct cli *cli;
+    struct tree *trees;
+    size_t tree_count;
+    struct file *files;
+    size_t file_count, file_capacity;
+    struct sym *syms;
+    size_t sym_count, sym_capacity;
+    struct ref *refs;
+    size_t ref_count, ref_capacity;
+    struct inc *incs;
+    size_t inc_count, inc_capacity;
+    char *names;
+    size_t names_len, names_capacity;
+    uint32_t *heads; /* hash table of names: first symbol of each chain, or NONE */
+    size_t head_mask;
+    struct kdb_result *r;
+    /* what happened */
+    uint64_t blocks_written, blocks_same, blocks_deleted;
+    uint64_t edges_added, edges_removed, edges_total;
+    uint64_t bytes, errors_parse;
+    uint64_t start_ns;
+    bool progress;
+};
+
+/* ---- small helpers ---- */
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static int grow(void **items, size_t *capacity, size_t count, size_t size)
+{
+    size_t want;
+    void *more;
+
+    if (count < *capacity) return 0;
+    want = *capacity ? *capacity * 2 : 256;
+    more = realloc(*items, want * size);
+    if (!more) return -ENOMEM;
+    *items = more;
+    *capacity = want;
+    return 0;
+}
+
+/* Copies a name into the arena; its offset into *off. */
+static int keep_name(struct ingest *in, const char *name, size_t len, uint32_t *off)
+{
+    if (in->names_len + len > UINT32_MAX) return -EFBIG;
+    while (in->names_len + len > in->names_capacity) {
+        size_t want = in->names_capacity ? in->names_capacity * 2 : 1 << 16;
+        char *more = realloc(in->names, want);
+        if (!more) return -ENOMEM;
+        in->names = more;
+        in->names_capacity = want;
+    }
+    memcpy(in->names + in->names_len, name, len);
+    *off = (uint32_t)in->names_len;
+    in->names_len += len;
+    return 0;
+}
+
+static uint64_t name_hash(const char *s, size_t len)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (uint8_t)s[i]) * 0x100000001b3ull;
+    return h;
+}
+
+static bool same_name(const struct ingest *in, const struct sym *s, const char *name, size_t len)
+{
+    return s->name_len == len && memcmp(in->names + s->name, name, len) == 0;
+}
+
+/* ---- finding the files ---- */
+
+static bool is_c_file(const char *name)
+{
+    size_t len = strlen(name);
+    return len > 2 && name[len - 2] == '.' && (name[len - 1] == 'c' || name[len - 1] == 'h');
+}
+
+static int add_file(struct ingest *in, uint32_t tree, const char *path)
+{
+    struct file *f;
+    const char *slash = strrchr(path, '/');
+
+    if (grow((void **)&in->files, &in->file_capacity, in->file_count, sizeof(*in->files)) < 0)
+        return -ENOMEM;
+    f = &in->files[in->file_count];
+    memset(f, 0, sizeof(*f));
+    f->tree = tree;
+    f->path = strdup(path);
+    f->dir = strndup(path, slash ? (size_t)(slash - path) : 0);
+    if (!f->path || !f->dir) {
+        free(f->path);
+        free(f->dir);
+        return -ENOMEM;
+    }
+    kdb_id_for_symbol(path, strlen(path), "file", 4, path, strlen(path), &f->id);
+    in->file_count++;
+    return 0;
+}
+
+/* A git checkout lists its own files (tracked, and untracked ones not ignored). Returns 1 if not one. */
+static int list_git(struct ingest *in, uint32_t tree, const char *root)
+{
+    char command[PATH_MAX + 160];
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    FILE *p;
+    int rc = 0, status;
+    char quoted[PATH_MAX * 2];
+    size_t q = 0;
+
+    /* The root, single-quoted for the shell. */
+    quoted[q++] = '\'';
+    for (const char *s = root; *s && q < sizeof(quoted) - 6; s++) {
+        if (*s == '\'') {
+            memcpy(quoted + q, "'\\''", 4);
+            q += 4;
+        } else {
+            quoted[q++] = *s;
+        }
+    }
+    quoted[q++] = '\'';
+    quoted[q] = '\0';
+    snprintf(command, sizeof(command),
+             "git -C %s rev-parse --is-inside-work-tree >/dev/null 2>&1 && "
+             "git -C %s ls-files -z --cached --others --exclude-standard 2>/dev/null",
+             quoted, quoted);
+    p = popen(command, "r");
+    if (!p) return -errno;
+    while ((n = getdelim(&line, &cap, '\0', p)) > 0 && rc == 0) {
+        struct stat st;
+        char full[PATH_MAX];
+        if (!is_c_file(line)) continue;
+        snprintf(full, sizeof(full), "%s/%s", root, line);
+        if (lstat(full, &st) < 0 || !S_ISREG(st.st_mode)) continue; /* deleted, or a link */
+        rc = add_file(in, tree, line);
+    }
+    free(line);
+    status = pclose(p);
+    if (rc < 0) return rc;
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : 1;
+}
+
+/* Any other tree: every .c and .h file under root, through directories, not links or dot-names. */
+static int list_walk(struct ingest *in, uint32_t tree, const char *root, const char *rel)
+{
+    char path[PATH_MAX];
+    struct dirent *e;
+    DIR *d;
+    int rc = 0;
+
+    snprintf(path, sizeof(path), "%s%s%s", root, *rel ? "/" : "", rel);
+    d = opendir(path);
+    if (!d) return -errno;
+    while (rc == 0 && (e = readdir(d)) != NULL) {
+        char child[PATH_MAX], full[PATH_MAX];
+        struct stat st;
+        int n, m;
+        if (e->d_name[0] == '.') continue;
+        n = snprintf(child, sizeof(child), "%s%s%s", rel, *rel ? "/" : "", e->d_name);
+        m = snprintf(full, sizeof(full), "%s/%s", root, child);
+        if (n < 0 || (size_t)n >= sizeof(child) || m < 0 || (size_t)m >= sizeof(full)) {
+            cli_error("ingest: %s/%s: path too long, skipped", path, e->d_name);
+            continue;
+        }
+        if (lstat(full, &st) < 0) continue;
+        if (S_ISDIR(st.st_mode))
+            rc = list_walk(in, tree, root, child);
+        else if (S_ISREG(st.st_mode) && is_c_file(e->d_name))
+            rc = add_file(in, tree, child);
+    }
+    closedir(d);
+    return rc;
+}
+
+static int by_path(const void *a, const void *b)
+{
+    const struct file *x = a, *y = b;
+    return x->tree != y->tree ? (x->tree < y->tree ? -1 : 1) : strcmp(x->path, y->path);
+}
+
+/* ---- writing blocks ---- */
+
+static bool same_block(const struct kdb_block *a, const struct kdb_block *b)
+{
+    return a->source_uri_len == b->source_uri_len && a->metadata_len == b->metadata_len &&
+           a->content_len == b->content_len &&
+           memcmp(a->source_uri, b->source_uri, a->source_uri_len) == 0 &&
+           memcmp(a->metadata, b->metadata, a->metadata_len) == 0 &&
+           (a->content_len == 0 || memcmp(a->content, b->content, a->content_len) == 0);
+}
+
+/* Writes block unless the database holds it as it is. */
+static int store(struct ingest *in, const struct kdb_block *block)
+{
+    struct kdb_block old;
+    int rc = kdb_get_block_view(in->cli->db, &block->id, &old);
+
+    if (rc == 0 && same_block(&old, block)) {
+        in->blocks_same++;
+        return 0;
+    }
+    if (rc < 0 && rc != -ENOENT) return rc;
+    rc = kdb_put_block(in->cli->db, block, NULL);
+    if (rc == 0) in->blocks_written++;
+    return rc;
+}
+
+/* The metadata of a symbol, as JSON text (json_dumps is not used: its key order is fixed here). */
+static char *symbol_meta(enum c_kind kind, const char *name, size_t name_len, uint32_t line_start,
+                         uint32_t line_end, bool is_static)
+{
+    json_t *meta = json_object();
+    char *text;
+
+    if (!meta) return NULL;
+    json_object_set_new(meta, "kind", json_string(c_kind_name(kind)));
+    json_object_set_new(meta, "name", json_stringn(name, name_len));
+    json_object_set_new(meta, "lang", json_string("c"));
+    json_object_set_new(meta, "line_start", json_integer(line_start));
+    json_object_set_new(meta, "line_end", json_integer(line_end));
+    json_object_set_new(meta, "static", json_boolean(is_static));
+    text = json_dumps(meta, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(meta);
+    return text;
+}
+
+static int store_symbol(struct ingest *in, const char *uri, enum c_kind kind, const char *name,
+                        size_t name_len, const char *text, size_t len, uint32_t line_start,
+                        uint32_t line_end, bool is_static, struct kdb_id *id)
+{
+    char *meta = symbol_meta(kind, name, name_len, line_start, line_end, is_static);
+    const char *kind_name = c_kind_name(kind);
+    struct kdb_block b;
+    int rc;
+
+    if (!meta) return -ENOMEM;
+    kdb_id_for_symbol(uri, strlen(uri), kind_name, strlen(kind_name), name, name_len, id);
+    memset(&b, 0, sizeof(b));
+    b.id = *id;
+    b.source_uri = uri;
+    b.source_uri_len = strlen(uri);
+    b.metadata = meta;
+    b.metadata_len = strlen(meta);
+    b.content = text;
+    b.content_len = len;
+    rc = store(in, &b);
+    free(meta);
+    return rc;
+}
+
+static int read_file(const char *path, char **text, size_t *len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    size_t done = 0;
+    char *buf;
+
+    *text = NULL;
+    *len = 0;
+    if (fd < 0) return -errno;
+    if (fstat(fd, &st) < 0 || st.st_size < 0) {
+        close(fd);
+        return -errno;
+    }
+    buf = malloc((size_t)st.st_size + 1);
+    if (!buf) {
+        close(fd);
+        return -ENOMEM;
+    }
+    while (done < (size_t)st.st_size) {
+        ssize_t n = read(fd, buf + done, (size_t)st.st_size - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break; /* shrank while read: take what there is */
+        done += (size_t)n;
+    }
+    close(fd);
+    *text = buf;
+    *len = done;
+    return 0;
+}
+
+/* Whether this ingest already gave a symbol of the file this id (a second #ifdef branch). */
+static bool seen_in_file(const struct ingest *in, const struct file *f, const struct kdb_id *id)
+{
+    for (uint32_t i = f->first_sym; i < in->sym_count; i++) {
+        if (memcmp(in->syms[i].id.bytes, id->bytes, KDB_ID_SIZE) == 0) return true;
+    }
+    return false;
+}
+
+/* Reads, parses and stores one file; keeps its symbols' names, its refs and includes. */
+static int ingest_file(struct ingest *in, struct c_parser *parser, struct c_unit *unit,
+                       uint32_t index)
+{
+    struct file *f = &in->files[index];
+    char full[PATH_MAX * 2];
+    char *text, *meta;
+    size_t len;
+    uint32_t *local; /* unit symbol index -> syms index, or NONE for a repeat */
+    struct kdb_block b;
+    int rc;
+
+    snprintf(full, sizeof(full), "%s/%s", in->trees[f->tree].root, f->path);
+    rc = read_file(full, &text, &len);
+    if (rc < 0) {
+        cli_error("ingest: %s: %s", full, strerror(-rc));
+        return rc;
+    }
+    in->bytes += len;
+    rc = c_parse(parser, text, len, unit);
+    if (rc < 0) goto out;
+    if (unit->had_errors) in->errors_parse++;
+    meta = symbol_meta(C_FILE, f->path, strlen(f->path), 1, unit->line_count, false);
+    if (!meta) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    memset(&b, 0, sizeof(b));
+    b.id = f->id;
+    b.source_uri = f->path;
+    b.source_uri_len = strlen(f->path);
+    b.metadata = meta;
+    b.metadata_len = strlen(meta);
+    b.content = text;
+    b.content_len = len;
+    rc = store(in, &b);
+    free(meta);
+    if (rc < 0) goto out;
+
+    local = calloc(unit->symbol_count + 1, sizeof(*local));
+    if (!local) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    f->first_sym = (uint32_t)in->sym_count;
+    for (size_t i = 0; i < unit->symbol_count && rc == 0; i++) {
+        const struct c_symbol *s = &unit->symbols[i];
+        struct sym *sym;
+        struct kdb_id id;
+        const char *kind_name = c_kind_name(s->kind);
+
+        local[i] = NONE;
+        kdb_id_for_symbol(f->path, strlen(f->path), kind_name, strlen(kind_name), s->name,
+                          s->name_len, &id);
+        if (seen_in_file(in, f, &id)) continue; /* the first definition stands */
+        rc = grow((void **)&in->syms, &in->sym_capacity, in->sym_count, sizeof(*in->syms));
+        if (rc < 0) break;
+        sym = &in->syms[in->sym_count];
+        memset(sym, 0, sizeof(*sym));
+        sym->file = index;
+        sym->kind = s->kind;
+        sym->is_static = s->is_static;
+        sym->name_len = s->name_len;
+        rc = keep_name(in, s->name, s->name_len, &sym->name);
+        if (rc == 0)
+            rc = store_symbol(in, f->path, s->kind, s->name, s->name_len, text + s->start,
+                              s->end - s->start, s->line_start, s->line_end, s->is_static,
+                              &sym->id);
+        if (rc == 0) local[i] = (uint32_t)in->sym_count++;
+    }
+    f->sym_count = (uint32_t)(in->sym_count - f->first_sym);
+    for (size_t i = 0; i < unit->ref_count && rc == 0; i++) {
+        const struct c_ref *r = &unit->refs[i];
+        struct ref *ref;
+        if (local[r->from] == NONE) continue;
+        rc = grow((void **)&in->refs, &in->ref_capacity, in->ref_count, sizeof(*in->refs));
+        if (rc < 0) break;
+        ref = &in->refs[in->ref_count];
+        ref->from = local[r->from];
+        ref->kind = r->kind;
+        ref->type = r->type;
+        ref->name_len = r->name_len;
+        rc = keep_name(in, r->name, r->name_len, &ref->name);
+        if (rc == 0) in->ref_count++;
+    }
+    for (size_t i = 0; i < unit->include_count && rc == 0; i++) {
+        struct inc *inc;
+        rc = grow((void **)&in->incs, &in->inc_capacity, in->inc_count, sizeof(*in->incs));
+        if (rc < 0) break;
+        inc = &in->incs[in->inc_count];
+        inc->file = index;
+        inc->len = unit->includes[i].len;
+        rc = keep_name(in, unit->includes[i].path, unit->includes[i].len, &inc->path);
+        if (rc == 0) in->inc_count++;
+    }
+    free(local);
+out:
+    free(text);
+    if (rc < 0) cli_error("ingest: %s: %s", full, kdb_strerror(rc));
+    return rc;
+}
+
+/* ---- resolving names ---- */
+
+static int index_names(struct ingest *in)
+{
+    size_t size = 1024;
+
+    while (size < in->sym_count * 2)
+        size *= 2;
+    in->heads = malloc(size * sizeof(*in->heads));
+    if (!in->heads) return -ENOMEM;
+    memset(in->heads, 0xff, size * sizeof(*in->heads));
+    in->head_mask = size - 1;
+    /* Backwards, so that each chain runs in file order. */
+    for (size_t i = in->sym_count; i-- > 0;) {
+        struct sym *s = &in->syms[i];
+        size_t at = (size_t)name_hash(in->names + s->name, s->name_len) & in->head_mask;
+        s->next = in->heads[at];
+        in->heads[at] = (uint32_t)i;
+    }
+    return 0;
+}
+
+static bool kind_fits(const struct sym *s, const struct ref *r)
+{
+    if (r->kind == C_REF_CALL) return s->kind == C_FUNCTION;
+    return s->kind == r->type;
+}
+
+/* The symbol a reference names, by the rule at the top of this file, or NONE. */
+static uint32_t resolve(const struct ingest *in, const struct ref *r)
+{
+    const char *name = in->names + r->name;
+    const struct sym *from = &in->syms[r->from];
+    const struct file *file = &in->files[from->file];
+    uint32_t same_file = NONE, global = NONE, same_dir = NONE;
+    unsigned globals = 0, same_dirs = 0;
+    size_t at = (size_t)name_hash(name, r->name_len) & in->head_mask;
+
+    for (uint32_t i = in->heads[at]; i != NONE; i = in->syms[i].next) {
+        const struct sym *s = &in->syms[i];
+        if (!same_name(in, s, name, r->name_len) || !kind_fits(s, r)) continue;
+        if (s->file == from->file) {
+            if (same_file == NONE || s->is_static) same_file = i;
+            continue;
+        }
+        if (s->is_static) continue;
+        globals++;
+        global = i;
+        if (strcmp(in->files[s->file].dir, file->dir) == 0) {
+            same_dirs++;
+            same_dir = i;
+        }
+    }
+    if (same_file != NONE) return same_file;
+    if (globals == 1) return global;
+    if (same_dirs == 1) return same_dir;
+    return NONE;
+}
+
+/* The file an #include names: beside the includer, else the only file of the tree ending so. */
+static uint32_t resolve_include(const struct ingest *in, const struct inc *inc)
+{
+    const struct file *from = &in->files[inc->file];
+    const char *path = in->names + inc->path;
+    char beside[PATH_MAX];
+    uint32_t found = NONE, shortest = NONE;
+    unsigned count = 0;
+
+    snprintf(beside, sizeof(beside), "%s%s%.*s", from->dir, *from->dir ? "/" : "", (int)inc->len,
+             path);
+    for (size_t i = 0; i < in->file_count; i++) {
+        const struct file *f = &in->files[i];
+        size_t flen = strlen(f->path);
+        if (f->tree != from->tree) continue;
+        if (strcmp(f->path, beside) == 0) return (uint32_t)i;
+        if (flen >= inc->len && memcmp(f->path + flen - inc->len, path, inc->len) == 0 &&
+            (flen == inc->len || f->path[flen - inc->len - 1] == '/')) {
+            count++;
+            found = (uint32_t)i;
+            if (shortest == NONE || flen < strlen(in->files[shortest].path)) shortest = (uint32_t)i;
+        }
+    }
+    if (count == 1) return found;
+    return count > 1 ? shortest : NONE; /* include/x.h before arch/.../include/x.h */
+}
+
+/* ---- edges ---- */
+
+struct want {
+    struct kdb_edge *edges;
+    size_t count, capacity;
+};
+
+static int want_edge(struct want *w, const struct kdb_id *source, unsigned type,
+                     const struct kdb_id *target)
+{
+    if (grow((void **)&w->edges, &w->capacity, w->count, sizeof(*w->edges)) < 0) return -ENOMEM;
+    w->edges[w->count].source = *source;
+    w->edges[w->count].target = *target;
+    w->edges[w->count].type = type;
+    w->count++;
+    return 0;
+}
+
+static int edge_order(const void *a, const void *b)
+{
+    const struct kdb_edge *x = a, *y = b;
+    int c = memcmp(x->source.bytes, y->source.bytes, KDB_ID_SIZE);
+
+    if (c) return c;
+    if (x->type != y->type) return x->type < y->type ? -1 : 1;
+    return memcmp(x->target.bytes, y->target.bytes, KDB_ID_SIZE);
+}
+
+/* Brings the out-edges of source (of ingest's types) to want[0..n), sorted and without repeats. */
+static int sync_edges(struct ingest *in, const struct kdb_id *source, const struct kdb_edge *want,
+                      size_t n)
+{
+    struct kdb_edge *have;
+    size_t have_count, j = 0;
+    int rc = kdb_edges(in->cli->db, source, KDB_DIRECTION_OUT, INGEST_TYPES, in->r);
+
+    if (rc < 0) return rc;
+    have_count = in->r->count;
+    have = malloc((have_count + 1) * sizeof(*have));
+    if (!have) return -ENOMEM;
+    memcpy(have, in->r->edges, have_count * sizeof(*have));
+    qsort(have, have_count, sizeof(*have), edge_order);
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        int c = 1;
+        while (j < have_count && (c = edge_order(&have[j], &want[i])) < 0) {
+            rc = kdb_delete_edge(in->cli->db, &have[j++]);
+            if (rc == 0) in->edges_removed++;
+        }
+        if (rc < 0) break;
+        if (j < have_count && c == 0) {
+            j++;
+            continue;
+        }
+        rc = kdb_put_edge(in->cli->db, &want[i]);
+        if (rc == 0) in->edges_added++;
+    }
+    while (rc == 0 && j < have_count) {
+        rc = kdb_delete_edge(in->cli->db, &have[j++]);
+        if (rc == 0) in->edges_removed++;
+    }
+    free(have);
+    return rc;
+}
+
+/* Deletes what source `contains` that keep does not hold (a file or symbol gone), and its contents. */
+static int delete_gone(struct ingest *in, const struct kdb_id *source, const struct kdb_id *keep,
+                       size_t keep_count, int depth)
+{
+    struct kdb_id *old;
+    size_t count;
+    int rc = kdb_edges(in->cli->db, source, KDB_DIRECTION_OUT, UINT32_C(1) << KDB_EDGE_CONTAINS,
+                       in->r);
+
+    if (rc == -ENOENT) return 0;
+    if (rc < 0) return rc;
+    count = in->r->count;
+    old = malloc((count + 1) * sizeof(*old));
+    if (!old) return -ENOMEM;
+    for (size_t i = 0; i < count; i++)
+        old[i] = in->r->edges[i].target;
+    for (size_t i = 0; i < count && rc == 0; i++) {
+        bool kept = false;
+        for (size_t k = 0; k < keep_count && !kept; k++)
+            kept = memcmp(keep[k].bytes, old[i].bytes, KDB_ID_SIZE) == 0;
+        if (kept) continue;
+        if (depth == 0) rc = delete_gone(in, &old[i], NULL, 0, 1); /* a file's symbols */
+        if (rc == 0) rc = kdb_delete_block(in->cli->db, &old[i]);
+        if (rc == -ENOENT) rc = 0;
+        else if (rc == 0) in->blocks_deleted++;
+    }
+    free(old);
+    return rc;
+}
+
+/* The edges of the whole tree, block by block; and what is gone, deleted. */
+static int link_all(struct ingest *in)
+{
+    struct want w = {0};
+    size_t *first_ref = calloc(in->sym_count + 1, sizeof(*first_ref));
+    struct kdb_id *keep = NULL;
+    int rc = first_ref ? 0 : -ENOMEM;
+
+    /* Refs are in symbol order already (each file's in turn); find each symbol's first. */
+    for (size_t i = 0, s = 0; rc == 0 && s <= in->sym_count; s++) {
+        while (i < in->ref_count && in->refs[i].from < s)
+            i++;
+        first_ref[s] = i;
+    }
+    for (size_t t = 0; rc == 0 && t < in->tree_count; t++) {
+        size_t n = 0;
+        keep = realloc(keep, (in->file_count + 1) * sizeof(*keep));
+        if (!keep) {
+            rc = -ENOMEM;
+            break;
+        }
+        w.count = 0;
+        for (size_t i = 0; rc == 0 && i < in->file_count; i++) {
+            if (in->files[i].tree != t) continue;
+            keep[n++] = in->files[i].id;
+            rc = want_edge(&w, &in->trees[t].id, KDB_EDGE_CONTAINS, &in->files[i].id);
+        }
+        if (rc == 0) rc = delete_gone(in, &in->trees[t].id, keep, n, 0);
+        if (rc == 0) {
+            qsort(w.edges, w.count, sizeof(*w.edges), edge_order);
+            rc = sync_edges(in, &in->trees[t].id, w.edges, w.count);
+            in->edges_total += w.count;
+        }
+    }
+    for (size_t i = 0; rc == 0 && i < in->file_count; i++) {
+        struct file *f = &in->files[i];
+        size_t n = 0;
+        keep = realloc(keep, (f->sym_count + 1) * sizeof(*keep));
+        if (!keep) {
+            rc = -ENOMEM;
+            break;
+        }
+        w.count = 0;
+        for (uint32_t s = f->first_sym; rc == 0 && s < f->first_sym + f->sym_count; s++) {
+            keep[n++] = in->syms[s].id;
+            rc = want_edge(&w, &f->id, KDB_EDGE_CONTAINS, &in->syms[s].id);
+        }
+        for (size_t k = 0; rc == 0 && k < in->inc_count; k++) {
+            uint32_t target;
+            if (in->incs[k].file != i) continue;
+            target = resolve_include(in, &in->incs[k]);
+            if (target != NONE && target != i)
+                rc = want_edge(&w, &f->id, KDB_EDGE_IMPORTS, &in->files[target].id);
+        }
+        if (rc == 0) rc = delete_gone(in, &f->id, keep, n, 1);
+        if (rc < 0) break;
+        qsort(w.edges, w.count, sizeof(*w.edges), edge_order);
+        rc = sync_edges(in, &f->id, w.edges, w.count);
+        in->edges_total += w.count;
+        /* Each symbol: defined_in its file, and what it calls and uses. */
+        for (uint32_t s = f->first_sym; rc == 0 && s < f->first_sym + f->sym_count; s++) {
+            size_t unique = 0;
+            w.count = 0;
+            rc = want_edge(&w, &in->syms[s].id, KDB_EDGE_DEFINED_IN, &f->id);
+            for (size_t r = first_ref[s]; rc == 0 && r < first_ref[s + 1]; r++) {
+                uint32_t target = resolve(in, &in->refs[r]);
+                if (target == NONE || target == s) continue;
+                rc = want_edge(&w, &in->syms[s].id,
+                               in->refs[r].kind == C_REF_CALL ? KDB_EDGE_CALLS
+                                                              : KDB_EDGE_REFERENCES,
+                               &in->syms[target].id);
+            }
+            if (rc < 0) break;
+            qsort(w.edges, w.count, sizeof(*w.edges), edge_order);
+            for (size_t e = 0; e < w.count; e++) { /* a set: each edge once */
+                if (unique == 0 || edge_order(&w.edges[unique - 1], &w.edges[e]) != 0)
+                    w.edges[unique++] = w.edges[e];
+            }
+            rc = sync_edges(in, &in->syms[s].id, w.edges, unique);
+            in->edges_total += unique;
+        }
+        if (in->progress && i % 64 == 0)
+            fprintf(stderr, "\r\033[Kingest: linking %zu/%zu files", i, in->file_count);
+    }
+    free(keep);
+    free(w.edges);
+    free(first_ref);
+    return rc;
+}
+
+/* ---- the command ---- */
+
+static void progress(const struct ingest *in, size_t done)
+{
+    double s = (double)(now_ns() - in->start_ns) / 1e9;
+
+    fprintf(stderr, "\r\033[Kingest: %zu/%zu files, %.0f files/s, %zu blocks", done,
+            in->file_count, s > 0 ? (double)done / s : 0.0, in->sym_count + done);
+}
+
+static int make_tree(struct ingest *in, uint32_t t, const char *dir)
+{
+    char *root = realpath(dir, NULL);
+    char *meta;
+    struct kdb_block b;
+    int rc;
+
+    if (!root) {
+        cli_error("ingest: %s: %s", dir, strerror(errno));
+        return -errno;
+    }
+    in->trees[t].root = root;
+    kdb_id_for_symbol("", 0, "tree", 4, root, strlen(root), &in->trees[t].id);
+    meta = symbol_meta(C_FILE, root, strlen(root), 0, 0, false);
+    if (!meta) return -ENOMEM;
+    /* The tree's metadata says "tree", not "file". */
+    {
+        json_t *m = json_loads(meta, 0, NULL);
+        free(meta);
+        if (!m) return -ENOMEM;
+        json_object_set_new(m, "kind", json_string("tree"));
+        json_object_del(m, "line_start");
+        json_object_del(m, "line_end");
+        json_object_del(m, "static");
+        meta = json_dumps(m, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        json_decref(m);
+        if (!meta) return -ENOMEM;
+    }
+    memset(&b, 0, sizeof(b));
+    b.id = in->trees[t].id;
+    b.metadata = meta;
+    b.metadata_len = strlen(meta);
+    rc = store(in, &b);
+    free(meta);
+    return rc;
+}
+
+static int run(struct ingest *in, char **dirs, int count)
+{
+    struct c_parser *parser = c_parser_new();
+    struct c_unit unit = {0};
+    int rc = 0;
+
+    if (!parser) {
+        cli_error("ingest: the C grammar did not load");
+        return -ENOMEM;
+    }
+    in->trees = calloc((size_t)count, sizeof(*in->trees));
+    if (!in->trees) rc = -ENOMEM;
+    for (int t = 0; rc == 0 && t < count; t++) {
+        rc = make_tree(in, (uint32_t)t, dirs[t]);
+        in->tree_count++;
+        if (rc == 0) {
+            rc = list_git(in, (uint32_t)t, in->trees[t].root);
+            if (rc == 1) rc = list_walk(in, (uint32_t)t, in->trees[t].root, "");
+            if (rc < 0) cli_error("ingest: %s: %s", dirs[t], strerror(-rc));
+        }
+    }
+    if (rc == 0) qsort(in->files, in->file_count, sizeof(*in->files), by_path);
+    for (size_t i = 0; rc == 0 && i < in->file_count; i++) {
+        rc = ingest_file(in, parser, &unit, (uint32_t)i);
+        if (in->progress && (i % 16 == 0 || i + 1 == in->file_count)) progress(in, i + 1);
+    }
+    if (rc == 0) rc = kdb_result_new(in->cli->db, &in->r);
+    if (rc == 0) rc = index_names(in);
+    if (rc == 0) rc = link_all(in);
+    if (rc == 0) rc = kdb_sync(in->cli->db);
+    if (in->progress) fprintf(stderr, "\r\033[K");
+    c_unit_release(&unit);
+    c_parser_free(parser);
+    return rc;
+}
+
+static void release(struct ingest *in)
+{
+    for (size_t i = 0; i < in->file_count; i++) {
+        free(in->files[i].path);
+        free(in->files[i].dir);
+    }
+    for (size_t i = 0; i < in->tree_count; i++)
+        free(in->trees[i].root);
+    free(in->trees);
+    free(in->files);
+    free(in->syms);
+    free(in->refs);
+    free(in->incs);
+    free(in->names);
+    free(in->heads);
+}
+
+int cmd_ingest(struct cli *cli, int argc, char **argv)
+{
+    static const struct option options[] = {
+        {"help", no_argument, NULL, 'h'},
+        {"json", no_argument, NULL, 'j'},
+        {"quiet", no_argument, NULL, 'q'},
+        {NULL, 0, NULL, 0},
+    };
+    struct ingest in;
+    bool json = false, quiet = false;
+    double seconds;
+    int c, rc, status;
+
+    while ((c = getopt_long(argc, argv, "hjq", options, NULL)) != -1) {
+        switch (c) {
+        case 'h':
+            return cli_help(
+                "ingest",
+                "Turns C source trees into blocks and edges: each .c and .h file\n"
+                "(in a git checkout, the files git knows and does not ignore),\n"
+                "and each function, struct, union, enum, typedef, macro and global\n"
+                "variable in it, joined by contains, defined_in, imports, calls and\n"
+                "references edges. Run it again after a change: only what changed\n"
+                "is written, and what is gone is deleted. Works on a mounted database\n"
+                "too. See kausal(1), INGEST.\n"
+                "  --json    the summary as a JSON object\n"
+                "  --quiet   no progress on the terminal\n");
+        case 'j':
+            json = true;
+            break;
+        case 'q':
+            quiet = true;
+            break;
+        default:
+            return cli_usage_error("ingest", "unknown option");
+        }
+    }
+    if (optind >= argc) return cli_usage_error("ingest", "give the directories to ingest");
+    /* `kausal ingest DB DIR...` as well as `kausal -d DB ingest DIR...` */
+    if (!cli->db_given && argc - optind >= 2) cli->db_path = argv[optind++];
+    memset(&in, 0, sizeof(in));
+    in.cli = cli;
+    in.start_ns = now_ns();
+    in.progress = !quiet && isatty(STDERR_FILENO);
+    status = cli_open(cli, false);
+    if (status != EXIT_OK) return status;
+    rc = run(&in, argv + optind, argc - optind);
+    kdb_result_free(in.r); /* before the handle goes */
+    in.r = NULL;
+    if (rc < 0) {
+        cli_error("ingest: %s", kdb_strerror(rc));
+        status = EXIT_FAIL;
+    }
+    if (cli_close(cli) != EXIT_OK) status = EXIT_FAIL;
+    seconds = (double)(now_ns() - in.start_ns) / 1e9;
+    if (status == EXIT_OK) {
+        uint64_t blocks = in.tree_count + in.file_count + in.sym_count;
+        if (json) {
+            status = cli_print_json(json_pack(
+                "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f}", "files",
+                (json_int_t)in.file_count, "bytes", (json_int_t)in.bytes, "blocks",
+                (json_int_t)blocks, "blocks_written", (json_int_t)in.blocks_written,
+                "blocks_unchanged", (json_int_t)in.blocks_same, "blocks_deleted",
+                (json_int_t)in.blocks_deleted, "edges", (json_int_t)in.edges_total,
+                "edges_added", (json_int_t)in.edges_added, "edges_removed",
+                (json_int_t)in.edges_removed, "files_with_syntax_errors",
+                (json_int_t)in.errors_parse, "seconds", seconds));
+        } else {
+            printf("ingested %zu files (%.1f MiB) in %.2f s: %llu blocks (%llu written, %llu "
+                   "deleted), %llu edges (%llu added, %llu removed)",
+                   in.file_count, (double)in.bytes / 1048576.0, seconds,
+                   (unsigned long long)blocks, (unsigned long long)in.blocks_written,
+                   (unsigned long long)in.blocks_deleted, (unsigned long long)in.edges_total,
+                   (unsigned long long)in.edges_added, (unsigned long long)in.edges_removed);
+            if (in.errors_parse)
+                printf("; %llu files with syntax the parser skipped",
+                       (unsigned long long)in.errors_parse);
+            printf("\n");
+        }
+    }
+    release(&in);
+    return cli_finish_output(status);
+}
