@@ -1,0 +1,352 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_ingest.c: `kausal ingest` on small C trees.
+ *
+ * Goal: every block kind (file, function, struct, union, enum, typedef,
+ * macro, variable) and edge type (contains, defined_in, imports, calls,
+ * references) comes out of a tree that holds them, with the metadata and
+ * exact text promised; the traps are handled (an export macro before a
+ * definition keeps the name; a statement-like macro in a body neither
+ * splits it nor hides its calls; every #if branch is seen; a static
+ * definition in the caller's file wins; an ambiguous name gets no edge);
+ * a file with a syntax error still gives what can be read; re-ingesting an
+ * unchanged tree writes nothing; an edit changes only its blocks; a file
+ * renamed or deleted takes its blocks and edges with it.
+ * Method: the kausal program ($KAUSAL_BIN) on trees written to a fresh
+ * directory under $TMPDIR, checked through `kausal get` and `kausal edges`
+ * with ids computed here as the ingester computes them.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "kdb.h"
+
+struct fixture {
+    char dir[256];
+    char db[300];
+    char tree[300];
+    char out[1 << 16];
+};
+
+static const char *kausal(void)
+{
+    const char *env = getenv("KAUSAL_BIN");
+    return env && *env ? env : "build/kausal";
+}
+
+/* Runs a shell command; standard output into f->out; returns the exit status. */
+static int sh(struct fixture *f, const char *fmt, ...)
+{
+    char command[4096];
+    va_list ap;
+    FILE *p;
+    size_t n;
+    int status;
+
+    va_start(ap, fmt);
+    vsnprintf(command, sizeof(command), fmt, ap);
+    va_end(ap);
+    p = popen(command, "r");
+    assert_non_null(p);
+    n = fread(f->out, 1, sizeof(f->out) - 1, p);
+    f->out[n] = '\0';
+    status = pclose(p);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+}
+
+static void write_file(struct fixture *f, const char *path, const char *text)
+{
+    char full[600], dir[600];
+    FILE *out;
+
+    snprintf(full, sizeof(full), "%s/%s", f->tree, path);
+    snprintf(dir, sizeof(dir), "%s", full);
+    *strrchr(dir, '/') = '\0';
+    assert_int_equal(sh(f, "mkdir -p %s", dir), 0);
+    out = fopen(full, "w");
+    assert_non_null(out);
+    assert_int_equal(fputs(text, out) >= 0, 1);
+    assert_int_equal(fclose(out), 0);
+}
+
+/* The id the ingester gives a symbol, in hex. */
+static const char *id_of(const char *path, const char *kind, const char *name)
+{
+    static char hex[8][KDB_ID_HEX_SIZE + 1];
+    static int slot;
+    struct kdb_id id;
+
+    slot = (slot + 1) % 8;
+    kdb_id_for_symbol(path, strlen(path), kind, strlen(kind), name, strlen(name), &id);
+    kdb_id_to_hex(&id, hex[slot]);
+    return hex[slot];
+}
+
+static void ingest(struct fixture *f)
+{
+    assert_int_equal(sh(f, "%s ingest %s %s --json --quiet", kausal(), f->db, f->tree), 0);
+}
+
+static void expect_out(const struct fixture *f, const char *text)
+{
+    if (!strstr(f->out, text)) fail_msg("output lacks '%s': %s", text, f->out);
+}
+
+static void expect_not(const struct fixture *f, const char *text)
+{
+    if (strstr(f->out, text)) fail_msg("output has '%s': %s", text, f->out);
+}
+
+/* The out-edges of a symbol, "type target" lines. */
+static void edges_of(struct fixture *f, const char *path, const char *kind, const char *name)
+{
+    assert_int_equal(sh(f, "%s -d %s edges %s --out", kausal(), f->db, id_of(path, kind, name)), 0);
+}
+
+/* "calls ID" as kausal edges prints it, for expect_out(). */
+static const char *edge(const char *type, const char *path, const char *kind, const char *name)
+{
+    static char line[4][128];
+    static int slot;
+
+    slot = (slot + 1) % 4;
+    snprintf(line[slot], sizeof(line[slot]), " %s %s", type, id_of(path, kind, name));
+    return line[slot];
+}
+
+static const char a_h[] = "#ifndef A_H\n"
+                          "#define A_H\n"
+                          "#define MAX(a, b) ((a) > (b) ? pick(a) : (b))\n"
+                          "typedef struct point { int x, y; } point_t;\n"
+                          "enum mode { M_A, M_B };\n"
+                          "union num { int i; float f; };\n"
+                          "int pick(int v);\n"
+                          "extern int shared;\n"
+                          "#endif\n";
+
+static const char a_c[] = "#include \"a.h\"\n"
+                          "#include <stdio.h>\n"
+                          "#define API\n"
+                          "static int counter;\n"
+                          "int shared = 1;\n"
+                          "static int helper(int v)\n"
+                          "{\n"
+                          "    point_t p;\n"
+                          "    enum mode m = M_A;\n"
+                          "    union num n;\n"
+                          "    return v + counter;\n"
+                          "}\n"
+                          "API int pick(int v) { return helper(v); }\n"
+                          "void vm(void)\n"
+                          "{\n"
+                          "    for (;;) {\n"
+                          "        vmcase(OP_ADD) {\n"
+                          "            pick(1);\n"
+                          "            vmbreak;\n"
+                          "        }\n"
+                          "    }\n"
+                          "}\n"
+                          "#ifdef X\n"
+                          "int only_x(void) { return 1; }\n"
+                          "#else\n"
+                          "int only_y(void) { return pick(2); }\n"
+                          "#endif\n";
+
+static const char b_c[] = "#include \"a.h\"\n"
+                          "static int helper(int v) { return v; }\n"
+                          "int use(void) { return helper(1) + pick(2) + twin(); }\n";
+
+static const char twin_c[] = "int twin(void) { return 0; }\n";
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+    const char *tmp = getenv("TMPDIR");
+
+    assert_non_null(f);
+    snprintf(f->dir, sizeof(f->dir), "%s/kausal-ingest.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    assert_non_null(mkdtemp(f->dir));
+    snprintf(f->db, sizeof(f->db), "%s/db", f->dir);
+    snprintf(f->tree, sizeof(f->tree), "%s/tree", f->dir);
+    assert_int_equal(sh(f, "%s -d %s init", kausal(), f->db), 0);
+    write_file(f, "src/a.h", a_h);
+    write_file(f, "src/a.c", a_c);
+    write_file(f, "src/b.c", b_c);
+    write_file(f, "lib/one/twin.c", twin_c); /* twin twice, in other directories: ambiguous */
+    write_file(f, "lib/two/twin.c", twin_c);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+
+    (void)sh(f, "rm -rf %s", f->dir);
+    free(f);
+    return 0;
+}
+
+static void test_ingest_every_kind_and_edge(void **state)
+{
+    struct fixture *f = *state;
+
+    ingest(f);
+    expect_out(f, "\"files\":5");
+    /* Each kind, with its metadata and its exact text. */
+    assert_int_equal(sh(f, "%s -d %s get %s --json", kausal(), f->db,
+                        id_of("src/a.c", "function", "helper")),
+                     0);
+    expect_out(f, "\"source_uri\":\"src/a.c\"");
+    expect_out(f, "\"kind\":\"function\",\"name\":\"helper\",\"lang\":\"c\",\"line_start\":6,"
+                  "\"line_end\":12,\"static\":true");
+    assert_int_equal(sh(f, "%s -d %s get %s", kausal(), f->db, id_of("src/a.c", "function", "pick")),
+                     0);
+    assert_string_equal(f->out, "API int pick(int v) { return helper(v); }");
+    static const char *const kinds[][3] = {
+        {"src/a.h", "struct", "point"},     {"src/a.h", "typedef", "point_t"},
+        {"src/a.h", "enum", "mode"},        {"src/a.h", "union", "num"},
+        {"src/a.h", "macro", "MAX"},        {"src/a.h", "macro", "A_H"},
+        {"src/a.c", "variable", "counter"}, {"src/a.c", "variable", "shared"},
+        {"src/a.c", "function", "vm"},      {"src/a.c", "function", "only_x"},
+        {"src/a.c", "function", "only_y"},  {"src/a.c", "file", "src/a.c"},
+        {"src/b.c", "function", "helper"},  {"lib/one/twin.c", "function", "twin"},
+    };
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+        if (sh(f, "%s -d %s get %s --meta", kausal(), f->db,
+               id_of(kinds[i][0], kinds[i][1], kinds[i][2])) != 0)
+            fail_msg("no %s %s in %s", kinds[i][1], kinds[i][2], kinds[i][0]);
+    }
+    /* Neither a prototype, an extern declaration nor a statement-like macro is a block. */
+    assert_int_not_equal(sh(f, "%s -d %s get %s 2>/dev/null", kausal(), f->db,
+                            id_of("src/a.h", "function", "pick")),
+                         0);
+    assert_int_not_equal(sh(f, "%s -d %s get %s 2>/dev/null", kausal(), f->db,
+                            id_of("src/a.h", "variable", "shared")),
+                         0);
+    assert_int_not_equal(sh(f, "%s -d %s get %s 2>/dev/null", kausal(), f->db,
+                            id_of("src/a.c", "function", "vmcase")),
+                         0);
+
+    /* calls: the caller's own static helper first; across files the one definition. */
+    edges_of(f, "src/a.c", "function", "pick");
+    expect_out(f, edge("calls", "src/a.c", "function", "helper"));
+    expect_out(f, edge("defined_in", "src/a.c", "file", "src/a.c"));
+    edges_of(f, "src/b.c", "function", "use");
+    expect_out(f, edge("calls", "src/b.c", "function", "helper"));
+    expect_out(f, edge("calls", "src/a.c", "function", "pick"));
+    expect_not(f, edge("calls", "src/a.c", "function", "helper"));
+    expect_not(f, edge("calls", "lib/one/twin.c", "function", "twin")); /* ambiguous */
+    expect_not(f, edge("calls", "lib/two/twin.c", "function", "twin"));
+    edges_of(f, "src/a.c", "function", "vm"); /* the call inside vmcase(...) { } */
+    expect_out(f, edge("calls", "src/a.c", "function", "pick"));
+    edges_of(f, "src/a.c", "function", "only_y");
+    expect_out(f, edge("calls", "src/a.c", "function", "pick"));
+    edges_of(f, "src/a.h", "macro", "MAX"); /* a macro's body calls too */
+    expect_out(f, edge("calls", "src/a.c", "function", "pick"));
+    /* references: the types a function uses. */
+    edges_of(f, "src/a.c", "function", "helper");
+    expect_out(f, edge("references", "src/a.h", "typedef", "point_t"));
+    expect_out(f, edge("references", "src/a.h", "enum", "mode"));
+    expect_out(f, edge("references", "src/a.h", "union", "num"));
+    /* imports and contains. */
+    edges_of(f, "src/b.c", "file", "src/b.c");
+    expect_out(f, edge("imports", "src/a.h", "file", "src/a.h"));
+    expect_out(f, edge("contains", "src/b.c", "function", "use"));
+}
+
+static void test_ingest_reads_past_a_syntax_error(void **state)
+{
+    struct fixture *f = *state;
+
+    /* An error inside a body: the rest of the file is read as ever. */
+    write_file(f, "src/broken.c", "int before(void) { return 1; }\n"
+                                  "int broken(void) { int x = (1 + ; return x; }\n"
+                                  "int after(void) { return before(); }\n");
+    /* Text that is not C at all: what comes before it is still read. */
+    write_file(f, "src/garbage.c", "int kept(void) { return 1; }\n"
+                                   "@@@ }}} not C ((( @@@\n");
+    ingest(f);
+    expect_out(f, "\"files_with_syntax_errors\":3"); /* and a.c's vmcase(...) { } */
+    assert_int_equal(sh(f, "%s -d %s get %s", kausal(), f->db,
+                        id_of("src/garbage.c", "function", "kept")),
+                     0);
+    assert_string_equal(f->out, "int kept(void) { return 1; }");
+    assert_int_equal(sh(f, "%s -d %s get %s --meta", kausal(), f->db,
+                        id_of("src/broken.c", "function", "broken")),
+                     0);
+    edges_of(f, "src/broken.c", "function", "after");
+    expect_out(f, edge("calls", "src/broken.c", "function", "before"));
+}
+
+static void test_ingest_again_writes_only_what_changed(void **state)
+{
+    struct fixture *f = *state;
+
+    ingest(f);
+    ingest(f); /* unchanged: nothing written */
+    expect_out(f, "\"blocks_written\":0");
+    expect_out(f, "\"edges_added\":0");
+    expect_out(f, "\"edges_removed\":0");
+    assert_int_equal(sh(f, "%s -d %s stats --json", kausal(), f->db), 0);
+    {
+        char before[64];
+        const char *at = strstr(f->out, "\"last_sequence\"");
+        assert_non_null(at);
+        snprintf(before, sizeof(before), "%.*s", (int)strcspn(at, ","), at);
+        ingest(f);
+        assert_int_equal(sh(f, "%s -d %s stats --json", kausal(), f->db), 0);
+        expect_out(f, before); /* not one change in the log */
+    }
+    /* An edit: the file and the one function change; helper stops being called. */
+    write_file(f, "src/b.c", "#include \"a.h\"\n"
+                             "static int helper(int v) { return v; }\n"
+                             "int use(void) { return pick(2); }\n");
+    ingest(f);
+    expect_out(f, "\"blocks_written\":2");
+    expect_out(f, "\"edges_removed\":1");
+    edges_of(f, "src/b.c", "function", "use");
+    expect_not(f, edge("calls", "src/b.c", "function", "helper"));
+    /* A rename: the old file's blocks and edges go, the new one's come. */
+    assert_int_equal(sh(f, "mv %s/src/b.c %s/src/c.c", f->tree, f->tree), 0);
+    ingest(f);
+    assert_int_not_equal(sh(f, "%s -d %s get %s 2>/dev/null", kausal(), f->db,
+                            id_of("src/b.c", "function", "use")),
+                         0);
+    assert_int_equal(sh(f, "%s -d %s callers %s", kausal(), f->db,
+                        id_of("src/a.c", "function", "pick")),
+                     0);
+    expect_out(f, id_of("src/c.c", "function", "use"));
+    expect_not(f, id_of("src/b.c", "function", "use"));
+    /* A deletion: gone with every edge, from both sides. */
+    assert_int_equal(sh(f, "rm %s/src/c.c", f->tree), 0);
+    ingest(f);
+    expect_out(f, "\"files\":4");
+    assert_int_equal(sh(f, "%s -d %s edges %s --in", kausal(), f->db,
+                        id_of("src/a.h", "file", "src/a.h")),
+                     0);
+    expect_not(f, id_of("src/c.c", "file", "src/c.c"));
+    assert_int_equal(sh(f, "%s -d %s check", kausal(), f->db), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_ingest_every_kind_and_edge, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ingest_reads_past_a_syntax_error, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ingest_again_writes_only_what_changed, setup,
+                                        teardown),
+    };
+    return cmocka_run_group_tests_name("ingest", tests, NULL, NULL);
+}
