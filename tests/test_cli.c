@@ -230,9 +230,9 @@ static void test_cli_put_get_rm(void **state)
     expect_status(f, 1);
 
     /* Mistakes: exit 2 for the command line, 1 for what cannot be done. */
-    RUN(f, "-d", f->db, "get", "xyz");
-    expect_status(f, 2);
-    expect_err(f, "not an id");
+    RUN(f, "-d", f->db, "get", "xyz"); /* neither an id nor a name ingest gave */
+    expect_status(f, 1);
+    expect_err(f, "neither an id (32 hex digits) nor the name of an ingested symbol");
     RUN(f, "-d", f->db, "get");
     expect_status(f, 2);
     RUN_IN(f, "x", "-d", f->db, "put");

@@ -260,6 +260,22 @@ static void test_ingest_every_kind_and_edge(void **state)
     expect_out(f, edge("references", "src/a.h", "typedef", "point_t"));
     expect_out(f, edge("references", "src/a.h", "enum", "mode"));
     expect_out(f, edge("references", "src/a.h", "union", "num"));
+    /* Names where ids go: NAME, FILE:NAME; an ambiguous one lists its candidates. */
+    assert_int_equal(sh(f, "%s -d %s callers pick --json", kausal(), f->db), 0);
+    expect_out(f, "\"name\":\"use\",\"kind\":\"function\",\"line_start\":3");
+    expect_out(f, "\"source_uri\":\"src/b.c\"");
+    assert_int_equal(sh(f, "%s -d %s callees a.c:pick", kausal(), f->db), 0);
+    expect_out(f, id_of("src/a.c", "function", "helper"));
+    assert_int_equal(sh(f, "%s -d %s callers helper 2>&1", kausal(), f->db), 1);
+    expect_out(f, "names 2 symbols");
+    expect_out(f, "src/a.c:6");
+    expect_out(f, "src/b.c:2");
+    assert_int_equal(sh(f, "%s -d %s callers b.c:helper", kausal(), f->db), 0);
+    expect_out(f, id_of("src/b.c", "function", "use"));
+    assert_int_equal(sh(f, "%s -d %s get point_t", kausal(), f->db), 0);
+    expect_out(f, "typedef struct point");
+    assert_int_equal(sh(f, "%s -d %s callers nosuch 2>&1", kausal(), f->db), 1);
+    expect_out(f, "nor the name of an ingested symbol");
     /* imports and contains. */
     edges_of(f, "src/b.c", "file", "src/b.c");
     expect_out(f, edge("imports", "src/a.h", "file", "src/a.h"));

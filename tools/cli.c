@@ -4,6 +4,8 @@
  */
 #include "cli.h"
 
+#include "names.h"
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -310,4 +312,53 @@ int cli_finish_output(int status)
         return EXIT_FAIL;
     }
     return status;
+}
+
+int cli_resolve(struct cli *cli, const char *command, const char *arg, const char *prefer,
+                struct kdb_id *id)
+{
+    const char *colon = strrchr(arg, ':');
+    const char *name = colon && colon[1] ? colon + 1 : arg;
+    char *path = colon && colon[1] && colon > arg ? strndup(arg, (size_t)(colon - arg)) : NULL;
+    struct name_hit *hits = NULL;
+    size_t count = 0, chosen = 0, preferred = 0;
+    int rc;
+
+    if (kdb_id_from_hex(arg, strlen(arg), id) == 0) {
+        free(path);
+        return EXIT_OK;
+    }
+    if (colon && colon[1] && !path) {
+        cli_error("out of memory");
+        return EXIT_FAIL;
+    }
+    rc = names_find(cli->db, name, strlen(name), path, &hits, &count);
+    free(path);
+    if (rc < 0) {
+        cli_error("%s: %s: %s", command, arg, kdb_strerror(rc));
+        return EXIT_FAIL;
+    }
+    for (size_t i = 0; prefer && i < count; i++) {
+        if (strcmp(hits[i].kind, prefer) == 0) {
+            preferred++;
+            chosen = i;
+        }
+    }
+    if (count == 1 || preferred == 1) {
+        *id = hits[count == 1 ? 0 : chosen].id;
+        names_free(hits, count);
+        return EXIT_OK;
+    }
+    if (count == 0) {
+        cli_error("%s: '%s' is neither an id (32 hex digits) nor the name of an ingested symbol",
+                  command, arg);
+    } else {
+        cli_error("%s: '%s' names %zu symbols; say which with FILE:NAME or the id:", command,
+                  arg, count);
+        for (size_t i = 0; i < count; i++)
+            fprintf(stderr, "  %s:%u\t%s %s\t%s\n", hits[i].path, hits[i].line_start,
+                    hits[i].kind, hits[i].name, cli_hex(&hits[i].id, 0));
+    }
+    names_free(hits, count);
+    return EXIT_FAIL;
 }

@@ -82,6 +82,17 @@ int cli_close(struct cli *cli);
 bool cli_parse_id(const char *command, const char *arg, struct kdb_id *id);
 
 /* Parses an edge type's name; prints the usage error and returns false if unknown. */
+/*
+ * The block arg names, into *id: 32 hex digits, or the NAME or FILE:NAME of
+ * an ingested symbol (through the ingester's name index, names.h: the
+ * database must be open). Among several symbols of that name, the only one
+ * of kind prefer (NULL: none) is taken. A name that finds nothing, or
+ * several, is reported (the candidates listed, FILE:LINE kind name id) and
+ * gives EXIT_FAIL.
+ */
+int cli_resolve(struct cli *cli, const char *command, const char *arg, const char *prefer,
+                struct kdb_id *id);
+
 bool cli_parse_type(const char *command, const char *arg, unsigned *type);
 
 /* Parses --direction's out, in or both. */

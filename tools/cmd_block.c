@@ -198,10 +198,14 @@ int cmd_get(struct cli *cli, int argc, char **argv)
             return cli_usage_error("get", "unknown option");
         }
     }
-    if (argc - optind != 1) return cli_usage_error("get", "give one ID");
-    if (!cli_parse_id("get", argv[optind], &id)) return EXIT_USAGE;
+    if (argc - optind != 1) return cli_usage_error("get", "give one ID or NAME");
     status = cli_open(cli, false);
     if (status != EXIT_OK) return status;
+    status = cli_resolve(cli, "get", argv[optind], "function", &id);
+    if (status != EXIT_OK) {
+        (void)cli_close(cli);
+        return status;
+    }
     rc = kdb_get_block_view(cli->db, &id, &view);
     if (rc < 0) {
         cli_error("%s: %s", argv[optind], rc == -ENOENT ? "no such block" : kdb_strerror(rc));

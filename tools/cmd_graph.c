@@ -147,22 +147,55 @@ static void describe(struct cli *cli, const struct kdb_id *id, char **name, char
     }
 }
 
+/* A caller or callee as JSON: id, edge type, and what the metadata says of it. */
+static json_t *call_json(struct cli *cli, const struct kdb_id *id, const char *type)
+{
+    struct kdb_block view;
+    json_t *o = json_pack("{s:s, s:s}", "id", cli_hex(id, 0), "type", type);
+    json_t *meta = NULL;
+
+    if (o && kdb_get_block_view(cli->db, id, &view) == 0) {
+        meta = json_loadb(view.metadata, view.metadata_len, 0, NULL);
+        json_object_set_new(o, "source_uri",
+                            view.source_uri_len
+                                ? json_stringn(view.source_uri, view.source_uri_len)
+                                : json_null());
+    }
+    if (o) {
+        static const char *const keys[] = {"name", "kind", "line_start", "line_end"};
+        for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+            json_t *v = json_object_get(meta, keys[i]);
+            json_object_set(o, keys[i], v ? v : json_null());
+        }
+    }
+    json_decref(meta);
+    return o;
+}
+
 static json_t *edge_json(const struct kdb_edge *e)
 {
     return json_pack("{s:s, s:s, s:s}", "source", cli_hex(&e->source, 0), "type",
                      kdb_edge_type_name(e->type), "target", cli_hex(&e->target, 1));
 }
 
-/* The operand at q->first as an id, opening the database; EXIT_OK or the status. */
+/*
+ * Opens the database and resolves the operands from q->first (ids or
+ * symbol names, functions preferred); EXIT_OK, or the status with the
+ * database closed.
+ */
 static int open_with_id(struct cli *cli, const struct query_args *q, int argc, char **argv,
                         int operands, struct kdb_id *ids)
 {
+    int status;
+
     if (argc - q->first != operands)
-        return cli_usage_error(q->command, operands == 1 ? "give one ID" : "give two IDs");
-    for (int i = 0; i < operands; i++) {
-        if (!cli_parse_id(q->command, argv[q->first + i], &ids[i])) return EXIT_USAGE;
-    }
-    return cli_open(cli, false);
+        return cli_usage_error(q->command, operands == 1 ? "give one ID or NAME"
+                                                         : "give two IDs or NAMEs");
+    status = cli_open(cli, false);
+    for (int i = 0; status == EXIT_OK && i < operands; i++)
+        status = cli_resolve(cli, q->command, argv[q->first + i], "function", &ids[i]);
+    if (status != EXIT_OK && cli->db) (void)cli_close(cli);
+    return status;
 }
 
 /* Prints an engine error about the operand; EXIT_FAIL. */
@@ -219,12 +252,14 @@ static int calls(struct cli *cli, int argc, char **argv, bool callers)
         parse_query(argc, argv, &q,
                     callers ? "Lists the blocks that call ID (calls, calls_function and\n"
                               "calls_method edges to it), one per line: ID, name, source URI,\n"
-                              "tab-separated. --json: an array of {\"id\", \"type\", \"name\",\n"
-                              "\"source_uri\"}.\n"
+                              "tab-separated. ID may be an ingested symbol's NAME or\n"
+                              "FILE:NAME. --json: an array of {\"id\", \"type\", \"source_uri\",\n"
+                              "\"name\", \"kind\", \"line_start\", \"line_end\"}.\n"
                             : "Lists the blocks ID calls (calls, calls_function and\n"
                               "calls_method edges from it), one per line: ID, name, source\n"
-                              "URI, tab-separated. --json: an array of {\"id\", \"type\",\n"
-                              "\"name\", \"source_uri\"}.\n");
+                              "URI, tab-separated. ID may be an ingested symbol's NAME or\n"
+                              "FILE:NAME. --json: an array of {\"id\", \"type\",\n"
+                              "\"source_uri\", \"name\", \"kind\", \"line_start\", \"line_end\"}.\n");
     if (status != EXIT_OK) return status == HELP_SHOWN ? EXIT_OK : status;
     status = open_with_id(cli, &q, argc, argv, 1, &id);
     if (status != EXIT_OK) return status;
@@ -240,13 +275,12 @@ static int calls(struct cli *cli, int argc, char **argv, bool callers)
             const struct kdb_edge *e = &r->edges[i];
             const struct kdb_id *other = callers ? &e->source : &e->target;
             char *name, *uri;
+            if (a) {
+                json_array_append_new(a, call_json(cli, other, kdb_edge_type_name(e->type)));
+                continue;
+            }
             describe(cli, other, &name, &uri);
-            if (a)
-                json_array_append_new(
-                    a, json_pack("{s:s, s:s, s:s?, s:s?}", "id", cli_hex(other, 0), "type",
-                                 kdb_edge_type_name(e->type), "name", name, "source_uri", uri));
-            else
-                printf("%s\t%s\t%s\n", cli_hex(other, 0), name ? name : "-", uri ? uri : "-");
+            printf("%s\t%s\t%s\n", cli_hex(other, 0), name ? name : "-", uri ? uri : "-");
             free(name);
             free(uri);
         }

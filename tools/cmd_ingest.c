@@ -44,6 +44,7 @@
 
 #include "c_parse.h"
 #include "cli.h"
+#include "names.h"
 
 /* The edge types ingest owns on its blocks: it adds and removes them to match the tree. */
 #define INGEST_TYPES                                                                               \
@@ -57,6 +58,7 @@ struct sym {
     uint32_t name;     /* offset in names */
     uint32_t name_len;
     uint32_t next;     /* the next symbol of the same name (hash chain), or NONE */
+    uint32_t line_start;
     uint8_t kind;      /* enum c_kind */
     bool is_static;
 };
@@ -454,6 +456,7 @@ static int ingest_file(struct ingest *in, struct c_parser *parser, struct c_unit
         sym->kind = s->kind;
         sym->is_static = s->is_static;
         sym->name_len = s->name_len;
+        sym->line_start = s->line_start;
         rc = keep_name(in, s->name, s->name_len, &sym->name);
         if (rc == 0)
             rc = store_symbol(in, f->path, s->kind, s->name, s->name_len, text + s->start,
@@ -763,6 +766,163 @@ static int link_all(struct ingest *in)
     return rc;
 }
 
+/* ---- the name index (names.h) ---- */
+
+static int line_order(const void *a, const void *b)
+{
+    const char *x = *(char *const *)a, *y = *(char *const *)b;
+    unsigned sx = (unsigned char)x[0], sy = (unsigned char)y[0]; /* the shard, stored first */
+
+    if (sx != sy) return sx < sy ? -1 : 1;
+    return strcmp(x + 1, y + 1);
+}
+
+/* Text for a kind "names" or "registry" block's metadata. */
+static char *index_meta(const char *kind, const char *name)
+{
+    json_t *m = json_pack("{s:s, s:s}", "kind", kind, "name", name);
+    char *text = m ? json_dumps(m, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+
+    json_decref(m);
+    return text;
+}
+
+static int store_index(struct ingest *in, const struct kdb_id *id, const char *kind,
+                       const char *name, const char *content, size_t len)
+{
+    char *meta = index_meta(kind, name);
+    struct kdb_block b;
+    int rc;
+
+    if (!meta) return -ENOMEM;
+    memset(&b, 0, sizeof(b));
+    b.id = *id;
+    b.metadata = meta;
+    b.metadata_len = strlen(meta);
+    b.content = content;
+    b.content_len = len;
+    rc = store(in, &b);
+    free(meta);
+    return rc;
+}
+
+/* One tree's shards: each a sorted list of its symbols whose names hash there. */
+static int write_shards(struct ingest *in, uint32_t t)
+{
+    const char *root = in->trees[t].root;
+    char **lines = NULL;
+    size_t count = 0, at = 0;
+    int rc = 0;
+
+    for (size_t i = 0; i < in->sym_count && rc == 0; i++) {
+        const struct sym *s = &in->syms[i];
+        const struct file *f = &in->files[s->file];
+        char hex[KDB_ID_HEX_SIZE + 1];
+        char *line;
+        if (f->tree != t) continue;
+        kdb_id_to_hex(&s->id, hex);
+        /* The shard first, as one byte, for sorting; it is cut off when written. */
+        if (asprintf(&line, "%c%.*s\t%s\t%s\t%u\t%s\n",
+                     (char)names_shard(in->names + s->name, s->name_len), (int)s->name_len,
+                     in->names + s->name, c_kind_name(s->kind), f->path, s->line_start, hex) < 0) {
+            rc = -ENOMEM;
+            break;
+        }
+        {
+            char **more = realloc(lines, (count + 1) * sizeof(*lines));
+            if (!more) {
+                free(line);
+                rc = -ENOMEM;
+                break;
+            }
+            lines = more;
+            lines[count++] = line;
+        }
+    }
+    if (rc == 0) qsort(lines, count, sizeof(*lines), line_order);
+    for (unsigned shard = 0; rc == 0 && shard < NAMES_SHARD_COUNT; shard++) {
+        size_t len = 0, start = at;
+        char *text, *p, name[PATH_MAX + 8];
+        struct kdb_id id;
+        while (at < count && (unsigned char)lines[at][0] == shard)
+            len += strlen(lines[at++] + 1);
+        text = malloc(len + 1);
+        if (!text) {
+            rc = -ENOMEM;
+            break;
+        }
+        p = text;
+        for (size_t i = start; i < at; i++) {
+            size_t n = strlen(lines[i] + 1);
+            memcpy(p, lines[i] + 1, n);
+            p += n;
+        }
+        names_shard_id(root, shard, &id);
+        snprintf(name, sizeof(name), "%s#%02u", root, shard);
+        rc = store_index(in, &id, "names", name, text, len);
+        free(text);
+    }
+    for (size_t i = 0; i < count; i++)
+        free(lines[i]);
+    free(lines);
+    return rc;
+}
+
+static int root_order(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The registry: every tree ever ingested here (its lines), and these. */
+static int write_names(struct ingest *in)
+{
+    struct kdb_block view;
+    struct kdb_id id;
+    char *old = NULL, **roots = NULL, *text = NULL;
+    size_t count = 0, len = 0;
+    int rc = 0;
+
+    for (uint32_t t = 0; rc == 0 && t < in->tree_count; t++)
+        rc = write_shards(in, t);
+    if (rc < 0) return rc;
+    names_registry_id(&id);
+    rc = kdb_get_block_view(in->cli->db, &id, &view);
+    if (rc == 0) old = strndup(view.content, view.content_len);
+    if (rc == -ENOENT) old = strdup("");
+    if (!old) return rc < 0 && rc != -ENOENT ? rc : -ENOMEM;
+    roots = calloc(in->tree_count + 1 + (size_t)view.content_len, sizeof(*roots));
+    rc = roots ? 0 : -ENOMEM;
+    for (char *line = old, *eol; rc == 0 && (eol = strchr(line, '\n')); line = eol + 1) {
+        *eol = '\0';
+        roots[count++] = line;
+    }
+    for (uint32_t t = 0; rc == 0 && t < in->tree_count; t++)
+        roots[count++] = in->trees[t].root;
+    if (rc == 0) {
+        qsort(roots, count, sizeof(*roots), root_order);
+        for (size_t i = 0; i < count; i++)
+            len += strlen(roots[i]) + 1;
+        text = malloc(len + 1);
+        rc = text ? 0 : -ENOMEM;
+    }
+    if (rc == 0) {
+        char *p = text;
+        for (size_t i = 0; i < count; i++) {
+            if (i && strcmp(roots[i], roots[i - 1]) == 0) continue; /* once each */
+            p += sprintf(p, "%s\n", roots[i]);
+        }
+        rc = store_index(in, &id, "registry", "trees", text, (size_t)(p - text));
+    }
+    for (uint32_t t = 0; rc == 0 && t < in->tree_count; t++) {
+        struct kdb_edge e = {id, in->trees[t].id, KDB_EDGE_CONTAINS};
+        rc = kdb_put_edge(in->cli->db, &e);
+    }
+    free(text);
+    free(roots);
+    free(old);
+    return rc;
+}
+
 /* ---- the command ---- */
 
 static void progress(const struct ingest *in, size_t done)
@@ -839,6 +999,7 @@ static int run(struct ingest *in, char **dirs, int count)
     if (rc == 0) rc = kdb_result_new(in->cli->db, &in->r);
     if (rc == 0) rc = index_names(in);
     if (rc == 0) rc = link_all(in);
+    if (rc == 0) rc = write_names(in);
     if (rc == 0) rc = kdb_sync(in->cli->db);
     if (in->progress) fprintf(stderr, "\r\033[K");
     c_unit_release(&unit);
@@ -919,7 +1080,9 @@ int cmd_ingest(struct cli *cli, int argc, char **argv)
     if (cli_close(cli) != EXIT_OK) status = EXIT_FAIL;
     seconds = (double)(now_ns() - in.start_ns) / 1e9;
     if (status == EXIT_OK) {
-        uint64_t blocks = in.tree_count + in.file_count + in.sym_count;
+        /* trees, files, symbols, and the name index: a registry and each tree's shards */
+        uint64_t blocks =
+            in.tree_count * (1 + NAMES_SHARD_COUNT) + 1 + in.file_count + in.sym_count;
         if (json) {
             status = cli_print_json(json_pack(
                 "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f}", "files",
@@ -938,7 +1101,7 @@ int cmd_ingest(struct cli *cli, int argc, char **argv)
                    (unsigned long long)in.blocks_deleted, (unsigned long long)in.edges_total,
                    (unsigned long long)in.edges_added, (unsigned long long)in.edges_removed);
             if (in.errors_parse)
-                printf("; %llu files with syntax the parser skipped",
+                printf("; %llu files the parser could not read whole",
                        (unsigned long long)in.errors_parse);
             printf("\n");
         }
