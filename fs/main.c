@@ -286,6 +286,8 @@ out:
     kfs_aliases_release(&fs);
     free(fs.reply);
     free(fs.snapshot.items);
+    sources_release(&fs.sources);
+    entries_release(&fs.entries);
     free(fs.scratch);
     free(db_path);
     free(cmd.mountpoint);

@@ -32,6 +32,9 @@ enum ns_kind {
     NS_IN_TYPE,  /* graph/<ID>/in/<type> */
     NS_LINK_OUT, /* graph/<ID>/out/<type>/<entry>: the edge ID -type-> far */
     NS_LINK_IN,  /* graph/<ID>/in/<type>/<entry>: the edge far -type-> ID */
+    NS_SRC_DIR,  /* sources/<dir>/: id is sources_dir_id() of its path */
+    NS_SRC_FILE, /* sources/<path>/ of a file: id is the file's block */
+    NS_SRC_LINK, /* sources/<path>/<symbol>: id the file, far the symbol */
 };
 
 /* What an inode number names. Compared and hashed as bytes: make_key() zeroes it. */
@@ -69,7 +72,13 @@ bool ns_is_dir(enum ns_kind kind);
 
 static inline bool ns_is_link(enum ns_kind kind)
 {
-    return kind == NS_LINK_OUT || kind == NS_LINK_IN;
+    return kind == NS_LINK_OUT || kind == NS_LINK_IN || kind == NS_SRC_LINK;
+}
+
+/* Whether the kind lives under sources/ (whose names change with each ingest). */
+static inline bool ns_is_source(enum ns_kind kind)
+{
+    return kind == NS_SOURCES || kind == NS_SRC_DIR || kind == NS_SRC_FILE || kind == NS_SRC_LINK;
 }
 
 /* The directory of fixed names under the root: README, blocks, graph, sources. */

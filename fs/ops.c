@@ -18,6 +18,7 @@
 #include "ops.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,7 @@
 #include <unistd.h>
 
 #define CACHE_TIMEOUT 3600.0 /* seconds the kernel may trust an entry or attribute */
+#define SOURCE_TIMEOUT 1.0 /* seconds, for names under sources/ */
 /* The I/O size a block file suggests: copies then write in few, large requests. */
 #define KFS_BLKSIZE (1 << 20)
 #define LINK_PREFIX   "../../../"
@@ -141,6 +143,24 @@ static bool entry_far(const struct fs *fs, uint64_t dir, const char *name, uint8
 
 /* ---- invalidations a change calls for (queued; see notify.h) ---- */
 
+/*
+ * Any change: named listings and the list of source files are stale, and
+ * so is whatever of sources/ the kernel was given (an ingest changes it
+ * all at once, so all of it is dropped, once).
+ */
+static void changed(struct fs *fs)
+{
+    fs->generation++;
+    sources_invalidate(&fs->sources);
+    if (!fs->sources_listed) return;
+    fs->sources_listed = false;
+    for (size_t i = 0; i < fs->ns.key_count; i++) {
+        enum ns_kind kind = fs->ns.keys[i].kind;
+        if (kind == NS_SOURCES || kind == NS_SRC_DIR || kind == NS_SRC_FILE)
+            notify_inode(&fs->notify, i + 1);
+    }
+}
+
 static void drop_inode(struct fs *fs, enum ns_kind kind, const uint8_t *id, unsigned type)
 {
     struct ns_key k = ns_key(kind, id, type, NULL);
@@ -165,7 +185,16 @@ static void plan_edge(struct fs *fs, const struct kdb_edge *e, bool deleting)
         if (!deleting) continue;
         k = ns_key(out ? NS_LINK_OUT : NS_LINK_IN, id, e->type, far->bytes);
         kdb_id_to_hex(far, hex);
-        if (ns_find(&fs->ns, &k)) notify_entry(&fs->notify, dir, hex);
+        if (ns_find(&fs->ns, &k)) {
+            struct kdb_block view;
+            char name[ENTRY_NAME_MAX + 1];
+            notify_entry(&fs->notify, dir, hex);
+            /* and the far end's name, which the listing may have given the link */
+            if (kdb_get_block_view(fs->db, far, &view) == 0 &&
+                entries_meta_string(view.metadata, view.metadata_len, "name", name,
+                                    sizeof(name)))
+                notify_entry(&fs->notify, dir, name);
+        }
         for (size_t i = 0; i < fs->alias_count;) {
             struct alias *a = &fs->aliases[i];
             if (a->dir == dir && memcmp(a->far, far->bytes, KDB_ID_SIZE) == 0) {
@@ -216,6 +245,7 @@ static void plan_block_delete(struct fs *fs, const uint8_t *id, bool by_unlink)
 
 void kfs_will_change(struct fs *fs, const struct kdb_change *c)
 {
+    changed(fs);
     switch (c->kind) {
     case KDB_CHANGE_PUT_BLOCK:
         if (get_block(fs, c->id.bytes, NULL)) {
@@ -248,6 +278,7 @@ static mode_t mode_of(enum ns_kind kind)
         return S_IFREG | 0644;
     case NS_LINK_OUT:
     case NS_LINK_IN:
+    case NS_SRC_LINK:
         return S_IFLNK | 0777;
     case NS_BLOCKS:
     case NS_OUT_TYPE:
@@ -256,6 +287,29 @@ static mode_t mode_of(enum ns_kind kind)
     default:
         return S_IFDIR | 0555;
     }
+}
+
+/*
+ * A symbol's link under sources/<path>/: up to the top of the mount, then
+ * graph/<ID>. False when its file is not a source file any more.
+ */
+static bool source_link(struct fs *fs, const struct ns_key *k, char *target, size_t size)
+{
+    const char *path;
+    size_t at = 0, up = 2; /* the file's directory, and sources/ */
+    int n;
+
+    if (sources_load(&fs->sources, fs->db) < 0) return false;
+    path = sources_file_path(&fs->sources, as_id(k->id));
+    if (!path) return false;
+    for (const char *p = path; *p; p++)
+        up += *p == '/';
+    for (size_t i = 0; i < up && at + 3 < size; i++, at += 3)
+        memcpy(target + at, "../", 3);
+    n = snprintf(target + at, size - at, "graph/");
+    if (n < 0 || (size_t)n + KDB_ID_HEX_SIZE + 1 > size - at) return false;
+    kdb_id_to_hex(as_id(k->far), target + at + (size_t)n);
+    return true;
 }
 
 /* Fills st for ino; returns 0 or an errno. */
@@ -293,6 +347,20 @@ static int stat_of(struct fs *fs, uint64_t ino, struct stat *st)
     case NS_LINK_IN:
         st->st_size = (off_t)LINK_SIZE;
         break;
+    case NS_SRC_DIR:
+        if (sources_load(&fs->sources, fs->db) < 0 ||
+            !sources_dir_path(&fs->sources, as_id(k->id)))
+            return ENOENT;
+        break;
+    case NS_SRC_FILE:
+        if (!get_block(fs, k->id, NULL)) return ENOENT;
+        break;
+    case NS_SRC_LINK: {
+        char target[PATH_MAX];
+        if (!source_link(fs, k, target, sizeof(target))) return ENOENT;
+        st->st_size = (off_t)strlen(target);
+        break;
+    }
     default:
         break;
     }
@@ -318,6 +386,11 @@ static void reply_entry(fuse_req_t req, struct fs *fs, const struct ns_key *k)
     e.ino = ino;
     e.attr_timeout = CACHE_TIMEOUT;
     e.entry_timeout = CACHE_TIMEOUT;
+    if (ns_is_source(k->kind)) {
+        /* An ingest renames and removes these wholesale: the kernel asks again soon. */
+        e.attr_timeout = e.entry_timeout = SOURCE_TIMEOUT;
+        fs->sources_listed = true;
+    }
     fuse_reply_entry(req, &e);
 }
 
@@ -336,6 +409,45 @@ static void kfs_init(void *userdata, struct fuse_conn_info *conn)
 }
 
 /* ---- names ---- */
+
+/*
+ * The named listing (entries.h) of an edge directory, or of a source
+ * file's directory, into fs->entries, unless it is there already.
+ */
+static int named(struct fs *fs, uint64_t ino, const struct ns_key *dir)
+{
+    bool out = dir->kind != NS_IN_TYPE;
+    struct kdb_id *ids;
+    size_t n;
+    int rc;
+
+    if (entries_fresh(&fs->entries, ino, fs->generation)) return 0;
+    if (dir->kind == NS_SRC_FILE)
+        rc = kdb_edges(fs->db, as_id(dir->id), KDB_DIRECTION_OUT,
+                       UINT32_C(1) << KDB_EDGE_CONTAINS, fs->r);
+    else
+        rc = kdb_edges(fs->db, as_id(dir->id), out ? KDB_DIRECTION_OUT : KDB_DIRECTION_IN,
+                       UINT32_C(1) << dir->type, fs->r);
+    if (rc < 0) return rc;
+    n = fs->r->count;
+    ids = malloc((n + 1) * sizeof(*ids));
+    if (!ids) return -ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        ids[i] = out ? fs->r->edges[i].target : fs->r->edges[i].source;
+    rc = entries_build(&fs->entries, fs->db, ino, fs->generation, ids, n,
+                       dir->kind == NS_SRC_FILE ? ENTRIES_BY_NAME_AT_KIND
+                                                : ENTRIES_BY_NAME_OR_ID);
+    free(ids);
+    return rc;
+}
+
+/* The path of a directory of sources/ ("" for sources/ itself), or NULL. */
+static const char *source_dir(struct fs *fs, const struct ns_key *dir)
+{
+    if (sources_load(&fs->sources, fs->db) < 0) return NULL;
+    if (dir->kind == NS_SOURCES) return "";
+    return sources_dir_path(&fs->sources, as_id(dir->id));
+}
 
 static void lookup_name(fuse_req_t req, struct fs *fs, fuse_ino_t parent, const char *name)
 {
@@ -388,9 +500,34 @@ static void lookup_name(fuse_req_t req, struct fs *fs, fuse_ino_t parent, const 
     case NS_OUT_TYPE:
     case NS_IN_TYPE: {
         bool out = p->kind == NS_OUT_TYPE;
-        if (!entry_far(fs, parent, name, id)) break;
-        if (!edge_exists(fs, p->id, p->type, id, out)) break;
-        k = ns_key(out ? NS_LINK_OUT : NS_LINK_IN, p->id, p->type, id);
+        struct ns_key dir = *p;
+        const struct entry_item *item;
+        if (!entry_far(fs, parent, name, id)) {
+            /* A name for people: the far end's name where it is unique here. */
+            if (named(fs, parent, &dir) < 0 || !(item = entries_find(&fs->entries, name)))
+                break;
+            memcpy(id, item->id, KDB_ID_SIZE);
+        }
+        if (!edge_exists(fs, dir.id, dir.type, id, out)) break;
+        k = ns_key(out ? NS_LINK_OUT : NS_LINK_IN, dir.id, dir.type, id);
+        reply_entry(req, fs, &k);
+        return;
+    }
+    case NS_SOURCES:
+    case NS_SRC_DIR: {
+        const char *path = source_dir(fs, p);
+        struct kdb_id child;
+        bool is_file;
+        if (!path || !sources_child(&fs->sources, path, name, &is_file, &child)) break;
+        k = ns_key(is_file ? NS_SRC_FILE : NS_SRC_DIR, child.bytes, 0, NULL);
+        reply_entry(req, fs, &k);
+        return;
+    }
+    case NS_SRC_FILE: {
+        struct ns_key dir = *p;
+        const struct entry_item *item;
+        if (named(fs, parent, &dir) < 0 || !(item = entries_find(&fs->entries, name))) break;
+        k = ns_key(NS_SRC_LINK, dir.id, 0, item->id);
         reply_entry(req, fs, &k);
         return;
     }
@@ -428,7 +565,14 @@ static void kfs_readlink(fuse_req_t req, fuse_ino_t ino)
     const struct ns_key *k = ns_key_of(&fs->ns, ino);
     char target[LINK_SIZE + 1];
 
-    if (!k || !ns_is_link(k->kind)) {
+    if (k && k->kind == NS_SRC_LINK) {
+        char path[PATH_MAX];
+        struct ns_key copy = *k;
+        if (source_link(fs, &copy, path, sizeof(path)))
+            fuse_reply_readlink(req, path);
+        else
+            fuse_reply_err(req, ENOENT);
+    } else if (!k || !ns_is_link(k->kind)) {
         fuse_reply_err(req, k ? EINVAL : ESTALE);
     } else {
         memcpy(target, LINK_PREFIX, sizeof(LINK_PREFIX) - 1);
@@ -487,7 +631,7 @@ struct entry {
  * end. For an edge directory, fs->r holds its edges (see list()).
  */
 static bool entry_at(struct fs *fs, const struct ns_key *dir, size_t index, struct entry *e,
-                     char *hex)
+                     char *name)
 {
     static const char *const node_names[] = {"content", "out", "in"};
     static const enum ns_kind node_kinds[] = {NS_BLOCK, NS_OUT, NS_IN};
@@ -509,8 +653,8 @@ static bool entry_at(struct fs *fs, const struct ns_key *dir, size_t index, stru
     case NS_GRAPH:
         if (index >= fs->snapshot.count) return false;
         e->block = &fs->snapshot.items[index];
-        kdb_id_to_hex(as_id(e->block->id), hex);
-        e->name = hex;
+        kdb_id_to_hex(as_id(e->block->id), name);
+        e->name = name;
         e->key = ns_key(dir->kind == NS_BLOCKS ? NS_BLOCK : NS_NODE, e->block->id, 0, NULL);
         return true;
     case NS_NODE:
@@ -527,14 +671,28 @@ static bool entry_at(struct fs *fs, const struct ns_key *dir, size_t index, stru
                         (unsigned)index + 1, NULL);
         return true;
     case NS_OUT_TYPE:
-    case NS_IN_TYPE: {
-        bool out = dir->kind == NS_OUT_TYPE;
-        const struct kdb_id *far;
-        if (index >= fs->r->count) return false;
-        far = out ? &fs->r->edges[index].target : &fs->r->edges[index].source;
-        kdb_id_to_hex(far, hex);
-        e->name = hex;
-        e->key = ns_key(out ? NS_LINK_OUT : NS_LINK_IN, dir->id, dir->type, far->bytes);
+    case NS_IN_TYPE:
+    case NS_SRC_FILE: {
+        const struct entry_item *item;
+        if (index >= fs->entries.count) return false;
+        item = &fs->entries.items[index];
+        e->name = item->name;
+        e->key = ns_key(dir->kind == NS_OUT_TYPE  ? NS_LINK_OUT
+                        : dir->kind == NS_IN_TYPE ? NS_LINK_IN
+                                                  : NS_SRC_LINK,
+                        dir->id, dir->type, item->id);
+        return true;
+    }
+    case NS_SOURCES:
+    case NS_SRC_DIR: {
+        const char *path = source_dir(fs, dir);
+        struct kdb_id child;
+        bool is_file;
+        if (!path || !sources_child_at(&fs->sources, path, index, name, ENTRY_NAME_MAX + 1,
+                                       &is_file, &child))
+            return false;
+        e->name = name;
+        e->key = ns_key(is_file ? NS_SRC_FILE : NS_SRC_DIR, child.bytes, 0, NULL);
         return true;
     }
     default:
@@ -596,21 +754,25 @@ static void list(fuse_req_t req, struct fs *fs, fuse_ino_t ino, size_t size, off
     if (dir.kind == NS_BLOCKS || dir.kind == NS_GRAPH) {
         rc = blocks_snapshot(fs);
         fs->listed[dir.kind == NS_GRAPH] = true;
-    } else if (dir.kind == NS_OUT_TYPE || dir.kind == NS_IN_TYPE) {
-        rc = kdb_edges(fs->db, as_id(dir.id),
-                       dir.kind == NS_OUT_TYPE ? KDB_DIRECTION_OUT : KDB_DIRECTION_IN,
-                       UINT32_C(1) << dir.type, fs->r);
+    } else if (dir.kind == NS_OUT_TYPE || dir.kind == NS_IN_TYPE || dir.kind == NS_SRC_FILE) {
+        rc = named(fs, ino, &dir);
         if (rc == -ENOENT) {
             fuse_reply_err(req, ENOENT);
             return;
         }
+    } else if (dir.kind == NS_SOURCES || dir.kind == NS_SRC_DIR) {
+        if (!source_dir(fs, &dir)) {
+            fuse_reply_err(req, ENOENT);
+            return;
+        }
     }
+    if (ns_is_source(dir.kind)) fs->sources_listed = true;
     for (size_t i = off < 0 ? 0 : (size_t)off; rc == 0; i++) {
-        char hex[KDB_ID_HEX_SIZE + 1];
+        char name[ENTRY_NAME_MAX + 1];
         struct entry e;
         size_t n;
 
-        if (!entry_at(fs, &dir, i, &e, hex)) break;
+        if (!entry_at(fs, &dir, i, &e, name)) break;
         if (plus) {
             struct fuse_entry_param param;
             memset(&param, 0, sizeof(param));
@@ -623,6 +785,8 @@ static void list(fuse_req_t req, struct fs *fs, fuse_ino_t ino, size_t size, off
                 if (entry_stat(fs, &e, param.ino, &param.attr) != 0) continue; /* gone */
                 param.attr_timeout = CACHE_TIMEOUT;
                 param.entry_timeout = CACHE_TIMEOUT;
+                if (ns_is_source(e.key.kind))
+                    param.attr_timeout = param.entry_timeout = SOURCE_TIMEOUT;
             } else {
                 param.attr.st_ino = i ? NS_ROOT : ino;
                 param.attr.st_mode = S_IFDIR;
@@ -796,6 +960,7 @@ static int store(struct fs *fs, const struct ns_key *k, const struct kdb_block *
     int rc = kdb_put_block(fs->db, b, NULL);
 
     if (rc == 0) {
+        changed(fs);
         drop_inode(fs, NS_NODE, k->id, 0);
         notify_kick(&fs->notify);
     }
@@ -930,6 +1095,7 @@ static void make_block(fuse_req_t req, struct fs *fs, fuse_ino_t parent, const c
         fuse_reply_err(req, -rc);
         return;
     }
+    changed(fs);
     plan_blocks_changed(fs);
     notify_kick(&fs->notify);
     k = ns_key(NS_BLOCK, b.id.bytes, 0, NULL);
@@ -994,6 +1160,7 @@ static void symlink_edge(fuse_req_t req, struct fs *fs, const char *target, fuse
         fuse_reply_err(req, -rc);
         return;
     }
+    changed(fs);
     plan_edge(fs, &e, false);
     notify_kick(&fs->notify);
     if (!ns_parse_id(name, named)) add_alias(fs, parent, far, name);
@@ -1044,6 +1211,7 @@ static void unlink_name(fuse_req_t req, struct fs *fs, fuse_ino_t parent, const 
         rc = -EPERM;
         break;
     }
+    if (rc == 0) changed(fs);
     notify_kick(&fs->notify);
     fuse_reply_err(req, -rc);
 }

@@ -19,9 +19,11 @@
 #include <stddef.h>
 #include <time.h>
 
+#include "entries.h"
 #include "kdb.h"
 #include "namespace.h"
 #include "notify.h"
+#include "sources.h"
 
 /* A name ln -s gave an edge, which resolves to it for the life of the mount. */
 struct alias {
@@ -53,6 +55,10 @@ struct fs {
     struct alias *aliases;       /* few: only names ln -s chose */
     size_t alias_count;
     struct snapshot snapshot;    /* for listing blocks/ and graph/ */
+    struct sources sources;      /* the ingested files, for sources/ */
+    struct entries entries;      /* the names of the edge or source directory listed last */
+    uint64_t generation;         /* counts changes: what was listed before a change is stale */
+    bool sources_listed;         /* a sources/ listing or name went to the kernel since the last change */
     bool listed[2]; /* blocks/, graph/: a listing went to the kernel since its last invalidation */
     char *reply; /* readdir's reply buffer, reused */
     size_t reply_size;

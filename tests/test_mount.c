@@ -204,14 +204,20 @@ static void test_mount_graph_links_chain(void **state)
 
     assert_int_equal(sh(f, "ls %s/graph/%s", f->mnt, f->main_id), 0);
     assert_string_equal(f->out, "content\nin\nout\n");
+    /* An edge's entry is named after its far end where that name is unique, and answers to
+     * the far end's id as well; its link is by id. */
     assert_int_equal(sh(f, "ls %s/graph/%s/out/calls", f->mnt, f->main_id), 0);
-    snprintf(target, sizeof(target), "%s\n", f->helper_id);
+    assert_string_equal(f->out, "helper\n");
+    snprintf(target, sizeof(target), "../../../%s\n", f->helper_id);
+    assert_int_equal(sh(f, "readlink %s/graph/%s/out/calls/helper", f->mnt, f->main_id), 0);
     assert_string_equal(f->out, target);
     assert_int_equal(sh(f, "readlink %s/graph/%s/out/calls/%s", f->mnt, f->main_id, f->helper_id),
                      0);
-    snprintf(target, sizeof(target), "../../../%s\n", f->helper_id);
     assert_string_equal(f->out, target);
     /* Two hops by path, then a traversal with find -L. */
+    assert_int_equal(
+        sh(f, "cat %s/graph/%s/out/calls/helper/out/calls/util/content", f->mnt, f->main_id), 0);
+    assert_string_equal(f->out, "int util(void) { return 0; }");
     assert_int_equal(sh(f, "cat %s/graph/%s/out/calls/%s/out/calls/%s/content", f->mnt, f->main_id,
                         f->helper_id, f->util_id),
                      0);
@@ -222,8 +228,7 @@ static void test_mount_graph_links_chain(void **state)
     assert_string_equal(f->out, "3\n");
 
     assert_int_equal(sh(f, "ls %s/graph/%s/in/calls", f->mnt, f->util_id), 0);
-    snprintf(target, sizeof(target), "%s\n", f->helper_id);
-    assert_string_equal(f->out, target);
+    assert_string_equal(f->out, "helper\n");
     assert_int_equal(sh(f, "ls %s/graph/%s/out/imports | wc -l", f->mnt, f->main_id), 0);
     assert_string_equal(f->out, "0\n");
 }
@@ -277,7 +282,7 @@ static void test_mount_survives_kill_9(void **state)
     assert_int_equal(sh(f, "cat %s/blocks/%s", f->mnt, f->util_id), 0);
     assert_string_equal(f->out, "int util(void) { return 0; }");
     assert_int_equal(sh(f, "ls %s/graph/%s/out/calls", f->mnt, f->helper_id), 0);
-    assert_int_equal(strncmp(f->out, f->util_id, 32), 0);
+    assert_string_equal(f->out, "util\n");
 }
 
 #define KAUSAL bin("KAUSAL_BIN", "build/kausal")
@@ -362,7 +367,7 @@ static void test_mount_edges_by_links(void **state)
                         f->main_id, f->util_id),
                      0);
     assert_int_equal(sh(f, "ls %s/graph/%s/in/references", f->mnt, f->util_id), 0);
-    assert_int_equal(strncmp(f->out, f->main_id, 32), 0);
+    assert_string_equal(f->out, "main\n");
     assert_int_equal(sh(f, "cat %s/graph/%s/out/references/%s/content", f->mnt, f->main_id,
                         f->util_id),
                      0);
@@ -428,12 +433,13 @@ static void test_mount_cli_through_daemon(void **state)
     assert_string_equal(f->out, "int util(void) { return 42; }");
     assert_int_equal(sh(f, "%s -d %s link %s calls %s", KAUSAL, f->mnt, f->main_id, f->util_id), 0);
     assert_int_equal(sh(f, "ls %s/graph/%s/in/calls | sort | tr '\\n' ' '", f->mnt, f->util_id), 0);
-    expect_out(f, f->main_id);
-    expect_out(f, f->helper_id);
+    assert_string_equal(f->out, "helper main ");
+    assert_int_equal(sh(f, "readlink %s/graph/%s/in/calls/helper", f->mnt, f->util_id), 0);
     assert_int_equal(sh(f, "%s -d %s unlink %s calls %s", KAUSAL, f->db, f->helper_id, f->util_id),
                      0);
     assert_int_not_equal(sh(f, "ls %s/graph/%s/in/calls/%s 2>&1", f->mnt, f->util_id, f->helper_id),
                          0);
+    assert_int_not_equal(sh(f, "readlink %s/graph/%s/in/calls/helper 2>&1", f->mnt, f->util_id), 0);
     /* Errors come back as they do offline, with the same exit status. */
     assert_int_equal(sh(f, "%s -d %s get ffffffffffffffffffffffffffffffff 2>&1", KAUSAL, f->db), 1);
     assert_int_equal(sh(f, "%s -d %s link %s frobs %s 2>&1", KAUSAL, f->db, f->main_id, f->util_id),
@@ -505,6 +511,39 @@ static void test_mount_fsync_survives_kill_9(void **state)
     expect_out(f, "aligned");
 }
 
+/* kausal ingest into the mounted database: sources/ shows the tree by path, at once. */
+static void test_mount_sources_after_ingest(void **state)
+{
+    struct fixture *f = *state;
+
+    assert_int_equal(sh(f, "mkdir -p %s/tree/src && printf '%%s\\n' 'static int twice(int x) { return 2 * x; }'"
+                           " 'int api(int x) { return twice(x); }' > %s/tree/src/a.c",
+                        f->dir, f->dir),
+                     0);
+    assert_int_equal(sh(f, "ls %s/sources | wc -l", f->mnt), 0);
+    assert_string_equal(f->out, "0\n");
+    assert_int_equal(sh(f, "%s ingest %s %s/tree --quiet", KAUSAL, f->db, f->dir), 0);
+    assert_int_equal(sh(f, "ls %s/sources %s/sources/src %s/sources/src/a.c", f->mnt, f->mnt, f->mnt),
+                     0);
+    expect_out(f, "sources:\nsrc\n");
+    expect_out(f, "a.c\n");
+    expect_out(f, "api\ntwice\n");
+    assert_int_equal(sh(f, "cat %s/sources/src/a.c/api/content", f->mnt), 0);
+    assert_string_equal(f->out, "int api(int x) { return twice(x); }");
+    assert_int_equal(sh(f, "ls %s/sources/src/a.c/twice/in/calls", f->mnt), 0);
+    assert_string_equal(f->out, "api\n");
+    assert_int_equal(sh(f, "readlink %s/sources/src/a.c/api", f->mnt), 0);
+    expect_out(f, "../../../graph/");
+    /* An edit, ingested again: the mount shows the new symbol at once. */
+    assert_int_equal(
+        sh(f, "printf '%%s\\n' 'int extra(void) { return api(1); }' >> %s/tree/src/a.c", f->dir), 0);
+    assert_int_equal(sh(f, "%s ingest %s %s/tree --quiet", KAUSAL, f->db, f->dir), 0);
+    assert_int_equal(sh(f, "ls %s/sources/src/a.c", f->mnt), 0);
+    assert_string_equal(f->out, "api\nextra\ntwice\n");
+    assert_int_equal(sh(f, "ls %s/sources/src/a.c/api/in/calls", f->mnt), 0);
+    assert_string_equal(f->out, "extra\n");
+}
+
 /* A full disk: the write that meets it fails with ENOSPC, and the database stays whole. */
 static void test_mount_full_disk(void **state)
 {
@@ -567,6 +606,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_mount_fsync_survives_kill_9, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mount_read_only, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mount_full_disk, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_mount_sources_after_ingest, setup, teardown),
     };
     return cmocka_run_group_tests_name("mount", tests, NULL, NULL);
 }

@@ -1,0 +1,294 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sources.c: the files of the ingested trees, by path (see sources.h).
+ */
+#include "sources.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* As the ingester makes them (kausal(1), INGEST). */
+static void registry_id(struct kdb_id *id)
+{
+    kdb_id_for_symbol("", 0, "registry", 8, "trees", 5, id);
+}
+
+static void tree_id(const char *root, size_t len, struct kdb_id *id)
+{
+    kdb_id_for_symbol("", 0, "tree", 4, root, len, id);
+}
+
+void sources_dir_id(const char *path, size_t len, struct kdb_id *id)
+{
+    kdb_id_for_symbol("", 0, "source-dir", 10, path, len, id);
+}
+
+void sources_invalidate(struct sources *s)
+{
+    s->valid = false;
+}
+
+static void clear(struct sources *s)
+{
+    for (size_t i = 0; i < s->file_count; i++)
+        free(s->files[i].path);
+    for (size_t i = 0; i < s->dir_count; i++)
+        free(s->dirs[i].path);
+    free(s->files);
+    free(s->dirs);
+    s->files = NULL;
+    s->dirs = NULL;
+    s->file_count = s->dir_count = 0;
+    s->valid = false;
+}
+
+void sources_release(struct sources *s)
+{
+    clear(s);
+}
+
+static int by_path(const void *a, const void *b)
+{
+    return strcmp(((const struct source_file *)a)->path, ((const struct source_file *)b)->path);
+}
+
+static int by_dir_id(const void *a, const void *b)
+{
+    return memcmp(a, b, KDB_ID_SIZE);
+}
+
+/* The files one tree contains, appended. */
+static int load_tree(struct sources *s, struct kdb *db, const struct kdb_id *tree,
+                     struct kdb_result *r)
+{
+    struct kdb_id *ids;
+    size_t n;
+    int rc = kdb_edges(db, tree, KDB_DIRECTION_OUT, UINT32_C(1) << KDB_EDGE_CONTAINS, r);
+
+    if (rc == -ENOENT) return 0;
+    if (rc < 0) return rc;
+    n = r->count;
+    ids = malloc((n + 1) * sizeof(*ids));
+    if (!ids) return -ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        ids[i] = r->edges[i].target;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        struct kdb_block view;
+        struct source_file *more;
+        if (kdb_get_block_view(db, &ids[i], &view) < 0 || view.source_uri_len == 0) continue;
+        more = realloc(s->files, (s->file_count + 1) * sizeof(*more));
+        if (!more) {
+            rc = -ENOMEM;
+            break;
+        }
+        s->files = more;
+        more[s->file_count].id = ids[i];
+        more[s->file_count].path = strndup(view.source_uri, view.source_uri_len);
+        if (!more[s->file_count].path) rc = -ENOMEM;
+        else s->file_count++;
+    }
+    free(ids);
+    return rc;
+}
+
+/* Every directory above a file, once, by id. */
+static int load_dirs(struct sources *s)
+{
+    size_t cap = 16;
+    int rc = 0;
+
+    s->dirs = malloc(cap * sizeof(*s->dirs));
+    if (!s->dirs) return -ENOMEM;
+    s->dirs[0].path = strdup("");
+    if (!s->dirs[0].path) return -ENOMEM;
+    sources_dir_id("", 0, &s->dirs[0].id);
+    s->dir_count = 1;
+    for (size_t i = 0; i < s->file_count && rc == 0; i++) {
+        const char *path = s->files[i].path;
+        for (const char *slash = strchr(path, '/'); slash && rc == 0; slash = strchr(slash + 1, '/')) {
+            size_t len = (size_t)(slash - path);
+            bool known = false;
+            /* The files are by path, so a directory already seen was seen last or near it:
+             * compare with the directories of the previous file first. */
+            if (i > 0 && strncmp(s->files[i - 1].path, path, len + 1) == 0) known = true;
+            if (known) continue;
+            if (s->dir_count == cap) {
+                struct source_dir *more = realloc(s->dirs, cap * 2 * sizeof(*more));
+                if (!more) {
+                    rc = -ENOMEM;
+                    break;
+                }
+                s->dirs = more;
+                cap *= 2;
+            }
+            s->dirs[s->dir_count].path = strndup(path, len);
+            if (!s->dirs[s->dir_count].path) {
+                rc = -ENOMEM;
+                break;
+            }
+            sources_dir_id(path, len, &s->dirs[s->dir_count].id);
+            s->dir_count++;
+        }
+    }
+    if (rc == 0) qsort(s->dirs, s->dir_count, sizeof(*s->dirs), by_dir_id);
+    return rc;
+}
+
+int sources_load(struct sources *s, struct kdb *db)
+{
+    struct kdb_block view;
+    struct kdb_result *r = NULL;
+    struct kdb_id id;
+    char *roots = NULL;
+    int rc;
+
+    if (s->valid) return 0;
+    clear(s);
+    registry_id(&id);
+    rc = kdb_get_block_view(db, &id, &view);
+    if (rc == -ENOENT) { /* nothing ingested: an empty sources/ */
+        rc = load_dirs(s);
+        s->valid = rc == 0;
+        return rc;
+    }
+    if (rc < 0) return rc;
+    roots = strndup(view.content, view.content_len);
+    rc = roots ? kdb_result_new(db, &r) : -ENOMEM;
+    for (char *root = roots, *eol; rc == 0 && root && (eol = strchr(root, '\n')); root = eol + 1) {
+        tree_id(root, (size_t)(eol - root), &id);
+        rc = load_tree(s, db, &id, r);
+    }
+    kdb_result_free(r);
+    free(roots);
+    if (rc == 0) {
+        size_t kept = 0;
+        qsort(s->files, s->file_count, sizeof(*s->files), by_path);
+        for (size_t i = 0; i < s->file_count; i++) { /* a path once */
+            if (kept && strcmp(s->files[kept - 1].path, s->files[i].path) == 0) {
+                free(s->files[i].path);
+                continue;
+            }
+            s->files[kept++] = s->files[i];
+        }
+        s->file_count = kept;
+        rc = load_dirs(s);
+    }
+    if (rc < 0) clear(s);
+    s->valid = rc == 0;
+    return rc;
+}
+
+const char *sources_dir_path(const struct sources *s, const struct kdb_id *id)
+{
+    const struct source_dir *d = bsearch(id, s->dirs, s->dir_count, sizeof(*s->dirs), by_dir_id);
+    return d ? d->path : NULL;
+}
+
+const char *sources_file_path(const struct sources *s, const struct kdb_id *id)
+{
+    for (size_t i = 0; i < s->file_count; i++) {
+        if (memcmp(s->files[i].id.bytes, id->bytes, KDB_ID_SIZE) == 0) return s->files[i].path;
+    }
+    return NULL;
+}
+
+/* The first file under directory path (by path order), or file_count. */
+static size_t first_under(const struct sources *s, const char *path, size_t len)
+{
+    size_t lo = 0, hi = s->file_count;
+
+    if (len == 0) return 0;
+    while (lo < hi) { /* the first path >= "path/" */
+        size_t mid = (lo + hi) / 2;
+        int c = strncmp(s->files[mid].path, path, len);
+        if (c == 0) c = (unsigned char)s->files[mid].path[len] < '/' ? -1 : 0;
+        if (c < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo;
+}
+
+/* Calls back each entry of directory path in order until fn says stop; see below. */
+static bool walk(const struct sources *s, const char *path,
+                 bool (*fn)(void *ctx, const char *name, size_t len, bool is_file,
+                            const struct source_file *f),
+                 void *ctx)
+{
+    size_t len = strlen(path);
+
+    for (size_t i = first_under(s, path, len); i < s->file_count; i++) {
+        const char *p = s->files[i].path, *rest, *slash;
+        if (len && (strncmp(p, path, len) != 0 || p[len] != '/')) break;
+        rest = len ? p + len + 1 : p;
+        slash = strchr(rest, '/');
+        if (fn(ctx, rest, slash ? (size_t)(slash - rest) : strlen(rest), !slash, &s->files[i]))
+            return true;
+        if (slash) { /* past the rest of that directory */
+            size_t sub = (size_t)(slash - p);
+            while (i + 1 < s->file_count && strncmp(s->files[i + 1].path, p, sub + 1) == 0)
+                i++;
+        }
+    }
+    return false;
+}
+
+struct find {
+    const struct sources *s;
+    const char *path;
+    size_t index; /* by index: counts down; by name: the name */
+    const char *name;
+    char *out;
+    size_t size;
+    bool *is_file;
+    struct kdb_id *id;
+};
+
+static bool take(struct find *f, const char *name, size_t len, bool is_file,
+                 const struct source_file *file)
+{
+    if (f->out) {
+        if (len + 1 > f->size) len = f->size - 1;
+        memcpy(f->out, name, len);
+        f->out[len] = '\0';
+    }
+    *f->is_file = is_file;
+    if (is_file) {
+        *f->id = file->id;
+    } else {
+        size_t plen = strlen(f->path);
+        size_t dlen = (plen ? plen + 1 : 0) + len;
+        sources_dir_id(file->path, dlen, f->id);
+    }
+    return true;
+}
+
+static bool at_index(void *ctx, const char *name, size_t len, bool is_file,
+                     const struct source_file *file)
+{
+    struct find *f = ctx;
+    if (f->index-- > 0) return false;
+    return take(f, name, len, is_file, file);
+}
+
+static bool at_name(void *ctx, const char *name, size_t len, bool is_file,
+                    const struct source_file *file)
+{
+    struct find *f = ctx;
+    if (strlen(f->name) != len || memcmp(f->name, name, len) != 0) return false;
+    return take(f, name, len, is_file, file);
+}
+
+bool sources_child_at(const struct sources *s, const char *path, size_t index, char *name,
+                      size_t size, bool *is_file, struct kdb_id *id)
+{
+    struct find f = {s, path, index, NULL, name, size, is_file, id};
+    return walk(s, path, at_index, &f);
+}
+
+bool sources_child(const struct sources *s, const char *path, const char *name, bool *is_file,
+                   struct kdb_id *id)
+{
+    struct find f = {s, path, 0, name, NULL, 0, is_file, id};
+    return walk(s, path, at_name, &f);
+}
