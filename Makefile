@@ -6,7 +6,8 @@
 #   make check      the tests under AddressSanitizer and UndefinedBehaviorSanitizer
 #   make bench      the storage, peers and query benchmarks on the real file system
 #   make bench-check  the benchmarks against bench/baseline.json (tier from the environment)
-#   make demo       what KausalDB can show today
+#   make demo       ingest this source tree, mount the graph at ./demo-mnt, show it
+#   make demo-stop  unmount it
 #   make help       every target
 
 CC       ?= cc
@@ -64,7 +65,7 @@ BENCH_LIBS    = $(if $(JANSSON_OK),-ljansson) $(if $(LEVELDB_OK),-lleveldb) \
 
 .SECONDARY:
 
-.PHONY: FORCE all deps deps-bench test check asan ubsan tsan valgrind bench bench-check demo man-lint format \
+.PHONY: FORCE all deps deps-bench test check asan ubsan tsan valgrind bench bench-check demo demo-stop man-lint format \
 	format-check tidy install clean help
 
 all: $(LIBKAUSAL) $(KAUSAL_BIN) $(KAUSALFS_BIN) $(BENCH_BIN)
@@ -188,6 +189,9 @@ bench-check: deps
 demo: deps
 	@$(MAKE) --no-print-directory all
 	@./scripts/demo.sh
+
+demo-stop:
+	@./scripts/demo-stop.sh
 
 man-lint:
 	@for page in man/*.[1-8]; do \

@@ -1,104 +1,87 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
-# make demo: shows what KausalDB does today, and says what is not built yet.
+# make demo: ingests a real C tree (this project's own source), mounts the
+# graph at ./demo-mnt, and shows it with real commands and their output.
+# The mount stays for you to explore; `make demo-stop` unmounts it.
 set -eu
 cd "$(dirname "$0")/.."
+
+db=demo-db
+mnt=demo-mnt
+k=./build/kausal
+
+# A demo mounted before goes first, so that it starts from nothing.
+./scripts/demo-stop.sh >/dev/null
+rm -rf "$db"
+mkdir -p "$mnt"
+# Whatever goes wrong before the end, nothing stays mounted.
+trap 'fusermount3 -u "$mnt" 2>/dev/null || :' EXIT
+
+show() {
+    printf '\n$ %s\n' "$*"
+    sh -c "$*" 2>&1 | sed 's/^/  /'
+}
 
 cat <<'TEXT'
 KausalDB demo
 =============
 
-Built: libkausal, the storage engine (build/libkausal.a: a write-ahead log,
-a memtable, SSTables with bloom filters, size-tiered compaction, typed
-edges with an index both ways, traversals), and its benchmark
-(build/kausal-bench), the kausal command (build/kausal) and the kausalfs
-mount (build/kausalfs), which reads and writes the graph and serves the
-kausal command while it is mounted. Not built yet: the C ingester, so there
-is no source tree to ingest today; below, a few blocks and edges are made by
-hand with kausal, then mounted, read and changed.
-
-What the engine does, measured now on this machine's file system: 20,000
-blocks of 1 KiB written, read, updated and deleted; 200 durable writes next
-to a bare pwrite+fdatasync; a 64 MiB log replayed as after a crash.
-
+KausalDB stores code as a graph: blocks (files, functions, structs, macros,
+...) joined by typed edges (calls, imports, contains, references, ...), in
+an LSM-tree engine with a write-ahead log, and you reach it by mounting it
+as a directory. Here it ingests its own C source, mounts the graph at
+./demo-mnt, and reads it with ls, cat and the kausal command.
 TEXT
-./build/kausal-bench storage -n 20000 --sync-n 200 --recovery-mib 64
+
+show "$k init $db"
+show "$k ingest $db . --quiet"
+show "./build/kausalfs $db $mnt"
+
 cat <<'TEXT'
 
-Graph queries on a generated code-like graph of 20,000 blocks (5 out-edges
-a block on average, power-law in-degree): edge lists, 1- to 3-hop
-traversals, batch gets of 10 blocks.
-
+The source tree, by path: each file is a directory of its symbols, each a
+link to the symbol's node in graph/.
 TEXT
-./build/kausal-bench query -n 20000 --iterations 5000
+show "ls $mnt/sources"
+show "ls $mnt/sources/engine/db.c | head -12"
+show "cat $mnt/sources/engine/db.c/kdb_sync/content"
 
-db=$(mktemp -d "${TMPDIR:-/tmp}/kausal-demo.XXXXXX")
-mnt="$db/mnt"
-# Whatever happens, nothing stays mounted.
-trap 'fusermount3 -u "$mnt" 2>/dev/null || :; rm -rf "$db"' EXIT
-k() { echo "\$ kausal $*" | sed "s|$db/db|DB|g"; ./build/kausal -d "$db/db" "$@"; }
 cat <<'TEXT'
 
-The kausal command on a tiny graph: three functions, two calls.
-
+Edges are links, named after what they point to: who calls kdb_sync, what
+it calls, and a two-hop walk by path.
 TEXT
-./build/kausal -d "$db/db" init >/dev/null
-main=$(printf 'int main(void) { return parse(); }\n' |
-    ./build/kausal -d "$db/db" put --uri src/main.c --meta '{"kind":"function","name":"main"}')
-parse=$(printf 'int parse(void) { return lex(); }\n' |
-    ./build/kausal -d "$db/db" put --uri src/parse.c --meta '{"kind":"function","name":"parse"}')
-lex=$(printf 'int lex(void) { return 0; }\n' |
-    ./build/kausal -d "$db/db" put --uri src/lex.c --meta '{"kind":"function","name":"lex"}')
-./build/kausal -d "$db/db" link "$main" calls "$parse"
-./build/kausal -d "$db/db" link "$parse" calls "$lex"
-k trace "$main" --depth 3
-k callers "$lex"
-k path "$main" "$lex"
-k get "$parse"
-k stats
-k check
+show "ls $mnt/sources/engine/db.c/kdb_sync/in/calls"
+show "ls $mnt/sources/engine/db.c/kdb_sync/out/calls"
+show "ls $mnt/sources/engine/wal.c/wal_sync/out/calls/write_chunk/out/calls"
+show "getfattr -n user.kausal.metadata $mnt/sources/engine/db.c/kdb_sync"
+
 cat <<'TEXT'
 
-The same database mounted with kausalfs: blocks are files, edges symlinks.
-
+The kausal command works on the mounted database too (the mount's daemon
+answers it), by id or by name.
 TEXT
-mkdir "$mnt"
-./build/kausalfs "$db/db" "$mnt"
-m() { echo "\$ $*" | sed "s|$mnt|MNT|g; s|$db|DIR|g"; "$@" 2>&1 | sed "s|$mnt|MNT|g"; }
-m ls "$mnt" "$mnt/blocks"
-m ls -l "$mnt/graph/$main/out/calls"
-m cat "$mnt/graph/$main/out/calls/$parse/out/calls/$lex/content"
-m getfattr -d "$mnt/blocks/$parse"
-m find -L "$mnt/graph/$main/out" -maxdepth 4 -name content
-m grep -rl 'return 0' "$mnt/blocks"
-cat <<'TEXT'
+show "$k -d $mnt callers kdb_put_edge"
+show "$k -d $mnt trace kdb_close --depth 2 | head -12"
+show "$k -d $mnt stats"
+show "grep -l fdatasync $mnt/sources/engine/*/*/content | head -5"
 
-Changing it through the mount: a new block written like a file, an edge
-made with ln -s, both made durable with fsync (sync FILE); then the kausal
-command on the mounted database, served by the mount's daemon.
+trap - EXIT
+cat <<TEXT
 
-TEXT
-util=0123456789abcdef0123456789abcdef
-printf '%s\n' "\$ printf 'int util(void) { return 1; }\\n' > MNT/blocks/$util"
-printf 'int util(void) { return 1; }\n' >"$mnt/blocks/$util"
-m setfattr -n user.kausal.metadata -v '{"kind":"function","name":"util"}' "$mnt/blocks/$util"
-m ln -s "../../../$util" "$mnt/graph/$lex/out/calls/$util"
-m sync "$mnt/blocks/$util"
-m ls "$mnt/graph/$util/in/calls"
-k callers "$util"
-k trace "$main" --depth 4
-printf 'int lex(void) { return util(); }\n' | k put "$lex" --uri src/lex.c \
-    --meta '{"kind":"function","name":"lex"}' >/dev/null
-m cat "$mnt/blocks/$lex"
-fusermount3 -u "$mnt"
-echo "\$ fusermount3 -u MNT"
-cat <<'TEXT'
+The graph stays mounted at ./$mnt. Try:
+  ls $mnt/sources/tools
+  cat $mnt/sources/fs/ops.c/kfs_read/content
+  find -L $mnt/sources/engine/db.c/kdb_open/out/calls -maxdepth 3 -name content
+  $k -d $mnt callers wal_sync --json
+  $k -d $mnt get engine/lsm.c:lsm_open
+Edit a file and run '$k ingest $db .' again: only what changed is written,
+and the mount shows it at once. Unmount with: make demo-stop
 
-Every number above comes from this run. For the full protocol:
-  make bench                      (100,000 blocks, a 1 GiB log, a million
-                                   keys against LevelDB and RocksDB, then
-                                   graph queries on 100,000 blocks)
-  make bench-check                (the same against bench/baseline.json)
-  build/kausal-bench storage --json
-The file format is in engine/FORMAT.md; the tests run with: make test
+A bigger tree: the Linux kernel, from Debian's linux-source-6.1 package:
+  apt-get install linux-source-6.1
+  tar -xf /usr/src/linux-source-6.1.tar.xz -C /tmp
+  $k init /tmp/linux.kdb && $k ingest /tmp/linux.kdb /tmp/linux-source-6.1
+The tests run with: make test. The benchmarks: make bench, and
+build/kausal-bench fs (the mount against tmpfs).
 TEXT

@@ -245,8 +245,13 @@ static int list_git(struct ingest *in, uint32_t tree, const char *root)
     return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : 1;
 }
 
-/* Any other tree: every .c and .h file under root, through directories, not links or dot-names. */
-static int list_walk(struct ingest *in, uint32_t tree, const char *root, const char *rel)
+/*
+ * Any other tree: every .c and .h file under root, through directories,
+ * not links, dot-names or other file systems (a mount inside the tree,
+ * perhaps of this very database, is not part of it).
+ */
+static int list_walk(struct ingest *in, uint32_t tree, const char *root, const char *rel,
+                     dev_t dev)
 {
     char path[PATH_MAX];
     struct dirent *e;
@@ -268,8 +273,8 @@ static int list_walk(struct ingest *in, uint32_t tree, const char *root, const c
             continue;
         }
         if (lstat(full, &st) < 0) continue;
-        if (S_ISDIR(st.st_mode))
-            rc = list_walk(in, tree, root, child);
+        if (S_ISDIR(st.st_mode) && st.st_dev == dev)
+            rc = list_walk(in, tree, root, child, dev);
         else if (S_ISREG(st.st_mode) && is_c_file(e->d_name))
             rc = add_file(in, tree, child);
     }
@@ -986,8 +991,12 @@ static int run(struct ingest *in, char **dirs, int count)
         rc = make_tree(in, (uint32_t)t, dirs[t]);
         in->tree_count++;
         if (rc == 0) {
+            struct stat st;
             rc = list_git(in, (uint32_t)t, in->trees[t].root);
-            if (rc == 1) rc = list_walk(in, (uint32_t)t, in->trees[t].root, "");
+            if (rc == 1)
+                rc = stat(in->trees[t].root, &st) < 0
+                         ? -errno
+                         : list_walk(in, (uint32_t)t, in->trees[t].root, "", st.st_dev);
             if (rc < 0) cli_error("ingest: %s: %s", dirs[t], strerror(-rc));
         }
     }
