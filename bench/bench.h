@@ -84,5 +84,6 @@ int bench_peers_main(int argc, char **argv);
 int bench_check_main(int argc, char **argv);
 int bench_query_main(int argc, char **argv);
 int bench_fs_main(int argc, char **argv);
+int bench_ingest_main(int argc, char **argv);
 
 #endif /* KDB_BENCH_BENCH_H */

@@ -164,6 +164,7 @@ static void usage(FILE *out)
                  "  peers     the same workload against KausalDB, LevelDB and RocksDB\n"
                  "  query     graph queries: edge lists, 1-3 hop traversals, batch gets\n"
                  "  fs        the mounted database (kausalfs) against tmpfs, operation by operation\n"
+                 "  ingest    kausal ingest of a C tree and callers by name, against cscope\n"
                  "  check     compare a run's JSON with bench/baseline.json (make bench-check)\n"
                  "\n"
                  "Run 'kausal-bench <benchmark> --help' for its options.\n");
@@ -184,6 +185,7 @@ int main(int argc, char **argv)
     if (strcmp(argv[1], "check") == 0) return bench_check_main(argc - 1, argv + 1);
     if (strcmp(argv[1], "query") == 0) return bench_query_main(argc - 1, argv + 1);
     if (strcmp(argv[1], "fs") == 0) return bench_fs_main(argc - 1, argv + 1);
+    if (strcmp(argv[1], "ingest") == 0) return bench_ingest_main(argc - 1, argv + 1);
     fprintf(stderr, "kausal-bench: unknown benchmark '%s'\n", argv[1]);
     usage(stderr);
     return 2;

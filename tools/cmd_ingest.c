@@ -1009,6 +1009,11 @@ static int run(struct ingest *in, char **dirs, int count)
     if (rc == 0) rc = index_names(in);
     if (rc == 0) rc = link_all(in);
     if (rc == 0) rc = write_names(in);
+    /* A large change goes out as a table now, so that each command after it opens
+     * without replaying it (kausal keeps small changes in the log). */
+    if (rc == 0 && in->blocks_written + in->edges_added + in->edges_removed > 1000 &&
+        !kdb_is_remote(in->cli->db))
+        rc = kdb_flush(in->cli->db);
     if (rc == 0) rc = kdb_sync(in->cli->db);
     if (in->progress) fprintf(stderr, "\r\033[K");
     c_unit_release(&unit);
