@@ -16,6 +16,7 @@
  *   cscope_callers    `cscope -dL3 NAME` for the same names
  *   callers_mount     with the database mounted (kausalfs), a listing of
  *                     sources/<path>/<name>/in/calls, each name once (cold)
+ *   callers_cli_mounted  callers_cli again, answered by the mount's daemon
  *
  * Results name the ratio to cscope's where it has one. Needs cscope (make
  * bench installs it) and, for callers_mount, /dev/fuse.
@@ -473,10 +474,19 @@ int bench_ingest_main(int argc, char **argv)
         bench_report_add(&run->report, &cscope);
     }
     if (access("/dev/fuse", R_OK | W_OK) == 0) {
+        struct bench_result served;
+        const char *argv_cli[] = {run->config.kausal, "-d", run->db, "callers", NULL, NULL};
         mount_db(run);
         callers_mount(run, &mount);
         snprintf(mount.note, sizeof(mount.note), "ls sources/<path>/<name>/in/calls, cold");
         bench_report_add(&run->report, &mount);
+        /* The same command, answered by the mount's daemon. */
+        time_processes(run, "callers_cli_mounted", argv_cli, 4, NULL, &served);
+        snprintf(served.extra, sizeof(served.extra), ", \"cscope_mean_us\": %.1f, \"ratio\": %.3f",
+                 cscope.mean_us, served.mean_us / cscope.mean_us);
+        snprintf(served.note, sizeof(served.note), "through the daemon; cscope %.0f us, %.2fx",
+                 cscope.mean_us, served.mean_us / cscope.mean_us);
+        bench_report_add(&run->report, &served);
         unmount_db(run);
     }
     mounted_run = NULL;

@@ -114,6 +114,7 @@ struct ingest {
     uint64_t blocks_written, blocks_same, blocks_deleted;
     uint64_t edges_added, edges_removed, edges_total;
     uint64_t bytes, errors_parse;
+    uint64_t too_large; /* files and symbols over the content limit: stored without content, or skipped */
     uint64_t start_ns;
     bool progress;
 };
@@ -201,48 +202,93 @@ static int add_file(struct ingest *in, uint32_t tree, const char *path)
     return 0;
 }
 
+/*
+ * Runs git in root with args (no shell between), its output into *out (to
+ * read, then close with finish_git()); its errors go nowhere.
+ */
+static pid_t start_git(const char *root, const char *const *args, FILE **out)
+{
+    const char *argv[16] = {"git", "-C", root};
+    int pipefd[2];
+    pid_t pid;
+    size_t n = 3;
+
+    while (*args && n < 15)
+        argv[n++] = *args++;
+    argv[n] = NULL;
+    *out = NULL;
+    if (pipe(pipefd) < 0) return -1;
+    pid = fork();
+    if (pid < 0) {
+        close(pipefd[0]);
+        close(pipefd[1]);
+        return -1;
+    }
+    if (pid == 0) {
+        int null = open("/dev/null", O_RDWR);
+        dup2(pipefd[1], STDOUT_FILENO);
+        if (null >= 0) {
+            dup2(null, STDERR_FILENO);
+            dup2(null, STDIN_FILENO);
+        }
+        close(pipefd[0]);
+        close(pipefd[1]);
+        execvp("git", (char *const *)(uintptr_t)argv);
+        _exit(127);
+    }
+    close(pipefd[1]);
+    *out = fdopen(pipefd[0], "r");
+    if (!*out) close(pipefd[0]);
+    return pid;
+}
+
+/* Closes git's output and waits for it. Whether it succeeded. */
+static bool finish_git(pid_t pid, FILE *out)
+{
+    int status;
+
+    if (out) fclose(out);
+    while (waitpid(pid, &status, 0) < 0) {
+        if (errno != EINTR) return false;
+    }
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
 /* A git checkout lists its own files (tracked, and untracked ones not ignored). Returns 1 if not one. */
 static int list_git(struct ingest *in, uint32_t tree, const char *root)
 {
-    char command[PATH_MAX + 160];
+    static const char *const check[] = {"rev-parse", "--is-inside-work-tree", NULL};
+    static const char *const list[] = {"ls-files", "-z", "--cached", "--others",
+                                       "--exclude-standard", NULL};
     char *line = NULL;
     size_t cap = 0;
-    ssize_t n;
-    FILE *p;
-    int rc = 0, status;
-    char quoted[PATH_MAX * 2];
-    size_t q = 0;
+    FILE *out;
+    pid_t pid = start_git(root, check, &out);
+    bool ok;
+    int rc = 0;
 
-    /* The root, single-quoted for the shell. */
-    quoted[q++] = '\'';
-    for (const char *s = root; *s && q < sizeof(quoted) - 6; s++) {
-        if (*s == '\'') {
-            memcpy(quoted + q, "'\\''", 4);
-            q += 4;
-        } else {
-            quoted[q++] = *s;
-        }
+    if (pid < 0) return 1;
+    ok = finish_git(pid, out);
+    if (!ok) return 1; /* not a checkout, or no git */
+    pid = start_git(root, list, &out);
+    if (pid < 0 || !out) {
+        if (pid > 0) (void)finish_git(pid, out);
+        return 1;
     }
-    quoted[q++] = '\'';
-    quoted[q] = '\0';
-    snprintf(command, sizeof(command),
-             "git -C %s rev-parse --is-inside-work-tree >/dev/null 2>&1 && "
-             "git -C %s ls-files -z --cached --others --exclude-standard 2>/dev/null",
-             quoted, quoted);
-    p = popen(command, "r");
-    if (!p) return -errno;
-    while ((n = getdelim(&line, &cap, '\0', p)) > 0 && rc == 0) {
+    while (rc == 0 && getdelim(&line, &cap, '\0', out) > 0) {
         struct stat st;
         char full[PATH_MAX];
+        int n;
         if (!is_c_file(line)) continue;
-        snprintf(full, sizeof(full), "%s/%s", root, line);
+        n = snprintf(full, sizeof(full), "%s/%s", root, line);
+        if (n < 0 || (size_t)n >= sizeof(full)) continue;
         if (lstat(full, &st) < 0 || !S_ISREG(st.st_mode)) continue; /* deleted, or a link */
         rc = add_file(in, tree, line);
     }
     free(line);
-    status = pclose(p);
+    ok = finish_git(pid, out);
     if (rc < 0) return rc;
-    return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : 1;
+    return ok ? 0 : -EIO; /* git listed part of the tree, then failed */
 }
 
 /*
@@ -434,6 +480,14 @@ static int ingest_file(struct ingest *in, struct c_parser *parser, struct c_unit
     b.content = text;
     b.content_len = len;
     rc = store(in, &b);
+    if (rc == -EFBIG) {
+        /* A generated header of tens of MiB: the file stays a node, its text is not kept. */
+        cli_error("ingest: %s: over the content limit; its block keeps no content", full);
+        in->too_large++;
+        b.content = NULL;
+        b.content_len = 0;
+        rc = store(in, &b);
+    }
     free(meta);
     if (rc < 0) goto out;
 
@@ -467,6 +521,13 @@ static int ingest_file(struct ingest *in, struct c_parser *parser, struct c_unit
             rc = store_symbol(in, f->path, s->kind, s->name, s->name_len, text + s->start,
                               s->end - s->start, s->line_start, s->line_end, s->is_static,
                               &sym->id);
+        if (rc == -EFBIG) { /* one symbol over the limit: left out, the rest goes on */
+            cli_error("ingest: %s: %.*s: over the content limit, left out", full,
+                      (int)s->name_len, s->name);
+            in->too_large++;
+            rc = 0;
+            continue;
+        }
         if (rc == 0) local[i] = (uint32_t)in->sym_count++;
     }
     f->sym_count = (uint32_t)(in->sym_count - f->first_sym);
@@ -1099,14 +1160,15 @@ int cmd_ingest(struct cli *cli, int argc, char **argv)
             in.tree_count * (1 + NAMES_SHARD_COUNT) + 1 + in.file_count + in.sym_count;
         if (json) {
             status = cli_print_json(json_pack(
-                "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f}", "files",
+                "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f}", "files",
                 (json_int_t)in.file_count, "bytes", (json_int_t)in.bytes, "blocks",
                 (json_int_t)blocks, "blocks_written", (json_int_t)in.blocks_written,
                 "blocks_unchanged", (json_int_t)in.blocks_same, "blocks_deleted",
                 (json_int_t)in.blocks_deleted, "edges", (json_int_t)in.edges_total,
                 "edges_added", (json_int_t)in.edges_added, "edges_removed",
                 (json_int_t)in.edges_removed, "files_with_syntax_errors",
-                (json_int_t)in.errors_parse, "seconds", seconds));
+                (json_int_t)in.errors_parse, "too_large", (json_int_t)in.too_large, "seconds",
+                seconds));
         } else {
             printf("ingested %zu files (%.1f MiB) in %.2f s: %llu blocks (%llu written, %llu "
                    "deleted), %llu edges (%llu added, %llu removed)",
