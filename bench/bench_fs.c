@@ -43,8 +43,8 @@
 #include <fcntl.h>
 #include <fuse_lowlevel.h>
 #include <getopt.h>
-#include <pthread.h>
 #include <linux/magic.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,11 +72,11 @@ struct config {
 
 struct fs_run {
     struct config config;
-    char root[4096];  /* on disk: db/ and mnt/ */
+    char root[4096]; /* on disk: db/ and mnt/ */
     char db[4200];
     char mnt[4200];
     char floor_mnt[4200]; /* the minimal file system's mountpoint */
-    char tmp[4096];   /* on tmpfs: the same tree */
+    char tmp[4096];       /* on tmpfs: the same tree */
     struct kdb_id *ids;
     struct kdb_id hub;
     bool mounted;
@@ -387,16 +387,21 @@ enum op {
 
 /* Round trips to the daemon an operation takes through kausalfs, once the kernel is warm. */
 static const char *const op_round_trips[OP_COUNT] = {
-    "2 round trips (LOOKUP, READ)", "0 round trips", "0 round trips", "0 round trips",
-    "1 round trip", "0 round trips (cached listing)", "0 round trips (cached listing)",
+    "2 round trips (LOOKUP, READ)",
+    "0 round trips",
+    "0 round trips",
+    "0 round trips",
+    "1 round trip",
+    "0 round trips (cached listing)",
+    "0 round trips (cached listing)",
     "0 round trips (READDIRPLUS filled the cache)",
     "4 round trips (LOOKUP, MKNOD, GETXATTR, WRITE)",
-    "5 round trips (create_write_1k's, FSYNC)", "1 round trip (UNLINK)"};
+    "5 round trips (create_write_1k's, FSYNC)",
+    "1 round trip (UNLINK)"};
 
 static const char *const op_names[OP_COUNT] = {
-    "cold_open_read", "stat",         "open_read_1k",  "readlink",
-    "getxattr",       "readdir_10k",  "readdir_100k",  "ls_l_100k",
-    "create_write_1k", "fsync",       "unlink"};
+    "cold_open_read", "stat",      "open_read_1k",    "readlink", "getxattr", "readdir_10k",
+    "readdir_100k",   "ls_l_100k", "create_write_1k", "fsync",    "unlink"};
 
 /* A new file's name for create_write_1k number i (and unlink's). */
 static void new_path(const struct fs_run *run, enum side side, uint64_t i, char *path, size_t size)
@@ -430,8 +435,8 @@ static void run_op(struct fs_run *run, enum op op, enum side side, uint64_t i)
         break;
     case OP_GETXATTR:
         block_path(run, side, i, path, sizeof(path));
-        if (getxattr(path, side == MOUNT ? "user.kausal.metadata" : "trusted.kausal.metadata",
-                     buf, sizeof(buf)) <= 0)
+        if (getxattr(path, side == MOUNT ? "user.kausal.metadata" : "trusted.kausal.metadata", buf,
+                     sizeof(buf)) <= 0)
             bench_die(path, -errno);
         break;
     case OP_READDIR_10K:
@@ -531,10 +536,8 @@ static void measure(struct fs_run *run, const uint64_t *order, double round_trip
             }
             for (uint64_t i = 0; i < count; i++) {
                 uint64_t start = bench_now_ns();
-                run_op(run, (enum op)op, (enum side)side, op == OP_CREATE || op == OP_FSYNC ||
-                                                                   op == OP_UNLINK
-                                                               ? i
-                                                               : order[i]);
+                run_op(run, (enum op)op, (enum side)side,
+                       op == OP_CREATE || op == OP_FSYNC || op == OP_UNLINK ? i : order[i]);
                 bench_samples_add(&samples[side], bench_now_ns() - start);
             }
         }
@@ -601,10 +604,8 @@ static int parse(int argc, char **argv, struct config *config)
     const char *tmp = getenv("TMPDIR");
     int c;
 
-    *config = (struct config){.n = 100000,
-                              .iterations = 10000,
-                              .dir = tmp && *tmp ? tmp : "/tmp",
-                              .tmpfs = "/dev/shm"};
+    *config = (struct config){
+        .n = 100000, .iterations = 10000, .dir = tmp && *tmp ? tmp : "/tmp", .tmpfs = "/dev/shm"};
     while ((c = getopt_long(argc, argv, "n:h", options, NULL)) != -1) {
         char *end = NULL;
         switch (c) {

@@ -119,8 +119,8 @@ static double json_number(const char *text, const char *key)
 static void ingest(struct run *run, const char *what, double *us, char *summary, size_t size,
                    long *rss)
 {
-    const char *argv[] = {run->config.kausal, "ingest", run->db, run->copy, "--json", "--quiet",
-                          NULL};
+    const char *argv[] = {run->config.kausal, "ingest",  run->db, run->copy,
+                          "--json",           "--quiet", NULL};
     FILE *out = tmpfile();
     uint64_t start;
     size_t n;
@@ -213,7 +213,8 @@ static void pick_names(struct run *run)
     for (size_t i = 0; i < c.count; i++) {
         bool alone = (i == 0 || strcmp(c.items[i - 1].name, c.items[i].name) != 0) &&
                      (i + 1 == c.count || strcmp(c.items[i + 1].name, c.items[i].name) != 0);
-        if (alone && c.items[i].callers > 0) c.items[unique++] = c.items[i];
+        if (alone && c.items[i].callers > 0)
+            c.items[unique++] = c.items[i];
         else {
             free(c.items[i].name);
             free(c.items[i].path);
@@ -456,8 +457,8 @@ int bench_ingest_main(int argc, char **argv)
     ingest(run, "kausal ingest (after an edit)", &edit_us, summary, sizeof(summary), &edit_rss);
     snprintf(extra, sizeof(extra), ", \"blocks_written\": %.0f, \"edited\": \"%s\"",
              json_number(summary, "blocks_written"), run->paths[0]);
-    snprintf(note, sizeof(note), "%.0f blocks written (%s)",
-             json_number(summary, "blocks_written"), run->paths[0]);
+    snprintf(note, sizeof(note), "%.0f blocks written (%s)", json_number(summary, "blocks_written"),
+             run->paths[0]);
     add_single(run, "ingest_edit", edit_us, note, extra);
 
     {

@@ -156,18 +156,19 @@ void bench_progress(const char *fmt, ...)
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: kausal-bench <benchmark> [options]\n"
-                 "\n"
-                 "benchmarks:\n"
-                 "  storage   block write, read, update, delete, durable write and recovery\n"
-                 "            of the engine on the real file system\n"
-                 "  peers     the same workload against KausalDB, LevelDB and RocksDB\n"
-                 "  query     graph queries: edge lists, 1-3 hop traversals, batch gets\n"
-                 "  fs        the mounted database (kausalfs) against tmpfs, operation by operation\n"
-                 "  ingest    kausal ingest of a C tree and callers by name, against cscope\n"
-                 "  check     compare a run's JSON with bench/baseline.json (make bench-check)\n"
-                 "\n"
-                 "Run 'kausal-bench <benchmark> --help' for its options.\n");
+    fprintf(out,
+            "usage: kausal-bench <benchmark> [options]\n"
+            "\n"
+            "benchmarks:\n"
+            "  storage   block write, read, update, delete, durable write and recovery\n"
+            "            of the engine on the real file system\n"
+            "  peers     the same workload against KausalDB, LevelDB and RocksDB\n"
+            "  query     graph queries: edge lists, 1-3 hop traversals, batch gets\n"
+            "  fs        the mounted database (kausalfs) against tmpfs, operation by operation\n"
+            "  ingest    kausal ingest of a C tree and callers by name, against cscope\n"
+            "  check     compare a run's JSON with bench/baseline.json (make bench-check)\n"
+            "\n"
+            "Run 'kausal-bench <benchmark> --help' for its options.\n");
 }
 
 int main(int argc, char **argv)

@@ -1045,7 +1045,6 @@ static int remote_query_blocks(struct result *r, const struct kdb_id *ids, size_
     return 0;
 }
 
-
 static bool walk_valid(unsigned direction, uint32_t type_mask)
 {
     const uint32_t types = ((UINT32_C(1) << (KDB_EDGE_TYPE_MAX + 1)) - 1) & ~UINT32_C(1);

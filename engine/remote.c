@@ -263,8 +263,8 @@ static int answer_count(struct remote *r, size_t item_size_min, size_t *count)
     return 0;
 }
 
-int remote_edges(struct remote *r, const struct kdb_id *id, unsigned direction,
-                 uint32_t type_mask, size_t *count)
+int remote_edges(struct remote *r, const struct kdb_id *id, unsigned direction, uint32_t type_mask,
+                 size_t *count)
 {
     int rc;
 

@@ -48,8 +48,10 @@ enum remote_op {
 KDB_MUST_USE int remote_connect(const struct env *env, const char *db_path, struct remote **out);
 void remote_close(struct remote *r);
 
-KDB_MUST_USE int remote_put_block(struct remote *r, const struct kdb_block *b, uint64_t *version_out);
-KDB_MUST_USE int remote_get_block(struct remote *r, const struct kdb_id *id, struct kdb_block *view);
+KDB_MUST_USE int remote_put_block(struct remote *r, const struct kdb_block *b,
+                                  uint64_t *version_out);
+KDB_MUST_USE int remote_get_block(struct remote *r, const struct kdb_id *id,
+                                  struct kdb_block *view);
 KDB_MUST_USE int remote_read_block(struct remote *r, const struct kdb_id *id, uint64_t offset,
                                    void *buf, size_t size, size_t *read_out);
 /* REMOTE_DELETE_BLOCK (id), SYNC, FLUSH, COMPACT (id NULL). */

@@ -76,8 +76,7 @@ int entries_build(struct entries *e, struct kdb *db, uint64_t dir, uint64_t gene
                                 sizeof(it->name)) &&
             usable(it->name, strlen(it->name))) {
             if (style == ENTRIES_BY_NAME_AT_KIND &&
-                entries_meta_string(view.metadata, view.metadata_len, "kind", kind,
-                                    sizeof(kind))) {
+                entries_meta_string(view.metadata, view.metadata_len, "kind", kind, sizeof(kind))) {
                 /* the kind rides along, after a NUL, for the second pass */
                 size_t len = strlen(it->name);
                 if (len + 1 + strlen(kind) + 1 <= sizeof(it->name))

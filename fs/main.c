@@ -168,7 +168,7 @@ static void *serve(void *arg)
 {
     struct server *s = arg;
     struct kdb_serve_hooks hooks = {s->fs, serve_lock, serve_unlock, serve_will_change,
-                                     serve_settle};
+                                    serve_settle};
     int rc = kdb_serve(s->fs->db, &hooks, s->stop[0]);
 
     if (rc < 0)

@@ -45,7 +45,8 @@ struct ns_key {
     uint8_t far[KDB_ID_SIZE]; /* the other end of an edge link; else zero */
 };
 
-struct namespace {
+struct namespace
+{
     struct ns_key *keys; /* keys[ino - 1] */
     size_t key_count;
     size_t key_capacity;

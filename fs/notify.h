@@ -29,9 +29,9 @@
 struct fuse_session;
 
 struct notify_item {
-    uint64_t ino;    /* the inode; for an entry, its directory */
-    bool entry;      /* drop the name (and what hangs under it), not the inode's caches */
-    char name[256];  /* for an entry, NUL-terminated */
+    uint64_t ino;   /* the inode; for an entry, its directory */
+    bool entry;     /* drop the name (and what hangs under it), not the inode's caches */
+    char name[256]; /* for an entry, NUL-terminated */
 };
 
 struct notify {

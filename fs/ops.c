@@ -27,12 +27,12 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
-#define CACHE_TIMEOUT 3600.0 /* seconds the kernel may trust an entry or attribute */
-#define SOURCE_TIMEOUT 1.0 /* seconds, for names under sources/ */
+#define CACHE_TIMEOUT  3600.0 /* seconds the kernel may trust an entry or attribute */
+#define SOURCE_TIMEOUT 1.0    /* seconds, for names under sources/ */
 /* The I/O size a block file suggests: copies then write in few, large requests. */
 #define KFS_BLKSIZE (1 << 20)
-#define LINK_PREFIX   "../../../"
-#define LINK_SIZE     (sizeof(LINK_PREFIX) - 1 + KDB_ID_HEX_SIZE)
+#define LINK_PREFIX "../../../"
+#define LINK_SIZE   (sizeof(LINK_PREFIX) - 1 + KDB_ID_HEX_SIZE)
 
 const char kfs_readme[] =
     "This directory is a KausalDB database, mounted by kausalfs.\n"
@@ -191,8 +191,7 @@ static void plan_edge(struct fs *fs, const struct kdb_edge *e, bool deleting)
             notify_entry(&fs->notify, dir, hex);
             /* and the far end's name, which the listing may have given the link */
             if (kdb_get_block_view(fs->db, far, &view) == 0 &&
-                entries_meta_string(view.metadata, view.metadata_len, "name", name,
-                                    sizeof(name)))
+                entries_meta_string(view.metadata, view.metadata_len, "name", name, sizeof(name)))
                 notify_entry(&fs->notify, dir, name);
         }
         for (size_t i = 0; i < fs->alias_count;) {
@@ -348,8 +347,7 @@ static int stat_of(struct fs *fs, uint64_t ino, struct stat *st)
         st->st_size = (off_t)LINK_SIZE;
         break;
     case NS_SRC_DIR:
-        if (sources_load(&fs->sources, fs->db) < 0 ||
-            !sources_dir_path(&fs->sources, as_id(k->id)))
+        if (sources_load(&fs->sources, fs->db) < 0 || !sources_dir_path(&fs->sources, as_id(k->id)))
             return ENOENT;
         break;
     case NS_SRC_FILE:
@@ -423,8 +421,8 @@ static int named(struct fs *fs, uint64_t ino, const struct ns_key *dir)
 
     if (entries_fresh(&fs->entries, ino, fs->generation)) return 0;
     if (dir->kind == NS_SRC_FILE)
-        rc = kdb_edges(fs->db, as_id(dir->id), KDB_DIRECTION_OUT,
-                       UINT32_C(1) << KDB_EDGE_CONTAINS, fs->r);
+        rc = kdb_edges(fs->db, as_id(dir->id), KDB_DIRECTION_OUT, UINT32_C(1) << KDB_EDGE_CONTAINS,
+                       fs->r);
     else
         rc = kdb_edges(fs->db, as_id(dir->id), out ? KDB_DIRECTION_OUT : KDB_DIRECTION_IN,
                        UINT32_C(1) << dir->type, fs->r);
@@ -435,8 +433,7 @@ static int named(struct fs *fs, uint64_t ino, const struct ns_key *dir)
     for (size_t i = 0; i < n; i++)
         ids[i] = out ? fs->r->edges[i].target : fs->r->edges[i].source;
     rc = entries_build(&fs->entries, fs->db, ino, fs->generation, ids, n,
-                       dir->kind == NS_SRC_FILE ? ENTRIES_BY_NAME_AT_KIND
-                                                : ENTRIES_BY_NAME_OR_ID);
+                       dir->kind == NS_SRC_FILE ? ENTRIES_BY_NAME_AT_KIND : ENTRIES_BY_NAME_OR_ID);
     free(ids);
     return rc;
 }
@@ -504,8 +501,7 @@ static void lookup_name(fuse_req_t req, struct fs *fs, fuse_ino_t parent, const 
         const struct entry_item *item;
         if (!entry_far(fs, parent, name, id)) {
             /* A name for people: the far end's name where it is unique here. */
-            if (named(fs, parent, &dir) < 0 || !(item = entries_find(&fs->entries, name)))
-                break;
+            if (named(fs, parent, &dir) < 0 || !(item = entries_find(&fs->entries, name))) break;
             memcpy(id, item->id, KDB_ID_SIZE);
         }
         if (!edge_exists(fs, dir.id, dir.type, id, out)) break;
@@ -863,7 +859,8 @@ static void kfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     } else if (fs->no_open) {
         fuse_reply_err(req, ENOSYS); /* "open it yourself, from now on" */
     } else {
-        fi->keep_cache = 1; /* every change behind the kernel's back is followed by an invalidation */
+        fi->keep_cache =
+            1; /* every change behind the kernel's back is followed by an invalidation */
         fuse_reply_open(req, fi);
     }
     leave(fs);
@@ -967,8 +964,8 @@ static int store(struct fs *fs, const struct ns_key *k, const struct kdb_block *
     return rc;
 }
 
-static void write_block(fuse_req_t req, struct fs *fs, fuse_ino_t ino, const char *buf,
-                        size_t size, off_t off)
+static void write_block(fuse_req_t req, struct fs *fs, fuse_ino_t ino, const char *buf, size_t size,
+                        off_t off)
 {
     const struct ns_key *k;
     struct kdb_block view, b;
@@ -1012,7 +1009,7 @@ static void kfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t si
  * is refused.
  */
 static void set_attributes(fuse_req_t req, struct fs *fs, fuse_ino_t ino, const struct stat *attr,
-                    int to_set)
+                           int to_set)
 {
     const struct ns_key *k = ns_key_of(&fs->ns, ino);
     struct kdb_block view, b;
@@ -1102,8 +1099,7 @@ static void make_block(fuse_req_t req, struct fs *fs, fuse_ino_t parent, const c
     reply_entry(req, fs, &k);
 }
 
-static void kfs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
-                      dev_t rdev)
+static void kfs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
 {
     struct fs *fs = enter(req);
 
@@ -1141,8 +1137,8 @@ static void symlink_edge(fuse_req_t req, struct fs *fs, const char *target, fuse
         return;
     }
     dir = *p;
-    if (!ns_parse_link_target(target, far) || (ns_parse_id(name, named) &&
-                                                memcmp(named, far, KDB_ID_SIZE) != 0)) {
+    if (!ns_parse_link_target(target, far) ||
+        (ns_parse_id(name, named) && memcmp(named, far, KDB_ID_SIZE) != 0)) {
         fuse_reply_err(req, EINVAL); /* an id as the name must be the target's */
         return;
     }
@@ -1227,7 +1223,8 @@ static void kfs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
     if (!p)
         fuse_reply_err(req, ESTALE);
     else if (p->kind == NS_OUT || p->kind == NS_IN)
-        fuse_reply_err(req, kdb_edge_type_from_name(name, strlen(name), &type) < 0 ? EINVAL : EEXIST);
+        fuse_reply_err(req,
+                       kdb_edge_type_from_name(name, strlen(name), &type) < 0 ? EINVAL : EEXIST);
     else
         fuse_reply_err(req, EPERM);
     leave(fs);

@@ -47,20 +47,20 @@ struct snapshot {
 };
 
 struct fs {
-    pthread_mutex_t lock;        /* the core lock: guards everything below but the constants */
-    struct kdb *db;              /* NULL until the loop starts */
-    struct kdb_result *r;        /* reused by every query */
-    struct namespace ns;         /* inode numbers */
-    struct notify notify;        /* invalidations to send */
-    struct alias *aliases;       /* few: only names ln -s chose */
+    pthread_mutex_t lock;  /* the core lock: guards everything below but the constants */
+    struct kdb *db;        /* NULL until the loop starts */
+    struct kdb_result *r;  /* reused by every query */
+    struct namespace ns;   /* inode numbers */
+    struct notify notify;  /* invalidations to send */
+    struct alias *aliases; /* few: only names ln -s chose */
     size_t alias_count;
-    struct snapshot snapshot;    /* for listing blocks/ and graph/ */
-    struct sources sources;      /* the ingested files, for sources/ */
-    struct entries entries;      /* the names of the edge or source directory listed last */
-    uint64_t generation;         /* counts changes: what was listed before a change is stale */
-    bool sources_listed;         /* a sources/ listing or name went to the kernel since the last change */
+    struct snapshot snapshot; /* for listing blocks/ and graph/ */
+    struct sources sources;   /* the ingested files, for sources/ */
+    struct entries entries;   /* the names of the edge or source directory listed last */
+    uint64_t generation;      /* counts changes: what was listed before a change is stale */
+    bool sources_listed; /* a sources/ listing or name went to the kernel since the last change */
     bool listed[2]; /* blocks/, graph/: a listing went to the kernel since its last invalidation */
-    char *reply; /* readdir's reply buffer, reused */
+    char *reply;    /* readdir's reply buffer, reused */
     size_t reply_size;
     uint8_t *scratch; /* a block's new fields as a write builds them, reused */
     size_t scratch_size;

@@ -85,8 +85,10 @@ static int load_tree(struct sources *s, struct kdb *db, const struct kdb_id *tre
         s->files = more;
         more[s->file_count].id = ids[i];
         more[s->file_count].path = strndup(view.source_uri, view.source_uri_len);
-        if (!more[s->file_count].path) rc = -ENOMEM;
-        else s->file_count++;
+        if (!more[s->file_count].path)
+            rc = -ENOMEM;
+        else
+            s->file_count++;
     }
     free(ids);
     return rc;
@@ -106,7 +108,8 @@ static int load_dirs(struct sources *s)
     s->dir_count = 1;
     for (size_t i = 0; i < s->file_count && rc == 0; i++) {
         const char *path = s->files[i].path;
-        for (const char *slash = strchr(path, '/'); slash && rc == 0; slash = strchr(slash + 1, '/')) {
+        for (const char *slash = strchr(path, '/'); slash && rc == 0;
+             slash = strchr(slash + 1, '/')) {
             size_t len = (size_t)(slash - path);
             bool known = false;
             /* The files are by path, so a directory already seen was seen last or near it:
@@ -203,8 +206,10 @@ static size_t first_under(const struct sources *s, const char *path, size_t len)
         size_t mid = (lo + hi) / 2;
         int c = strncmp(s->files[mid].path, path, len);
         if (c == 0) c = (unsigned char)s->files[mid].path[len] < '/' ? -1 : 0;
-        if (c < 0) lo = mid + 1;
-        else hi = mid;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     return lo;
 }

@@ -205,14 +205,14 @@ static void test_ingest_every_kind_and_edge(void **state)
     ingest(f);
     expect_out(f, "\"files\":5");
     /* Each kind, with its metadata and its exact text. */
-    assert_int_equal(sh(f, "%s -d %s get %s --json", kausal(), f->db,
-                        id_of("src/a.c", "function", "helper")),
-                     0);
+    assert_int_equal(
+        sh(f, "%s -d %s get %s --json", kausal(), f->db, id_of("src/a.c", "function", "helper")),
+        0);
     expect_out(f, "\"source_uri\":\"src/a.c\"");
     expect_out(f, "\"kind\":\"function\",\"name\":\"helper\",\"lang\":\"c\",\"line_start\":6,"
                   "\"line_end\":12,\"static\":true");
-    assert_int_equal(sh(f, "%s -d %s get %s", kausal(), f->db, id_of("src/a.c", "function", "pick")),
-                     0);
+    assert_int_equal(
+        sh(f, "%s -d %s get %s", kausal(), f->db, id_of("src/a.c", "function", "pick")), 0);
     assert_string_equal(f->out, "API int pick(int v) { return helper(v); }");
     static const char *const kinds[][3] = {
         {"src/a.h", "struct", "point"},     {"src/a.h", "typedef", "point_t"},
@@ -229,9 +229,9 @@ static void test_ingest_every_kind_and_edge(void **state)
             fail_msg("no %s %s in %s", kinds[i][1], kinds[i][2], kinds[i][0]);
     }
     /* Neither a prototype, an extern declaration nor a statement-like macro is a block. */
-    assert_int_not_equal(sh(f, "%s -d %s get %s 2>/dev/null", kausal(), f->db,
-                            id_of("src/a.h", "function", "pick")),
-                         0);
+    assert_int_not_equal(
+        sh(f, "%s -d %s get %s 2>/dev/null", kausal(), f->db, id_of("src/a.h", "function", "pick")),
+        0);
     assert_int_not_equal(sh(f, "%s -d %s get %s 2>/dev/null", kausal(), f->db,
                             id_of("src/a.h", "variable", "shared")),
                          0);
@@ -287,17 +287,18 @@ static void test_ingest_reads_past_a_syntax_error(void **state)
     struct fixture *f = *state;
 
     /* An error inside a body: the rest of the file is read as ever. */
-    write_file(f, "src/broken.c", "int before(void) { return 1; }\n"
-                                  "int broken(void) { int x = (1 + ; return x; }\n"
-                                  "int after(void) { return before(); }\n");
+    write_file(f, "src/broken.c",
+               "int before(void) { return 1; }\n"
+               "int broken(void) { int x = (1 + ; return x; }\n"
+               "int after(void) { return before(); }\n");
     /* Text that is not C at all: what comes before it is still read. */
-    write_file(f, "src/garbage.c", "int kept(void) { return 1; }\n"
-                                   "@@@ }}} not C ((( @@@\n");
+    write_file(f, "src/garbage.c",
+               "int kept(void) { return 1; }\n"
+               "@@@ }}} not C ((( @@@\n");
     ingest(f);
     expect_out(f, "\"files_with_syntax_errors\":3"); /* and a.c's vmcase(...) { } */
-    assert_int_equal(sh(f, "%s -d %s get %s", kausal(), f->db,
-                        id_of("src/garbage.c", "function", "kept")),
-                     0);
+    assert_int_equal(
+        sh(f, "%s -d %s get %s", kausal(), f->db, id_of("src/garbage.c", "function", "kept")), 0);
     assert_string_equal(f->out, "int kept(void) { return 1; }");
     assert_int_equal(sh(f, "%s -d %s get %s --meta", kausal(), f->db,
                         id_of("src/broken.c", "function", "broken")),
@@ -326,9 +327,10 @@ static void test_ingest_again_writes_only_what_changed(void **state)
         expect_out(f, before); /* not one change in the log */
     }
     /* An edit: the file and the one function change; helper stops being called. */
-    write_file(f, "src/b.c", "#include \"a.h\"\n"
-                             "static int helper(int v) { return v; }\n"
-                             "int use(void) { return pick(2); }\n");
+    write_file(f, "src/b.c",
+               "#include \"a.h\"\n"
+               "static int helper(int v) { return v; }\n"
+               "int use(void) { return pick(2); }\n");
     ingest(f);
     expect_out(f, "\"blocks_written\":2");
     expect_out(f, "\"edges_removed\":1");
@@ -337,21 +339,19 @@ static void test_ingest_again_writes_only_what_changed(void **state)
     /* A rename: the old file's blocks and edges go, the new one's come. */
     assert_int_equal(sh(f, "mv %s/src/b.c %s/src/c.c", f->tree, f->tree), 0);
     ingest(f);
-    assert_int_not_equal(sh(f, "%s -d %s get %s 2>/dev/null", kausal(), f->db,
-                            id_of("src/b.c", "function", "use")),
-                         0);
-    assert_int_equal(sh(f, "%s -d %s callers %s", kausal(), f->db,
-                        id_of("src/a.c", "function", "pick")),
-                     0);
+    assert_int_not_equal(
+        sh(f, "%s -d %s get %s 2>/dev/null", kausal(), f->db, id_of("src/b.c", "function", "use")),
+        0);
+    assert_int_equal(
+        sh(f, "%s -d %s callers %s", kausal(), f->db, id_of("src/a.c", "function", "pick")), 0);
     expect_out(f, id_of("src/c.c", "function", "use"));
     expect_not(f, id_of("src/b.c", "function", "use"));
     /* A deletion: gone with every edge, from both sides. */
     assert_int_equal(sh(f, "rm %s/src/c.c", f->tree), 0);
     ingest(f);
     expect_out(f, "\"files\":4");
-    assert_int_equal(sh(f, "%s -d %s edges %s --in", kausal(), f->db,
-                        id_of("src/a.h", "file", "src/a.h")),
-                     0);
+    assert_int_equal(
+        sh(f, "%s -d %s edges %s --in", kausal(), f->db, id_of("src/a.h", "file", "src/a.h")), 0);
     expect_not(f, id_of("src/c.c", "file", "src/c.c"));
     assert_int_equal(sh(f, "%s -d %s check", kausal(), f->db), 0);
 }

@@ -300,48 +300,43 @@ static void test_mount_writes(void **state)
     /* The new block is a node of graph/ at once, with the same file as content. */
     assert_int_equal(sh(f, "ls %s/graph | grep -c " NEW_ID, f->mnt), 0);
     assert_string_equal(f->out, "1\n");
-    assert_int_equal(sh(f, "stat -c '%%i %%h' %s/blocks/" NEW_ID " %s/graph/" NEW_ID "/content",
-                        f->mnt, f->mnt),
-                     0);
+    assert_int_equal(
+        sh(f, "stat -c '%%i %%h' %s/blocks/" NEW_ID " %s/graph/" NEW_ID "/content", f->mnt, f->mnt),
+        0);
     {
         char ino[32];
         assert_int_equal(sscanf(f->out, "%31s", ino), 1);
         if (strstr(f->out + strlen(ino), ino) == NULL) fail_msg("two inodes: %s", f->out);
     }
     /* Overwrite in place with dd, then append, then truncate (cut and extend). */
-    assert_int_equal(sh(f, "printf 'W' | dd of=%s/blocks/" NEW_ID " bs=1 seek=6 conv=notrunc 2>&1",
-                        f->mnt),
-                     0);
-    assert_int_equal(sh(f, "printf '!' >> %s/blocks/" NEW_ID " && cat %s/blocks/" NEW_ID, f->mnt,
-                        f->mnt),
-                     0);
+    assert_int_equal(
+        sh(f, "printf 'W' | dd of=%s/blocks/" NEW_ID " bs=1 seek=6 conv=notrunc 2>&1", f->mnt), 0);
+    assert_int_equal(
+        sh(f, "printf '!' >> %s/blocks/" NEW_ID " && cat %s/blocks/" NEW_ID, f->mnt, f->mnt), 0);
     assert_string_equal(f->out, "hello World!");
-    assert_int_equal(sh(f, "truncate -s 5 %s/blocks/" NEW_ID " && cat %s/blocks/" NEW_ID, f->mnt,
-                        f->mnt),
-                     0);
+    assert_int_equal(
+        sh(f, "truncate -s 5 %s/blocks/" NEW_ID " && cat %s/blocks/" NEW_ID, f->mnt, f->mnt), 0);
     assert_string_equal(f->out, "hello");
-    assert_int_equal(sh(f, "truncate -s 8 %s/blocks/" NEW_ID " && stat -c %%s %s/blocks/" NEW_ID
-                           " && od -An -c %s/blocks/" NEW_ID " | tr -s ' '",
+    assert_int_equal(sh(f,
+                        "truncate -s 8 %s/blocks/" NEW_ID " && stat -c %%s %s/blocks/" NEW_ID
+                        " && od -An -c %s/blocks/" NEW_ID " | tr -s ' '",
                         f->mnt, f->mnt, f->mnt),
                      0);
     assert_string_equal(f->out, "8\n h e l l o \\0 \\0 \\0\n");
     /* Metadata is validated JSON; the source URI is free text; the version is read-only. */
-    assert_int_equal(sh(f, "setfattr -n user.kausal.metadata -v '{\"name\":\"n\"}' %s/blocks/" NEW_ID,
-                        f->mnt),
-                     0);
-    assert_int_not_equal(sh(f, "setfattr -n user.kausal.metadata -v '{nope' %s/blocks/" NEW_ID
-                               " 2>&1",
-                            f->mnt),
-                         0);
+    assert_int_equal(
+        sh(f, "setfattr -n user.kausal.metadata -v '{\"name\":\"n\"}' %s/blocks/" NEW_ID, f->mnt),
+        0);
+    assert_int_not_equal(
+        sh(f, "setfattr -n user.kausal.metadata -v '{nope' %s/blocks/" NEW_ID " 2>&1", f->mnt), 0);
     expect_out(f, "Invalid argument");
-    assert_int_equal(sh(f, "setfattr -n user.kausal.source_uri -v src/n.c %s/graph/" NEW_ID, f->mnt),
-                     0);
+    assert_int_equal(
+        sh(f, "setfattr -n user.kausal.source_uri -v src/n.c %s/graph/" NEW_ID, f->mnt), 0);
     assert_int_not_equal(
         sh(f, "setfattr -n user.kausal.version -v 1 %s/blocks/" NEW_ID " 2>&1", f->mnt), 0);
     expect_out(f, "Operation not permitted");
-    assert_int_equal(sh(f, "getfattr --only-values -n user.kausal.metadata %s/blocks/" NEW_ID,
-                        f->mnt),
-                     0);
+    assert_int_equal(
+        sh(f, "getfattr --only-values -n user.kausal.metadata %s/blocks/" NEW_ID, f->mnt), 0);
     assert_string_equal(f->out, "{\"name\":\"n\"}");
     /* Past the size limit (16 MiB by default): EFBIG, and nothing changes. */
     assert_int_not_equal(sh(f, "truncate -s 17M %s/blocks/" NEW_ID " 2>&1", f->mnt), 0);
@@ -368,9 +363,8 @@ static void test_mount_edges_by_links(void **state)
                      0);
     assert_int_equal(sh(f, "ls %s/graph/%s/in/references", f->mnt, f->util_id), 0);
     assert_string_equal(f->out, "main\n");
-    assert_int_equal(sh(f, "cat %s/graph/%s/out/references/%s/content", f->mnt, f->main_id,
-                        f->util_id),
-                     0);
+    assert_int_equal(
+        sh(f, "cat %s/graph/%s/out/references/%s/content", f->mnt, f->main_id, f->util_id), 0);
     assert_string_equal(f->out, "int util(void) { return 0; }");
     /* Any name resolves by the link's target, and removes the edge by that name too. */
     assert_int_equal(sh(f, "ln -s ../../../%s %s/graph/%s/out/depends_on/util-dep", f->util_id,
@@ -383,17 +377,16 @@ static void test_mount_edges_by_links(void **state)
     if (strstr(f->out, "depends_on")) fail_msg("edge still there: %s", f->out);
     expect_out(f, "references");
     /* The contract's errors, each changing nothing. */
-    assert_int_not_equal(sh(f, "ln -s ../../../ffffffffffffffffffffffffffffffff %s/graph/%s/out/calls/x 2>&1",
-                            f->mnt, f->main_id),
-                         0);
+    assert_int_not_equal(
+        sh(f, "ln -s ../../../ffffffffffffffffffffffffffffffff %s/graph/%s/out/calls/x 2>&1",
+           f->mnt, f->main_id),
+        0);
     expect_out(f, "No such file or directory");
-    assert_int_not_equal(sh(f, "ln -s ../../../not-an-id %s/graph/%s/out/calls/x 2>&1", f->mnt,
-                            f->main_id),
-                         0);
+    assert_int_not_equal(
+        sh(f, "ln -s ../../../not-an-id %s/graph/%s/out/calls/x 2>&1", f->mnt, f->main_id), 0);
     expect_out(f, "Invalid argument");
-    assert_int_not_equal(sh(f, "ln -s ../../../%s %s/graph/%s/out/frobs/x 2>&1", f->util_id, f->mnt,
-                            f->main_id),
-                         0);
+    assert_int_not_equal(
+        sh(f, "ln -s ../../../%s %s/graph/%s/out/frobs/x 2>&1", f->util_id, f->mnt, f->main_id), 0);
     expect_out(f, "Invalid argument");
     assert_int_not_equal(sh(f, "touch %s/blocks/not-an-id 2>&1", f->mnt), 0);
     expect_out(f, "Invalid argument");
@@ -423,11 +416,11 @@ static void test_mount_cli_through_daemon(void **state)
     static char offline[sizeof(((struct fixture *)0)->out)];
 
     /* Read first, so that the kernel holds the old content, size and listings. */
-    assert_int_equal(sh(f, "cat %s/blocks/%s; ls %s/graph/%s/in/calls", f->mnt, f->util_id, f->mnt,
-                        f->util_id),
-                     0);
-    assert_int_equal(sh(f, "printf 'int util(void) { return 42; }' | %s -d %s put %s", KAUSAL, f->db,
-                        f->util_id),
+    assert_int_equal(
+        sh(f, "cat %s/blocks/%s; ls %s/graph/%s/in/calls", f->mnt, f->util_id, f->mnt, f->util_id),
+        0);
+    assert_int_equal(sh(f, "printf 'int util(void) { return 42; }' | %s -d %s put %s", KAUSAL,
+                        f->db, f->util_id),
                      0);
     assert_int_equal(sh(f, "cat %s/blocks/%s", f->mnt, f->util_id), 0);
     assert_string_equal(f->out, "int util(void) { return 42; }");
@@ -445,9 +438,8 @@ static void test_mount_cli_through_daemon(void **state)
     assert_int_equal(sh(f, "%s -d %s link %s frobs %s 2>&1", KAUSAL, f->db, f->main_id, f->util_id),
                      2);
     assert_int_equal(sh(f, "%s -d %s check && %s -d %s sync", KAUSAL, f->db, KAUSAL, f->db), 0);
-    assert_int_equal(sh(f, "%s -d %s rm %s && ls %s/blocks | wc -l", KAUSAL, f->db, f->helper_id,
-                        f->mnt),
-                     0);
+    assert_int_equal(
+        sh(f, "%s -d %s rm %s && ls %s/blocks | wc -l", KAUSAL, f->db, f->helper_id, f->mnt), 0);
     assert_string_equal(f->out, "2\n");
     assert_int_not_equal(sh(f, "ls %s/graph/%s 2>&1", f->mnt, f->helper_id), 0);
     assert_int_equal(sh(f, "%s -d %s trace %s --in --json", KAUSAL, f->mnt, f->util_id), 0);
@@ -471,8 +463,9 @@ static void test_mount_fsync_survives_kill_9(void **state)
                         " && sync %s/blocks/" NEW_ID,
                         f->mnt, f->mnt),
                      0);
-    assert_int_equal(sh(f, "ln -s ../../../" NEW_ID " %s/graph/%s/out/references/x"
-                           " && sync %s/graph",
+    assert_int_equal(sh(f,
+                        "ln -s ../../../" NEW_ID " %s/graph/%s/out/references/x"
+                        " && sync %s/graph",
                         f->mnt, f->main_id, f->mnt),
                      0);
     /* Then durable writes (O_DSYNC: an fsync after each) racing the kill, into an emptied
@@ -496,12 +489,13 @@ static void test_mount_fsync_survives_kill_9(void **state)
     assert_int_equal(sh(f, "readlink %s/graph/%s/out/references/" NEW_ID, f->mnt, f->main_id), 0);
     expect_out(f, NEW_ID);
     /* Every stored 4 KiB piece is whole: line n is piece (n-1)/512+1's number. */
-    assert_int_equal(sh(f,
-                        "for b in " NEW_ID " %s; do awk '{ c = int((NR - 1) / 512) + 1;"
-                        " if ($0 != sprintf(\"%%07d\", c)) { print \"torn at line \" NR; exit 1 } }'"
-                        " %s/blocks/$b || exit 1; done; echo whole",
-                        f->util_id, f->mnt),
-                     0);
+    assert_int_equal(
+        sh(f,
+           "for b in " NEW_ID " %s; do awk '{ c = int((NR - 1) / 512) + 1;"
+           " if ($0 != sprintf(\"%%07d\", c)) { print \"torn at line \" NR; exit 1 } }'"
+           " %s/blocks/$b || exit 1; done; echo whole",
+           f->util_id, f->mnt),
+        0);
     expect_out(f, "whole");
     assert_int_equal(sh(f,
                         "s=$(stat -c %%s %s/blocks/%s); [ $s -gt 0 ] && [ $((s %% 4096)) -eq 0 ]"
@@ -516,15 +510,17 @@ static void test_mount_sources_after_ingest(void **state)
 {
     struct fixture *f = *state;
 
-    assert_int_equal(sh(f, "mkdir -p %s/tree/src && printf '%%s\\n' 'static int twice(int x) { return 2 * x; }'"
-                           " 'int api(int x) { return twice(x); }' > %s/tree/src/a.c",
-                        f->dir, f->dir),
-                     0);
+    assert_int_equal(
+        sh(f,
+           "mkdir -p %s/tree/src && printf '%%s\\n' 'static int twice(int x) { return 2 * x; }'"
+           " 'int api(int x) { return twice(x); }' > %s/tree/src/a.c",
+           f->dir, f->dir),
+        0);
     assert_int_equal(sh(f, "ls %s/sources | wc -l", f->mnt), 0);
     assert_string_equal(f->out, "0\n");
     assert_int_equal(sh(f, "%s ingest %s %s/tree --quiet", KAUSAL, f->db, f->dir), 0);
-    assert_int_equal(sh(f, "ls %s/sources %s/sources/src %s/sources/src/a.c", f->mnt, f->mnt, f->mnt),
-                     0);
+    assert_int_equal(
+        sh(f, "ls %s/sources %s/sources/src %s/sources/src/a.c", f->mnt, f->mnt, f->mnt), 0);
     expect_out(f, "sources:\nsrc\n");
     expect_out(f, "a.c\n");
     expect_out(f, "api\ntwice\n");
@@ -536,7 +532,8 @@ static void test_mount_sources_after_ingest(void **state)
     expect_out(f, "../../../graph/");
     /* An edit, ingested again: the mount shows the new symbol at once. */
     assert_int_equal(
-        sh(f, "printf '%%s\\n' 'int extra(void) { return api(1); }' >> %s/tree/src/a.c", f->dir), 0);
+        sh(f, "printf '%%s\\n' 'int extra(void) { return api(1); }' >> %s/tree/src/a.c", f->dir),
+        0);
     assert_int_equal(sh(f, "%s ingest %s %s/tree --quiet", KAUSAL, f->db, f->dir), 0);
     assert_int_equal(sh(f, "ls %s/sources/src/a.c", f->mnt), 0);
     assert_string_equal(f->out, "api\nextra\ntwice\n");
@@ -557,17 +554,14 @@ static void test_mount_full_disk(void **state)
         skip();
     }
     snprintf(f->db, sizeof(f->db), "%s/small/db", f->dir);
-    assert_int_equal(sh(f, "%s %s %s -o create 2>&1", bin("KAUSALFS_BIN", "build/kausalfs"), f->db,
-                        f->mnt),
-                     0);
+    assert_int_equal(
+        sh(f, "%s %s %s -o create 2>&1", bin("KAUSALFS_BIN", "build/kausalfs"), f->db, f->mnt), 0);
     f->mounted = true;
-    assert_int_equal(sh(f, "printf 'kept' > %s/blocks/" NEW_ID " && sync %s/blocks/" NEW_ID, f->mnt,
-                        f->mnt),
-                     0);
+    assert_int_equal(
+        sh(f, "printf 'kept' > %s/blocks/" NEW_ID " && sync %s/blocks/" NEW_ID, f->mnt, f->mnt), 0);
     /* 1 MiB write requests until the disk is full: each is stored whole, so it fills fast. */
-    assert_int_not_equal(sh(f, "dd if=/dev/zero of=%s/blocks/%s bs=1M count=16 2>&1", f->mnt,
-                            f->util_id),
-                         0);
+    assert_int_not_equal(
+        sh(f, "dd if=/dev/zero of=%s/blocks/%s bs=1M count=16 2>&1", f->mnt, f->util_id), 0);
     expect_out(f, "No space left on device");
     unmount_db(f);
     assert_int_equal(sh(f, "%s -d %s check 2>&1", KAUSAL, f->db), 0);
@@ -582,9 +576,8 @@ static void test_mount_read_only(void **state)
     struct fixture *f = *state;
 
     unmount_db(f);
-    assert_int_equal(sh(f, "%s %s %s -o ro 2>&1", bin("KAUSALFS_BIN", "build/kausalfs"), f->db,
-                        f->mnt),
-                     0);
+    assert_int_equal(
+        sh(f, "%s %s %s -o ro 2>&1", bin("KAUSALFS_BIN", "build/kausalfs"), f->db, f->mnt), 0);
     f->mounted = true;
     assert_int_not_equal(sh(f, "(echo x > %s/blocks/%s) 2>&1", f->mnt, f->main_id), 0);
     expect_out(f, "Read-only file system");

@@ -41,19 +41,33 @@ enum sym {
     S_COUNT
 };
 
-static const char *const sym_names[S_COUNT] = {
-    "function_definition",     "declaration",     "type_definition",
-    "struct_specifier",        "union_specifier", "enum_specifier",
-    "preproc_def",             "preproc_function_def", "preproc_include",
-    "preproc_if",              "preproc_ifdef",   "preproc_else",
-    "preproc_elif",            "ERROR",           "identifier",
-    "type_identifier",         "field_identifier", "function_declarator",
-    "call_expression",         "storage_class_specifier", "string_literal",
-    "system_lib_string",       "parenthesized_declarator"};
+static const char *const sym_names[S_COUNT] = {"function_definition",
+                                               "declaration",
+                                               "type_definition",
+                                               "struct_specifier",
+                                               "union_specifier",
+                                               "enum_specifier",
+                                               "preproc_def",
+                                               "preproc_function_def",
+                                               "preproc_include",
+                                               "preproc_if",
+                                               "preproc_ifdef",
+                                               "preproc_else",
+                                               "preproc_elif",
+                                               "ERROR",
+                                               "identifier",
+                                               "type_identifier",
+                                               "field_identifier",
+                                               "function_declarator",
+                                               "call_expression",
+                                               "storage_class_specifier",
+                                               "string_literal",
+                                               "system_lib_string",
+                                               "parenthesized_declarator"};
 
 enum field { F_NAME, F_DECLARATOR, F_TYPE, F_BODY, F_VALUE, F_PATH, F_FUNCTION, F_COUNT };
 
-static const char *const field_names[F_COUNT] = {"name",  "declarator", "type", "body",
+static const char *const field_names[F_COUNT] = {"name",  "declarator", "type",    "body",
                                                  "value", "path",       "function"};
 
 struct c_parser {
@@ -101,7 +115,7 @@ void c_parser_free(struct c_parser *p)
 
 const char *c_kind_name(enum c_kind kind)
 {
-    static const char *const names[] = {NULL,   "file",    "function", "struct", "union",
+    static const char *const names[] = {NULL,   "file",    "function", "struct",  "union",
                                         "enum", "typedef", "macro",    "variable"};
     return kind >= 1 && kind <= C_KIND_MAX ? names[kind] : NULL;
 }
@@ -298,9 +312,9 @@ static bool ident_char(char c)
 
 static bool is_keyword(const char *s, size_t len)
 {
-    static const char *const words[] = {"if",      "while",   "for",      "switch",  "return",
-                                        "sizeof",  "defined", "do",       "case",    "_Alignof",
-                                        "alignof", "typeof",  "__typeof__", "_Generic", "__attribute__"};
+    static const char *const words[] = {
+        "if",   "while",    "for",     "switch", "return",     "sizeof",   "defined",      "do",
+        "case", "_Alignof", "alignof", "typeof", "__typeof__", "_Generic", "__attribute__"};
     for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
         if (strlen(words[i]) == len && memcmp(words[i], s, len) == 0) return true;
     }
@@ -365,8 +379,10 @@ static void add_include(struct walk *w, TSNode path)
         return;
     }
     u->includes = items;
-    u->includes[u->include_count++] = (struct c_include){
-        .path = w->text + start + 1, .len = end - start - 2, .system = is(w, path, S_SYSTEM_LIB_STRING)};
+    u->includes[u->include_count++] =
+        (struct c_include){.path = w->text + start + 1,
+                           .len = end - start - 2,
+                           .system = is(w, path, S_SYSTEM_LIB_STRING)};
 }
 
 static void file_scope(struct walk *w, TSNode parent, int depth);
@@ -400,7 +416,8 @@ static void item(struct walk *w, TSNode n, int depth)
     } else if (is(w, n, S_DECLARATION)) {
         cls = storage(w, n);
         add_specifier(w, field(w, n, F_TYPE), n);
-        if (cls != 'e') each_in_field(w, n, F_DECLARATOR, add_variable, cls); /* extern: elsewhere */
+        if (cls != 'e')
+            each_in_field(w, n, F_DECLARATOR, add_variable, cls); /* extern: elsewhere */
     } else if (is(w, n, S_TYPE_DEFINITION)) {
         add_specifier(w, field(w, n, F_TYPE), n);
         each_in_field(w, n, F_DECLARATOR, add_typedef, 0);

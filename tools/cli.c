@@ -353,11 +353,11 @@ int cli_resolve(struct cli *cli, const char *command, const char *arg, const cha
         cli_error("%s: '%s' is neither an id (32 hex digits) nor the name of an ingested symbol",
                   command, arg);
     } else {
-        cli_error("%s: '%s' names %zu symbols; say which with FILE:NAME or the id:", command,
-                  arg, count);
+        cli_error("%s: '%s' names %zu symbols; say which with FILE:NAME or the id:", command, arg,
+                  count);
         for (size_t i = 0; i < count; i++)
-            fprintf(stderr, "  %s:%u\t%s %s\t%s\n", hits[i].path, hits[i].line_start,
-                    hits[i].kind, hits[i].name, cli_hex(&hits[i].id, 0));
+            fprintf(stderr, "  %s:%u\t%s %s\t%s\n", hits[i].path, hits[i].line_start, hits[i].kind,
+                    hits[i].name, cli_hex(&hits[i].id, 0));
     }
     names_free(hits, count);
     return EXIT_FAIL;

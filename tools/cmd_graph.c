@@ -157,9 +157,8 @@ static json_t *call_json(struct cli *cli, const struct kdb_id *id, const char *t
     if (o && kdb_get_block_view(cli->db, id, &view) == 0) {
         meta = json_loadb(view.metadata, view.metadata_len, 0, NULL);
         json_object_set_new(o, "source_uri",
-                            view.source_uri_len
-                                ? json_stringn(view.source_uri, view.source_uri_len)
-                                : json_null());
+                            view.source_uri_len ? json_stringn(view.source_uri, view.source_uri_len)
+                                                : json_null());
     }
     if (o) {
         static const char *const keys[] = {"name", "kind", "line_start", "line_end"};
@@ -189,8 +188,8 @@ static int open_with_id(struct cli *cli, const struct query_args *q, int argc, c
     int status;
 
     if (argc - q->first != operands)
-        return cli_usage_error(q->command, operands == 1 ? "give one ID or NAME"
-                                                         : "give two IDs or NAMEs");
+        return cli_usage_error(q->command,
+                               operands == 1 ? "give one ID or NAME" : "give two IDs or NAMEs");
     status = cli_open(cli, false);
     for (int i = 0; status == EXIT_OK && i < operands; i++)
         status = cli_resolve(cli, q->command, argv[q->first + i], "function", &ids[i]);
@@ -248,18 +247,18 @@ static int calls(struct cli *cli, int argc, char **argv, bool callers)
     struct kdb_id id;
     int rc, status;
 
-    status =
-        parse_query(argc, argv, &q,
-                    callers ? "Lists the blocks that call ID (calls, calls_function and\n"
-                              "calls_method edges to it), one per line: ID, name, source URI,\n"
-                              "tab-separated. ID may be an ingested symbol's NAME or\n"
-                              "FILE:NAME. --json: an array of {\"id\", \"type\", \"source_uri\",\n"
-                              "\"name\", \"kind\", \"line_start\", \"line_end\"}.\n"
-                            : "Lists the blocks ID calls (calls, calls_function and\n"
-                              "calls_method edges from it), one per line: ID, name, source\n"
-                              "URI, tab-separated. ID may be an ingested symbol's NAME or\n"
-                              "FILE:NAME. --json: an array of {\"id\", \"type\",\n"
-                              "\"source_uri\", \"name\", \"kind\", \"line_start\", \"line_end\"}.\n");
+    status = parse_query(
+        argc, argv, &q,
+        callers ? "Lists the blocks that call ID (calls, calls_function and\n"
+                  "calls_method edges to it), one per line: ID, name, source URI,\n"
+                  "tab-separated. ID may be an ingested symbol's NAME or\n"
+                  "FILE:NAME. --json: an array of {\"id\", \"type\", \"source_uri\",\n"
+                  "\"name\", \"kind\", \"line_start\", \"line_end\"}.\n"
+                : "Lists the blocks ID calls (calls, calls_function and\n"
+                  "calls_method edges from it), one per line: ID, name, source\n"
+                  "URI, tab-separated. ID may be an ingested symbol's NAME or\n"
+                  "FILE:NAME. --json: an array of {\"id\", \"type\",\n"
+                  "\"source_uri\", \"name\", \"kind\", \"line_start\", \"line_end\"}.\n");
     if (status != EXIT_OK) return status == HELP_SHOWN ? EXIT_OK : status;
     status = open_with_id(cli, &q, argc, argv, 1, &id);
     if (status != EXIT_OK) return status;

@@ -54,12 +54,12 @@
 
 struct sym {
     struct kdb_id id;
-    uint32_t file;     /* index in files */
-    uint32_t name;     /* offset in names */
+    uint32_t file; /* index in files */
+    uint32_t name; /* offset in names */
     uint32_t name_len;
-    uint32_t next;     /* the next symbol of the same name (hash chain), or NONE */
+    uint32_t next; /* the next symbol of the same name (hash chain), or NONE */
     uint32_t line_start;
-    uint8_t kind;      /* enum c_kind */
+    uint8_t kind; /* enum c_kind */
     bool is_static;
 };
 
@@ -114,7 +114,8 @@ struct ingest {
     uint64_t blocks_written, blocks_same, blocks_deleted;
     uint64_t edges_added, edges_removed, edges_total;
     uint64_t bytes, errors_parse;
-    uint64_t too_large; /* files and symbols over the content limit: stored without content, or skipped */
+    uint64_t
+        too_large; /* files and symbols over the content limit: stored without content, or skipped */
     uint64_t start_ns;
     bool progress;
 };
@@ -258,7 +259,7 @@ static bool finish_git(pid_t pid, FILE *out)
 static int list_git(struct ingest *in, uint32_t tree, const char *root)
 {
     static const char *const check[] = {"rev-parse", "--is-inside-work-tree", NULL};
-    static const char *const list[] = {"ls-files", "-z", "--cached", "--others",
+    static const char *const list[] = {"ls-files",           "-z", "--cached", "--others",
                                        "--exclude-standard", NULL};
     char *line = NULL;
     size_t cap = 0;
@@ -296,8 +297,7 @@ static int list_git(struct ingest *in, uint32_t tree, const char *root)
  * not links, dot-names or other file systems (a mount inside the tree,
  * perhaps of this very database, is not part of it).
  */
-static int list_walk(struct ingest *in, uint32_t tree, const char *root, const char *rel,
-                     dev_t dev)
+static int list_walk(struct ingest *in, uint32_t tree, const char *root, const char *rel, dev_t dev)
 {
     char path[PATH_MAX];
     struct dirent *e;
@@ -518,12 +518,12 @@ static int ingest_file(struct ingest *in, struct c_parser *parser, struct c_unit
         sym->line_start = s->line_start;
         rc = keep_name(in, s->name, s->name_len, &sym->name);
         if (rc == 0)
-            rc = store_symbol(in, f->path, s->kind, s->name, s->name_len, text + s->start,
-                              s->end - s->start, s->line_start, s->line_end, s->is_static,
-                              &sym->id);
+            rc =
+                store_symbol(in, f->path, s->kind, s->name, s->name_len, text + s->start,
+                             s->end - s->start, s->line_start, s->line_end, s->is_static, &sym->id);
         if (rc == -EFBIG) { /* one symbol over the limit: left out, the rest goes on */
-            cli_error("ingest: %s: %.*s: over the content limit, left out", full,
-                      (int)s->name_len, s->name);
+            cli_error("ingest: %s: %.*s: over the content limit, left out", full, (int)s->name_len,
+                      s->name);
             in->too_large++;
             rc = 0;
             continue;
@@ -718,8 +718,8 @@ static int delete_gone(struct ingest *in, const struct kdb_id *source, const str
 {
     struct kdb_id *old;
     size_t count;
-    int rc = kdb_edges(in->cli->db, source, KDB_DIRECTION_OUT, UINT32_C(1) << KDB_EDGE_CONTAINS,
-                       in->r);
+    int rc =
+        kdb_edges(in->cli->db, source, KDB_DIRECTION_OUT, UINT32_C(1) << KDB_EDGE_CONTAINS, in->r);
 
     if (rc == -ENOENT) return 0;
     if (rc < 0) return rc;
@@ -735,8 +735,10 @@ static int delete_gone(struct ingest *in, const struct kdb_id *source, const str
         if (kept) continue;
         if (depth == 0) rc = delete_gone(in, &old[i], NULL, 0, 1); /* a file's symbols */
         if (rc == 0) rc = kdb_delete_block(in->cli->db, &old[i]);
-        if (rc == -ENOENT) rc = 0;
-        else if (rc == 0) in->blocks_deleted++;
+        if (rc == -ENOENT)
+            rc = 0;
+        else if (rc == 0)
+            in->blocks_deleted++;
     }
     free(old);
     return rc;
@@ -809,10 +811,10 @@ static int link_all(struct ingest *in)
             for (size_t r = first_ref[s]; rc == 0 && r < first_ref[s + 1]; r++) {
                 uint32_t target = resolve(in, &in->refs[r]);
                 if (target == NONE || target == s) continue;
-                rc = want_edge(&w, &in->syms[s].id,
-                               in->refs[r].kind == C_REF_CALL ? KDB_EDGE_CALLS
-                                                              : KDB_EDGE_REFERENCES,
-                               &in->syms[target].id);
+                rc =
+                    want_edge(&w, &in->syms[s].id,
+                              in->refs[r].kind == C_REF_CALL ? KDB_EDGE_CALLS : KDB_EDGE_REFERENCES,
+                              &in->syms[target].id);
             }
             if (rc < 0) break;
             qsort(w.edges, w.count, sizeof(*w.edges), edge_order);
@@ -995,8 +997,8 @@ static void progress(const struct ingest *in, size_t done)
 {
     double s = (double)(now_ns() - in->start_ns) / 1e9;
 
-    fprintf(stderr, "\r\033[Kingest: %zu/%zu files, %.0f files/s, %zu blocks", done,
-            in->file_count, s > 0 ? (double)done / s : 0.0, in->sym_count + done);
+    fprintf(stderr, "\r\033[Kingest: %zu/%zu files, %.0f files/s, %zu blocks", done, in->file_count,
+            s > 0 ? (double)done / s : 0.0, in->sym_count + done);
 }
 
 static int make_tree(struct ingest *in, uint32_t t, const char *dir)
@@ -1115,17 +1117,16 @@ int cmd_ingest(struct cli *cli, int argc, char **argv)
     while ((c = getopt_long(argc, argv, "hjq", options, NULL)) != -1) {
         switch (c) {
         case 'h':
-            return cli_help(
-                "ingest",
-                "Turns C source trees into blocks and edges: each .c and .h file\n"
-                "(in a git checkout, the files git knows and does not ignore),\n"
-                "and each function, struct, union, enum, typedef, macro and global\n"
-                "variable in it, joined by contains, defined_in, imports, calls and\n"
-                "references edges. Run it again after a change: only what changed\n"
-                "is written, and what is gone is deleted. Works on a mounted database\n"
-                "too. See kausal(1), INGEST.\n"
-                "  --json    the summary as a JSON object\n"
-                "  --quiet   no progress on the terminal\n");
+            return cli_help("ingest",
+                            "Turns C source trees into blocks and edges: each .c and .h file\n"
+                            "(in a git checkout, the files git knows and does not ignore),\n"
+                            "and each function, struct, union, enum, typedef, macro and global\n"
+                            "variable in it, joined by contains, defined_in, imports, calls and\n"
+                            "references edges. Run it again after a change: only what changed\n"
+                            "is written, and what is gone is deleted. Works on a mounted database\n"
+                            "too. See kausal(1), INGEST.\n"
+                            "  --json    the summary as a JSON object\n"
+                            "  --quiet   no progress on the terminal\n");
         case 'j':
             json = true;
             break;
@@ -1164,18 +1165,17 @@ int cmd_ingest(struct cli *cli, int argc, char **argv)
                 (json_int_t)in.file_count, "bytes", (json_int_t)in.bytes, "blocks",
                 (json_int_t)blocks, "blocks_written", (json_int_t)in.blocks_written,
                 "blocks_unchanged", (json_int_t)in.blocks_same, "blocks_deleted",
-                (json_int_t)in.blocks_deleted, "edges", (json_int_t)in.edges_total,
-                "edges_added", (json_int_t)in.edges_added, "edges_removed",
-                (json_int_t)in.edges_removed, "files_with_syntax_errors",
-                (json_int_t)in.errors_parse, "too_large", (json_int_t)in.too_large, "seconds",
-                seconds));
+                (json_int_t)in.blocks_deleted, "edges", (json_int_t)in.edges_total, "edges_added",
+                (json_int_t)in.edges_added, "edges_removed", (json_int_t)in.edges_removed,
+                "files_with_syntax_errors", (json_int_t)in.errors_parse, "too_large",
+                (json_int_t)in.too_large, "seconds", seconds));
         } else {
             printf("ingested %zu files (%.1f MiB) in %.2f s: %llu blocks (%llu written, %llu "
                    "deleted), %llu edges (%llu added, %llu removed)",
-                   in.file_count, (double)in.bytes / 1048576.0, seconds,
-                   (unsigned long long)blocks, (unsigned long long)in.blocks_written,
-                   (unsigned long long)in.blocks_deleted, (unsigned long long)in.edges_total,
-                   (unsigned long long)in.edges_added, (unsigned long long)in.edges_removed);
+                   in.file_count, (double)in.bytes / 1048576.0, seconds, (unsigned long long)blocks,
+                   (unsigned long long)in.blocks_written, (unsigned long long)in.blocks_deleted,
+                   (unsigned long long)in.edges_total, (unsigned long long)in.edges_added,
+                   (unsigned long long)in.edges_removed);
             if (in.errors_parse)
                 printf("; %llu files the parser could not read whole",
                        (unsigned long long)in.errors_parse);

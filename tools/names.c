@@ -114,7 +114,8 @@ int names_find(struct kdb *db, const char *name, size_t len, const char *path,
             rc = 0;
             continue;
         }
-        if (rc == 0) rc = scan_shard(shard.content, shard.content_len, name, len, path, hits, count);
+        if (rc == 0)
+            rc = scan_shard(shard.content, shard.content_len, name, len, path, hits, count);
     }
     free(roots);
     if (rc < 0) {
