@@ -209,7 +209,7 @@ static void pick_names(struct run *run)
     kdb_result_free(c.r);
     if (c.db) (void)kdb_close(c.db);
     if (rc < 0) bench_die("reading the ingested functions", rc);
-    qsort(c.items, c.count, sizeof(*c.items), by_name);
+    if (c.count) qsort(c.items, c.count, sizeof(*c.items), by_name);
     for (size_t i = 0; i < c.count; i++) {
         bool alone = (i == 0 || strcmp(c.items[i - 1].name, c.items[i].name) != 0) &&
                      (i + 1 == c.count || strcmp(c.items[i + 1].name, c.items[i].name) != 0);

@@ -91,8 +91,10 @@ int entries_build(struct entries *e, struct kdb *db, uint64_t dir, uint64_t gene
     /* Which names are unique: a sorted copy. */
     sorted = malloc((n ? n : 1) * sizeof(*sorted));
     if (!sorted) return -ENOMEM;
-    memcpy(sorted, e->items, n * sizeof(*sorted));
-    qsort(sorted, n, sizeof(*sorted), by_name);
+    if (n) {
+        memcpy(sorted, e->items, n * sizeof(*sorted));
+        qsort(sorted, n, sizeof(*sorted), by_name);
+    }
     for (size_t i = 0; i < n; i++) {
         struct entry_item *it = &e->items[i];
         struct entry_item key;

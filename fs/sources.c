@@ -166,7 +166,7 @@ int sources_load(struct sources *s, struct kdb *db)
     free(roots);
     if (rc == 0) {
         size_t kept = 0;
-        qsort(s->files, s->file_count, sizeof(*s->files), by_path);
+        if (s->file_count) qsort(s->files, s->file_count, sizeof(*s->files), by_path);
         for (size_t i = 0; i < s->file_count; i++) { /* a path once */
             if (kept && strcmp(s->files[kept - 1].path, s->files[i].path) == 0) {
                 free(s->files[i].path);

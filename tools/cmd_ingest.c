@@ -154,7 +154,7 @@ static int keep_name(struct ingest *in, const char *name, size_t len, uint32_t *
         in->names = more;
         in->names_capacity = want;
     }
-    memcpy(in->names + in->names_len, name, len);
+    if (len) memcpy(in->names + in->names_len, name, len);
     *off = (uint32_t)in->names_len;
     in->names_len += len;
     return 0;
@@ -336,13 +336,19 @@ static int by_path(const void *a, const void *b)
 
 /* ---- writing blocks ---- */
 
+/* Whether a[0..len) and b[0..len) hold the same bytes (either may be NULL when len is 0). */
+static bool same_bytes(const void *a, const void *b, size_t len)
+{
+    return len == 0 || memcmp(a, b, len) == 0;
+}
+
 static bool same_block(const struct kdb_block *a, const struct kdb_block *b)
 {
     return a->source_uri_len == b->source_uri_len && a->metadata_len == b->metadata_len &&
            a->content_len == b->content_len &&
-           memcmp(a->source_uri, b->source_uri, a->source_uri_len) == 0 &&
-           memcmp(a->metadata, b->metadata, a->metadata_len) == 0 &&
-           (a->content_len == 0 || memcmp(a->content, b->content, a->content_len) == 0);
+           same_bytes(a->source_uri, b->source_uri, a->source_uri_len) &&
+           same_bytes(a->metadata, b->metadata, a->metadata_len) &&
+           same_bytes(a->content, b->content, a->content_len);
 }
 
 /* Writes block unless the database holds it as it is. */
@@ -688,8 +694,10 @@ static int sync_edges(struct ingest *in, const struct kdb_id *source, const stru
     have_count = in->r->count;
     have = malloc((have_count + 1) * sizeof(*have));
     if (!have) return -ENOMEM;
-    memcpy(have, in->r->edges, have_count * sizeof(*have));
-    qsort(have, have_count, sizeof(*have), edge_order);
+    if (have_count) {
+        memcpy(have, in->r->edges, have_count * sizeof(*have));
+        qsort(have, have_count, sizeof(*have), edge_order);
+    }
     for (size_t i = 0; i < n && rc == 0; i++) {
         int c = 1;
         while (j < have_count && (c = edge_order(&have[j], &want[i])) < 0) {
@@ -773,7 +781,7 @@ static int link_all(struct ingest *in)
         }
         if (rc == 0) rc = delete_gone(in, &in->trees[t].id, keep, n, 0);
         if (rc == 0) {
-            qsort(w.edges, w.count, sizeof(*w.edges), edge_order);
+            if (w.count) qsort(w.edges, w.count, sizeof(*w.edges), edge_order);
             rc = sync_edges(in, &in->trees[t].id, w.edges, w.count);
             in->edges_total += w.count;
         }
@@ -800,7 +808,7 @@ static int link_all(struct ingest *in)
         }
         if (rc == 0) rc = delete_gone(in, &f->id, keep, n, 1);
         if (rc < 0) break;
-        qsort(w.edges, w.count, sizeof(*w.edges), edge_order);
+        if (w.count) qsort(w.edges, w.count, sizeof(*w.edges), edge_order);
         rc = sync_edges(in, &f->id, w.edges, w.count);
         in->edges_total += w.count;
         /* Each symbol: defined_in its file, and what it calls and uses. */
@@ -817,7 +825,7 @@ static int link_all(struct ingest *in)
                               &in->syms[target].id);
             }
             if (rc < 0) break;
-            qsort(w.edges, w.count, sizeof(*w.edges), edge_order);
+            if (w.count) qsort(w.edges, w.count, sizeof(*w.edges), edge_order);
             for (size_t e = 0; e < w.count; e++) { /* a set: each edge once */
                 if (unique == 0 || edge_order(&w.edges[unique - 1], &w.edges[e]) != 0)
                     w.edges[unique++] = w.edges[e];
@@ -907,7 +915,7 @@ static int write_shards(struct ingest *in, uint32_t t)
             lines[count++] = line;
         }
     }
-    if (rc == 0) qsort(lines, count, sizeof(*lines), line_order);
+    if (rc == 0 && count) qsort(lines, count, sizeof(*lines), line_order);
     for (unsigned shard = 0; rc == 0 && shard < NAMES_SHARD_COUNT; shard++) {
         size_t len = 0, start = at;
         char *text, *p, name[PATH_MAX + 8];
@@ -1063,7 +1071,7 @@ static int run(struct ingest *in, char **dirs, int count)
             if (rc < 0) cli_error("ingest: %s: %s", dirs[t], strerror(-rc));
         }
     }
-    if (rc == 0) qsort(in->files, in->file_count, sizeof(*in->files), by_path);
+    if (rc == 0 && in->file_count) qsort(in->files, in->file_count, sizeof(*in->files), by_path);
     for (size_t i = 0; rc == 0 && i < in->file_count; i++) {
         rc = ingest_file(in, parser, &unit, (uint32_t)i);
         if (in->progress && (i % 16 == 0 || i + 1 == in->file_count)) progress(in, i + 1);
