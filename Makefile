@@ -23,7 +23,7 @@ LDFLAGS  := $(EXTRA_LDFLAGS)
 # Debian packages the build and the tests need, and what `make bench` adds.
 DEB_BUILD := pkg-config libxxhash-dev libcmocka-dev libfuse3-dev fuse3 libjansson-dev attr \
 	libtree-sitter-dev
-DEB_BENCH := libleveldb-dev librocksdb-dev
+DEB_BENCH := libleveldb-dev librocksdb-dev cscope
 
 ENGINE_SRC := $(wildcard engine/*.c)
 ENGINE_OBJ := $(ENGINE_SRC:%.c=$(BUILD)/%.o)

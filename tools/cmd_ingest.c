@@ -834,7 +834,8 @@ static int link_all(struct ingest *in)
             in->edges_total += unique;
         }
         if (in->progress && i % 64 == 0)
-            fprintf(stderr, "\r\033[Kingest: linking %zu/%zu files", i, in->file_count);
+            fprintf(stderr, "\r\033[Kingest: linking %zu/%zu files, %llu edges", i, in->file_count,
+                    (unsigned long long)in->edges_total);
     }
     free(keep);
     free(w.edges);
