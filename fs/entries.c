@@ -113,6 +113,14 @@ int entries_build(struct entries *e, struct kdb *db, uint64_t dir, uint64_t gene
         if (it->name[0] && copies > 1 && style == ENTRIES_BY_NAME_AT_KIND) {
             size_t len = strlen(it->name);
             const char *kind = it->name + len + 1;
+            size_t functions = 0;
+            /* The one function of the name keeps it bare (a macro or a struct of the same
+             * name is the one that says what it is). */
+            for (size_t k = lo; k <= hi; k++) {
+                const char *other = sorted[k].name + strlen(sorted[k].name) + 1;
+                functions += strcmp(other, "function") == 0;
+            }
+            if (functions == 1 && strcmp(kind, "function") == 0) continue;
             if (*kind && len + 1 + strlen(kind) <= ENTRY_NAME_MAX) {
                 it->name[len] = '@';
                 continue;

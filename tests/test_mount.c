@@ -513,7 +513,8 @@ static void test_mount_sources_after_ingest(void **state)
     assert_int_equal(
         sh(f,
            "mkdir -p %s/tree/src && printf '%%s\\n' 'static int twice(int x) { return 2 * x; }'"
-           " 'int api(int x) { return twice(x); }' > %s/tree/src/a.c",
+           " 'int api(int x) { return twice(x); }' '#define twice(x) twice(x)'"
+           " > %s/tree/src/a.c",
            f->dir, f->dir),
         0);
     assert_int_equal(sh(f, "ls %s/sources | wc -l", f->mnt), 0);
@@ -523,11 +524,11 @@ static void test_mount_sources_after_ingest(void **state)
         sh(f, "ls %s/sources %s/sources/src %s/sources/src/a.c", f->mnt, f->mnt, f->mnt), 0);
     expect_out(f, "sources:\nsrc\n");
     expect_out(f, "a.c\n");
-    expect_out(f, "api\ntwice\n");
+    expect_out(f, "api\ntwice\ntwice@macro\n"); /* the function keeps the bare name */
     assert_int_equal(sh(f, "cat %s/sources/src/a.c/api/content", f->mnt), 0);
     assert_string_equal(f->out, "int api(int x) { return twice(x); }");
     assert_int_equal(sh(f, "ls %s/sources/src/a.c/twice/in/calls", f->mnt), 0);
-    assert_string_equal(f->out, "api\n");
+    assert_string_equal(f->out, "api\ntwice\n"); /* and the macro's body */
     assert_int_equal(sh(f, "readlink %s/sources/src/a.c/api", f->mnt), 0);
     expect_out(f, "../../../graph/");
     /* An edit, ingested again: the mount shows the new symbol at once. */
@@ -536,7 +537,7 @@ static void test_mount_sources_after_ingest(void **state)
         0);
     assert_int_equal(sh(f, "%s ingest %s %s/tree --quiet", KAUSAL, f->db, f->dir), 0);
     assert_int_equal(sh(f, "ls %s/sources/src/a.c", f->mnt), 0);
-    assert_string_equal(f->out, "api\nextra\ntwice\n");
+    assert_string_equal(f->out, "api\nextra\ntwice\ntwice@macro\n");
     assert_int_equal(sh(f, "ls %s/sources/src/a.c/api/in/calls", f->mnt), 0);
     assert_string_equal(f->out, "extra\n");
 }
