@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /* Nanoseconds on the monotonic clock. */
 uint64_t bench_now_ns(void);
@@ -24,6 +25,17 @@ uint64_t bench_splitmix(uint64_t *state);
 
 /* Prints "kausal-bench: what: " and rc's sentence (errno's when rc is 0), and exits 1. */
 _Noreturn void bench_die(const char *what, int rc);
+
+/*
+ * Runs argv (a program found on PATH, or a path) in dir (NULL: here) and
+ * waits for it. Its standard output goes to out, or nowhere when out is
+ * NULL and quiet; its errors nowhere when quiet. *rss_kib, when not NULL,
+ * gets its peak resident memory. Returns its exit status, or -1.
+ */
+int bench_spawn(const char *const argv[], const char *dir, FILE *out, bool quiet, long *rss_kib);
+
+/* given, or the program name found beside this one (malloc'd; NULL when out of memory). */
+char *bench_beside(const char *given, const char *name);
 
 /* Removes path and everything under it. Returns 0 or -1 (errno set). */
 int bench_remove_tree(const char *path);

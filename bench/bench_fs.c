@@ -40,7 +40,6 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <fuse_lowlevel.h>
 #include <getopt.h>
 #include <linux/magic.h>
@@ -51,7 +50,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
-#include <sys/wait.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -215,32 +213,11 @@ static void build_tmpfs(struct fs_run *run)
 
 /* ---- the mount ---- */
 
-static int run_program(const char *const argv[], bool quiet)
-{
-    int status;
-    pid_t pid = fork();
-
-    if (pid < 0) return -1;
-    if (pid == 0) {
-        if (quiet) {
-            int null = open("/dev/null", O_WRONLY);
-            if (null >= 0) {
-                dup2(null, STDOUT_FILENO);
-                dup2(null, STDERR_FILENO);
-            }
-        }
-        execvp(argv[0], (char *const *)(uintptr_t)argv);
-        _exit(127);
-    }
-    if (waitpid(pid, &status, 0) < 0) return -1;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
 static void do_mount(struct fs_run *run)
 {
     const char *argv[] = {run->config.kausalfs, run->db, run->mnt, NULL};
 
-    if (run_program(argv, false) != 0) bench_die("kausalfs did not mount", -EIO);
+    if (bench_spawn(argv, NULL, NULL, false, NULL) != 0) bench_die("kausalfs did not mount", -EIO);
     run->mounted = true;
 }
 
@@ -261,7 +238,8 @@ static void do_unmount(struct fs_run *run)
         if (fscanf(f, "%ld", &pid) != 1) pid = 0;
         fclose(f);
     }
-    if (run_program(argv, false) != 0) (void)run_program(lazy, false);
+    if (bench_spawn(argv, NULL, NULL, false, NULL) != 0)
+        (void)bench_spawn(lazy, NULL, NULL, false, NULL);
     for (int i = 0; i < 3000 && pid > 0 && kill((pid_t)pid, 0) == 0; i++)
         usleep(10000);
 }
@@ -325,7 +303,7 @@ static void fuse_round_trip(struct fs_run *run, uint64_t count, struct bench_res
     snprintf(result->note, sizeof(result->note), "stat of a missing name, minimal FUSE fs");
     bench_samples_release(&samples);
     fuse_session_exit(se);
-    if (run_program(unmount, false) != 0) bench_die("fusermount3 -u", -EIO);
+    if (bench_spawn(unmount, NULL, NULL, false, NULL) != 0) bench_die("fusermount3 -u", -EIO);
     pthread_join(thread, NULL);
     fuse_session_destroy(se);
     fuse_opt_free_args(&args);
@@ -455,7 +433,7 @@ static void run_op(struct fs_run *run, enum op op, enum side side, uint64_t i)
     case OP_LS_L: {
         const char *argv[] = {"ls", "-l", path, NULL};
         snprintf(path, sizeof(path), "%s/blocks", base(run, side));
-        if (run_program(argv, true) != 0) bench_die("ls -l", -EIO);
+        if (bench_spawn(argv, NULL, NULL, true, NULL) != 0) bench_die("ls -l", -EIO);
         break;
     }
     case OP_CREATE:
@@ -647,22 +625,6 @@ static int parse(int argc, char **argv, struct config *config)
     return 0;
 }
 
-/* kausalfs beside this program, unless --kausalfs said. */
-static char *find_kausalfs(const char *given)
-{
-    char self[4096];
-    ssize_t n;
-    char *slash;
-
-    if (given) return strdup(given);
-    n = readlink("/proc/self/exe", self, sizeof(self) - 16);
-    if (n <= 0) return strdup("kausalfs");
-    self[n] = '\0';
-    slash = strrchr(self, '/');
-    strcpy(slash ? slash + 1 : self, "kausalfs");
-    return strdup(self);
-}
-
 int bench_fs_main(int argc, char **argv)
 {
     struct fs_run *run = calloc(1, sizeof(*run));
@@ -675,7 +637,7 @@ int bench_fs_main(int argc, char **argv)
     rc = parse(argc, argv, &run->config);
     if (rc) return rc;
     run->report.json = run->config.json;
-    kausalfs = find_kausalfs(run->config.kausalfs);
+    kausalfs = bench_beside(run->config.kausalfs, "kausalfs");
     if (!kausalfs) bench_die("memory", -ENOMEM);
     run->config.kausalfs = kausalfs;
     if (access("/dev/fuse", R_OK | W_OK) < 0) bench_die("/dev/fuse", -errno);

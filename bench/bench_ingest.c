@@ -23,14 +23,11 @@
  */
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "bench.h"
@@ -61,29 +58,6 @@ struct run {
 };
 
 static struct run *mounted_run;
-
-/* Runs argv in dir (NULL: here), output to /dev/null unless out; waits; peak RSS in KiB. */
-static int spawn(const char *const argv[], const char *dir, FILE *out, long *rss_kib)
-{
-    struct rusage usage;
-    int status;
-    pid_t pid = fork();
-
-    if (pid < 0) return -1;
-    if (pid == 0) {
-        int null = open("/dev/null", O_WRONLY);
-        if (dir && chdir(dir) < 0) _exit(126);
-        if (null >= 0) {
-            dup2(out ? fileno(out) : null, STDOUT_FILENO);
-            dup2(null, STDERR_FILENO);
-        }
-        execvp(argv[0], (char *const *)(uintptr_t)argv);
-        _exit(127);
-    }
-    if (wait4(pid, &status, 0, &usage) < 0) return -1;
-    if (rss_kib) *rss_kib = usage.ru_maxrss;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
 
 static double since_us(uint64_t start)
 {
@@ -127,7 +101,7 @@ static void ingest(struct run *run, const char *what, double *us, char *summary,
 
     if (!out) bench_die("tmpfile", -errno);
     start = bench_now_ns();
-    if (spawn(argv, NULL, out, rss) != 0) bench_die(what, -EIO);
+    if (bench_spawn(argv, NULL, out, true, rss) != 0) bench_die(what, -EIO);
     *us = since_us(start);
     rewind(out);
     n = fread(summary, 1, size - 1, out);
@@ -245,7 +219,7 @@ static void time_processes(struct run *run, const char *name, const char **argv,
     for (size_t i = 0; i < run->name_count; i++) {
         uint64_t start = bench_now_ns();
         argv[slot] = run->names[i];
-        if (spawn(argv, dir, NULL, NULL) < 0) bench_die(name, -EIO);
+        if (bench_spawn(argv, dir, NULL, true, NULL) < 0) bench_die(name, -EIO);
         bench_samples_add(&samples, bench_now_ns() - start);
     }
     bench_result_from(result, name, &samples, 0);
@@ -257,7 +231,7 @@ static void mount_db(struct run *run)
     const char *argv[] = {run->config.kausalfs, run->db, run->mnt, NULL};
 
     if (mkdir(run->mnt, 0755) < 0) bench_die(run->mnt, -errno);
-    if (spawn(argv, NULL, NULL, NULL) != 0) bench_die("kausalfs did not mount", -EIO);
+    if (bench_spawn(argv, NULL, NULL, false, NULL) != 0) bench_die("kausalfs did not mount", -EIO);
     run->mounted = true;
 }
 
@@ -268,7 +242,8 @@ static void unmount_db(struct run *run)
 
     if (!run->mounted) return;
     run->mounted = false;
-    if (spawn(argv, NULL, NULL, NULL) != 0) (void)spawn(lazy, NULL, NULL, NULL);
+    if (bench_spawn(argv, NULL, NULL, true, NULL) != 0)
+        (void)bench_spawn(lazy, NULL, NULL, true, NULL);
 }
 
 static void unmount_at_exit(void)
@@ -329,22 +304,6 @@ static void usage(FILE *out)
             "  --kausalfs PATH  the kausalfs program (default: beside this one)\n"
             "  --json           one JSON array\n",
             NAMES_MAX);
-}
-
-/* A program beside this one, unless given. */
-static char *beside(const char *given, const char *name)
-{
-    char self[4096];
-    ssize_t n;
-    char *slash;
-
-    if (given) return strdup(given);
-    n = readlink("/proc/self/exe", self, sizeof(self) - 32);
-    if (n <= 0) return strdup(name);
-    self[n] = '\0';
-    slash = strrchr(self, '/');
-    strcpy(slash ? slash + 1 : self, name);
-    return strdup(self);
 }
 
 static int parse(int argc, char **argv, struct config *config)
@@ -414,8 +373,8 @@ int bench_ingest_main(int argc, char **argv)
     rc = parse(argc, argv, &run->config);
     if (rc) return rc;
     run->report.json = run->config.json;
-    run->config.kausal = beside(run->config.kausal, "kausal");
-    run->config.kausalfs = beside(run->config.kausalfs, "kausalfs");
+    run->config.kausal = bench_beside(run->config.kausal, "kausal");
+    run->config.kausalfs = bench_beside(run->config.kausalfs, "kausalfs");
     snprintf(run->root, sizeof(run->root), "%s/kausal-bench-ingest.XXXXXX", run->config.dir);
     if (!mkdtemp(run->root)) bench_die(run->root, -errno);
     snprintf(run->copy, sizeof(run->copy), "%s/tree", run->root);
@@ -425,8 +384,8 @@ int bench_ingest_main(int argc, char **argv)
         const char *cp[] = {"cp", "-a", run->config.tree, run->copy, NULL};
         const char *init[] = {run->config.kausal, "-d", run->db, "init", NULL};
         bench_progress("ingest: copying %s", run->config.tree);
-        if (spawn(cp, NULL, NULL, NULL) != 0) bench_die("cp -a", -EIO);
-        if (spawn(init, NULL, NULL, NULL) != 0) bench_die("kausal init", -EIO);
+        if (bench_spawn(cp, NULL, NULL, true, NULL) != 0) bench_die("cp -a", -EIO);
+        if (bench_spawn(init, NULL, NULL, true, NULL) != 0) bench_die("kausal init", -EIO);
     }
     mounted_run = run;
     if (atexit(unmount_at_exit) != 0) bench_die("atexit", -ENOMEM);
@@ -437,7 +396,8 @@ int bench_ingest_main(int argc, char **argv)
     {
         const char *argv_cscope[] = {"cscope", "-b", "-q", "-R", NULL};
         start = bench_now_ns();
-        if (spawn(argv_cscope, run->copy, NULL, NULL) != 0) bench_die("cscope -b -q -R", -EIO);
+        if (bench_spawn(argv_cscope, run->copy, NULL, true, NULL) != 0)
+            bench_die("cscope -b -q -R", -EIO);
         build_us = since_us(start);
     }
     snprintf(extra, sizeof(extra),

@@ -7,12 +7,15 @@
 #include "bench.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -152,6 +155,46 @@ void bench_progress(const char *fmt, ...)
     fprintf(stderr, "\r\033[K");
     vfprintf(stderr, fmt, ap);
     va_end(ap);
+}
+
+int bench_spawn(const char *const argv[], const char *dir, FILE *out, bool quiet, long *rss_kib)
+{
+    struct rusage usage;
+    int status;
+    pid_t pid = fork();
+
+    if (pid < 0) return -1;
+    if (pid == 0) {
+        int null = open("/dev/null", O_WRONLY);
+        if (dir && chdir(dir) < 0) _exit(126);
+        if (out) dup2(fileno(out), STDOUT_FILENO);
+        if (null >= 0 && quiet) {
+            if (!out) dup2(null, STDOUT_FILENO);
+            dup2(null, STDERR_FILENO);
+        }
+        execvp(argv[0], (char *const *)(uintptr_t)argv);
+        _exit(127);
+    }
+    while (wait4(pid, &status, 0, &usage) < 0) {
+        if (errno != EINTR) return -1;
+    }
+    if (rss_kib) *rss_kib = usage.ru_maxrss;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+char *bench_beside(const char *given, const char *name)
+{
+    char self[4096];
+    ssize_t n;
+    char *slash;
+
+    if (given) return strdup(given);
+    n = readlink("/proc/self/exe", self, sizeof(self) - 64);
+    if (n <= 0 || strlen(name) >= 64) return strdup(name);
+    self[n] = '\0';
+    slash = strrchr(self, '/');
+    strcpy(slash ? slash + 1 : self, name);
+    return strdup(self);
 }
 
 static void usage(FILE *out)
