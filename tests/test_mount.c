@@ -477,7 +477,7 @@ static void test_mount_fsync_survives_kill_9(void **state)
                         "(for i in $(seq 1 400); do yes $(printf %%07d $i) | head -c 4096; done"
                         " | dd of=%s/blocks/%s bs=4096 iflag=fullblock oflag=dsync conv=notrunc"
                         " 2>/dev/null &)"
-                        "; sleep 0.2; kill -9 $(cat %s/LOCK) && fusermount3 -u -z %s 2>&1",
+                        "; sleep 0.4; kill -9 $(cat %s/LOCK) && fusermount3 -u -z %s 2>&1",
                         f->mnt, f->util_id, f->db, f->mnt),
                      0);
     f->mounted = false;
