@@ -111,17 +111,13 @@ int cli_open(struct cli *cli, bool create)
      * replay, rather than each run writing a table of its own. */
     options.flags = KDB_OPEN_KEEP_LOG;
     if (create) options.flags |= KDB_OPEN_CREATE;
+    /* A mountpoint stands for the database mounted there. */
+    mounted = mounted_database(path);
+    if (mounted) path = mounted;
     for (int waited_ms = 0;; waited_ms += CLI_BUSY_POLL_MS) {
         struct timespec pause = {0, CLI_BUSY_POLL_MS * 1000000L};
         held.text[0] = '\0';
         rc = kdb_open(path, &options, &cli->db);
-        if (rc == -ENOENT && !mounted && !create) {
-            mounted = mounted_database(path);
-            if (mounted) {
-                path = mounted;
-                rc = kdb_open(path, &options, &cli->db);
-            }
-        }
         if (rc != -EBUSY || waited_ms >= CLI_BUSY_WAIT_MS) break;
         (void)nanosleep(&pause, NULL);
     }
