@@ -34,6 +34,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -451,26 +452,29 @@ static bool seen_in_file(const struct ingest *in, const struct file *f, const st
 }
 
 /* Reads, parses and stores one file; keeps its symbols' names, its refs and includes. */
-static int ingest_file(struct ingest *in, struct c_parser *parser, struct c_unit *unit,
-                       uint32_t index)
+/* A file's path as it is read. */
+static void full_path(const struct ingest *in, const struct file *f, char *full, size_t size)
+{
+    snprintf(full, size, "%s/%s", in->trees[f->tree].root, f->path);
+}
+
+/*
+ * Stores one file (text[0..len), as parse_rc says it was read and parsed
+ * into unit) and its symbols; keeps its symbols' names, refs and includes.
+ */
+static int ingest_file(struct ingest *in, uint32_t index, const char *text, size_t len,
+                       const struct c_unit *unit, int parse_rc)
 {
     struct file *f = &in->files[index];
     char full[PATH_MAX * 2];
-    char *text, *meta;
-    size_t len;
+    char *meta;
     uint32_t *local; /* unit symbol index -> syms index, or NONE for a repeat */
     struct kdb_block b;
-    int rc;
+    int rc = parse_rc;
 
-    snprintf(full, sizeof(full), "%s/%s", in->trees[f->tree].root, f->path);
-    rc = read_file(full, &text, &len);
-    if (rc < 0) {
-        cli_error("ingest: %s: %s", full, strerror(-rc));
-        return rc;
-    }
-    in->bytes += len;
-    rc = c_parse(parser, text, len, unit);
+    full_path(in, f, full, sizeof(full));
     if (rc < 0) goto out;
+    in->bytes += len;
     if (unit->had_errors) in->errors_parse++;
     meta = symbol_meta(C_FILE, f->path, strlen(f->path), 1, unit->line_count, false);
     if (!meta) {
@@ -563,8 +567,147 @@ static int ingest_file(struct ingest *in, struct c_parser *parser, struct c_unit
     }
     free(local);
 out:
-    free(text);
     if (rc < 0) cli_error("ingest: %s: %s", full, kdb_strerror(rc));
+    return rc;
+}
+
+static void progress(const struct ingest *in, size_t done)
+{
+    double s = (double)(now_ns() - in->start_ns) / 1e9;
+
+    fprintf(stderr, "\r\033[Kingest: %zu/%zu files, %.0f files/s, %zu blocks", done, in->file_count,
+            s > 0 ? (double)done / s : 0.0, in->sym_count + done);
+}
+
+/* ---- reading and parsing, on every core ---- */
+
+/* A file read and parsed by a worker, waiting for the main thread to store it. */
+struct parsed {
+    size_t index; /* the file it holds */
+    bool ready;
+    int rc; /* of reading or parsing */
+    char *text;
+    size_t len;
+    struct c_unit unit;
+};
+
+/*
+ * Workers take the files in order and read and parse them into a ring of
+ * slots; the main thread stores them in the same order (so ingest's
+ * output does not depend on the workers' timing). A worker waits while the
+ * ring is full.
+ */
+struct pool {
+    struct ingest *in;
+    pthread_mutex_t lock;
+    pthread_cond_t changed;
+    struct parsed *slots; /* file i goes to slots[i % slot_count] */
+    size_t slot_count;
+    size_t next;     /* the next file a worker takes */
+    size_t consumed; /* files the main thread has stored */
+    bool stop;
+    pthread_t *threads;
+    size_t thread_count;
+};
+
+static void *parse_worker(void *arg)
+{
+    struct pool *p = arg;
+    struct c_parser *parser = c_parser_new();
+
+    pthread_mutex_lock(&p->lock);
+    for (;;) {
+        size_t i;
+        struct parsed *slot;
+        char full[PATH_MAX * 2];
+        while (!p->stop && p->next < p->in->file_count && p->next - p->consumed >= p->slot_count)
+            pthread_cond_wait(&p->changed, &p->lock);
+        if (p->stop || p->next >= p->in->file_count) break;
+        i = p->next++;
+        slot = &p->slots[i % p->slot_count];
+        pthread_mutex_unlock(&p->lock);
+        /* The slot is this worker's alone until it is marked ready. */
+        full_path(p->in, &p->in->files[i], full, sizeof(full));
+        free(slot->text);
+        slot->text = NULL;
+        slot->rc = parser ? read_file(full, &slot->text, &slot->len) : -ENOMEM;
+        if (slot->rc == 0) slot->rc = c_parse(parser, slot->text, slot->len, &slot->unit);
+        pthread_mutex_lock(&p->lock);
+        slot->index = i;
+        slot->ready = true;
+        pthread_cond_broadcast(&p->changed);
+    }
+    pthread_mutex_unlock(&p->lock);
+    c_parser_free(parser);
+    return NULL;
+}
+
+static void pool_stop(struct pool *p)
+{
+    pthread_mutex_lock(&p->lock);
+    p->stop = true;
+    pthread_cond_broadcast(&p->changed);
+    pthread_mutex_unlock(&p->lock);
+    for (size_t t = 0; t < p->thread_count; t++)
+        pthread_join(p->threads[t], NULL);
+    for (size_t i = 0; i < p->slot_count; i++) {
+        free(p->slots[i].text);
+        c_unit_release(&p->slots[i].unit);
+    }
+    free(p->slots);
+    free(p->threads);
+    pthread_cond_destroy(&p->changed);
+    pthread_mutex_destroy(&p->lock);
+}
+
+/* Reads, parses and stores every file: the reading and parsing on every core. */
+static int ingest_files(struct ingest *in)
+{
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    struct pool p;
+    int rc = 0;
+
+    memset(&p, 0, sizeof(p));
+    p.in = in;
+    p.thread_count = cores < 1 ? 1 : cores > 8 ? 8 : (size_t)cores;
+    p.slot_count = p.thread_count * 4;
+    p.slots = calloc(p.slot_count, sizeof(*p.slots));
+    p.threads = calloc(p.thread_count, sizeof(*p.threads));
+    if (!p.slots || !p.threads || pthread_mutex_init(&p.lock, NULL) != 0) {
+        free(p.slots);
+        free(p.threads);
+        return -ENOMEM;
+    }
+    if (pthread_cond_init(&p.changed, NULL) != 0) {
+        pthread_mutex_destroy(&p.lock);
+        free(p.slots);
+        free(p.threads);
+        return -ENOMEM;
+    }
+    for (size_t t = 0; t < p.thread_count; t++) {
+        if (pthread_create(&p.threads[t], NULL, parse_worker, &p) != 0) {
+            p.thread_count = t; /* the ones running do all the work */
+            break;
+        }
+    }
+    if (p.thread_count == 0) rc = -EAGAIN;
+    for (size_t i = 0; rc == 0 && i < in->file_count; i++) {
+        struct parsed *slot = &p.slots[i % p.slot_count];
+        pthread_mutex_lock(&p.lock);
+        while (!(slot->ready && slot->index == i))
+            pthread_cond_wait(&p.changed, &p.lock);
+        pthread_mutex_unlock(&p.lock);
+        rc = ingest_file(in, (uint32_t)i, slot->text, slot->len, &slot->unit, slot->rc);
+        free(slot->text);
+        slot->text = NULL;
+        pthread_mutex_lock(&p.lock);
+        slot->ready = false;
+        p.consumed++;
+        pthread_cond_broadcast(&p.changed);
+        pthread_mutex_unlock(&p.lock);
+        if (in->progress && (i % 16 == 0 || i + 1 == in->file_count)) progress(in, i + 1);
+    }
+    pool_stop(&p);
     return rc;
 }
 
@@ -682,7 +825,7 @@ static int edge_order(const void *a, const void *b)
     return memcmp(x->target.bytes, y->target.bytes, KDB_ID_SIZE);
 }
 
-/* Brings the out-edges of source (of ingest's types) to want[0..n), sorted and without repeats. */
+/* Brings the out-edges of source (of ingest's types) to want[0..n), sorted (repeats are one edge). */
 static int sync_edges(struct ingest *in, const struct kdb_id *source, const struct kdb_edge *want,
                       size_t n)
 {
@@ -700,6 +843,8 @@ static int sync_edges(struct ingest *in, const struct kdb_id *source, const stru
     }
     for (size_t i = 0; i < n && rc == 0; i++) {
         int c = 1;
+        if (i > 0 && edge_order(&want[i - 1], &want[i]) == 0) continue; /* a set: once each */
+        in->edges_total++;
         while (j < have_count && (c = edge_order(&have[j], &want[i])) < 0) {
             rc = kdb_delete_edge(in->cli->db, &have[j++]);
             if (rc == 0) in->edges_removed++;
@@ -783,7 +928,6 @@ static int link_all(struct ingest *in)
         if (rc == 0) {
             if (w.count) qsort(w.edges, w.count, sizeof(*w.edges), edge_order);
             rc = sync_edges(in, &in->trees[t].id, w.edges, w.count);
-            in->edges_total += w.count;
         }
     }
     for (size_t i = 0; rc == 0 && i < in->file_count; i++) {
@@ -810,7 +954,6 @@ static int link_all(struct ingest *in)
         if (rc < 0) break;
         if (w.count) qsort(w.edges, w.count, sizeof(*w.edges), edge_order);
         rc = sync_edges(in, &f->id, w.edges, w.count);
-        in->edges_total += w.count;
         /* Each symbol: defined_in its file, and what it calls and uses. */
         for (uint32_t s = f->first_sym; rc == 0 && s < f->first_sym + f->sym_count; s++) {
             size_t unique = 0;
@@ -831,7 +974,6 @@ static int link_all(struct ingest *in)
                     w.edges[unique++] = w.edges[e];
             }
             rc = sync_edges(in, &in->syms[s].id, w.edges, unique);
-            in->edges_total += unique;
         }
         if (in->progress && i % 64 == 0)
             fprintf(stderr, "\r\033[Kingest: linking %zu/%zu files, %llu edges", i, in->file_count,
@@ -1002,14 +1144,6 @@ static int write_names(struct ingest *in)
 
 /* ---- the command ---- */
 
-static void progress(const struct ingest *in, size_t done)
-{
-    double s = (double)(now_ns() - in->start_ns) / 1e9;
-
-    fprintf(stderr, "\r\033[Kingest: %zu/%zu files, %.0f files/s, %zu blocks", done, in->file_count,
-            s > 0 ? (double)done / s : 0.0, in->sym_count + done);
-}
-
 static int make_tree(struct ingest *in, uint32_t t, const char *dir)
 {
     char *root = realpath(dir, NULL);
@@ -1049,14 +1183,14 @@ static int make_tree(struct ingest *in, uint32_t t, const char *dir)
 
 static int run(struct ingest *in, char **dirs, int count)
 {
-    struct c_parser *parser = c_parser_new();
-    struct c_unit unit = {0};
+    struct c_parser *parser = c_parser_new(); /* here only to say early if the grammar fails */
     int rc = 0;
 
     if (!parser) {
         cli_error("ingest: the C grammar did not load");
         return -ENOMEM;
     }
+    c_parser_free(parser);
     in->trees = calloc((size_t)count, sizeof(*in->trees));
     if (!in->trees) rc = -ENOMEM;
     for (int t = 0; rc == 0 && t < count; t++) {
@@ -1073,10 +1207,7 @@ static int run(struct ingest *in, char **dirs, int count)
         }
     }
     if (rc == 0 && in->file_count) qsort(in->files, in->file_count, sizeof(*in->files), by_path);
-    for (size_t i = 0; rc == 0 && i < in->file_count; i++) {
-        rc = ingest_file(in, parser, &unit, (uint32_t)i);
-        if (in->progress && (i % 16 == 0 || i + 1 == in->file_count)) progress(in, i + 1);
-    }
+    if (rc == 0) rc = ingest_files(in);
     if (rc == 0) rc = kdb_result_new(in->cli->db, &in->r);
     if (rc == 0) rc = index_names(in);
     if (rc == 0) rc = link_all(in);
@@ -1088,8 +1219,6 @@ static int run(struct ingest *in, char **dirs, int count)
         rc = kdb_flush(in->cli->db);
     if (rc == 0) rc = kdb_sync(in->cli->db);
     if (in->progress) fprintf(stderr, "\r\033[K");
-    c_unit_release(&unit);
-    c_parser_free(parser);
     return rc;
 }
 
