@@ -132,6 +132,7 @@ static const char a_h[] = "#ifndef A_H\n"
                           "enum mode { M_A, M_B };\n"
                           "union num { int i; float f; };\n"
                           "int pick(int v);\n"
+                          "static inline int clamp(int v) { return v < 0 ? 0 : v; }\n"
                           "extern int shared;\n"
                           "#endif\n";
 
@@ -148,6 +149,7 @@ static const char a_c[] = "#include \"a.h\"\n"
                           "    return v + counter;\n"
                           "}\n"
                           "API int pick(int v) { return helper(v); }\n"
+                          "int fact(int n) { return n ? n * fact(n - 1) : clamp(1); }\n"
                           "void vm(void)\n"
                           "{\n"
                           "    for (;;) {\n"
@@ -249,6 +251,10 @@ static void test_ingest_every_kind_and_edge(void **state)
     expect_not(f, edge("calls", "src/a.c", "function", "helper"));
     expect_not(f, edge("calls", "lib/one/twin.c", "function", "twin")); /* ambiguous */
     expect_not(f, edge("calls", "lib/two/twin.c", "function", "twin"));
+    /* A static inline function of a header is every includer's; a recursive call is an edge. */
+    edges_of(f, "src/a.c", "function", "fact");
+    expect_out(f, edge("calls", "src/a.h", "function", "clamp"));
+    expect_out(f, edge("calls", "src/a.c", "function", "fact"));
     edges_of(f, "src/a.c", "function", "vm"); /* the call inside vmcase(...) { } */
     expect_out(f, edge("calls", "src/a.c", "function", "pick"));
     edges_of(f, "src/a.c", "function", "only_y");

@@ -14,9 +14,10 @@
  * structs, unions, enums and typedefs it uses.
  *
  * Names resolve in this order: a definition in the same file (a static
- * one, or any); else the tree's only definition that is not static; else,
- * among several, the only one in the same directory; else none (the name
- * is ambiguous and gets no edge).
+ * one, or any); else the tree's only definition that is not static (or is
+ * static in a header: a static inline function); else, among several, the
+ * only one in the same directory; else none (the name is ambiguous and
+ * gets no edge).
  *
  * Incremental: every file is parsed again, but a block is written only if
  * its source URI, metadata or content differ from what the database holds,
@@ -82,6 +83,7 @@ struct file {
     char *path; /* relative to its tree: the source URI */
     char *dir;  /* path's directory, "" at the top */
     uint32_t tree;
+    bool header;        /* a .h file */
     uint32_t first_sym; /* its symbols: syms[first_sym .. first_sym + sym_count) */
     uint32_t sym_count;
     struct kdb_id id;
@@ -192,6 +194,7 @@ static int add_file(struct ingest *in, uint32_t tree, const char *path)
     f = &in->files[in->file_count];
     memset(f, 0, sizeof(*f));
     f->tree = tree;
+    f->header = path[strlen(path) - 1] == 'h';
     f->path = strdup(path);
     f->dir = strndup(path, slash ? (size_t)(slash - path) : 0);
     if (!f->path || !f->dir) {
@@ -756,7 +759,9 @@ static uint32_t resolve(const struct ingest *in, const struct ref *r)
             if (same_file == NONE || s->is_static) same_file = i;
             continue;
         }
-        if (s->is_static) continue;
+        /* A static definition elsewhere is out of reach, unless it is in a header (a
+         * static inline function), which every file that includes it has. */
+        if (s->is_static && !in->files[s->file].header) continue;
         globals++;
         global = i;
         if (strcmp(in->files[s->file].dir, file->dir) == 0) {
@@ -961,7 +966,7 @@ static int link_all(struct ingest *in)
             rc = want_edge(&w, &in->syms[s].id, KDB_EDGE_DEFINED_IN, &f->id);
             for (size_t r = first_ref[s]; rc == 0 && r < first_ref[s + 1]; r++) {
                 uint32_t target = resolve(in, &in->refs[r]);
-                if (target == NONE || target == s) continue;
+                if (target == NONE) continue; /* a call of itself is an edge to itself */
                 rc =
                     want_edge(&w, &in->syms[s].id,
                               in->refs[r].kind == C_REF_CALL ? KDB_EDGE_CALLS : KDB_EDGE_REFERENCES,
