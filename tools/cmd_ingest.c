@@ -89,6 +89,11 @@ struct file {
     struct kdb_id id;
 };
 
+struct interned {
+    uint32_t off; /* in names; UINT32_MAX: an empty slot */
+    uint32_t len;
+};
+
 struct tree {
     char *root; /* the directory, absolute */
     struct kdb_id id;
@@ -108,8 +113,10 @@ struct ingest {
     size_t ref_count, ref_capacity;
     struct inc *incs;
     size_t inc_count, inc_capacity;
-    char *names;
+    char *names; /* every name kept, once each (keep_name()) */
     size_t names_len, names_capacity;
+    struct interned *intern; /* hash table of names */
+    size_t intern_mask, intern_count;
     uint32_t *heads; /* hash table of names: first symbol of each chain, or NONE */
     size_t head_mask;
     struct kdb_result *r;
@@ -147,9 +154,49 @@ static int grow(void **items, size_t *capacity, size_t count, size_t size)
 }
 
 /* Copies a name into the arena; its offset into *off. */
+static uint64_t name_hash(const char *s, size_t len);
+
+/* The names kept so far, by hash, so that each is kept once (a tree calls the same names often). */
+static int intern_grow(struct ingest *in)
+{
+    size_t size = in->intern ? (in->intern_mask + 1) * 2 : 1 << 12;
+    struct interned *slots = malloc(size * sizeof(*slots));
+
+    if (!slots) return -ENOMEM;
+    for (size_t i = 0; i < size; i++)
+        slots[i].off = UINT32_MAX;
+    for (size_t i = 0; in->intern && i <= in->intern_mask; i++) {
+        struct interned e = in->intern[i];
+        size_t at;
+        if (e.off == UINT32_MAX) continue;
+        at = (size_t)name_hash(in->names + e.off, e.len) & (size - 1);
+        while (slots[at].off != UINT32_MAX)
+            at = (at + 1) & (size - 1);
+        slots[at] = e;
+    }
+    free(in->intern);
+    in->intern = slots;
+    in->intern_mask = size - 1;
+    return 0;
+}
+
+/* Keeps a name (once: the same name gets the same offset); its offset into *off. */
 static int keep_name(struct ingest *in, const char *name, size_t len, uint32_t *off)
 {
-    if (in->names_len + len > UINT32_MAX) return -EFBIG;
+    size_t at;
+
+    if (!in->intern || 2 * (in->intern_count + 1) > in->intern_mask + 1) {
+        if (intern_grow(in) < 0) return -ENOMEM;
+    }
+    for (at = (size_t)name_hash(name, len) & in->intern_mask; in->intern[at].off != UINT32_MAX;
+         at = (at + 1) & in->intern_mask) {
+        const struct interned *e = &in->intern[at];
+        if (e->len == len && memcmp(in->names + e->off, name, len) == 0) {
+            *off = e->off;
+            return 0;
+        }
+    }
+    if (in->names_len + len >= UINT32_MAX) return -EFBIG;
     while (in->names_len + len > in->names_capacity) {
         size_t want = in->names_capacity ? in->names_capacity * 2 : 1 << 16;
         char *more = realloc(in->names, want);
@@ -160,6 +207,8 @@ static int keep_name(struct ingest *in, const char *name, size_t len, uint32_t *
     if (len) memcpy(in->names + in->names_len, name, len);
     *off = (uint32_t)in->names_len;
     in->names_len += len;
+    in->intern[at] = (struct interned){.off = *off, .len = (uint32_t)len};
+    in->intern_count++;
     return 0;
 }
 
@@ -1241,6 +1290,7 @@ static void release(struct ingest *in)
     free(in->refs);
     free(in->incs);
     free(in->names);
+    free(in->intern);
     free(in->heads);
 }
 
