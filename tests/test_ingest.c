@@ -362,6 +362,26 @@ static void test_ingest_again_writes_only_what_changed(void **state)
     assert_int_equal(sh(f, "%s -d %s check", kausal(), f->db), 0);
 }
 
+/* In a git checkout, what git ignores is not ingested; untracked files it does not ignore are. */
+static void test_ingest_follows_git(void **state)
+{
+    struct fixture *f = *state;
+
+    if (sh(f, "git --version >/dev/null 2>&1") != 0) skip(); /* no git: trees are walked */
+    assert_int_equal(sh(f,
+                        "cd %s && git init -q . && printf 'ignored/\\n' > .gitignore &&"
+                        " mkdir -p ignored && printf 'int hidden(void) { return 0; }\\n' >"
+                        " ignored/hidden.c && git add src/a.c && git -c user.name=t"
+                        " -c user.email=t@t commit -qm t",
+                        f->tree),
+                     0);
+    ingest(f);
+    expect_out(f, "\"files\":5"); /* src/a.c tracked, the rest untracked but not ignored */
+    assert_int_not_equal(sh(f, "%s -d %s get %s 2>/dev/null", kausal(), f->db,
+                            id_of("ignored/hidden.c", "function", "hidden")),
+                         0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -369,6 +389,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ingest_reads_past_a_syntax_error, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ingest_again_writes_only_what_changed, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_ingest_follows_git, setup, teardown),
     };
     return cmocka_run_group_tests_name("ingest", tests, NULL, NULL);
 }

@@ -296,12 +296,17 @@ static pid_t start_git(const char *root, const char *const *args, FILE **out)
     return pid;
 }
 
-/* Closes git's output and waits for it. Whether it succeeded. */
+/* Reads what is left of git's output (so that it never writes into a closed pipe), closes it
+ * and waits for git. Whether it succeeded. */
 static bool finish_git(pid_t pid, FILE *out)
 {
     int status;
 
-    if (out) fclose(out);
+    if (out) {
+        while (getc(out) != EOF)
+            continue;
+        fclose(out);
+    }
     while (waitpid(pid, &status, 0) < 0) {
         if (errno != EINTR) return false;
     }
