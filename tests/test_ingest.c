@@ -30,6 +30,8 @@
 
 #include <cmocka.h>
 
+#include "test_util.h"
+
 #include "kdb.h"
 
 struct fixture {
@@ -48,21 +50,13 @@ static const char *kausal(void)
 /* Runs a shell command; standard output into f->out; returns the exit status. */
 static int sh(struct fixture *f, const char *fmt, ...)
 {
-    char command[4096];
     va_list ap;
-    FILE *p;
-    size_t n;
     int status;
 
     va_start(ap, fmt);
-    vsnprintf(command, sizeof(command), fmt, ap);
+    status = test_vsh(f->out, sizeof(f->out), fmt, ap);
     va_end(ap);
-    p = popen(command, "r");
-    assert_non_null(p);
-    n = fread(f->out, 1, sizeof(f->out) - 1, p);
-    f->out[n] = '\0';
-    status = pclose(p);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+    return status;
 }
 
 static void write_file(struct fixture *f, const char *path, const char *text)

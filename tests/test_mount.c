@@ -32,6 +32,8 @@
 
 #include <cmocka.h>
 
+#include "test_util.h"
+
 struct fixture {
     char dir[256];
     char db[300];
@@ -52,21 +54,13 @@ static const char *bin(const char *env, const char *fallback)
 /* Runs a shell command; its standard output (and error) into f->out; returns the exit status. */
 static int sh(struct fixture *f, const char *fmt, ...)
 {
-    char command[2048];
     va_list ap;
-    FILE *p;
-    size_t n;
     int status;
 
     va_start(ap, fmt);
-    vsnprintf(command, sizeof(command), fmt, ap);
+    status = test_vsh(f->out, sizeof(f->out), fmt, ap);
     va_end(ap);
-    p = popen(command, "r");
-    assert_non_null(p);
-    n = fread(f->out, 1, sizeof(f->out) - 1, p);
-    f->out[n] = '\0';
-    status = pclose(p);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+    return status;
 }
 
 static void expect_out(const struct fixture *f, const char *text)

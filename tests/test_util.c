@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include <cmocka.h>
 
@@ -333,4 +334,20 @@ bool test_quick(void)
 {
     const char *env = getenv("KDB_TEST_QUICK");
     return env && *env && strcmp(env, "0") != 0;
+}
+
+int test_vsh(char *out, size_t size, const char *fmt, va_list ap)
+{
+    char command[4096];
+    FILE *p;
+    size_t n;
+    int status;
+
+    vsnprintf(command, sizeof(command), fmt, ap);
+    p = popen(command, "r");
+    assert_non_null(p);
+    n = fread(out, 1, size - 1, p);
+    out[n] = '\0';
+    status = pclose(p);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
 }

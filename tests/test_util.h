@@ -11,6 +11,7 @@
 #ifndef KDB_TESTS_TEST_UTIL_H
 #define KDB_TESTS_TEST_UTIL_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -94,6 +95,13 @@ void test_options(struct kdb_options *options, const struct kdb_vfs *vfs);
 
 /* The seed: KDB_TEST_SEED if set, else fallback; printed either way. */
 uint64_t test_seed(uint64_t fallback);
+
+/*
+ * Runs the shell command fmt (printf-style) with popen(); its standard
+ * output, NUL-terminated, into out (size bytes). Returns its exit status,
+ * or 128 when it did not exit.
+ */
+int test_vsh(char *out, size_t size, const char *fmt, va_list ap);
 
 /* splitmix64 step. */
 uint64_t test_random(uint64_t *state);

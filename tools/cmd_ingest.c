@@ -425,6 +425,27 @@ static int store(struct ingest *in, const struct kdb_block *block)
     return rc;
 }
 
+/* Stores a block of these fields (meta is taken over and freed; NULL: -ENOMEM). */
+static int store_fields(struct ingest *in, const struct kdb_id *id, const char *uri, char *meta,
+                        const char *content, size_t len)
+{
+    struct kdb_block b;
+    int rc;
+
+    if (!meta) return -ENOMEM;
+    memset(&b, 0, sizeof(b));
+    b.id = *id;
+    b.source_uri = uri;
+    b.source_uri_len = uri ? strlen(uri) : 0;
+    b.metadata = meta;
+    b.metadata_len = strlen(meta);
+    b.content = content;
+    b.content_len = len;
+    rc = store(in, &b);
+    free(meta);
+    return rc;
+}
+
 /* The metadata of a symbol, as JSON text (json_dumps is not used: its key order is fixed here). */
 static char *symbol_meta(enum c_kind kind, const char *name, size_t name_len, uint32_t line_start,
                          uint32_t line_end, bool is_static)
@@ -448,24 +469,11 @@ static int store_symbol(struct ingest *in, const char *uri, enum c_kind kind, co
                         size_t name_len, const char *text, size_t len, uint32_t line_start,
                         uint32_t line_end, bool is_static, struct kdb_id *id)
 {
-    char *meta = symbol_meta(kind, name, name_len, line_start, line_end, is_static);
     const char *kind_name = c_kind_name(kind);
-    struct kdb_block b;
-    int rc;
 
-    if (!meta) return -ENOMEM;
     kdb_id_for_symbol(uri, strlen(uri), kind_name, strlen(kind_name), name, name_len, id);
-    memset(&b, 0, sizeof(b));
-    b.id = *id;
-    b.source_uri = uri;
-    b.source_uri_len = strlen(uri);
-    b.metadata = meta;
-    b.metadata_len = strlen(meta);
-    b.content = text;
-    b.content_len = len;
-    rc = store(in, &b);
-    free(meta);
-    return rc;
+    return store_fields(
+        in, id, uri, symbol_meta(kind, name, name_len, line_start, line_end, is_static), text, len);
 }
 
 static int read_file(const char *path, char **text, size_t *len)
@@ -524,38 +532,24 @@ static int ingest_file(struct ingest *in, uint32_t index, const char *text, size
 {
     struct file *f = &in->files[index];
     char full[PATH_MAX * 2];
-    char *meta;
     uint32_t *local; /* unit symbol index -> syms index, or NONE for a repeat */
-    struct kdb_block b;
     int rc = parse_rc;
 
     full_path(in, f, full, sizeof(full));
     if (rc < 0) goto out;
     in->bytes += len;
     if (unit->had_errors) in->errors_parse++;
-    meta = symbol_meta(C_FILE, f->path, strlen(f->path), 1, unit->line_count, false);
-    if (!meta) {
-        rc = -ENOMEM;
-        goto out;
-    }
-    memset(&b, 0, sizeof(b));
-    b.id = f->id;
-    b.source_uri = f->path;
-    b.source_uri_len = strlen(f->path);
-    b.metadata = meta;
-    b.metadata_len = strlen(meta);
-    b.content = text;
-    b.content_len = len;
-    rc = store(in, &b);
+    rc = store_fields(in, &f->id, f->path,
+                      symbol_meta(C_FILE, f->path, strlen(f->path), 1, unit->line_count, false),
+                      text, len);
     if (rc == -EFBIG) {
         /* A generated header of tens of MiB: the file stays a node, its text is not kept. */
         cli_error("ingest: %s: over the content limit; its block keeps no content", full);
         in->too_large++;
-        b.content = NULL;
-        b.content_len = 0;
-        rc = store(in, &b);
+        rc = store_fields(in, &f->id, f->path,
+                          symbol_meta(C_FILE, f->path, strlen(f->path), 1, unit->line_count, false),
+                          NULL, 0);
     }
-    free(meta);
     if (rc < 0) goto out;
 
     local = calloc(unit->symbol_count + 1, sizeof(*local));
@@ -924,7 +918,15 @@ static int sync_edges(struct ingest *in, const struct kdb_id *source, const stru
     return rc;
 }
 
-/* Deletes what source `contains` that keep does not hold (a file or symbol gone), and its contents. */
+static int by_id(const void *a, const void *b)
+{
+    return memcmp(a, b, KDB_ID_SIZE);
+}
+
+/*
+ * Deletes what source `contains` that keep (sorted by id) does not hold (a
+ * file or symbol gone), and its contents.
+ */
 static int delete_gone(struct ingest *in, const struct kdb_id *source, const struct kdb_id *keep,
                        size_t keep_count, int depth)
 {
@@ -941,10 +943,7 @@ static int delete_gone(struct ingest *in, const struct kdb_id *source, const str
     for (size_t i = 0; i < count; i++)
         old[i] = in->r->edges[i].target;
     for (size_t i = 0; i < count && rc == 0; i++) {
-        bool kept = false;
-        for (size_t k = 0; k < keep_count && !kept; k++)
-            kept = memcmp(keep[k].bytes, old[i].bytes, KDB_ID_SIZE) == 0;
-        if (kept) continue;
+        if (keep_count && bsearch(&old[i], keep, keep_count, sizeof(*keep), by_id)) continue;
         if (depth == 0) rc = delete_gone(in, &old[i], NULL, 0, 1); /* a file's symbols */
         if (rc == 0) rc = kdb_delete_block(in->cli->db, &old[i]);
         if (rc == -ENOENT)
@@ -983,6 +982,7 @@ static int link_all(struct ingest *in)
             keep[n++] = in->files[i].id;
             rc = want_edge(&w, &in->trees[t].id, KDB_EDGE_CONTAINS, &in->files[i].id);
         }
+        if (n) qsort(keep, n, sizeof(*keep), by_id);
         if (rc == 0) rc = delete_gone(in, &in->trees[t].id, keep, n, 0);
         if (rc == 0) {
             if (w.count) qsort(w.edges, w.count, sizeof(*w.edges), edge_order);
@@ -1009,13 +1009,13 @@ static int link_all(struct ingest *in)
             if (target != NONE && target != i)
                 rc = want_edge(&w, &f->id, KDB_EDGE_IMPORTS, &in->files[target].id);
         }
+        if (n) qsort(keep, n, sizeof(*keep), by_id);
         if (rc == 0) rc = delete_gone(in, &f->id, keep, n, 1);
         if (rc < 0) break;
         if (w.count) qsort(w.edges, w.count, sizeof(*w.edges), edge_order);
         rc = sync_edges(in, &f->id, w.edges, w.count);
         /* Each symbol: defined_in its file, and what it calls and uses. */
         for (uint32_t s = f->first_sym; rc == 0 && s < f->first_sym + f->sym_count; s++) {
-            size_t unique = 0;
             w.count = 0;
             rc = want_edge(&w, &in->syms[s].id, KDB_EDGE_DEFINED_IN, &f->id);
             for (size_t r = first_ref[s]; rc == 0 && r < first_ref[s + 1]; r++) {
@@ -1028,11 +1028,7 @@ static int link_all(struct ingest *in)
             }
             if (rc < 0) break;
             if (w.count) qsort(w.edges, w.count, sizeof(*w.edges), edge_order);
-            for (size_t e = 0; e < w.count; e++) { /* a set: each edge once */
-                if (unique == 0 || edge_order(&w.edges[unique - 1], &w.edges[e]) != 0)
-                    w.edges[unique++] = w.edges[e];
-            }
-            rc = sync_edges(in, &in->syms[s].id, w.edges, unique);
+            rc = sync_edges(in, &in->syms[s].id, w.edges, w.count);
         }
         if (in->progress && i % 64 == 0)
             fprintf(stderr, "\r\033[Kingest: linking %zu/%zu files, %llu edges", i, in->file_count,
@@ -1068,20 +1064,7 @@ static char *index_meta(const char *kind, const char *name)
 static int store_index(struct ingest *in, const struct kdb_id *id, const char *kind,
                        const char *name, const char *content, size_t len)
 {
-    char *meta = index_meta(kind, name);
-    struct kdb_block b;
-    int rc;
-
-    if (!meta) return -ENOMEM;
-    memset(&b, 0, sizeof(b));
-    b.id = *id;
-    b.metadata = meta;
-    b.metadata_len = strlen(meta);
-    b.content = content;
-    b.content_len = len;
-    rc = store(in, &b);
-    free(meta);
-    return rc;
+    return store_fields(in, id, NULL, index_meta(kind, name), content, len);
 }
 
 /* One tree's shards: each a sorted list of its symbols whose names hash there. */
@@ -1089,7 +1072,7 @@ static int write_shards(struct ingest *in, uint32_t t)
 {
     const char *root = in->trees[t].root;
     char **lines = NULL;
-    size_t count = 0, at = 0;
+    size_t count = 0, capacity = 0, at = 0;
     int rc = 0;
 
     for (size_t i = 0; i < in->sym_count && rc == 0; i++) {
@@ -1106,16 +1089,12 @@ static int write_shards(struct ingest *in, uint32_t t)
             rc = -ENOMEM;
             break;
         }
-        {
-            char **more = realloc(lines, (count + 1) * sizeof(*lines));
-            if (!more) {
-                free(line);
-                rc = -ENOMEM;
-                break;
-            }
-            lines = more;
-            lines[count++] = line;
+        if (grow((void **)&lines, &capacity, count, sizeof(*lines)) < 0) {
+            free(line);
+            rc = -ENOMEM;
+            break;
         }
+        lines[count++] = line;
     }
     if (rc == 0 && count) qsort(lines, count, sizeof(*lines), line_order);
     for (unsigned shard = 0; rc == 0 && shard < NAMES_SHARD_COUNT; shard++) {
@@ -1206,9 +1185,7 @@ static int write_names(struct ingest *in)
 static int make_tree(struct ingest *in, uint32_t t, const char *dir)
 {
     char *root = realpath(dir, NULL);
-    char *meta;
-    struct kdb_block b;
-    int rc;
+    json_t *meta;
 
     if (!root) {
         cli_error("ingest: %s: %s", dir, strerror(errno));
@@ -1216,28 +1193,12 @@ static int make_tree(struct ingest *in, uint32_t t, const char *dir)
     }
     in->trees[t].root = root;
     kdb_id_for_symbol("", 0, "tree", 4, root, strlen(root), &in->trees[t].id);
-    meta = symbol_meta(C_FILE, root, strlen(root), 0, 0, false);
-    if (!meta) return -ENOMEM;
-    /* The tree's metadata says "tree", not "file". */
+    meta = json_pack("{s:s, s:s, s:s}", "kind", "tree", "name", root, "lang", "c");
     {
-        json_t *m = json_loads(meta, 0, NULL);
-        free(meta);
-        if (!m) return -ENOMEM;
-        json_object_set_new(m, "kind", json_string("tree"));
-        json_object_del(m, "line_start");
-        json_object_del(m, "line_end");
-        json_object_del(m, "static");
-        meta = json_dumps(m, JSON_COMPACT | JSON_PRESERVE_ORDER);
-        json_decref(m);
-        if (!meta) return -ENOMEM;
+        char *text = meta ? json_dumps(meta, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+        json_decref(meta);
+        return store_fields(in, &in->trees[t].id, NULL, text, NULL, 0);
     }
-    memset(&b, 0, sizeof(b));
-    b.id = in->trees[t].id;
-    b.metadata = meta;
-    b.metadata_len = strlen(meta);
-    rc = store(in, &b);
-    free(meta);
-    return rc;
 }
 
 static int run(struct ingest *in, char **dirs, int count)
