@@ -31,6 +31,7 @@
 #include "env.h"
 #include "format.h"
 #include "graph.h"
+#include "graph_file.h"
 #include "kassert.h"
 #include "lsm.h"
 #include "memtable.h"
@@ -58,6 +59,8 @@ struct kdb {
     int error;            /* a failed flush or compaction: sticky, 0 or a negative errno */
     uint64_t block_count; /* live blocks */
     struct graph graph;   /* every live edge, both ways */
+    uint64_t
+        graph_sequence;   /* the tables' sequence the graph file on disk matches; or UINT64_MAX */
     uint64_t recovery_ns; /* time kdb_open() spent in replay */
     uint64_t stall_count; /* changes that waited for a flush */
     uint64_t stall_ns;    /* time they waited */
@@ -207,13 +210,20 @@ static bool is_live(const struct kdb *db, const uint8_t *id)
 /* An edge tombstone a block's delete implies: header and payload, never logged. */
 #define IMPLIED_RECORD_SIZE (WAL_RECORD_HEADER_SIZE + EDGE_PAYLOAD_SIZE)
 
-/* The edges of id the index holds (a self-loop twice): room for the tombstones its delete implies. */
-static size_t edge_degree(const struct kdb *db, const uint8_t *id)
+/*
+ * The edges of id the index holds (a self-loop twice): room for the
+ * tombstones its delete implies. Reads the lists of id and of its
+ * neighbours into the index, so that the delete itself cannot fail.
+ */
+static int edge_degree(struct kdb *db, const uint8_t *id, size_t *degree)
 {
-    uint32_t node = graph_find(&db->graph, id);
-    const struct graph_node *n = node == GRAPH_NONE ? NULL : &db->graph.nodes[node];
+    uint32_t node;
+    int rc = graph_node(&db->graph, id, true, &node);
 
-    return n ? (size_t)n->out.count + n->in.count : 0;
+    *degree = 0;
+    if (rc == 0 && node != GRAPH_NONE)
+        *degree = (size_t)db->graph.nodes[node].out.count + db->graph.nodes[node].in.count;
+    return rc;
 }
 
 /*
@@ -224,10 +234,11 @@ static size_t edge_degree(const struct kdb *db, const uint8_t *id)
  */
 static int reserve_change(struct kdb *db, unsigned type, const uint8_t *payload, uint8_t **implied)
 {
-    size_t k = type == WAL_RECORD_DELETE_BLOCK ? edge_degree(db, block_payload_id(payload)) : 0;
-    int rc = memtable_reserve_n(db->mem, 1 + k);
+    size_t k = 0;
+    int rc = type == WAL_RECORD_DELETE_BLOCK ? edge_degree(db, block_payload_id(payload), &k) : 0;
 
     *implied = NULL;
+    if (rc == 0) rc = memtable_reserve_n(db->mem, 1 + k);
     if (rc < 0 || k == 0) return rc;
     *implied = memtable_alloc(db->mem, k * IMPLIED_RECORD_SIZE);
     return *implied ? 0 : -ENOMEM;
@@ -259,10 +270,11 @@ static void put_edge_entry(struct kdb *db, const uint8_t *record, const uint8_t 
 static void drop_edges(struct kdb *db, const uint8_t *id, uint64_t sequence, uint64_t mtime_ns,
                        uint8_t *implied)
 {
-    uint32_t node = graph_find(&db->graph, id);
+    uint32_t node;
     const struct graph_node *n;
 
-    if (node == GRAPH_NONE) return;
+    /* reserve_change() read the node and its neighbours: nothing can fail here. */
+    if (graph_node(&db->graph, id, false, &node) < 0 || node == GRAPH_NONE) return;
     kdb_assert(implied != NULL); /* a node has edges: reserve_change() made room */
     n = &db->graph.nodes[node];
     for (int pass = 0; pass < 2; pass++) {
@@ -305,9 +317,10 @@ static int apply_record(struct kdb *db, const uint8_t *record, const uint8_t *ke
     if (type == WAL_RECORD_PUT_EDGE || type == WAL_RECORD_DELETE_EDGE) {
         put_edge_entry(db, record, kept);
         if (type == WAL_RECORD_DELETE_EDGE) {
-            (void)graph_remove(&db->graph, edge_payload_source(payload), edge_payload_type(payload),
-                               edge_payload_target(payload));
-            return 0;
+            /* Live, graph_has() read both ends; in replay this can fail. */
+            int rc = graph_remove(&db->graph, edge_payload_source(payload),
+                                  edge_payload_type(payload), edge_payload_target(payload));
+            return rc < 0 ? rc : 0;
         }
         int rc = graph_add(&db->graph, edge_payload_source(payload), edge_payload_type(payload),
                            edge_payload_target(payload));
@@ -483,38 +496,99 @@ static int presize_for_replay(struct kdb *db, uint64_t first_segment)
     return memtable_presize(db->mem, (size_t)(ls.bytes >> 10));
 }
 
-/*
- * Fills the edge index from the tables, oldest first, so that a newer
- * table's put or tombstone has the last word; replay then brings it up to
- * date with the log. Reads only the tables' edge entries, which follow
- * their blocks.
- */
-static int load_edges(struct kdb *db)
+/* Fills g from the tables' edge entries, oldest table first, so that a newer table's put or
+ * tombstone has the last word. */
+static int edges_from_tables(struct kdb *db, struct graph *g)
 {
-    uint64_t seed = 0;
-    int rc = db->env.vfs->random(db->env.vfs->ctx, &seed, sizeof(seed));
-
-    if (rc < 0) return rc;
-    graph_init(&db->graph, &db->env, seed);
     for (size_t i = db->lsm.table_count; i-- > 0;) {
         struct table *t = db->lsm.tables[i];
         for (uint64_t e = t->block_count; e < t->count; e++) {
             struct table_record r;
             const uint8_t *p;
-            rc = table_read(t, &db->env, e, &r);
+            int rc = table_read(t, &db->env, e, &r);
             if (rc < 0) return rc;
             p = r.payload;
-            if (r.type == WAL_RECORD_DELETE_EDGE) {
-                (void)graph_remove(&db->graph, edge_payload_source(p), edge_payload_type(p),
-                                   edge_payload_target(p));
-                continue;
-            }
-            rc = graph_add(&db->graph, edge_payload_source(p), edge_payload_type(p),
-                           edge_payload_target(p));
+            if (r.type == WAL_RECORD_DELETE_EDGE)
+                rc = graph_remove(g, edge_payload_source(p), edge_payload_type(p),
+                                  edge_payload_target(p));
+            else
+                rc = graph_add(g, edge_payload_source(p), edge_payload_type(p),
+                               edge_payload_target(p));
             if (rc < 0) return rc;
         }
     }
     return 0;
+}
+
+/*
+ * Fills the edge index as the tables make it (as of their last sequence):
+ * from the graph file if it matches them, else from the tables' edge
+ * entries. Replay then brings it up to date with the log.
+ */
+static int load_edges(struct kdb *db, uint64_t sequence)
+{
+    struct graph_base *base = NULL;
+    uint64_t seed = 0;
+    int rc = db->env.vfs->random(db->env.vfs->ctx, &seed, sizeof(seed));
+
+    if (rc < 0) return rc;
+    graph_init(&db->graph, &db->env, seed);
+    db->graph_sequence = UINT64_MAX;
+    if (db->lsm.table_count == 0) return 0;
+    rc = graph_base_open(&db->env, db->path, sequence, &base);
+    if (rc == 0) {
+        db->graph_sequence = sequence;
+        return graph_attach(&db->graph, base);
+    }
+    if (rc == -ENOMEM) return rc;
+    /* None, stale, damaged (logged) or unreadable: the tables say the same, slower. */
+    return edges_from_tables(db, &db->graph);
+}
+
+/*
+ * The graph file this handle started from holds what the tables do: every
+ * page's checksum, and each node's lists against an index rebuilt from the
+ * tables. Returns 0 or -KDB_ECORRUPT (logged), -ENOMEM, an I/O error.
+ */
+static int check_graph_file(struct kdb *db)
+{
+    struct graph_base *base = db->graph.base;
+    struct graph g;
+    int rc;
+
+    if (!base) return 0;
+    graph_init(&g, &db->env, db->graph.seed ^ 0x9e3779b97f4a7c15ull);
+    rc = edges_from_tables(db, &g);
+    if (rc == 0 && (g.edge_count != base->edge_count || g.live_nodes != base->node_count))
+        rc = KDB_CORRUPT(&db->env, GRAPH_NAME ": %llu edges, the tables %llu",
+                         (unsigned long long)base->edge_count, (unsigned long long)g.edge_count);
+    for (uint64_t i = 0; rc == 0 && i < base->node_count; i++) {
+        struct graph_base_node n, far;
+        uint32_t node;
+        rc = graph_base_node(base, (uint32_t)i, &n);
+        if (rc == 0) rc = graph_node(&g, n.id, false, &node);
+        if (rc == 0 && (node == GRAPH_NONE || g.nodes[node].out.count != n.out_count ||
+                        g.nodes[node].in.count != n.in_count))
+            rc = KDB_CORRUPT(&db->env, GRAPH_NAME ": node %llu's lists differ from the tables'",
+                             (unsigned long long)i);
+        for (uint32_t k = 0; rc == 0 && k < n.out_count; k++) {
+            uint32_t entry = get_le32(n.entries + (size_t)k * 4);
+            if (graph_entry_node(entry) >= base->node_count) {
+                rc = KDB_CORRUPT(&db->env, GRAPH_NAME ": node %llu has a bad entry",
+                                 (unsigned long long)i);
+                break;
+            }
+            rc = graph_base_node(base, graph_entry_node(entry), &far);
+            if (rc == 0) rc = graph_has(&g, n.id, graph_entry_type(entry), far.id);
+            if (rc == 0)
+                rc = KDB_CORRUPT(&db->env, GRAPH_NAME ": node %llu has an edge the tables lack",
+                                 (unsigned long long)i);
+            else if (rc == 1)
+                rc = 0;
+        }
+    }
+    graph_release(&g);
+    return rc;
 }
 
 static int open_engine(struct kdb *db)
@@ -539,7 +613,7 @@ static int open_engine(struct kdb *db)
     if (rc < 0) return rc;
     db->lsm_ready = true;
     wal_options.first_sequence = last_sequence + 1;
-    rc = load_edges(db);
+    rc = load_edges(db, last_sequence);
     if (rc == 0) rc = new_memtable(db);
     if (rc == 0) rc = presize_for_replay(db, wal_options.first_segment);
     if (rc < 0) return rc;
@@ -626,6 +700,36 @@ out_free:
     return rc;
 }
 
+/* The last sequence number the tables hold (the manifest's). */
+static uint64_t tables_sequence(struct kdb *db)
+{
+    uint64_t sequence;
+
+    pthread_mutex_lock(&db->lsm.manifest_lock);
+    sequence = db->lsm.committed ? db->lsm.committed->last_sequence : 0;
+    pthread_mutex_unlock(&db->lsm.manifest_lock);
+    return sequence;
+}
+
+/*
+ * Saves the edge index as the graph file, if the tables have changed since
+ * the one on disk: the memtable goes out as a table first, so that the
+ * index is the tables' own. A failure costs the next open a rebuild, not
+ * data: it is logged, and the close goes on.
+ */
+static void save_graph(struct kdb *db)
+{
+    int rc = 0;
+
+    if (db->lsm.table_count == 0 || tables_sequence(db) == db->graph_sequence) return;
+    if (memtable_count(db->mem) > 0) rc = kdb_flush(db);
+    if (rc == 0) rc = graph_file_write(&db->graph, db->path, tables_sequence(db));
+    if (rc < 0)
+        KDB_LOG(&db->env, KDB_LOG_WARNING,
+                "the edge index was not saved (%s): the next open rebuilds it from the tables",
+                kdb_strerror(rc));
+}
+
 int kdb_close(struct kdb *db)
 {
     int rc = 0;
@@ -639,6 +743,7 @@ int kdb_close(struct kdb *db)
     if (db->lsm_ready && db->wal_ready && !db->error && !db->wal.error &&
         !(db->options.flags & KDB_OPEN_KEEP_LOG) && memtable_count(db->mem) > 0)
         rc = kdb_flush(db);
+    if (rc == 0 && db->lsm_ready && db->wal_ready && !db->error && !db->wal.error) save_graph(db);
     if (db->lsm_ready) lsm_close(&db->lsm);
     db->lsm_ready = false;
     if (db->wal_ready) {
@@ -909,7 +1014,8 @@ int kdb_put_edge(struct kdb *db, const struct kdb_edge *edge)
     if (db->remote) return remote_edge(db->remote, REMOTE_PUT_EDGE, edge);
     if (!edge_type_valid(edge->type)) return -EINVAL;
     if (!is_live(db, source) || !is_live(db, target)) return -ENOENT;
-    if (graph_has(&db->graph, source, edge->type, target)) return 0;
+    rc = graph_has(&db->graph, source, edge->type, target);
+    if (rc != 0) return rc < 0 ? rc : 0;
     rc = writable(db);
     if (rc < 0) return rc;
     record = memtable_alloc(db->mem, len);
@@ -920,7 +1026,11 @@ int kdb_put_edge(struct kdb *db, const struct kdb_edge *edge)
     rc = graph_add(&db->graph, source, edge->type, target);
     if (rc < 0) return rc;
     rc = commit(db, WAL_RECORD_PUT_EDGE, record, len, &version);
-    if (rc < 0) (void)graph_remove(&db->graph, source, edge->type, target);
+    if (rc < 0) {
+        int undone = graph_remove(&db->graph, source, edge->type, target);
+        kdb_assert(undone == 1); /* both ends were read: it cannot fail */
+        (void)undone;
+    }
     return rc;
 }
 
@@ -933,7 +1043,8 @@ int kdb_delete_edge(struct kdb *db, const struct kdb_edge *edge)
 
     if (db->remote) return remote_edge(db->remote, REMOTE_DELETE_EDGE, edge);
     if (!edge_type_valid(edge->type)) return -EINVAL;
-    if (!graph_has(&db->graph, edge->source.bytes, edge->type, edge->target.bytes)) return -ENOENT;
+    rc = graph_has(&db->graph, edge->source.bytes, edge->type, edge->target.bytes);
+    if (rc <= 0) return rc < 0 ? rc : -ENOENT;
     rc = writable(db);
     if (rc < 0) return rc;
     record = memtable_alloc(db->mem, len);
@@ -1057,10 +1168,12 @@ static bool walk_valid(unsigned direction, uint32_t type_mask)
  * edges, or with *rc -ENOENT for no block. A node's block is live: a
  * block's delete takes its edges, so the common case reads no table.
  */
-static uint32_t node_of(const struct kdb *db, const uint8_t *id, int *rc)
+static uint32_t node_of(struct kdb *db, const uint8_t *id, int *rc)
 {
-    uint32_t node = graph_find(&db->graph, id);
+    uint32_t node;
 
+    *rc = graph_node(&db->graph, id, false, &node);
+    if (*rc < 0) return GRAPH_NONE;
     *rc = node != GRAPH_NONE || is_live(db, id) ? 0 : -ENOENT;
     return node;
 }
@@ -1384,11 +1497,13 @@ int kdb_check(struct kdb *db, uint64_t *records_out)
 
     if (records_out) *records_out = 0;
     if (db->remote) return remote_check(db->remote, records_out);
+    int rc = check_graph_file(db);
+    if (rc < 0) return rc;
     for (size_t i = 0; i < db->lsm.table_count; i++) {
         const struct table *t = db->lsm.tables[i];
         for (uint64_t e = 0; e < t->count; e++) {
             struct table_record r;
-            int rc = table_read_checked(t, &db->env, e, &r);
+            rc = table_read_checked(t, &db->env, e, &r);
             if (rc < 0) return rc;
             records++;
         }

@@ -21,6 +21,8 @@
 #define TABLE_VERSION     2u /* 2: edge entries after the blocks; 1 is still read */
 #define MANIFEST_MAGIC    "KDBMAN\0\0"
 #define MANIFEST_VERSION  1u
+#define GRAPH_MAGIC       "KDBGRAPH"
+#define GRAPH_VERSION     1u
 #define SOCKET_MAGIC      "KDBSOCK\0" /* the first frame a server sends */
 #define SOCKET_VERSION    1u
 
@@ -33,6 +35,7 @@
 #define TABLE_SUFFIX       ".sst"
 #define FORMAT_TMP_SUFFIX  ".tmp" /* a file being written; removed at open */
 #define MANIFEST_NAME      "MANIFEST"
+#define GRAPH_NAME         "GRAPH" /* the edge index, saved (a cache) */
 
 /*
  * Parses a numbered file name: prefix, 16 lowercase hex digits, suffix,
@@ -172,5 +175,19 @@ static_assert(BLOCK_ID_OFFSET + 16 == BLOCK_PUT_FIXED_SIZE, "block fields tile")
 static_assert(WAL_RECORD_HEADER_SIZE + BLOCK_MTIME_OFFSET + 8 <= 64, "a view reads one line");
 static_assert(sizeof(WAL_MAGIC) - 1 == FORMAT_MAGIC_SIZE, "magic is 8 bytes");
 static_assert(WAL_RECORD_TYPE_COUNT <= 256, "record type fits a byte");
+
+/* The graph file: see FORMAT.md, "The graph file". */
+#define GRAPH_HEADER_SIZE             64
+#define GRAPH_HEADER_VERSION_OFFSET   8
+#define GRAPH_HEADER_PAGE_SIZE_OFFSET 12
+#define GRAPH_HEADER_SEQUENCE_OFFSET  16
+#define GRAPH_HEADER_NODES_OFFSET     24
+#define GRAPH_HEADER_ENTRIES_OFFSET   32
+#define GRAPH_HEADER_EDGES_OFFSET     40
+#define GRAPH_HEADER_SUMS_OFFSET      48
+#define GRAPH_HEADER_CHECKSUM_OFFSET  56
+#define GRAPH_PAGE_SIZE               4096 /* each page of the body has its checksum */
+#define GRAPH_NODE_RECORD_SIZE        32
+static_assert(GRAPH_HEADER_CHECKSUM_OFFSET + 8 == GRAPH_HEADER_SIZE, "graph header layout");
 
 #endif /* KDB_ENGINE_FORMAT_H */

@@ -8,6 +8,8 @@
 #include <string.h>
 
 #include "checksum.h"
+#include "coding.h"
+#include "graph_file.h"
 #include "kassert.h"
 
 #define GRAPH_SLOTS_MIN 64 /* hash slots at first; kept at most half full */
@@ -50,7 +52,8 @@ static size_t slot_of(const struct graph *g, const uint8_t id[KDB_ID_SIZE])
     return (size_t)hash_id_seeded(id, g->seed) & g->slot_mask;
 }
 
-uint32_t graph_find(const struct graph *g, const uint8_t id[KDB_ID_SIZE])
+/* The node of id in memory, or GRAPH_NONE. */
+static uint32_t mem_find(const struct graph *g, const uint8_t id[KDB_ID_SIZE])
 {
     if (!g->slots) return GRAPH_NONE;
     for (size_t i = slot_of(g, id);; i = (i + 1) & g->slot_mask) {
@@ -135,21 +138,108 @@ static int nodes_reserve(struct graph *g)
     return 0;
 }
 
-/* The node of id, made if missing; GRAPH_NONE with *rc set on failure. */
-static uint32_t node_get_or_add(struct graph *g, const uint8_t id[KDB_ID_SIZE], int *rc)
+/* A new node for id (not in memory): GRAPH_NONE with *rc set on failure. */
+static uint32_t node_new(struct graph *g, const uint8_t id[KDB_ID_SIZE], int *rc)
 {
-    uint32_t node = graph_find(g, id);
+    uint32_t node;
 
-    if (node != GRAPH_NONE) return node;
     *rc = slots_reserve(g);
     if (*rc == 0) *rc = nodes_reserve(g);
     if (*rc < 0) return GRAPH_NONE;
     node = g->free_count ? g->free_nodes[--g->free_count] : g->node_count++;
     memset(&g->nodes[node], 0, sizeof(g->nodes[node]));
     memcpy(g->nodes[node].id, id, KDB_ID_SIZE);
+    g->nodes[node].base = GRAPH_NONE;
     slot_insert(g->slots, g->slot_mask, g, node);
     g->live_nodes++;
     return node;
+}
+
+/* The node of the base's node number, in memory: as it is, or new and pending. */
+static uint32_t node_from_base(struct graph *g, uint32_t number, int *rc)
+{
+    struct graph_base_node b;
+    uint32_t node;
+
+    *rc = 0;
+    if (g->from_base[number]) {
+        /* A node gone has no edges left, so no list still names it. */
+        kdb_assert(g->from_base[number] != GRAPH_GONE);
+        return g->from_base[number] - 1;
+    }
+    *rc = graph_base_node(g->base, number, &b);
+    if (*rc < 0) return GRAPH_NONE;
+    node = node_new(g, b.id, rc);
+    if (node == GRAPH_NONE) return node;
+    g->nodes[node].base = number;
+    g->nodes[node].pending = true;
+    g->from_base[number] = node + 1;
+    return node;
+}
+
+/* The node of id, in memory or brought from the base (pending); GRAPH_NONE: none, or *rc < 0. */
+static uint32_t node_lookup(struct graph *g, const uint8_t id[KDB_ID_SIZE], int *rc)
+{
+    uint32_t node = mem_find(g, id), number = GRAPH_NONE;
+
+    *rc = 0;
+    if (node != GRAPH_NONE || !g->base) return node;
+    *rc = graph_base_find(g->base, id, &number);
+    if (*rc == -ENOENT) *rc = 0; /* in neither */
+    if (*rc < 0 || number == GRAPH_NONE) return GRAPH_NONE;
+    if (g->from_base[number] == GRAPH_GONE) return GRAPH_NONE;
+    return node_from_base(g, number, rc);
+}
+
+/* Reads a pending node's lists from the base: 0, or an error with the node still pending. */
+static int node_load(struct graph *g, uint32_t node)
+{
+    struct graph_base_node b;
+    struct graph_list lists[2] = {{0}};
+    int rc;
+
+    if (!g->nodes[node].pending) return 0;
+    rc = graph_base_node(g->base, g->nodes[node].base, &b);
+    if (rc < 0) return rc;
+    lists[0].capacity = b.out_count;
+    lists[1].capacity = b.in_count;
+    for (int pass = 0; pass < 2; pass++) {
+        lists[pass].entries = env_malloc(g->env, ((size_t)lists[pass].capacity + 1) * 4);
+        if (!lists[pass].entries) rc = -ENOMEM;
+    }
+    for (uint32_t i = 0; rc == 0 && i < b.out_count + b.in_count; i++) {
+        uint32_t entry = get_le32(b.entries + (size_t)i * 4);
+        uint32_t number = graph_entry_node(entry), other;
+        unsigned type = graph_entry_type(entry);
+        struct graph_list *list = &lists[i >= b.out_count];
+        if (number >= g->base->node_count || type < 1 || type > KDB_EDGE_TYPE_MAX) {
+            rc = KDB_CORRUPT(g->env, "graph file: node %u has a bad entry %08x", node, entry);
+            break;
+        }
+        other = node_from_base(g, number, &rc); /* may move g->nodes */
+        if (other != GRAPH_NONE) list->entries[list->count++] = graph_entry(other, type);
+    }
+    if (rc < 0) {
+        env_free(g->env, lists[0].entries);
+        env_free(g->env, lists[1].entries);
+        return rc;
+    }
+    g->nodes[node].out = lists[0];
+    g->nodes[node].in = lists[1];
+    g->nodes[node].pending = false;
+    g->list_bytes += ((uint64_t)lists[0].capacity + lists[1].capacity) * sizeof(uint32_t);
+    return 0;
+}
+
+/* The node of id, its lists read, made if missing; GRAPH_NONE with *rc set on failure. */
+static uint32_t node_get_or_add(struct graph *g, const uint8_t id[KDB_ID_SIZE], int *rc)
+{
+    uint32_t node = node_lookup(g, id, rc);
+
+    if (*rc < 0) return GRAPH_NONE;
+    if (node == GRAPH_NONE) return node_new(g, id, rc);
+    *rc = node_load(g, node);
+    return *rc < 0 ? GRAPH_NONE : node;
 }
 
 /* Frees node if it has no edges left. */
@@ -157,9 +247,11 @@ static void node_drop_if_empty(struct graph *g, uint32_t node)
 {
     struct graph_node *n = &g->nodes[node];
 
-    /* Not if it is gone already (a neighbour may be seen more than once). */
-    if (n->out.count || n->in.count || graph_find(g, n->id) != node) return;
+    /* Not if it is gone already (a neighbour may be seen more than once), nor if its
+     * lists are still in the base. */
+    if (n->pending || n->out.count || n->in.count || mem_find(g, n->id) != node) return;
     slot_delete(g, node);
+    if (n->base != GRAPH_NONE) g->from_base[n->base] = GRAPH_GONE;
     g->list_bytes -= ((uint64_t)n->out.capacity + n->in.capacity) * sizeof(uint32_t);
     env_free(g->env, n->out.entries);
     env_free(g->env, n->in.entries);
@@ -211,6 +303,19 @@ void graph_init(struct graph *g, const struct env *env, uint64_t seed)
     g->seed = seed;
 }
 
+int graph_attach(struct graph *g, struct graph_base *base)
+{
+    kdb_assert(g->node_count == 0 && !g->base);
+    g->from_base = env_calloc(g->env, (size_t)base->node_count + 1, sizeof(*g->from_base));
+    if (!g->from_base) {
+        graph_base_close(base);
+        return -ENOMEM;
+    }
+    g->base = base;
+    g->edge_count = base->edge_count;
+    return 0;
+}
+
 void graph_release(struct graph *g)
 {
     for (uint32_t i = 0; i < g->node_count; i++) {
@@ -221,17 +326,52 @@ void graph_release(struct graph *g)
     env_free(g->env, g->marks);
     env_free(g->env, g->free_nodes);
     env_free(g->env, g->slots);
+    env_free(g->env, g->from_base);
+    graph_base_close(g->base);
     memset(g, 0, sizeof(*g));
 }
 
-bool graph_has(const struct graph *g, const uint8_t source[KDB_ID_SIZE], unsigned type,
-               const uint8_t target[KDB_ID_SIZE])
+int graph_node(struct graph *g, const uint8_t id[KDB_ID_SIZE], bool neighbours_too, uint32_t *node)
 {
-    uint32_t s = graph_find(g, source), t;
+    int rc;
 
-    if (s == GRAPH_NONE) return false;
-    t = graph_find(g, target);
+    *node = node_lookup(g, id, &rc);
+    if (*node == GRAPH_NONE) return rc;
+    rc = node_load(g, *node);
+    for (int pass = 0; rc == 0 && neighbours_too && pass < 2; pass++) {
+        for (uint32_t i = 0;
+             rc == 0 && i < (pass ? g->nodes[*node].in.count : g->nodes[*node].out.count); i++) {
+            const struct graph_list *list = pass ? &g->nodes[*node].in : &g->nodes[*node].out;
+            rc = node_load(g, graph_entry_node(list->entries[i]));
+        }
+    }
+    if (rc < 0) *node = GRAPH_NONE;
+    return rc;
+}
+
+int graph_has(struct graph *g, const uint8_t source[KDB_ID_SIZE], unsigned type,
+              const uint8_t target[KDB_ID_SIZE])
+{
+    uint32_t s, t;
+    int rc = graph_node(g, source, false, &s);
+
+    if (rc < 0 || s == GRAPH_NONE) return rc;
+    /* s's lists are read, so each node it has an edge with is in memory. */
+    t = mem_find(g, target);
     return t != GRAPH_NONE && list_find(&g->nodes[s].out, graph_entry(t, type)) >= 0;
+}
+
+int graph_load_all(struct graph *g)
+{
+    int rc = 0;
+
+    for (uint64_t i = 0; rc == 0 && g->base && i < g->base->node_count; i++) {
+        uint32_t node;
+        if (g->from_base[i] == GRAPH_GONE) continue;
+        node = node_from_base(g, (uint32_t)i, &rc);
+        if (node != GRAPH_NONE) rc = node_load(g, node);
+    }
+    return rc;
 }
 
 int graph_add(struct graph *g, const uint8_t source[KDB_ID_SIZE], unsigned type,
@@ -266,10 +406,14 @@ int graph_add(struct graph *g, const uint8_t source[KDB_ID_SIZE], unsigned type,
 int graph_remove(struct graph *g, const uint8_t source[KDB_ID_SIZE], unsigned type,
                  const uint8_t target[KDB_ID_SIZE])
 {
-    uint32_t s = graph_find(g, source), t = graph_find(g, target);
+    uint32_t s, t;
+    int rc = graph_node(g, source, false, &s);
 
-    if (s == GRAPH_NONE || t == GRAPH_NONE || list_find(&g->nodes[s].out, graph_entry(t, type)) < 0)
-        return 0;
+    if (rc < 0 || s == GRAPH_NONE) return rc;
+    t = mem_find(g, target);
+    if (t == GRAPH_NONE || list_find(&g->nodes[s].out, graph_entry(t, type)) < 0) return 0;
+    rc = node_load(g, t);
+    if (rc < 0) return rc;
     list_remove(&g->nodes[s].out, graph_entry(t, type));
     list_remove(&g->nodes[t].in, graph_entry(s, type));
     g->edge_count--;
@@ -280,21 +424,27 @@ int graph_remove(struct graph *g, const uint8_t source[KDB_ID_SIZE], unsigned ty
 
 uint64_t graph_remove_node(struct graph *g, const uint8_t id[KDB_ID_SIZE])
 {
-    uint32_t node = graph_find(g, id);
+    uint32_t node = mem_find(g, id);
     struct graph_node *n;
     uint64_t removed = 0;
 
-    if (node == GRAPH_NONE) return 0;
+    if (node == GRAPH_NONE) {
+        /* Not in memory: graph_node() found no node, so none in the base either. */
+        return 0;
+    }
     n = &g->nodes[node];
+    kdb_assert(!n->pending);
     /* Each neighbour loses its entries for node; then node's own lists go. */
     for (uint32_t i = 0; i < n->out.count; i++) {
         uint32_t other = graph_entry_node(n->out.entries[i]);
+        kdb_assert(!g->nodes[other].pending); /* graph_node(neighbours_too) read it */
         if (other != node)
             list_remove(&g->nodes[other].in,
                         graph_entry(node, graph_entry_type(n->out.entries[i])));
     }
     for (uint32_t i = 0; i < n->in.count; i++) {
         uint32_t other = graph_entry_node(n->in.entries[i]);
+        kdb_assert(!g->nodes[other].pending);
         if (other != node)
             list_remove(&g->nodes[other].out,
                         graph_entry(node, graph_entry_type(n->in.entries[i])));
@@ -356,9 +506,13 @@ static int breadth_first(struct graph *g, unsigned direction, uint32_t type_mask
 {
     for (size_t head = 0; head < visits->count; head++) {
         const struct graph_visit here = visits->items[head];
-        const struct graph_node *n = &g->nodes[here.node];
+        const struct graph_node *n;
+        int rc;
 
         if (here.depth >= max_depth) continue;
+        rc = node_load(g, here.node); /* may move g->nodes and g->marks */
+        if (rc < 0) return rc;
+        n = &g->nodes[here.node];
         for (unsigned pass = 0; pass < 2; pass++) {
             const struct graph_list *list = pass ? &n->in : &n->out;
             if (!(direction & (pass ? KDB_DIRECTION_IN : KDB_DIRECTION_OUT))) continue;
@@ -369,12 +523,12 @@ static int breadth_first(struct graph *g, unsigned direction, uint32_t type_mask
                 if (g->marks[next] == g->epoch) continue;
                 g->marks[next] = g->epoch;
                 if (limit && visits->count == limit) return 0;
-                int rc = visits_push(g, visits,
-                                     (struct graph_visit){.node = next,
-                                                          .depth = here.depth + 1,
-                                                          .parent = (uint32_t)head,
-                                                          .type = type,
-                                                          .reversed = pass == 1});
+                rc = visits_push(g, visits,
+                                 (struct graph_visit){.node = next,
+                                                      .depth = here.depth + 1,
+                                                      .parent = (uint32_t)head,
+                                                      .type = type,
+                                                      .reversed = pass == 1});
                 if (rc < 0) return rc;
                 if (next == goal) return 1;
             }
@@ -440,5 +594,6 @@ uint64_t graph_bytes(const struct graph *g)
     uint64_t bytes = (uint64_t)g->node_capacity *
                      (sizeof(*g->nodes) + sizeof(*g->marks) + sizeof(*g->free_nodes));
     if (g->slots) bytes += (g->slot_mask + 1) * sizeof(*g->slots);
+    if (g->base) bytes += (g->base->node_count + 1) * sizeof(*g->from_base);
     return bytes + g->list_bytes;
 }

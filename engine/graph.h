@@ -13,8 +13,17 @@
  * a dense array of marks small enough for the L2 cache.
  *
  * The index is what queries read; the log and the tables are what make it
- * durable: db.c keeps both in step and rebuilds the index at open. A node
- * left without edges is freed and its number reused.
+ * durable: db.c keeps both in step. A node left without edges is freed and
+ * its number reused.
+ *
+ * At open the index is either rebuilt from the tables or taken from the
+ * graph file (graph_file.h) as its base: then a node is read from the file
+ * the first time it is looked up, as a pending node (its id only), and its
+ * lists the first time they are read or changed, when each far end becomes
+ * a node (pending) in turn. So an open costs nothing per edge, and a query
+ * reads the nodes it touches. Every change reads both ends' lists first,
+ * so a pending node's lists in the file are still right; a node dropped
+ * from memory is marked gone, so that the file never brings it back.
  *
  * Threads: core only, like the memtable.
  */
@@ -58,7 +67,11 @@ struct graph_node {
     uint8_t id[KDB_ID_SIZE];
     struct graph_list out; /* edges from this node */
     struct graph_list in;  /* edges to this node */
+    uint32_t base;         /* its number in the base, or GRAPH_NONE */
+    bool pending;          /* its lists are still only in the base */
 };
+
+struct graph_base;
 
 /* One node a traversal reached. */
 struct graph_visit {
@@ -91,41 +104,66 @@ struct graph {
     /* Traversal scratch: marks[n] == epoch when node n was reached. */
     uint32_t *marks;
     uint32_t epoch;
+    /* The graph file the index started from, or NULL; for each of its
+     * nodes, its node number + 1 here, 0 if not read yet, or GRAPH_GONE. */
+    struct graph_base *base;
+    uint32_t *from_base;
 };
+
+#define GRAPH_GONE UINT32_MAX /* in from_base: the node lost its edges since */
 
 /* Sets up an empty index; takes no memory until the first edge. */
 void graph_init(struct graph *g, const struct env *env, uint64_t seed);
 
+/*
+ * Makes base (graph_file.h) the empty index's content, and takes it over.
+ * Returns 0 or -ENOMEM (base is then closed).
+ */
+KDB_MUST_USE int graph_attach(struct graph *g, struct graph_base *base);
+
 /* Frees everything. */
 void graph_release(struct graph *g);
 
-/* The node number of id, or GRAPH_NONE when id has no edges. */
-uint32_t graph_find(const struct graph *g, const uint8_t id[KDB_ID_SIZE]);
+/*
+ * The node of id, its lists read, into *node (GRAPH_NONE when id has no
+ * edges). With neighbours_too, the lists of every node it has an edge with are
+ * read as well, so that graph_remove_node() then cannot fail. Returns 0,
+ * -ENOMEM or -KDB_ECORRUPT (the graph file is damaged).
+ */
+KDB_MUST_USE int graph_node(struct graph *g, const uint8_t id[KDB_ID_SIZE], bool neighbours_too,
+                            uint32_t *node);
 
-/* Whether the edge is there. */
-bool graph_has(const struct graph *g, const uint8_t source[KDB_ID_SIZE], unsigned type,
-               const uint8_t target[KDB_ID_SIZE]);
+/* Whether the edge is there: 1, 0, or an error as graph_node() gives. */
+KDB_MUST_USE int graph_has(struct graph *g, const uint8_t source[KDB_ID_SIZE], unsigned type,
+                           const uint8_t target[KDB_ID_SIZE]);
 
 /*
  * Adds an edge; type is 1..KDB_EDGE_TYPE_MAX. Returns 1 if added, 0 if it
- * was there, -ENOMEM (nothing changed) or -ENOSPC (GRAPH_NODE_MAX nodes).
+ * was there, -ENOMEM (nothing changed), -ENOSPC (GRAPH_NODE_MAX nodes) or
+ * -KDB_ECORRUPT.
  */
 KDB_MUST_USE int graph_add(struct graph *g, const uint8_t source[KDB_ID_SIZE], unsigned type,
                            const uint8_t target[KDB_ID_SIZE]);
 
-/* Removes an edge. Returns 1 if removed, 0 if it was not there. */
-int graph_remove(struct graph *g, const uint8_t source[KDB_ID_SIZE], unsigned type,
-                 const uint8_t target[KDB_ID_SIZE]);
+/* Removes an edge. Returns 1 if removed, 0 if it was not there, or an error as graph_node(). */
+KDB_MUST_USE int graph_remove(struct graph *g, const uint8_t source[KDB_ID_SIZE], unsigned type,
+                              const uint8_t target[KDB_ID_SIZE]);
 
-/* Removes every edge from and to id (its node goes too). Returns how many. */
+/*
+ * Removes every edge from and to id (its node goes too), whose node
+ * graph_node(neighbours_too) read. Returns how many.
+ */
 uint64_t graph_remove_node(struct graph *g, const uint8_t id[KDB_ID_SIZE]);
+
+/* Reads every node of the base into memory (for graph_file_write()): 0 or an error. */
+KDB_MUST_USE int graph_load_all(struct graph *g);
 
 /*
  * Breadth-first from node start, following out-edges, in-edges or both
  * (KDB_DIRECTION_*), of the types in type_mask (bit t for type t; 0: all),
  * to at most max_depth edges away, reaching each node once. visits gets the
  * start, then each node in the order reached, up to limit entries (0: no
- * limit). Returns 0 or -ENOMEM.
+ * limit). Returns 0, -ENOMEM or -KDB_ECORRUPT.
  */
 KDB_MUST_USE int graph_traverse(struct graph *g, uint32_t start, unsigned direction,
                                 uint32_t type_mask, uint32_t max_depth, size_t limit,
@@ -134,8 +172,8 @@ KDB_MUST_USE int graph_traverse(struct graph *g, uint32_t start, unsigned direct
 /*
  * A shortest path from start to goal along edges as graph_traverse()
  * follows them, at most max_depth edges long: visits holds it start first,
- * each entry's parent the one before. Returns 1 if found, 0 if not, or
- * -ENOMEM.
+ * each entry's parent the one before. Returns 1 if found, 0 if not,
+ * -ENOMEM or -KDB_ECORRUPT.
  */
 KDB_MUST_USE int graph_path(struct graph *g, uint32_t start, uint32_t goal, unsigned direction,
                             uint32_t type_mask, uint32_t max_depth, struct graph_visits *visits);

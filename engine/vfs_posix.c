@@ -231,16 +231,20 @@ static int posix_list_dir(void *ctx, const char *path, kdb_vfs_list_fn fn, void 
 static int posix_lock(void *ctx, int fd)
 {
     struct flock lock = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0};
+    struct stat st;
     char pid[32];
-    int len;
+    int len, rc;
 
     (void)ctx;
     if (fcntl(fd, F_OFD_SETLK, &lock) < 0)
         return errno == EAGAIN || errno == EACCES ? -EBUSY : -errno;
-    /* Name the holder for whoever is refused next. */
+    /* Name the holder for whoever is refused next. The file is cut only if
+     * the last holder's pid was longer: a truncate costs a journal commit. */
     len = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
-    if (ftruncate(fd, 0) < 0) return -errno;
-    return posix_pwrite(ctx, fd, pid, (size_t)len, 0);
+    rc = posix_pwrite(ctx, fd, pid, (size_t)len, 0);
+    if (rc == 0 && fstat(fd, &st) < 0) rc = -errno;
+    if (rc == 0 && st.st_size > len && ftruncate(fd, len) < 0) rc = -errno;
+    return rc;
 }
 
 static uint64_t posix_now_ns(void *ctx)

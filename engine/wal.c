@@ -437,6 +437,24 @@ static int segment_create(struct wal *wal, uint64_t number, uint64_t salt, uint6
     return 0;
 }
 
+/* Opens for appending a segment that is its durable header alone. */
+static int segment_reopen(struct wal *wal, uint64_t number)
+{
+    const struct kdb_vfs *vfs = wal->env->vfs;
+    char path[WAL_PATH_SIZE];
+    int fd = -1;
+    int rc;
+
+    kdb_assert(wal->fd < 0);
+    rc = segment_path(path, wal->dir, number, WAL_SEGMENT_SUFFIX);
+    if (rc == 0) rc = vfs->open(vfs->ctx, path, KDB_VFS_OPEN_WRITE, &fd);
+    if (rc < 0) return rc;
+    wal->fd = fd;
+    wal->fd_number = number;
+    wal->dir_dirty = true; /* its name may not be durable yet: the first sync makes it so */
+    return 0;
+}
+
 /* Whether retired segment i's changes are in a table: it needs no fsync. */
 static bool retired_forgotten(const struct wal *wal, size_t i)
 {
@@ -833,9 +851,13 @@ static int replay_segments(struct wal *wal, const struct segment_list *list,
     return rc < 0 ? rc : 0;
 }
 
-/* Replays every segment; returns the number the next segment gets. */
+/*
+ * Replays every segment; returns the number the next segment gets, and
+ * whether that segment is there already, as a durable header alone that
+ * starts where the log goes on (*reuse: then its salt in *salt).
+ */
 static int replay_all(struct wal *wal, const struct wal_replay *replay, uint64_t first,
-                      uint64_t *next_number)
+                      uint64_t *next_number, bool *reuse, uint64_t *salt)
 {
     struct segment_list list;
     struct segment_replay last = {0};
@@ -848,9 +870,13 @@ static int replay_all(struct wal *wal, const struct wal_replay *replay, uint64_t
     if (rc == 0 && wal->segment_count) {
         *next_number = last.number + 1;
         if (last.records == 0) {
-            /* The newest segment holds nothing: reuse its number, not pile up empties. */
+            /* The newest segment holds nothing: reuse its number, not pile up empties;
+             * and the file itself if it is a header alone that fits (an open that wrote
+             * nothing left it so), which saves a create and an fdatasync. */
+            *reuse = last.size == WAL_HEADER_SIZE && last.first_sequence == wal->next_sequence;
+            *salt = last.salt;
             rc = segment_path(path, wal->dir, last.number, WAL_SEGMENT_SUFFIX);
-            if (rc == 0) rc = wal->env->vfs->unlink(wal->env->vfs->ctx, path);
+            if (rc == 0 && !*reuse) rc = wal->env->vfs->unlink(wal->env->vfs->ctx, path);
             if (rc == 0) {
                 wal->segment_count--;
                 wal->older_bytes -= last.size;
@@ -897,7 +923,8 @@ int wal_open(struct wal *wal, const struct env *env, const char *dir,
              const struct wal_options *options, const struct wal_replay *replay)
 {
     const struct kdb_vfs *vfs = env->vfs;
-    uint64_t number;
+    uint64_t number, salt = 0;
+    bool reuse = false;
     int rc = 0;
 
     kdb_assert(options->buffer_size_bytes >= WAL_RECORD_HEADER_SIZE);
@@ -910,13 +937,15 @@ int wal_open(struct wal *wal, const struct env *env, const char *dir,
     wal->buffer_size = options->buffer_size_bytes;
     wal->next_sequence = options->first_sequence;
     rc = init_sync(wal);
-    if (rc == 0) rc = replay_all(wal, replay, options->first_segment, &number);
-    if (rc == 0) {
-        wal->durable_sequence = wal->next_sequence - 1;
+    if (rc == 0) rc = replay_all(wal, replay, options->first_segment, &number, &reuse, &salt);
+    if (rc == 0) wal->durable_sequence = wal->next_sequence - 1;
+    if (rc == 0 && reuse) {
+        wal->salt = salt;
+        rc = segment_reopen(wal, number);
+    } else if (rc == 0) {
         rc = vfs->random(vfs->ctx, &wal->salt, sizeof(wal->salt));
-    }
-    if (rc == 0) {
-        rc = segment_create(wal, number, wal->salt, wal->next_sequence, vfs->now_ns(vfs->ctx));
+        if (rc == 0)
+            rc = segment_create(wal, number, wal->salt, wal->next_sequence, vfs->now_ns(vfs->ctx));
     }
     if (rc == 0) {
         wal->segment_number = number;

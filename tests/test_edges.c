@@ -303,6 +303,133 @@ static void test_edges_batch_get_and_result_reuse(void **state)
     assert_memory_equal(f->r->blocks[2].content, "two", 3);
 }
 
+/* ---- the graph file ---- */
+
+#define MODEL_BLOCKS 24 /* blocks 1..MODEL_BLOCKS */
+
+struct model {
+    uint32_t edge[MODEL_BLOCKS + 1][MODEL_BLOCKS + 1]; /* bit ty: s -ty-> t */
+    uint64_t count;
+};
+
+/* Every block's out-edges and in-edge count through kdb_edges(), and the count, as the model's. */
+static void check_model(struct fixture *f, const struct model *m)
+{
+    assert_int_equal(edge_count(f), m->count);
+    for (unsigned s = 1; s <= MODEL_BLOCKS; s++) {
+        unsigned out = 0, in = 0;
+        for (unsigned t = 1; t <= MODEL_BLOCKS; t++) {
+            out += (unsigned)__builtin_popcount(m->edge[s][t]);
+            in += (unsigned)__builtin_popcount(m->edge[t][s]);
+        }
+        assert_int_equal(edges(f, s, KDB_DIRECTION_OUT, 0), out);
+        for (size_t i = 0; i < f->r->count; i++) {
+            unsigned t = 0;
+            for (unsigned k = 1; k <= MODEL_BLOCKS && !t; k++) {
+                struct kdb_id id = test_id(k);
+                if (memcmp(&id, &f->r->edges[i].target, sizeof(id)) == 0) t = k;
+            }
+            assert_true(t != 0);
+            assert_true((m->edge[s][t] >> f->r->edges[i].type) & 1);
+        }
+        assert_int_equal(edges(f, s, KDB_DIRECTION_IN, 0), in);
+    }
+}
+
+static void reopen_with(struct fixture *f, unsigned flags)
+{
+    unsigned kept = f->options.flags;
+
+    f->options.flags = flags;
+    reopen(f);
+    f->options.flags = kept;
+}
+
+/*
+ * The index an open takes from GRAPH is the one the tables make, with the
+ * log on top: after closes that flush and write it, closes that keep the
+ * log (the file stays, the log adds to it), a kill after a flush (the file
+ * is stale: rebuilt), and a damaged header (rebuilt); changes on top of it
+ * include a block's delete, which must take the edges the file holds.
+ */
+static void test_edges_graph_file_matches_the_tables(void **state)
+{
+    struct fixture *f = *state;
+    struct model *m = calloc(1, sizeof(*m));
+    uint64_t x = test_seed(20261128) | 1;
+
+    assert_non_null(m);
+    for (unsigned i = 1; i <= MODEL_BLOCKS; i++)
+        put(f, i);
+    for (unsigned round = 0; round < 16; round++) {
+        for (unsigned op = 0; op < 40; op++) {
+            unsigned s = 1 + (unsigned)(test_random(&x) % MODEL_BLOCKS);
+            unsigned t = 1 + (unsigned)(test_random(&x) % MODEL_BLOCKS);
+            unsigned ty = 1 + (unsigned)(test_random(&x) % 3);
+            unsigned what = (unsigned)(test_random(&x) % 100);
+            uint32_t bit = UINT32_C(1) << ty;
+            if (what < 60) {
+                assert_int_equal(link(f, s, ty, t), 0);
+                m->count += !(m->edge[s][t] & bit);
+                m->edge[s][t] |= bit;
+            } else if (what < 95) {
+                assert_int_equal(unlink_edge(f, s, ty, t), m->edge[s][t] & bit ? 0 : -ENOENT);
+                m->count -= !!(m->edge[s][t] & bit);
+                m->edge[s][t] &= ~bit;
+            } else {
+                struct kdb_id id = test_id(s);
+                assert_int_equal(kdb_delete_block(f->db, &id), 0);
+                for (unsigned o = 1; o <= MODEL_BLOCKS; o++) {
+                    m->count -= (uint64_t)__builtin_popcount(m->edge[s][o]);
+                    if (o != s) m->count -= (uint64_t)__builtin_popcount(m->edge[o][s]);
+                    m->edge[s][o] = m->edge[o][s] = 0;
+                }
+                put(f, s);
+            }
+        }
+        switch (round % 4) {
+        case 0: /* a close flushes and saves the index */
+            reopen(f);
+            assert_true(vfs_mem_file_size(f->mem, DB "/GRAPH") > 0);
+            break;
+        case 1: /* a close that keeps the log: the file stays right under it */
+            reopen_with(f, f->options.flags | KDB_OPEN_KEEP_LOG);
+            break;
+        case 2: { /* killed after a flush: the file no longer matches the tables */
+            struct vfs_mem *crashed;
+            assert_int_equal(kdb_flush(f->db), 0);
+            assert_int_equal(kdb_sync(f->db), 0);
+            crashed = vfs_mem_clone(f->mem);
+            assert_non_null(crashed);
+            vfs_mem_crash(crashed);
+            kdb_result_free(f->r);
+            assert_int_equal(kdb_close(f->db), 0);
+            vfs_mem_free(f->mem);
+            f->mem = crashed;
+            f->options.vfs = vfs_mem_vfs(crashed);
+            assert_int_equal(kdb_open(DB, &f->options, &f->db), 0);
+            assert_int_equal(kdb_result_new(f->db, &f->r), 0);
+            break;
+        }
+        default: { /* a damaged header: rebuilt from the tables */
+            uint8_t *data;
+            reopen(f);
+            kdb_result_free(f->r);
+            assert_int_equal(kdb_close(f->db), 0);
+            data = vfs_mem_file_data(f->mem, DB "/GRAPH");
+            assert_non_null(data);
+            data[30] ^= 0x40;
+            assert_int_equal(kdb_open(DB, &f->options, &f->db), 0);
+            assert_int_equal(kdb_result_new(f->db, &f->r), 0);
+            break;
+        }
+        }
+        check_model(f, m);
+        assert_int_equal(kdb_check(f->db, NULL), 0); /* the graph file against the tables too */
+    }
+    free(m);
+}
+
 /* The id kausal put derives, and the ingester will give: XXH3-128 of URI, kind and name, NUL-joined. */
 static void test_edges_symbol_id_is_xxh3_128_of_its_parts(void **state)
 {
@@ -328,6 +455,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_edges_go_with_their_block_and_stay_gone, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_edges_graph_file_matches_the_tables, setup, teardown),
         cmocka_unit_test_setup_teardown(test_edges_traversal_and_path, setup, teardown),
         cmocka_unit_test_setup_teardown(test_edges_batch_get_and_result_reuse, setup, teardown),
         cmocka_unit_test(test_edges_symbol_id_is_xxh3_128_of_its_parts),

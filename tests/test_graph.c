@@ -17,13 +17,17 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "env.h"
 #include "graph.h"
+#include "graph_file.h"
 #include "test_util.h"
 
 #define MODEL_NODES 40
@@ -121,19 +125,34 @@ static int del(struct graph *g, unsigned s, unsigned type, unsigned t)
     return graph_remove(g, a, type, b);
 }
 
-static bool has(const struct graph *g, unsigned s, unsigned type, unsigned t)
+static bool has(struct graph *g, unsigned s, unsigned type, unsigned t)
 {
     uint8_t a[KDB_ID_SIZE], b[KDB_ID_SIZE];
+    int rc;
     id_of(s, a);
     id_of(t, b);
-    return graph_has(g, a, type, b);
+    rc = graph_has(g, a, type, b);
+    assert_true(rc >= 0);
+    return rc == 1;
 }
 
-static uint32_t node(const struct graph *g, unsigned i)
+static uint32_t node(struct graph *g, unsigned i)
 {
     uint8_t id[KDB_ID_SIZE];
+    uint32_t n;
     id_of(i, id);
-    return graph_find(g, id);
+    assert_int_equal(graph_node(g, id, false, &n), 0);
+    return n;
+}
+
+/* Removes node i with its edges, as db.c does: its neighbours read first. */
+static uint64_t remove_node(struct graph *g, unsigned i)
+{
+    uint8_t id[KDB_ID_SIZE];
+    uint32_t n;
+    id_of(i, id);
+    assert_int_equal(graph_node(g, id, true, &n), 0);
+    return graph_remove_node(g, id);
 }
 
 /* The test's index of a visit's node. */
@@ -214,7 +233,6 @@ static void test_graph_remove_node_takes_both_directions(void **state)
 {
     struct fixture *f = *state;
     struct graph *g = &f->g;
-    uint8_t id[KDB_ID_SIZE];
 
     /* 1 is a hub: out to 2 and 3 (twice by type), in from 4, a self-loop. */
     assert_int_equal(add(g, 1, KDB_EDGE_CALLS, 2), 1);
@@ -224,8 +242,7 @@ static void test_graph_remove_node_takes_both_directions(void **state)
     assert_int_equal(add(g, 1, KDB_EDGE_CALLS, 1), 1);
     assert_int_equal(add(g, 2, KDB_EDGE_CALLS, 3), 1); /* not 1's: stays */
     assert_int_equal(g->edge_count, 6);
-    id_of(1, id);
-    assert_int_equal(graph_remove_node(g, id), 5);
+    assert_int_equal(remove_node(g, 1), 5);
     assert_int_equal(g->edge_count, 1);
     assert_int_equal(node(g, 1), GRAPH_NONE);
     assert_int_equal(node(g, 4), GRAPH_NONE); /* had only the edge to 1 */
@@ -233,7 +250,7 @@ static void test_graph_remove_node_takes_both_directions(void **state)
     assert_int_equal(g->nodes[node(g, 2)].in.count, 0);
     assert_int_equal(g->nodes[node(g, 3)].in.count, 1);
     assert_int_equal(g->live_nodes, 2);
-    assert_int_equal(graph_remove_node(g, id), 0); /* nothing left */
+    assert_int_equal(remove_node(g, 1), 0); /* nothing left */
 }
 
 /* ---- traversals with known answers ---- */
@@ -413,7 +430,7 @@ static void model_bfs(const struct model *m, unsigned start, unsigned direction,
 }
 
 /* The model's picture of the index: counts, membership, lists. */
-static void check_against_model(const struct graph *g, const struct model *m)
+static void check_against_model(struct graph *g, const struct model *m)
 {
     uint32_t live = 0;
 
@@ -488,6 +505,50 @@ static void check_traversal(struct graph *g, const struct model *m, unsigned sta
     }
 }
 
+/* Adds and removes edges and nodes at random, in g and in the model alike. */
+static void churn(struct graph *g, struct model *m, uint64_t *x)
+{
+    /* Mostly adds, some removes, now and then a node's removal. */
+    for (unsigned i = 0; i < 80; i++) {
+        unsigned s = (unsigned)(next_random(x) % MODEL_NODES);
+        unsigned t = (unsigned)(next_random(x) % MODEL_NODES);
+        unsigned ty = 1 + (unsigned)(next_random(x) % 3); /* few types: more overlap */
+        unsigned what = (unsigned)(next_random(x) % 100);
+        uint32_t bit = UINT32_C(1) << ty;
+        if (what < 65) {
+            assert_int_equal(add(g, s, ty, t), !(m->edge[s][t] & bit));
+            m->count += !(m->edge[s][t] & bit);
+            m->edge[s][t] |= bit;
+        } else if (what < 97) {
+            assert_int_equal(del(g, s, ty, t), !!(m->edge[s][t] & bit));
+            m->count -= !!(m->edge[s][t] & bit);
+            m->edge[s][t] &= ~bit;
+        } else {
+            uint64_t gone = 0;
+            for (unsigned o = 0; o < MODEL_NODES; o++) {
+                gone += (uint64_t)__builtin_popcount(m->edge[s][o]);
+                if (o != s) gone += (uint64_t)__builtin_popcount(m->edge[o][s]);
+                m->edge[s][o] = m->edge[o][s] = 0;
+            }
+            assert_int_equal(remove_node(g, s), gone);
+            m->count -= gone;
+        }
+    }
+}
+
+/* A few traversals and paths from random starts, against the model's. */
+static void traverse_some(struct graph *g, const struct model *m, uint64_t *x,
+                          struct graph_visits *v)
+{
+    for (unsigned k = 0; k < 6; k++) {
+        unsigned start = (unsigned)(next_random(x) % MODEL_NODES);
+        unsigned direction = 1 + (unsigned)(next_random(x) % 3);
+        uint32_t mask = next_random(x) % 3 ? 0 : UINT32_C(1) << (1 + next_random(x) % 3);
+        uint32_t depth = (uint32_t)(next_random(x) % 5);
+        check_traversal(g, m, start, direction, mask, depth ? depth : UINT32_MAX, v);
+    }
+}
+
 static void test_graph_random_against_model(void **state)
 {
     struct fixture *f = *state;
@@ -498,45 +559,122 @@ static void test_graph_random_against_model(void **state)
 
     assert_non_null(m);
     for (unsigned round = 0; round < 60; round++) {
-        /* Churn: mostly adds, some removes, now and then a node's removal. */
-        for (unsigned i = 0; i < 80; i++) {
-            unsigned s = (unsigned)(next_random(&x) % MODEL_NODES);
-            unsigned t = (unsigned)(next_random(&x) % MODEL_NODES);
-            unsigned ty = 1 + (unsigned)(next_random(&x) % 3); /* few types: more overlap */
-            unsigned what = (unsigned)(next_random(&x) % 100);
-            uint32_t bit = UINT32_C(1) << ty;
-            if (what < 65) {
-                assert_int_equal(add(g, s, ty, t), !(m->edge[s][t] & bit));
-                m->count += !(m->edge[s][t] & bit);
-                m->edge[s][t] |= bit;
-            } else if (what < 97) {
-                assert_int_equal(del(g, s, ty, t), !!(m->edge[s][t] & bit));
-                m->count -= !!(m->edge[s][t] & bit);
-                m->edge[s][t] &= ~bit;
-            } else {
-                uint8_t id[KDB_ID_SIZE];
-                uint64_t gone = 0;
-                for (unsigned o = 0; o < MODEL_NODES; o++) {
-                    gone += (uint64_t)__builtin_popcount(m->edge[s][o]);
-                    if (o != s) gone += (uint64_t)__builtin_popcount(m->edge[o][s]);
-                    m->edge[s][o] = m->edge[o][s] = 0;
-                }
-                id_of(s, id);
-                assert_int_equal(graph_remove_node(g, id), gone);
-                m->count -= gone;
-            }
-        }
+        churn(g, m, &x);
         check_against_model(g, m);
-        for (unsigned k = 0; k < 6; k++) {
-            unsigned start = (unsigned)(next_random(&x) % MODEL_NODES);
-            unsigned direction = 1 + (unsigned)(next_random(&x) % 3);
-            uint32_t mask = next_random(&x) % 3 ? 0 : UINT32_C(1) << (1 + next_random(&x) % 3);
-            uint32_t depth = (uint32_t)(next_random(&x) % 5);
-            check_traversal(g, m, start, direction, mask, depth ? depth : UINT32_MAX, &v);
-        }
+        traverse_some(g, m, &x, &v);
     }
     graph_visits_release(g, &v);
     free(m);
+}
+
+/* ---- the graph file ---- */
+
+/* Writes g as dir's graph file at sequence, and starts g again from it alone. */
+static void save_and_reopen(struct fixture *f, const char *dir, uint64_t sequence)
+{
+    struct graph_base *base = NULL;
+    uint64_t edges = f->g.edge_count;
+
+    assert_int_equal(graph_file_write(&f->g, dir, sequence), 0);
+    graph_release(&f->g);
+    graph_init(&f->g, &f->env, 0x5eed + sequence);
+    assert_int_equal(graph_base_open(&f->env, dir, sequence + 1, &base), -ESTALE);
+    assert_int_equal(graph_base_open(&f->env, dir, sequence, &base), 0);
+    assert_int_equal(graph_attach(&f->g, base), 0);
+    assert_int_equal(f->g.edge_count, edges);
+    assert_int_equal(f->g.live_nodes, 0); /* nothing read yet */
+}
+
+/*
+ * An index started from the file answers as the one written, and takes
+ * changes as well: churn on nodes still in the file (adds, removes, a
+ * node's removal), then check, then save again, many times over.
+ */
+static void test_graph_file_random_against_model(void **state)
+{
+    struct fixture *f = *state;
+    struct model *m = calloc(1, sizeof(*m));
+    struct graph_visits v = {0};
+    uint64_t x = test_seed(20261127) | 1;
+    char dir[] = "/tmp/kdb-graph-XXXXXX";
+
+    assert_non_null(m);
+    assert_non_null(mkdtemp(dir));
+    for (unsigned round = 0; round < 40; round++) {
+        churn(&f->g, m, &x);
+        if (round % 3 == 0) {
+            save_and_reopen(f, dir, round + 1);
+            if (round % 2 == 0) continue; /* the next churn meets nodes still in the file */
+        }
+        traverse_some(&f->g, m, &x, &v);
+        check_against_model(&f->g, m);
+    }
+    check_against_model(&f->g, m);
+    graph_visits_release(&f->g, &v);
+    assert_int_equal(graph_file_remove(&f->env, dir), 0);
+    assert_int_equal(rmdir(dir), 0);
+    free(m);
+}
+
+/* Flips one byte of dir's graph file at offset. */
+static void flip_byte(const char *dir, long offset)
+{
+    char path[256];
+    FILE *file;
+    int c;
+
+    snprintf(path, sizeof(path), "%s/GRAPH", dir);
+    file = fopen(path, "r+b");
+    assert_non_null(file);
+    assert_int_equal(fseek(file, offset, SEEK_SET), 0);
+    c = fgetc(file);
+    assert_true(c != EOF);
+    assert_int_equal(fseek(file, offset, SEEK_SET), 0);
+    assert_true(fputc(c ^ 0x20, file) != EOF);
+    assert_int_equal(fclose(file), 0);
+}
+
+/*
+ * A damaged file is found out: a header at open, a page of nodes or lists
+ * when it is first read (that node's answer is an error, never a wrong
+ * one; the pages already read stay good).
+ */
+static void test_graph_file_damage_is_detected(void **state)
+{
+    struct fixture *f = *state;
+    struct graph_base *base = NULL;
+    char dir[] = "/tmp/kdb-graph-XXXXXX";
+    uint8_t id[KDB_ID_SIZE];
+    uint32_t n;
+
+    assert_non_null(mkdtemp(dir));
+    assert_int_equal(graph_base_open(&f->env, dir, 1, &base), -ENOENT);
+    /* 2000 nodes: a chain, so the body spans many pages. */
+    for (unsigned i = 0; i < 2000; i++)
+        assert_int_equal(add(&f->g, i, KDB_EDGE_CALLS, i + 1), 1);
+    assert_int_equal(graph_file_write(&f->g, dir, 9), 0);
+
+    flip_byte(dir, 20); /* the sequence, in the header */
+    assert_int_equal(graph_base_open(&f->env, dir, 9, &base), -KDB_ECORRUPT);
+    flip_byte(dir, 20);
+    assert_int_equal(graph_base_open(&f->env, dir, 9, &base), 0);
+    graph_release(&f->g);
+    graph_init(&f->g, &f->env, 1);
+    assert_int_equal(graph_attach(&f->g, base), 0);
+    assert_true(has(&f->g, 0, KDB_EDGE_CALLS, 1)); /* reads the first pages */
+
+    /* The last page of the body holds the last nodes' lists. */
+    struct stat st;
+    char path[256];
+    snprintf(path, sizeof(path), "%s/GRAPH", dir);
+    assert_int_equal(stat(path, &st), 0);
+    flip_byte(dir, (long)st.st_size - 3);
+    id_of(1999, id);
+    assert_int_equal(graph_node(&f->g, id, false, &n), -KDB_ECORRUPT);
+    assert_int_equal(graph_node(&f->g, id, false, &n), -KDB_ECORRUPT); /* and again */
+    assert_true(has(&f->g, 0, KDB_EDGE_CALLS, 1));                     /* the rest still answers */
+    assert_int_equal(graph_file_remove(&f->env, dir), 0);
+    assert_int_equal(rmdir(dir), 0);
 }
 
 /* A failed allocation at any point of an add leaves the index as it was. */
@@ -579,6 +717,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_graph_star_and_type_filter, setup, teardown),
         cmocka_unit_test_setup_teardown(test_graph_path_is_shortest, setup, teardown),
         cmocka_unit_test_setup_teardown(test_graph_random_against_model, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_graph_file_random_against_model, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_graph_file_damage_is_detected, setup, teardown),
         cmocka_unit_test_setup_teardown(test_graph_failed_allocation_changes_nothing, setup,
                                         teardown),
     };
