@@ -35,7 +35,7 @@ TEST_SRC  := $(wildcard tests/test_*.c)
 TEST_SRC  := $(filter-out tests/test_util.c,$(TEST_SRC))
 TEST_BIN  := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 
-KAUSAL_SRC := tools/kausal.c tools/cli.c tools/c_parse.c tools/names.c $(wildcard tools/cmd_*.c)
+KAUSAL_SRC := tools/kausal.c tools/cli.c tools/c_parse.c tools/names.c tools/ingest_state.c $(wildcard tools/cmd_*.c)
 KAUSAL_OBJ := $(KAUSAL_SRC:%.c=$(BUILD)/%.o)
 
 # The C grammar of tree-sitter: fetched pinned from the npm registry into build/ (once, whatever

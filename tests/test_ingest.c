@@ -332,7 +332,7 @@ static void test_ingest_again_writes_only_what_changed(void **state)
                "static int helper(int v) { return v; }\n"
                "int use(void) { return pick(2); }\n");
     ingest(f);
-    expect_out(f, "\"blocks_written\":2");
+    expect_out(f, "\"blocks_written\":3"); /* and the file's record in the ingest state */
     expect_out(f, "\"edges_removed\":1");
     edges_of(f, "src/b.c", "function", "use");
     expect_not(f, edge("calls", "src/b.c", "function", "helper"));
@@ -353,6 +353,66 @@ static void test_ingest_again_writes_only_what_changed(void **state)
     assert_int_equal(
         sh(f, "%s -d %s edges %s --in", kausal(), f->db, id_of("src/a.h", "file", "src/a.h")), 0);
     expect_not(f, id_of("src/c.c", "file", "src/c.c"));
+    assert_int_equal(sh(f, "%s -d %s check", kausal(), f->db), 0);
+}
+
+/* Sets the files under path (relative to the tree) to a time long past, so that their stamps are
+ * trusted: a file changed in the last seconds is read again whatever its stamp says. */
+static void age(struct fixture *f, const char *path, const char *when)
+{
+    assert_int_equal(sh(f, "find %s/%s -type f -exec touch -d %s {} +", f->tree, path, when), 0);
+}
+
+/*
+ * A file unchanged since the last ingest is not read again, and the graph
+ * is still the one a full read makes: an edit inside a body changes its
+ * file's edges; a new symbol, or a file gone, changes how names resolve in
+ * files that were not read.
+ */
+static void test_ingest_reads_only_changed_files(void **state)
+{
+    struct fixture *f = *state;
+
+    age(f, "", "2020-01-01");
+    ingest(f);
+    expect_out(f, "\"files_read\":5");
+    ingest(f);
+    expect_out(f, "\"files_read\":0");
+    expect_out(f, "\"blocks_written\":0");
+    expect_out(f, "\"edges_added\":0");
+    /* A body edited, the same symbols: that file alone is read, and its edges follow. */
+    write_file(f, "src/b.c",
+               "#include \"a.h\"\n"
+               "static int helper(int v) { return v; }\n"
+               "int use(void) { return helper(1) + twin() + later(); }\n");
+    age(f, "src/b.c", "2020-01-02");
+    ingest(f);
+    expect_out(f, "\"files_read\":1");
+    expect_out(f, "\"edges_removed\":1"); /* use no longer calls pick */
+    edges_of(f, "src/b.c", "function", "use");
+    expect_out(f, edge("calls", "src/b.c", "function", "helper"));
+    expect_not(f, edge("calls", "src/a.c", "function", "pick"));
+    /* A new symbol elsewhere: b.c, not read, gets its call of it. */
+    write_file(f, "lib/one/twin.c",
+               "int twin(void) { return 0; }\nint later(void) { return 1; }\n");
+    age(f, "lib/one/twin.c", "2020-01-02");
+    ingest(f);
+    expect_out(f, "\"files_read\":1");
+    edges_of(f, "src/b.c", "function", "use");
+    expect_out(f, edge("calls", "lib/one/twin.c", "function", "later"));
+    expect_not(f, edge("calls", "lib/one/twin.c", "function", "twin")); /* twin is still two */
+    /* A file gone: twin is one now, and b.c, not read, calls it. */
+    assert_int_equal(sh(f, "rm %s/lib/two/twin.c", f->tree), 0);
+    ingest(f);
+    expect_out(f, "\"files_read\":0");
+    edges_of(f, "src/b.c", "function", "use");
+    expect_out(f, edge("calls", "lib/one/twin.c", "function", "twin"));
+    /* --full reads every file, and finds nothing to change. */
+    assert_int_equal(sh(f, "%s ingest %s %s --json --quiet --full", kausal(), f->db, f->tree), 0);
+    expect_out(f, "\"files_read\":4");
+    expect_out(f, "\"blocks_written\":0");
+    expect_out(f, "\"edges_added\":0");
+    expect_out(f, "\"edges_removed\":0");
     assert_int_equal(sh(f, "%s -d %s check", kausal(), f->db), 0);
 }
 
@@ -383,6 +443,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ingest_reads_past_a_syntax_error, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ingest_again_writes_only_what_changed, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_ingest_reads_only_changed_files, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ingest_follows_git, setup, teardown),
     };
     return cmocka_run_group_tests_name("ingest", tests, NULL, NULL);

@@ -19,17 +19,21 @@
  * only one in the same directory; else none (the name is ambiguous and
  * gets no edge).
  *
- * Incremental: every file is parsed again, but a block is written only if
- * its source URI, metadata or content differ from what the database holds,
+ * Incremental: a file whose stamp (size, times, inode) is the one the last
+ * ingest recorded is not read: its symbols, and if need be its refs, come
+ * from the ingest state (ingest_state.c). A block is written only if its
+ * source URI, metadata or content differ from what the database holds,
  * and an edge only if it is not there; what an earlier ingest of the tree
  * made and this one did not (a symbol or file gone, a call removed) is
- * deleted. So an unchanged tree writes nothing.
+ * deleted. So an unchanged tree writes nothing, and an edit costs about
+ * its file (enum link_scope says whose edges are linked again).
  *
  * Three passes: files are read, parsed and their blocks written one at a
  * time (only names and refs are kept, never the texts); then every name is
- * resolved against the whole tree; then each block's edges are brought to
+ * resolved against the whole tree; then the blocks' edges are brought to
  * what the tree says.
  */
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -46,91 +50,17 @@
 
 #include "c_parse.h"
 #include "cli.h"
+#include "ingest.h"
 #include "names.h"
 
-/* The edge types ingest owns on its blocks: it adds and removes them to match the tree. */
-#define INGEST_TYPES                                                                               \
-    ((UINT32_C(1) << KDB_EDGE_CALLS) | (UINT32_C(1) << KDB_EDGE_IMPORTS) |                         \
-     (UINT32_C(1) << KDB_EDGE_CONTAINS) | (UINT32_C(1) << KDB_EDGE_DEFINED_IN) |                   \
-     (UINT32_C(1) << KDB_EDGE_REFERENCES))
-
-struct sym {
-    struct kdb_id id;
-    uint32_t file; /* index in files */
-    uint32_t name; /* offset in names */
-    uint32_t name_len;
-    uint32_t next; /* the next symbol of the same name (hash chain), or NONE */
-    uint32_t line_start;
-    uint8_t kind; /* enum c_kind */
-    bool is_static;
-};
-
-struct ref {
-    uint32_t from; /* index in syms */
-    uint32_t name; /* offset in names */
-    uint32_t name_len;
-    uint8_t kind; /* enum c_ref_kind */
-    uint8_t type; /* for C_REF_TYPE */
-};
-
-struct inc {
-    uint32_t file;
-    uint32_t path; /* offset in names */
-    uint32_t len;
-};
-
-struct file {
-    char *path; /* relative to its tree: the source URI */
-    char *dir;  /* path's directory, "" at the top */
-    uint32_t tree;
-    bool header;        /* a .h file */
-    uint32_t first_sym; /* its symbols: syms[first_sym .. first_sym + sym_count) */
-    uint32_t sym_count;
-    struct kdb_id id;
-};
-
-struct interned {
-    uint32_t off; /* in names; UINT32_MAX: an empty slot */
-    uint32_t len;
-};
-
-struct tree {
-    char *root; /* the directory, absolute */
-    struct kdb_id id;
-};
-
-#define NONE UINT32_MAX
-
-struct ingest {
-    struct cli *cli;
-    struct tree *trees;
-    size_t tree_count;
-    struct file *files;
-    size_t file_count, file_capacity;
-    struct sym *syms;
-    size_t sym_count, sym_capacity;
-    struct ref *refs;
-    size_t ref_count, ref_capacity;
-    struct inc *incs;
-    size_t inc_count, inc_capacity;
-    char *names; /* every name kept, once each (keep_name()) */
-    size_t names_len, names_capacity;
-    struct interned *intern; /* hash table of names */
-    size_t intern_mask, intern_count;
-    uint32_t *heads; /* hash table of names: first symbol of each chain, or NONE */
-    size_t head_mask;
-    struct kdb_result *r;
-    /* what happened */
-    uint64_t blocks_written, blocks_same, blocks_deleted;
-    uint64_t edges_added, edges_removed, edges_total;
-    uint64_t bytes, errors_parse;
-    uint64_t
-        too_large; /* files and symbols over the content limit: stored without content, or skipped */
-    uint64_t start_ns;
-    bool progress;
-};
-
 /* ---- small helpers ---- */
+
+static uint64_t wall_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 static uint64_t now_ns(void)
 {
@@ -139,7 +69,7 @@ static uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static int grow(void **items, size_t *capacity, size_t count, size_t size)
+int ingest_grow(void **items, size_t *capacity, size_t count, size_t size)
 {
     size_t want;
     void *more;
@@ -154,7 +84,6 @@ static int grow(void **items, size_t *capacity, size_t count, size_t size)
 }
 
 /* Copies a name into the arena; its offset into *off. */
-static uint64_t name_hash(const char *s, size_t len);
 
 /* The names kept so far, by hash, so that each is kept once (a tree calls the same names often). */
 static int intern_grow(struct ingest *in)
@@ -169,7 +98,7 @@ static int intern_grow(struct ingest *in)
         struct interned e = in->intern[i];
         size_t at;
         if (e.off == UINT32_MAX) continue;
-        at = (size_t)name_hash(in->names + e.off, e.len) & (size - 1);
+        at = (size_t)ingest_name_hash(in->names + e.off, e.len) & (size - 1);
         while (slots[at].off != UINT32_MAX)
             at = (at + 1) & (size - 1);
         slots[at] = e;
@@ -181,15 +110,15 @@ static int intern_grow(struct ingest *in)
 }
 
 /* Keeps a name (once: the same name gets the same offset); its offset into *off. */
-static int keep_name(struct ingest *in, const char *name, size_t len, uint32_t *off)
+int ingest_keep_name(struct ingest *in, const char *name, size_t len, uint32_t *off)
 {
     size_t at;
 
     if (!in->intern || 2 * (in->intern_count + 1) > in->intern_mask + 1) {
         if (intern_grow(in) < 0) return -ENOMEM;
     }
-    for (at = (size_t)name_hash(name, len) & in->intern_mask; in->intern[at].off != UINT32_MAX;
-         at = (at + 1) & in->intern_mask) {
+    for (at = (size_t)ingest_name_hash(name, len) & in->intern_mask;
+         in->intern[at].off != UINT32_MAX; at = (at + 1) & in->intern_mask) {
         const struct interned *e = &in->intern[at];
         if (e->len == len && memcmp(in->names + e->off, name, len) == 0) {
             *off = e->off;
@@ -212,7 +141,21 @@ static int keep_name(struct ingest *in, const char *name, size_t len, uint32_t *
     return 0;
 }
 
-static uint64_t name_hash(const char *s, size_t len)
+bool ingest_find_name(const struct ingest *in, const char *name, size_t len, uint32_t *off)
+{
+    if (!in->intern) return false;
+    for (size_t at = (size_t)ingest_name_hash(name, len) & in->intern_mask;
+         in->intern[at].off != UINT32_MAX; at = (at + 1) & in->intern_mask) {
+        const struct interned *e = &in->intern[at];
+        if (e->len == len && memcmp(in->names + e->off, name, len) == 0) {
+            *off = e->off;
+            return true;
+        }
+    }
+    return false;
+}
+
+uint64_t ingest_name_hash(const char *s, size_t len)
 {
     uint64_t h = 0xcbf29ce484222325ull;
     for (size_t i = 0; i < len; i++)
@@ -233,17 +176,24 @@ static bool is_c_file(const char *name)
     return len > 2 && name[len - 2] == '.' && (name[len - 1] == 'c' || name[len - 1] == 'h');
 }
 
-static int add_file(struct ingest *in, uint32_t tree, const char *path)
+static int add_file(struct ingest *in, uint32_t tree, const char *path, const struct stat *st)
 {
     struct file *f;
     const char *slash = strrchr(path, '/');
 
-    if (grow((void **)&in->files, &in->file_capacity, in->file_count, sizeof(*in->files)) < 0)
+    if (ingest_grow((void **)&in->files, &in->file_capacity, in->file_count, sizeof(*in->files)) <
+        0)
         return -ENOMEM;
     f = &in->files[in->file_count];
     memset(f, 0, sizeof(*f));
     f->tree = tree;
     f->header = path[strlen(path) - 1] == 'h';
+    f->stamp = (struct file_stamp){
+        .size = (uint64_t)st->st_size,
+        .mtime_ns = (uint64_t)st->st_mtim.tv_sec * 1000000000u + (uint64_t)st->st_mtim.tv_nsec,
+        .ctime_ns = (uint64_t)st->st_ctim.tv_sec * 1000000000u + (uint64_t)st->st_ctim.tv_nsec,
+        .ino = (uint64_t)st->st_ino,
+    };
     f->path = strdup(path);
     f->dir = strndup(path, slash ? (size_t)(slash - path) : 0);
     if (!f->path || !f->dir) {
@@ -342,7 +292,7 @@ static int list_git(struct ingest *in, uint32_t tree, const char *root)
         n = snprintf(full, sizeof(full), "%s/%s", root, line);
         if (n < 0 || (size_t)n >= sizeof(full)) continue;
         if (lstat(full, &st) < 0 || !S_ISREG(st.st_mode)) continue; /* deleted, or a link */
-        rc = add_file(in, tree, line);
+        rc = add_file(in, tree, line, &st);
     }
     free(line);
     ok = finish_git(pid, out);
@@ -380,7 +330,7 @@ static int list_walk(struct ingest *in, uint32_t tree, const char *root, const c
         if (S_ISDIR(st.st_mode) && st.st_dev == dev)
             rc = list_walk(in, tree, root, child, dev);
         else if (S_ISREG(st.st_mode) && is_c_file(e->d_name))
-            rc = add_file(in, tree, child);
+            rc = add_file(in, tree, child, &st);
     }
     closedir(d);
     return rc;
@@ -507,6 +457,12 @@ static int read_file(const char *path, char **text, size_t *len)
     return 0;
 }
 
+static int by_from(const void *a, const void *b)
+{
+    const struct ref *x = a, *y = b;
+    return x->from < y->from ? -1 : x->from > y->from;
+}
+
 /* Whether this ingest already gave a symbol of the file this id (a second #ifdef branch). */
 static bool seen_in_file(const struct ingest *in, const struct file *f, const struct kdb_id *id)
 {
@@ -536,8 +492,14 @@ static int ingest_file(struct ingest *in, uint32_t index, const char *text, size
     int rc = parse_rc;
 
     full_path(in, f, full, sizeof(full));
+    f->first_sym = (uint32_t)in->sym_count;
+    f->first_ref = (uint32_t)in->ref_count;
+    f->first_inc = (uint32_t)in->inc_count;
     if (rc < 0) goto out;
     in->bytes += len;
+    in->files_read++;
+    f->line_count = unit->line_count;
+    f->had_errors = unit->had_errors;
     if (unit->had_errors) in->errors_parse++;
     rc = store_fields(in, &f->id, f->path,
                       symbol_meta(C_FILE, f->path, strlen(f->path), 1, unit->line_count, false),
@@ -568,7 +530,7 @@ static int ingest_file(struct ingest *in, uint32_t index, const char *text, size
         kdb_id_for_symbol(f->path, strlen(f->path), kind_name, strlen(kind_name), s->name,
                           s->name_len, &id);
         if (seen_in_file(in, f, &id)) continue; /* the first definition stands */
-        rc = grow((void **)&in->syms, &in->sym_capacity, in->sym_count, sizeof(*in->syms));
+        rc = ingest_grow((void **)&in->syms, &in->sym_capacity, in->sym_count, sizeof(*in->syms));
         if (rc < 0) break;
         sym = &in->syms[in->sym_count];
         memset(sym, 0, sizeof(*sym));
@@ -577,7 +539,7 @@ static int ingest_file(struct ingest *in, uint32_t index, const char *text, size
         sym->is_static = s->is_static;
         sym->name_len = s->name_len;
         sym->line_start = s->line_start;
-        rc = keep_name(in, s->name, s->name_len, &sym->name);
+        rc = ingest_keep_name(in, s->name, s->name_len, &sym->name);
         if (rc == 0)
             rc =
                 store_symbol(in, f->path, s->kind, s->name, s->name_len, text + s->start,
@@ -596,28 +558,37 @@ static int ingest_file(struct ingest *in, uint32_t index, const char *text, size
         const struct c_ref *r = &unit->refs[i];
         struct ref *ref;
         if (local[r->from] == NONE) continue;
-        rc = grow((void **)&in->refs, &in->ref_capacity, in->ref_count, sizeof(*in->refs));
+        rc = ingest_grow((void **)&in->refs, &in->ref_capacity, in->ref_count, sizeof(*in->refs));
         if (rc < 0) break;
         ref = &in->refs[in->ref_count];
         ref->from = local[r->from];
         ref->kind = r->kind;
         ref->type = r->type;
         ref->name_len = r->name_len;
-        rc = keep_name(in, r->name, r->name_len, &ref->name);
+        rc = ingest_keep_name(in, r->name, r->name_len, &ref->name);
         if (rc == 0) in->ref_count++;
     }
     for (size_t i = 0; i < unit->include_count && rc == 0; i++) {
         struct inc *inc;
-        rc = grow((void **)&in->incs, &in->inc_capacity, in->inc_count, sizeof(*in->incs));
+        rc = ingest_grow((void **)&in->incs, &in->inc_capacity, in->inc_count, sizeof(*in->incs));
         if (rc < 0) break;
         inc = &in->incs[in->inc_count];
         inc->file = index;
         inc->len = unit->includes[i].len;
-        rc = keep_name(in, unit->includes[i].path, unit->includes[i].len, &inc->path);
+        rc = ingest_keep_name(in, unit->includes[i].path, unit->includes[i].len, &inc->path);
         if (rc == 0) in->inc_count++;
     }
     free(local);
 out:
+    f->ref_count = (uint32_t)in->ref_count - f->first_ref;
+    /* Linking takes each symbol's refs as a run: in symbol order. */
+    for (uint32_t i = 1; i < f->ref_count; i++) {
+        if (in->refs[f->first_ref + i].from < in->refs[f->first_ref + i - 1].from) {
+            qsort(in->refs + f->first_ref, f->ref_count, sizeof(*in->refs), by_from);
+            break;
+        }
+    }
+    f->inc_count = (uint32_t)in->inc_count - f->first_inc;
     if (rc < 0) cli_error("ingest: %s: %s", full, kdb_strerror(rc));
     return rc;
 }
@@ -671,6 +642,9 @@ static void *parse_worker(void *arg)
         size_t i;
         struct parsed *slot;
         char full[PATH_MAX * 2];
+        /* A fresh file comes from the state, on the main thread: workers pass it by. */
+        while (p->next < p->in->file_count && p->in->files[p->next].fresh)
+            p->next++;
         while (!p->stop && p->next < p->in->file_count && p->next - p->consumed >= p->slot_count)
             pthread_cond_wait(&p->changed, &p->lock);
         if (p->stop || p->next >= p->in->file_count) break;
@@ -715,15 +689,19 @@ static void pool_stop(struct pool *p)
 static int ingest_files(struct ingest *in)
 {
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    size_t to_read = 0;
     struct pool p;
     int rc = 0;
 
+    for (size_t i = 0; i < in->file_count; i++)
+        to_read += !in->files[i].fresh;
     memset(&p, 0, sizeof(p));
     p.in = in;
     p.thread_count = cores < 1 ? 1 : cores > 8 ? 8 : (size_t)cores;
-    p.slot_count = p.thread_count * 4;
+    if (p.thread_count > to_read) p.thread_count = to_read; /* none, if every file is fresh */
+    p.slot_count = (p.thread_count ? p.thread_count : 1) * 4;
     p.slots = calloc(p.slot_count, sizeof(*p.slots));
-    p.threads = calloc(p.thread_count, sizeof(*p.threads));
+    p.threads = calloc(p.thread_count + 1, sizeof(*p.threads));
     if (!p.slots || !p.threads || pthread_mutex_init(&p.lock, NULL) != 0) {
         free(p.slots);
         free(p.threads);
@@ -741,21 +719,29 @@ static int ingest_files(struct ingest *in)
             break;
         }
     }
-    if (p.thread_count == 0) rc = -EAGAIN;
+    if (p.thread_count == 0 && to_read) rc = -EAGAIN;
     for (size_t i = 0; rc == 0 && i < in->file_count; i++) {
         struct parsed *slot = &p.slots[i % p.slot_count];
-        pthread_mutex_lock(&p.lock);
-        while (!(slot->ready && slot->index == i))
-            pthread_cond_wait(&p.changed, &p.lock);
-        pthread_mutex_unlock(&p.lock);
-        rc = ingest_file(in, (uint32_t)i, slot->text, slot->len, &slot->unit, slot->rc);
-        free(slot->text);
-        slot->text = NULL;
-        pthread_mutex_lock(&p.lock);
-        slot->ready = false;
-        p.consumed++;
-        pthread_cond_broadcast(&p.changed);
-        pthread_mutex_unlock(&p.lock);
+        if (in->files[i].fresh) {
+            rc = ingest_state_restore(in, (uint32_t)i);
+            pthread_mutex_lock(&p.lock);
+            p.consumed++;
+            pthread_cond_broadcast(&p.changed); /* a worker may wait for the ring to move */
+            pthread_mutex_unlock(&p.lock);
+        } else {
+            pthread_mutex_lock(&p.lock);
+            while (!(slot->ready && slot->index == i))
+                pthread_cond_wait(&p.changed, &p.lock);
+            pthread_mutex_unlock(&p.lock);
+            rc = ingest_file(in, (uint32_t)i, slot->text, slot->len, &slot->unit, slot->rc);
+            free(slot->text);
+            slot->text = NULL;
+            pthread_mutex_lock(&p.lock);
+            slot->ready = false;
+            p.consumed++;
+            pthread_cond_broadcast(&p.changed);
+            pthread_mutex_unlock(&p.lock);
+        }
         if (in->progress && (i % 16 == 0 || i + 1 == in->file_count)) progress(in, i + 1);
     }
     pool_stop(&p);
@@ -777,7 +763,7 @@ static int index_names(struct ingest *in)
     /* Backwards, so that each chain runs in file order. */
     for (size_t i = in->sym_count; i-- > 0;) {
         struct sym *s = &in->syms[i];
-        size_t at = (size_t)name_hash(in->names + s->name, s->name_len) & in->head_mask;
+        size_t at = (size_t)ingest_name_hash(in->names + s->name, s->name_len) & in->head_mask;
         s->next = in->heads[at];
         in->heads[at] = (uint32_t)i;
     }
@@ -798,7 +784,7 @@ static uint32_t resolve(const struct ingest *in, const struct ref *r)
     const struct file *file = &in->files[from->file];
     uint32_t same_file = NONE, global = NONE, same_dir = NONE;
     unsigned globals = 0, same_dirs = 0;
-    size_t at = (size_t)name_hash(name, r->name_len) & in->head_mask;
+    size_t at = (size_t)ingest_name_hash(name, r->name_len) & in->head_mask;
 
     for (uint32_t i = in->heads[at]; i != NONE; i = in->syms[i].next) {
         const struct sym *s = &in->syms[i];
@@ -823,27 +809,108 @@ static uint32_t resolve(const struct ingest *in, const struct ref *r)
     return NONE;
 }
 
+static const char *base_name(const char *path, size_t len, size_t *base_len)
+{
+    const char *slash = memrchr(path, '/', len);
+    const char *base = slash ? slash + 1 : path;
+
+    *base_len = len - (size_t)(base - path);
+    return base;
+}
+
+static size_t path_slot_hash(uint32_t tree, const char *s, size_t len)
+{
+    return (size_t)(ingest_name_hash(s, len) ^ ((uint64_t)tree * 0x9e3779b97f4a7c15ull));
+}
+
+/* Hash tables of the files by (tree, path) and by base name, so that an #include is found
+ * without a look at every file. */
+static int index_paths(struct ingest *in)
+{
+    size_t size = 1024;
+
+    while (size < in->file_count * 2)
+        size *= 2;
+    in->path_slots = calloc(size, sizeof(*in->path_slots));
+    in->base_slots = calloc(size, sizeof(*in->base_slots));
+    in->base_next = malloc((in->file_count + 1) * sizeof(*in->base_next));
+    if (!in->path_slots || !in->base_slots || !in->base_next) return -ENOMEM;
+    in->path_mask = size - 1;
+    for (size_t i = in->file_count; i-- > 0;) { /* backwards: each chain in file order */
+        const struct file *f = &in->files[i];
+        size_t len = strlen(f->path), base_len, at;
+        const char *base = base_name(f->path, len, &base_len);
+        for (at = path_slot_hash(f->tree, f->path, len) & in->path_mask; in->path_slots[at];
+             at = (at + 1) & in->path_mask)
+            continue;
+        in->path_slots[at] = (uint32_t)i + 1;
+        for (at = (size_t)ingest_name_hash(base, base_len) & in->path_mask; in->base_slots[at];
+             at = (at + 1) & in->path_mask) {
+            const struct file *g = &in->files[in->base_slots[at] - 1];
+            size_t g_len;
+            const char *g_base = base_name(g->path, strlen(g->path), &g_len);
+            if (g_len == base_len && memcmp(g_base, base, base_len) == 0) break;
+        }
+        in->base_next[i] = in->base_slots[at] ? in->base_slots[at] - 1 : NONE;
+        in->base_slots[at] = (uint32_t)i + 1;
+    }
+    return 0;
+}
+
+/* The file of tree with this path, or NONE. */
+static uint32_t find_path(const struct ingest *in, uint32_t tree, const char *path, size_t len)
+{
+    for (size_t at = path_slot_hash(tree, path, len) & in->path_mask; in->path_slots[at];
+         at = (at + 1) & in->path_mask) {
+        const struct file *f = &in->files[in->path_slots[at] - 1];
+        if (f->tree == tree && strlen(f->path) == len && memcmp(f->path, path, len) == 0)
+            return in->path_slots[at] - 1;
+    }
+    return NONE;
+}
+
+/* The first file whose base name is base's, or NONE (then base_next[] for the others). */
+static uint32_t find_base(const struct ingest *in, const char *base, size_t base_len)
+{
+    for (size_t at = (size_t)ingest_name_hash(base, base_len) & in->path_mask; in->base_slots[at];
+         at = (at + 1) & in->path_mask) {
+        const struct file *f = &in->files[in->base_slots[at] - 1];
+        size_t len;
+        const char *b = base_name(f->path, strlen(f->path), &len);
+        if (len == base_len && memcmp(b, base, base_len) == 0) return in->base_slots[at] - 1;
+    }
+    return NONE;
+}
+
 /* The file an #include names: beside the includer, else the only file of the tree ending so. */
 static uint32_t resolve_include(const struct ingest *in, const struct inc *inc)
 {
     const struct file *from = &in->files[inc->file];
     const char *path = in->names + inc->path;
     char beside[PATH_MAX];
-    uint32_t found = NONE, shortest = NONE;
+    uint32_t found = NONE, shortest = NONE, at;
+    size_t base_len, shortest_len = 0;
+    const char *base = base_name(path, inc->len, &base_len);
     unsigned count = 0;
+    int n = snprintf(beside, sizeof(beside), "%s%s%.*s", from->dir, *from->dir ? "/" : "",
+                     (int)inc->len, path);
 
-    snprintf(beside, sizeof(beside), "%s%s%.*s", from->dir, *from->dir ? "/" : "", (int)inc->len,
-             path);
-    for (size_t i = 0; i < in->file_count; i++) {
-        const struct file *f = &in->files[i];
+    if (n > 0 && (size_t)n < sizeof(beside)) {
+        at = find_path(in, from->tree, beside, (size_t)n);
+        if (at != NONE) return at;
+    }
+    for (at = find_base(in, base, base_len); at != NONE; at = in->base_next[at]) {
+        const struct file *f = &in->files[at];
         size_t flen = strlen(f->path);
         if (f->tree != from->tree) continue;
-        if (strcmp(f->path, beside) == 0) return (uint32_t)i;
         if (flen >= inc->len && memcmp(f->path + flen - inc->len, path, inc->len) == 0 &&
             (flen == inc->len || f->path[flen - inc->len - 1] == '/')) {
             count++;
-            found = (uint32_t)i;
-            if (shortest == NONE || flen < strlen(in->files[shortest].path)) shortest = (uint32_t)i;
+            found = at;
+            if (shortest == NONE || flen < shortest_len) {
+                shortest = at;
+                shortest_len = flen;
+            }
         }
     }
     if (count == 1) return found;
@@ -860,7 +927,8 @@ struct want {
 static int want_edge(struct want *w, const struct kdb_id *source, unsigned type,
                      const struct kdb_id *target)
 {
-    if (grow((void **)&w->edges, &w->capacity, w->count, sizeof(*w->edges)) < 0) return -ENOMEM;
+    if (ingest_grow((void **)&w->edges, &w->capacity, w->count, sizeof(*w->edges)) < 0)
+        return -ENOMEM;
     w->edges[w->count].source = *source;
     w->edges[w->count].target = *target;
     w->edges[w->count].type = type;
@@ -956,20 +1024,91 @@ static int delete_gone(struct ingest *in, const struct kdb_id *source, const str
 }
 
 /* The edges of the whole tree, block by block; and what is gone, deleted. */
+/* How much linking an ingest needs, from the least. */
+enum link_scope {
+    LINK_READ = 1, /* the files read: every name resolves as it did */
+    LINK_NAMES,    /* and the files that use a name that came, went or changed kind or static */
+    LINK_ALL,      /* every file: a file came or went, so #includes and directories may differ */
+};
+
+static enum link_scope link_scope_of(const struct ingest *in)
+{
+    enum link_scope scope = LINK_READ;
+
+    if (in->files_gone || in->full) return LINK_ALL;
+    for (size_t i = 0; i < in->file_count; i++) {
+        if (!in->files[i].old) return LINK_ALL; /* new, or no state */
+        if (!in->files[i].fresh && !ingest_state_same_symbols(in, (uint32_t)i, false))
+            scope = LINK_NAMES;
+    }
+    return scope;
+}
+
+static int by_offset(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Names (interned offsets, sorted) that came, went or changed. */
+struct changed_names {
+    struct ingest *in;
+    const uint32_t *offsets;
+    size_t count;
+};
+
+static bool is_changed_name(void *ctx, const char *name, uint32_t len)
+{
+    const struct changed_names *set = ctx;
+    uint32_t off;
+
+    /* A name not interned yet is no symbol's: only interned names can be in the set. */
+    if (!ingest_find_name(set->in, name, len, &off)) return false;
+    return bsearch(&off, set->offsets, set->count, sizeof(off), by_offset) != NULL;
+}
+
+/*
+ * Sets link[i] for each file whose edges are to be brought up to date: the
+ * files read; for LINK_NAMES, also each file with a ref of a changed name;
+ * for LINK_ALL, every file. Fresh files' refs are put from the state for
+ * LINK_NAMES and LINK_ALL.
+ */
+static int files_to_link(struct ingest *in, enum link_scope scope, bool *link)
+{
+    uint32_t *changed = NULL;
+    size_t count = 0, capacity = 0;
+    int rc = 0;
+
+    for (size_t i = 0; i < in->file_count; i++)
+        link[i] = scope == LINK_ALL || !in->files[i].fresh;
+    if (scope == LINK_READ) return 0;
+    for (size_t i = 0; rc == 0 && scope == LINK_NAMES && i < in->file_count; i++) {
+        if (!in->files[i].fresh)
+            rc = ingest_state_changed_names(in, (uint32_t)i, &changed, &count, &capacity);
+    }
+    if (rc == 0 && count) qsort(changed, count, sizeof(*changed), by_offset);
+    /* A fresh file's refs are read from its record for the check, and kept only if linked. */
+    for (size_t i = 0; rc == 0 && i < in->file_count; i++) {
+        struct changed_names set = {in, changed, count};
+        if (!in->files[i].fresh) continue;
+        if (scope == LINK_NAMES)
+            link[i] = count && ingest_state_refers(in, (uint32_t)i, is_changed_name, &set);
+        if (link[i]) rc = ingest_state_restore_refs(in, (uint32_t)i);
+    }
+    free(changed);
+    return rc;
+}
+
 static int link_all(struct ingest *in)
 {
+    enum link_scope scope = link_scope_of(in);
+    bool all = scope == LINK_ALL;
+    bool *link = calloc(in->file_count + 1, sizeof(*link));
     struct want w = {0};
-    size_t *first_ref = calloc(in->sym_count + 1, sizeof(*first_ref));
     struct kdb_id *keep = NULL;
-    int rc = first_ref ? 0 : -ENOMEM;
+    int rc = link ? files_to_link(in, scope, link) : -ENOMEM;
 
-    /* Refs are in symbol order already (each file's in turn); find each symbol's first. */
-    for (size_t i = 0, s = 0; rc == 0 && s <= in->sym_count; s++) {
-        while (i < in->ref_count && in->refs[i].from < s)
-            i++;
-        first_ref[s] = i;
-    }
-    for (size_t t = 0; rc == 0 && t < in->tree_count; t++) {
+    for (size_t t = 0; rc == 0 && all && t < in->tree_count; t++) {
         size_t n = 0;
         keep = realloc(keep, (in->file_count + 1) * sizeof(*keep));
         if (!keep) {
@@ -992,6 +1131,7 @@ static int link_all(struct ingest *in)
     for (size_t i = 0; rc == 0 && i < in->file_count; i++) {
         struct file *f = &in->files[i];
         size_t n = 0;
+        if (!link[i]) continue; /* its edges are as they were */
         keep = realloc(keep, (f->sym_count + 1) * sizeof(*keep));
         if (!keep) {
             rc = -ENOMEM;
@@ -1002,10 +1142,8 @@ static int link_all(struct ingest *in)
             keep[n++] = in->syms[s].id;
             rc = want_edge(&w, &f->id, KDB_EDGE_CONTAINS, &in->syms[s].id);
         }
-        for (size_t k = 0; rc == 0 && k < in->inc_count; k++) {
-            uint32_t target;
-            if (in->incs[k].file != i) continue;
-            target = resolve_include(in, &in->incs[k]);
+        for (size_t k = f->first_inc; rc == 0 && k < f->first_inc + f->inc_count; k++) {
+            uint32_t target = resolve_include(in, &in->incs[k]);
             if (target != NONE && target != i)
                 rc = want_edge(&w, &f->id, KDB_EDGE_IMPORTS, &in->files[target].id);
         }
@@ -1014,11 +1152,13 @@ static int link_all(struct ingest *in)
         if (rc < 0) break;
         if (w.count) qsort(w.edges, w.count, sizeof(*w.edges), edge_order);
         rc = sync_edges(in, &f->id, w.edges, w.count);
-        /* Each symbol: defined_in its file, and what it calls and uses. */
+        /* Each symbol: defined_in its file, and what it calls and uses (its refs are next in
+         * the file's, which are in symbol order). */
+        size_t r = f->first_ref, refs_end = (size_t)f->first_ref + f->ref_count;
         for (uint32_t s = f->first_sym; rc == 0 && s < f->first_sym + f->sym_count; s++) {
             w.count = 0;
             rc = want_edge(&w, &in->syms[s].id, KDB_EDGE_DEFINED_IN, &f->id);
-            for (size_t r = first_ref[s]; rc == 0 && r < first_ref[s + 1]; r++) {
+            for (; rc == 0 && r < refs_end && in->refs[r].from == s; r++) {
                 uint32_t target = resolve(in, &in->refs[r]);
                 if (target == NONE) continue; /* a call of itself is an edge to itself */
                 rc =
@@ -1036,7 +1176,7 @@ static int link_all(struct ingest *in)
     }
     free(keep);
     free(w.edges);
-    free(first_ref);
+    free(link);
     return rc;
 }
 
@@ -1061,7 +1201,7 @@ static char *index_meta(const char *kind, const char *name)
     return text;
 }
 
-static int store_index(struct ingest *in, const struct kdb_id *id, const char *kind,
+int ingest_store_index(struct ingest *in, const struct kdb_id *id, const char *kind,
                        const char *name, const char *content, size_t len)
 {
     return store_fields(in, id, NULL, index_meta(kind, name), content, len);
@@ -1089,7 +1229,7 @@ static int write_shards(struct ingest *in, uint32_t t)
             rc = -ENOMEM;
             break;
         }
-        if (grow((void **)&lines, &capacity, count, sizeof(*lines)) < 0) {
+        if (ingest_grow((void **)&lines, &capacity, count, sizeof(*lines)) < 0) {
             free(line);
             rc = -ENOMEM;
             break;
@@ -1116,12 +1256,142 @@ static int write_shards(struct ingest *in, uint32_t t)
         }
         names_shard_id(root, shard, &id);
         snprintf(name, sizeof(name), "%s#%02u", root, shard);
-        rc = store_index(in, &id, "names", name, text, len);
+        rc = ingest_store_index(in, &id, "names", name, text, len);
         free(text);
     }
     for (size_t i = 0; i < count; i++)
         free(lines[i]);
     free(lines);
+    return rc;
+}
+
+static void touch_shard(void *ctx, const char *name, uint32_t len)
+{
+    *(uint64_t *)ctx |= UINT64_C(1) << names_shard(name, len);
+}
+
+static int str_order(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Whether a name index line's path (its third field) is one of paths[0..count), sorted. */
+static bool line_of(const char *line, const char *end, char **paths, size_t count)
+{
+    const char *path = memchr(line, '\t', (size_t)(end - line)), *stop;
+    char key[PATH_MAX];
+    const char *k = key;
+
+    if (path) path = memchr(path + 1, '\t', (size_t)(end - path - 1));
+    if (!path) return false;
+    path++;
+    stop = memchr(path, '\t', (size_t)(end - path));
+    if (!stop || (size_t)(stop - path) >= sizeof(key)) return false;
+    memcpy(key, path, (size_t)(stop - path));
+    key[stop - path] = '\0';
+    return bsearch(&k, paths, count, sizeof(*paths), str_order) != NULL;
+}
+
+/*
+ * Tree t's name shards when no file came or went: each shard that a symbol
+ * of a file read (now or in its old record) hashes to keeps the other
+ * files' lines, sorted as they are, and takes the read files' lines anew.
+ */
+static int patch_shards(struct ingest *in, uint32_t t)
+{
+    const char *root = in->trees[t].root;
+    char **paths = NULL, **lines = NULL, *text = NULL;
+    size_t path_count = 0, line_count = 0;
+    uint64_t touched = 0;
+    int rc = 0;
+
+    static_assert(NAMES_SHARD_COUNT <= 64, "a bit per shard");
+    for (size_t i = 0; i < in->file_count; i++) {
+        const struct file *f = &in->files[i];
+        if (f->tree != t || f->fresh) continue;
+        path_count++;
+        ingest_state_symbol_names(in, (uint32_t)i, touch_shard, &touched);
+        for (uint32_t k = 0; k < f->sym_count; k++) {
+            const struct sym *s = &in->syms[f->first_sym + k];
+            touch_shard(&touched, in->names + s->name, s->name_len);
+        }
+    }
+    if (!touched) return 0;
+    paths = calloc(path_count + 1, sizeof(*paths));
+    lines = calloc(in->sym_count + 1, sizeof(*lines));
+    if (!paths || !lines) rc = -ENOMEM;
+    path_count = 0;
+    for (size_t i = 0; rc == 0 && i < in->file_count; i++) {
+        const struct file *f = &in->files[i];
+        if (f->tree != t || f->fresh) continue;
+        paths[path_count++] = f->path;
+        for (uint32_t k = 0; rc == 0 && k < f->sym_count; k++) {
+            const struct sym *s = &in->syms[f->first_sym + k];
+            char hex[KDB_ID_HEX_SIZE + 1];
+            kdb_id_to_hex(&s->id, hex);
+            if (asprintf(&lines[line_count], "%c%.*s\t%s\t%s\t%u\t%s\n",
+                         (char)names_shard(in->names + s->name, s->name_len), (int)s->name_len,
+                         in->names + s->name, c_kind_name(s->kind), f->path, s->line_start,
+                         hex) < 0)
+                rc = -ENOMEM;
+            else
+                line_count++;
+        }
+    }
+    if (rc == 0) {
+        qsort(paths, path_count, sizeof(*paths), str_order);
+        qsort(lines, line_count, sizeof(*lines), line_order);
+    }
+    for (unsigned shard = 0, at = 0; rc == 0 && shard < NAMES_SHARD_COUNT; shard++) {
+        struct kdb_block view;
+        struct kdb_id id;
+        char name[PATH_MAX + 8], *p;
+        const char *old = "", *old_end;
+        size_t new_len = 0, first = at;
+        while (at < line_count && (unsigned char)lines[at][0] == shard)
+            new_len += strlen(lines[at++] + 1);
+        if (!(touched & (UINT64_C(1) << shard))) continue;
+        names_shard_id(root, shard, &id);
+        rc = kdb_get_block_view(in->cli->db, &id, &view);
+        if (rc == 0) old = view.content;
+        if (rc == -ENOENT) view.content_len = 0, rc = 0;
+        if (rc < 0) break;
+        free(text);
+        text = malloc(view.content_len + new_len + 1);
+        if (!text) {
+            rc = -ENOMEM;
+            break;
+        }
+        /* Merge the kept old lines (sorted) with the new (sorted). */
+        p = text;
+        old_end = old + view.content_len;
+        for (size_t k = first;;) {
+            const char *eol = old < old_end ? memchr(old, '\n', (size_t)(old_end - old)) : NULL;
+            size_t old_len = eol ? (size_t)(eol - old) + 1 : 0;
+            if (eol && line_of(old, eol, paths, path_count)) {
+                old = eol + 1; /* a read file's line: replaced */
+                continue;
+            }
+            if (!eol && k == at) break;
+            if (eol && (k == at || strncmp(old, lines[k] + 1, old_len) < 0)) {
+                memcpy(p, old, old_len);
+                p += old_len;
+                old = eol + 1;
+            } else {
+                size_t n = strlen(lines[k] + 1);
+                memcpy(p, lines[k] + 1, n);
+                p += n;
+                k++;
+            }
+        }
+        snprintf(name, sizeof(name), "%s#%02u", root, shard);
+        rc = ingest_store_index(in, &id, "names", name, text, (size_t)(p - text));
+    }
+    for (size_t i = 0; i < line_count; i++)
+        free(lines[i]);
+    free(lines);
+    free(paths);
+    free(text);
     return rc;
 }
 
@@ -1139,8 +1409,9 @@ static int write_names(struct ingest *in)
     size_t count = 0, len = 0;
     int rc = 0;
 
+    /* Every line made anew when a file came or went; else only the files read have new lines. */
     for (uint32_t t = 0; rc == 0 && t < in->tree_count; t++)
-        rc = write_shards(in, t);
+        rc = link_scope_of(in) == LINK_ALL ? write_shards(in, t) : patch_shards(in, t);
     if (rc < 0) return rc;
     names_registry_id(&id);
     rc = kdb_get_block_view(in->cli->db, &id, &view);
@@ -1168,7 +1439,7 @@ static int write_names(struct ingest *in)
             if (i && strcmp(roots[i], roots[i - 1]) == 0) continue; /* once each */
             p += sprintf(p, "%s\n", roots[i]);
         }
-        rc = store_index(in, &id, "registry", "trees", text, (size_t)(p - text));
+        rc = ingest_store_index(in, &id, "registry", "trees", text, (size_t)(p - text));
     }
     for (uint32_t t = 0; rc == 0 && t < in->tree_count; t++) {
         struct kdb_edge e = {id, in->trees[t].id, KDB_EDGE_CONTAINS};
@@ -1227,11 +1498,16 @@ static int run(struct ingest *in, char **dirs, int count)
         }
     }
     if (rc == 0 && in->file_count) qsort(in->files, in->file_count, sizeof(*in->files), by_path);
+    for (uint32_t t = 0; rc == 0 && t < in->tree_count; t++)
+        rc = ingest_state_load(in, t);
     if (rc == 0) rc = ingest_files(in);
     if (rc == 0) rc = kdb_result_new(in->cli->db, &in->r);
     if (rc == 0) rc = index_names(in);
+    if (rc == 0) rc = index_paths(in);
     if (rc == 0) rc = link_all(in);
     if (rc == 0) rc = write_names(in);
+    for (uint32_t t = 0; rc == 0 && t < in->tree_count; t++)
+        rc = ingest_state_write(in, t);
     /* A large change goes out as a table now, so that each command after it opens
      * without replaying it (kausal keeps small changes in the log). */
     if (rc == 0 && in->blocks_written + in->edges_added + in->edges_removed > 1000 &&
@@ -1258,6 +1534,10 @@ static void release(struct ingest *in)
     free(in->names);
     free(in->intern);
     free(in->heads);
+    free(in->path_slots);
+    free(in->base_slots);
+    free(in->base_next);
+    ingest_state_release(in);
 }
 
 int cmd_ingest(struct cli *cli, int argc, char **argv)
@@ -1265,15 +1545,16 @@ int cmd_ingest(struct cli *cli, int argc, char **argv)
     static const struct option options[] = {
         {"help", no_argument, NULL, 'h'},
         {"json", no_argument, NULL, 'j'},
+        {"full", no_argument, NULL, 'f'},
         {"quiet", no_argument, NULL, 'q'},
         {NULL, 0, NULL, 0},
     };
     struct ingest in;
-    bool json = false, quiet = false;
+    bool json = false, quiet = false, full = false;
     double seconds;
     int c, rc, status;
 
-    while ((c = getopt_long(argc, argv, "hjq", options, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "hjqf", options, NULL)) != -1) {
         switch (c) {
         case 'h':
             return cli_help("ingest",
@@ -1281,9 +1562,10 @@ int cmd_ingest(struct cli *cli, int argc, char **argv)
                             "(in a git checkout, the files git knows and does not ignore),\n"
                             "and each function, struct, union, enum, typedef, macro and global\n"
                             "variable in it, joined by contains, defined_in, imports, calls and\n"
-                            "references edges. Run it again after a change: only what changed\n"
-                            "is written, and what is gone is deleted. Works on a mounted database\n"
-                            "too. See kausal(1), INGEST.\n"
+                            "references edges. Run it again after a change: only the files that\n"
+                            "changed are read, only what changed is written, and what is gone is\n"
+                            "deleted. Works on a mounted database too. See kausal(1), INGEST.\n"
+                            "  --full    read every file again, changed or not\n"
                             "  --json    the summary as a JSON object\n"
                             "  --quiet   no progress on the terminal\n");
         case 'j':
@@ -1291,6 +1573,9 @@ int cmd_ingest(struct cli *cli, int argc, char **argv)
             break;
         case 'q':
             quiet = true;
+            break;
+        case 'f':
+            full = true;
             break;
         default:
             return cli_usage_error("ingest", "unknown option");
@@ -1302,6 +1587,8 @@ int cmd_ingest(struct cli *cli, int argc, char **argv)
     memset(&in, 0, sizeof(in));
     in.cli = cli;
     in.start_ns = now_ns();
+    in.start_wall_ns = wall_ns();
+    in.full = full;
     in.progress = !quiet && isatty(STDERR_FILENO);
     status = cli_open(cli, false);
     if (status != EXIT_OK) return status;
@@ -1315,26 +1602,27 @@ int cmd_ingest(struct cli *cli, int argc, char **argv)
     if (cli_close(cli) != EXIT_OK) status = EXIT_FAIL;
     seconds = (double)(now_ns() - in.start_ns) / 1e9;
     if (status == EXIT_OK) {
-        /* trees, files, symbols, and the name index: a registry and each tree's shards */
-        uint64_t blocks =
-            in.tree_count * (1 + NAMES_SHARD_COUNT) + 1 + in.file_count + in.sym_count;
+        /* trees, files, symbols, the name index (a registry and each tree's shards), the state */
+        uint64_t blocks = in.tree_count * (1 + NAMES_SHARD_COUNT) + 1 + in.file_count +
+                          in.sym_count + in.state_blocks;
         if (json) {
             status = cli_print_json(json_pack(
-                "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f}", "files",
-                (json_int_t)in.file_count, "bytes", (json_int_t)in.bytes, "blocks",
-                (json_int_t)blocks, "blocks_written", (json_int_t)in.blocks_written,
-                "blocks_unchanged", (json_int_t)in.blocks_same, "blocks_deleted",
-                (json_int_t)in.blocks_deleted, "edges", (json_int_t)in.edges_total, "edges_added",
-                (json_int_t)in.edges_added, "edges_removed", (json_int_t)in.edges_removed,
-                "files_with_syntax_errors", (json_int_t)in.errors_parse, "too_large",
-                (json_int_t)in.too_large, "seconds", seconds));
+                "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f}", "files",
+                (json_int_t)in.file_count, "files_read", (json_int_t)in.files_read, "bytes",
+                (json_int_t)in.bytes, "blocks", (json_int_t)blocks, "blocks_written",
+                (json_int_t)in.blocks_written, "blocks_unchanged", (json_int_t)in.blocks_same,
+                "blocks_deleted", (json_int_t)in.blocks_deleted, "edges",
+                (json_int_t)in.edges_total, "edges_added", (json_int_t)in.edges_added,
+                "edges_removed", (json_int_t)in.edges_removed, "files_with_syntax_errors",
+                (json_int_t)in.errors_parse, "too_large", (json_int_t)in.too_large, "seconds",
+                seconds));
         } else {
-            printf("ingested %zu files (%.1f MiB) in %.2f s: %llu blocks (%llu written, %llu "
-                   "deleted), %llu edges (%llu added, %llu removed)",
-                   in.file_count, (double)in.bytes / 1048576.0, seconds, (unsigned long long)blocks,
-                   (unsigned long long)in.blocks_written, (unsigned long long)in.blocks_deleted,
-                   (unsigned long long)in.edges_total, (unsigned long long)in.edges_added,
-                   (unsigned long long)in.edges_removed);
+            printf("ingested %zu files (%.1f MiB; %llu read, the rest unchanged) in %.2f s: %llu "
+                   "blocks (%llu written, %llu deleted), %llu edges (%llu added, %llu removed)",
+                   in.file_count, (double)in.bytes / 1048576.0, (unsigned long long)in.files_read,
+                   seconds, (unsigned long long)blocks, (unsigned long long)in.blocks_written,
+                   (unsigned long long)in.blocks_deleted, (unsigned long long)in.edges_total,
+                   (unsigned long long)in.edges_added, (unsigned long long)in.edges_removed);
             if (in.errors_parse)
                 printf("; %llu files the parser could not read whole",
                        (unsigned long long)in.errors_parse);
