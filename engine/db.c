@@ -700,6 +700,10 @@ out_free:
     return rc;
 }
 
+/* KDB_OPEN_KEEP_LOG keeps at most this much log for the next open to replay. */
+#define KEEP_LOG_BYTES_MAX    (UINT64_C(4) << 20)
+#define KEEP_LOG_SEGMENTS_MAX 16
+
 /* The last sequence number the tables hold (the manifest's). */
 static uint64_t tables_sequence(struct kdb *db)
 {
@@ -739,9 +743,13 @@ int kdb_close(struct kdb *db)
         db_free(db);
         return 0;
     }
-    /* The memtable goes out as a table: the next open replays nothing. */
+    /* The memtable goes out as a table: the next open replays nothing. With
+     * KEEP_LOG it stays in the log, unless the log has grown past what an
+     * open should replay. */
     if (db->lsm_ready && db->wal_ready && !db->error && !db->wal.error &&
-        !(db->options.flags & KDB_OPEN_KEEP_LOG) && memtable_count(db->mem) > 0)
+        memtable_count(db->mem) > 0 &&
+        (!(db->options.flags & KDB_OPEN_KEEP_LOG) || wal_bytes(&db->wal) > KEEP_LOG_BYTES_MAX ||
+         db->wal.segment_count > KEEP_LOG_SEGMENTS_MAX))
         rc = kdb_flush(db);
     if (rc == 0 && db->lsm_ready && db->wal_ready && !db->error && !db->wal.error) save_graph(db);
     if (db->lsm_ready) lsm_close(&db->lsm);

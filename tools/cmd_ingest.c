@@ -263,6 +263,34 @@ static bool finish_git(pid_t pid, FILE *out)
     return WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
 
+/* Whether root or a directory above it has a .git (a directory, or a file naming one). */
+static bool under_git(const char *root)
+{
+    char path[PATH_MAX];
+    size_t len = strlen(root);
+
+    if (getenv("GIT_DIR")) return true;   /* git is told where the repository is */
+    if (len >= sizeof(path)) return true; /* let git decide */
+    memcpy(path, root, len + 1);
+    for (;;) {
+        struct stat st;
+        char *slash;
+        if (len + 5 < sizeof(path)) {
+            memcpy(path + len, "/.git", 6);
+            if (lstat(path, &st) == 0) return true;
+        }
+        path[len] = '\0';
+        slash = strrchr(path, '/');
+        if (!slash) return false;
+        len = (size_t)(slash - path);
+        if (len == 0) { /* the root directory itself */
+            if (stat("/.git", &st) == 0) return true;
+            return false;
+        }
+        path[len] = '\0';
+    }
+}
+
 /* A git checkout lists its own files (tracked, and untracked ones not ignored). Returns 1 if not one. */
 static int list_git(struct ingest *in, uint32_t tree, const char *root)
 {
@@ -272,10 +300,12 @@ static int list_git(struct ingest *in, uint32_t tree, const char *root)
     char *line = NULL;
     size_t cap = 0;
     FILE *out;
-    pid_t pid = start_git(root, check, &out);
+    pid_t pid;
     bool ok;
     int rc = 0;
 
+    if (!under_git(root)) return 1; /* no repository above: no need to ask git */
+    pid = start_git(root, check, &out);
     if (pid < 0) return 1;
     ok = finish_git(pid, out);
     if (!ok) return 1; /* not a checkout, or no git */
@@ -614,19 +644,22 @@ struct parsed {
 };
 
 /*
- * Workers take the files in order and read and parse them into a ring of
- * slots; the main thread stores them in the same order (so ingest's
- * output does not depend on the workers' timing). A worker waits while the
- * ring is full.
+ * Workers take the files to read (todo[], in file order) one after the
+ * other and read and parse them into a ring of slots; the main thread
+ * stores them in the same order (so ingest's output does not depend on the
+ * workers' timing). A worker waits while the ring is full. Meanwhile the
+ * main thread takes the fresh files from the state.
  */
 struct pool {
     struct ingest *in;
     pthread_mutex_t lock;
     pthread_cond_t changed;
-    struct parsed *slots; /* file i goes to slots[i % slot_count] */
+    const uint32_t *todo; /* the files to read, in order */
+    size_t todo_count;
+    struct parsed *slots; /* todo[k] goes to slots[k % slot_count] */
     size_t slot_count;
-    size_t next;     /* the next file a worker takes */
-    size_t consumed; /* files the main thread has stored */
+    size_t next;     /* the next todo[] entry a worker takes */
+    size_t consumed; /* todo[] entries the main thread has stored */
     bool stop;
     pthread_t *threads;
     size_t thread_count;
@@ -639,26 +672,23 @@ static void *parse_worker(void *arg)
 
     pthread_mutex_lock(&p->lock);
     for (;;) {
-        size_t i;
+        size_t k;
         struct parsed *slot;
         char full[PATH_MAX * 2];
-        /* A fresh file comes from the state, on the main thread: workers pass it by. */
-        while (p->next < p->in->file_count && p->in->files[p->next].fresh)
-            p->next++;
-        while (!p->stop && p->next < p->in->file_count && p->next - p->consumed >= p->slot_count)
+        while (!p->stop && p->next < p->todo_count && p->next - p->consumed >= p->slot_count)
             pthread_cond_wait(&p->changed, &p->lock);
-        if (p->stop || p->next >= p->in->file_count) break;
-        i = p->next++;
-        slot = &p->slots[i % p->slot_count];
+        if (p->stop || p->next >= p->todo_count) break;
+        k = p->next++;
+        slot = &p->slots[k % p->slot_count];
         pthread_mutex_unlock(&p->lock);
         /* The slot is this worker's alone until it is marked ready. */
-        full_path(p->in, &p->in->files[i], full, sizeof(full));
+        full_path(p->in, &p->in->files[p->todo[k]], full, sizeof(full));
         free(slot->text);
         slot->text = NULL;
         slot->rc = parser ? read_file(full, &slot->text, &slot->len) : -ENOMEM;
         if (slot->rc == 0) slot->rc = c_parse(parser, slot->text, slot->len, &slot->unit);
         pthread_mutex_lock(&p->lock);
-        slot->index = i;
+        slot->index = k;
         slot->ready = true;
         pthread_cond_broadcast(&p->changed);
     }
@@ -685,32 +715,42 @@ static void pool_stop(struct pool *p)
     pthread_mutex_destroy(&p->lock);
 }
 
-/* Reads, parses and stores every file: the reading and parsing on every core. */
+/*
+ * Reads, parses and stores every file that is not fresh (the reading and
+ * parsing on every core), and takes the fresh ones from the state
+ * meanwhile: first every fresh file, then the others in order.
+ */
 static int ingest_files(struct ingest *in)
 {
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    size_t to_read = 0;
+    uint32_t *todo = malloc((in->file_count + 1) * sizeof(*todo));
+    size_t done = 0;
     struct pool p;
     int rc = 0;
 
-    for (size_t i = 0; i < in->file_count; i++)
-        to_read += !in->files[i].fresh;
+    if (!todo) return -ENOMEM;
     memset(&p, 0, sizeof(p));
     p.in = in;
+    p.todo = todo;
+    for (size_t i = 0; i < in->file_count; i++) {
+        if (!in->files[i].fresh) todo[p.todo_count++] = (uint32_t)i;
+    }
     p.thread_count = cores < 1 ? 1 : cores > 8 ? 8 : (size_t)cores;
-    if (p.thread_count > to_read) p.thread_count = to_read; /* none, if every file is fresh */
+    if (p.thread_count > p.todo_count) p.thread_count = p.todo_count; /* none if all are fresh */
     p.slot_count = (p.thread_count ? p.thread_count : 1) * 4;
     p.slots = calloc(p.slot_count, sizeof(*p.slots));
     p.threads = calloc(p.thread_count + 1, sizeof(*p.threads));
     if (!p.slots || !p.threads || pthread_mutex_init(&p.lock, NULL) != 0) {
         free(p.slots);
         free(p.threads);
+        free(todo);
         return -ENOMEM;
     }
     if (pthread_cond_init(&p.changed, NULL) != 0) {
         pthread_mutex_destroy(&p.lock);
         free(p.slots);
         free(p.threads);
+        free(todo);
         return -ENOMEM;
     }
     for (size_t t = 0; t < p.thread_count; t++) {
@@ -719,32 +759,30 @@ static int ingest_files(struct ingest *in)
             break;
         }
     }
-    if (p.thread_count == 0 && to_read) rc = -EAGAIN;
+    if (p.thread_count == 0 && p.todo_count) rc = -EAGAIN;
     for (size_t i = 0; rc == 0 && i < in->file_count; i++) {
-        struct parsed *slot = &p.slots[i % p.slot_count];
-        if (in->files[i].fresh) {
-            rc = ingest_state_restore(in, (uint32_t)i);
-            pthread_mutex_lock(&p.lock);
-            p.consumed++;
-            pthread_cond_broadcast(&p.changed); /* a worker may wait for the ring to move */
-            pthread_mutex_unlock(&p.lock);
-        } else {
-            pthread_mutex_lock(&p.lock);
-            while (!(slot->ready && slot->index == i))
-                pthread_cond_wait(&p.changed, &p.lock);
-            pthread_mutex_unlock(&p.lock);
-            rc = ingest_file(in, (uint32_t)i, slot->text, slot->len, &slot->unit, slot->rc);
-            free(slot->text);
-            slot->text = NULL;
-            pthread_mutex_lock(&p.lock);
-            slot->ready = false;
-            p.consumed++;
-            pthread_cond_broadcast(&p.changed);
-            pthread_mutex_unlock(&p.lock);
-        }
-        if (in->progress && (i % 16 == 0 || i + 1 == in->file_count)) progress(in, i + 1);
+        if (!in->files[i].fresh) continue;
+        rc = ingest_state_restore(in, (uint32_t)i);
+        if (in->progress && ++done % 64 == 0) progress(in, done);
+    }
+    for (size_t k = 0; rc == 0 && k < p.todo_count; k++) {
+        struct parsed *slot = &p.slots[k % p.slot_count];
+        pthread_mutex_lock(&p.lock);
+        while (!(slot->ready && slot->index == k))
+            pthread_cond_wait(&p.changed, &p.lock);
+        pthread_mutex_unlock(&p.lock);
+        rc = ingest_file(in, todo[k], slot->text, slot->len, &slot->unit, slot->rc);
+        free(slot->text);
+        slot->text = NULL;
+        pthread_mutex_lock(&p.lock);
+        slot->ready = false;
+        p.consumed++;
+        pthread_cond_broadcast(&p.changed);
+        pthread_mutex_unlock(&p.lock);
+        if (in->progress && (++done % 16 == 0 || done == in->file_count)) progress(in, done);
     }
     pool_stop(&p);
+    free(todo);
     return rc;
 }
 
@@ -1046,25 +1084,28 @@ static enum link_scope link_scope_of(const struct ingest *in)
 
 static int by_offset(const void *a, const void *b)
 {
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    uint32_t x = ((const struct name_span *)a)->off, y = ((const struct name_span *)b)->off;
     return x < y ? -1 : x > y;
 }
 
 /* Names (interned offsets, sorted) that came, went or changed. */
 struct changed_names {
     struct ingest *in;
-    const uint32_t *offsets;
+    const struct name_span *names; /* sorted by offset */
     size_t count;
+    uint64_t lengths; /* bit n: a name of length n (63: of 63 or more) */
 };
 
 static bool is_changed_name(void *ctx, const char *name, uint32_t len)
 {
     const struct changed_names *set = ctx;
-    uint32_t off;
+    struct name_span key = {0, len};
 
+    /* Most names have a length no changed name has: they cost a shift. */
+    if (!(set->lengths >> (len < 63 ? len : 63) & 1)) return false;
     /* A name not interned yet is no symbol's: only interned names can be in the set. */
-    if (!ingest_find_name(set->in, name, len, &off)) return false;
-    return bsearch(&off, set->offsets, set->count, sizeof(off), by_offset) != NULL;
+    if (!ingest_find_name(set->in, name, len, &key.off)) return false;
+    return bsearch(&key, set->names, set->count, sizeof(key), by_offset) != NULL;
 }
 
 /*
@@ -1075,7 +1116,7 @@ static bool is_changed_name(void *ctx, const char *name, uint32_t len)
  */
 static int files_to_link(struct ingest *in, enum link_scope scope, bool *link)
 {
-    uint32_t *changed = NULL;
+    struct name_span *changed = NULL;
     size_t count = 0, capacity = 0;
     int rc = 0;
 
@@ -1087,9 +1128,11 @@ static int files_to_link(struct ingest *in, enum link_scope scope, bool *link)
             rc = ingest_state_changed_names(in, (uint32_t)i, &changed, &count, &capacity);
     }
     if (rc == 0 && count) qsort(changed, count, sizeof(*changed), by_offset);
+    struct changed_names set = {in, changed, count, 0};
+    for (size_t k = 0; k < count; k++)
+        set.lengths |= UINT64_C(1) << (changed[k].len < 63 ? changed[k].len : 63);
     /* A fresh file's refs are read from its record for the check, and kept only if linked. */
     for (size_t i = 0; rc == 0 && i < in->file_count; i++) {
-        struct changed_names set = {in, changed, count};
         if (!in->files[i].fresh) continue;
         if (scope == LINK_NAMES)
             link[i] = count && ingest_state_refers(in, (uint32_t)i, is_changed_name, &set);

@@ -165,13 +165,19 @@ int ingest_state_restore_refs(struct ingest *in, uint32_t index);
  */
 bool ingest_state_same_symbols(const struct ingest *in, uint32_t index, bool lines);
 
+/* A kept name: its offset in in->names and its length. */
+struct name_span {
+    uint32_t off;
+    uint32_t len;
+};
+
 /*
- * Adds to names[0..count) (interned offsets, grown as ingest_grow() does)
- * the names that file index defines now and its old record did not, or the
- * other way round (as name, kind and static).
+ * Adds to names[0..count) (grown as ingest_grow() does) the names that
+ * file index defines now and its old record did not, or the other way
+ * round (as name, kind and static).
  */
-int ingest_state_changed_names(struct ingest *in, uint32_t index, uint32_t **names, size_t *count,
-                               size_t *capacity);
+int ingest_state_changed_names(struct ingest *in, uint32_t index, struct name_span **names,
+                               size_t *count, size_t *capacity);
 
 /* Whether fresh file index has a ref of a name match() says yes to. */
 bool ingest_state_refers(const struct ingest *in, uint32_t index,

@@ -75,8 +75,13 @@ static uint64_t take_le(struct cursor *c, size_t n)
     const uint8_t *at = take(c, n);
     uint64_t v = 0;
 
-    for (size_t i = 0; at && i < n; i++)
+    if (!at) return 0;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    memcpy(&v, at, n); /* one load where the bytes are in order already */
+#else
+    for (size_t i = 0; i < n; i++)
         v |= (uint64_t)at[i] << (8 * i);
+#endif
     return v;
 }
 
@@ -370,6 +375,7 @@ bool ingest_state_same_symbols(const struct ingest *in, uint32_t index, bool lin
 
 struct triple {
     uint32_t name; /* interned offset */
+    uint32_t len;
     uint8_t kind;
     bool is_static;
 };
@@ -383,8 +389,8 @@ static int triple_order(const void *a, const void *b)
     return (int)x->is_static - (int)y->is_static;
 }
 
-int ingest_state_changed_names(struct ingest *in, uint32_t index, uint32_t **names, size_t *count,
-                               size_t *capacity)
+int ingest_state_changed_names(struct ingest *in, uint32_t index, struct name_span **names,
+                               size_t *count, size_t *capacity)
 {
     const struct file *f = &in->files[index];
     struct cursor c = {f->old, f->old + f->old_len, false};
@@ -406,11 +412,12 @@ int ingest_state_changed_names(struct ingest *in, uint32_t index, uint32_t **nam
         was[k].is_static = take_le(&c, 1) != 0;
         (void)take_le(&c, 4);
         name = take_name(&c, &len);
+        was[k].len = len;
         rc = ingest_keep_name(in, name, len, &was[k].name);
     }
     for (uint32_t k = 0; rc == 0 && k < f->sym_count; k++) {
         const struct sym *sym = &in->syms[f->first_sym + k];
-        is[k] = (struct triple){sym->name, sym->kind, sym->is_static};
+        is[k] = (struct triple){sym->name, sym->name_len, sym->kind, sym->is_static};
     }
     if (rc == 0) {
         qsort(was, n, sizeof(*was), triple_order);
@@ -419,7 +426,8 @@ int ingest_state_changed_names(struct ingest *in, uint32_t index, uint32_t **nam
     /* The names in one list and not the other (as name, kind and static). */
     while (rc == 0 && (i < n || j < f->sym_count)) {
         int order = i == n ? 1 : j == f->sym_count ? -1 : triple_order(&was[i], &is[j]);
-        uint32_t name = order < 0 ? was[i].name : is[j].name;
+        struct name_span name = order < 0 ? (struct name_span){was[i].name, was[i].len}
+                                          : (struct name_span){is[j].name, is[j].len};
         if (order == 0) {
             i++;
             j++;

@@ -178,7 +178,9 @@ enum kdb_open_flags {
      * that work, but the I/O comes in the same order on every run. */
     KDB_OPEN_FOREGROUND = 1 << 1,
     /* kdb_close() leaves the memtable's changes in the log instead of
-     * writing them out as a table: a faster close; the next open replays them. */
+     * writing them out as a table: a faster close; the next open replays them.
+     * Once the log holds more than 4 MiB or 16 segments, a close writes
+     * the table all the same, so that an open never replays much. */
     KDB_OPEN_KEEP_LOG = 1 << 2,
     /* Open the files or fail: never forward to a daemon that holds the
      * database (see kdb_serve()). */
