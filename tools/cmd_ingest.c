@@ -1251,41 +1251,64 @@ int ingest_store_index(struct ingest *in, const struct kdb_id *id, const char *k
 }
 
 /* One tree's shards: each a sorted list of its symbols whose names hash there. */
+/* A symbol's place in the name index: its shard, then its line's text. */
+struct name_line {
+    uint32_t sym;
+    uint32_t shard;
+};
+
+/* A symbol's line of the name index, without its newline, into buf (size bytes): its length. */
+static int format_line(const struct ingest *in, uint32_t sym, char *buf, size_t size)
+{
+    const struct sym *s = &in->syms[sym];
+    char hex[KDB_ID_HEX_SIZE + 1];
+
+    kdb_id_to_hex(&s->id, hex);
+    return snprintf(buf, size, "%.*s\t%s\t%s\t%u\t%s", (int)s->name_len, in->names + s->name,
+                    c_kind_name(s->kind), in->files[s->file].path, s->line_start, hex);
+}
+
+/* Orders lines as strcmp orders their texts: by name (a name is followed by a tab, which sorts
+ * before any character of a name), then by the rest, formatted only when names tie. */
+static int name_line_order(const void *pa, const void *pb, void *ctx)
+{
+    const struct ingest *in = ctx;
+    const struct name_line *a = pa, *b = pb;
+    const struct sym *x = &in->syms[a->sym], *y = &in->syms[b->sym];
+    uint32_t n = x->name_len < y->name_len ? x->name_len : y->name_len;
+    char la[PATH_MAX + 256], lb[PATH_MAX + 256];
+    int c;
+
+    if (a->shard != b->shard) return a->shard < b->shard ? -1 : 1;
+    c = memcmp(in->names + x->name, in->names + y->name, n);
+    if (c) return c;
+    if (x->name_len != y->name_len) return x->name_len < y->name_len ? -1 : 1;
+    (void)format_line(in, a->sym, la, sizeof(la));
+    (void)format_line(in, b->sym, lb, sizeof(lb));
+    return strcmp(la, lb);
+}
+
+/* One tree's shards: each a sorted list of its symbols whose names hash there. */
 static int write_shards(struct ingest *in, uint32_t t)
 {
     const char *root = in->trees[t].root;
-    char **lines = NULL;
-    size_t count = 0, capacity = 0, at = 0;
-    int rc = 0;
+    struct name_line *lines = malloc((in->sym_count + 1) * sizeof(*lines));
+    size_t count = 0, at = 0;
+    int rc = lines ? 0 : -ENOMEM;
 
-    for (size_t i = 0; i < in->sym_count && rc == 0; i++) {
+    for (size_t i = 0; rc == 0 && i < in->sym_count; i++) {
         const struct sym *s = &in->syms[i];
-        const struct file *f = &in->files[s->file];
-        char hex[KDB_ID_HEX_SIZE + 1];
-        char *line;
-        if (f->tree != t) continue;
-        kdb_id_to_hex(&s->id, hex);
-        /* The shard first, as one byte, for sorting; it is cut off when written. */
-        if (asprintf(&line, "%c%.*s\t%s\t%s\t%u\t%s\n",
-                     (char)names_shard(in->names + s->name, s->name_len), (int)s->name_len,
-                     in->names + s->name, c_kind_name(s->kind), f->path, s->line_start, hex) < 0) {
-            rc = -ENOMEM;
-            break;
-        }
-        if (ingest_grow((void **)&lines, &capacity, count, sizeof(*lines)) < 0) {
-            free(line);
-            rc = -ENOMEM;
-            break;
-        }
-        lines[count++] = line;
+        if (in->files[s->file].tree != t) continue;
+        lines[count++] =
+            (struct name_line){(uint32_t)i, names_shard(in->names + s->name, s->name_len)};
     }
-    if (rc == 0 && count) qsort(lines, count, sizeof(*lines), line_order);
+    if (rc == 0 && count) qsort_r(lines, count, sizeof(*lines), name_line_order, in);
     for (unsigned shard = 0; rc == 0 && shard < NAMES_SHARD_COUNT; shard++) {
         size_t len = 0, start = at;
-        char *text, *p, name[PATH_MAX + 8];
+        char *text, *p, name[PATH_MAX + 8], line[PATH_MAX + 256];
         struct kdb_id id;
-        while (at < count && (unsigned char)lines[at][0] == shard)
-            len += strlen(lines[at++] + 1);
+        for (; at < count && lines[at].shard == shard; at++)
+            len += (size_t)format_line(in, lines[at].sym, line, sizeof(line)) + 1;
         text = malloc(len + 1);
         if (!text) {
             rc = -ENOMEM;
@@ -1293,17 +1316,14 @@ static int write_shards(struct ingest *in, uint32_t t)
         }
         p = text;
         for (size_t i = start; i < at; i++) {
-            size_t n = strlen(lines[i] + 1);
-            memcpy(p, lines[i] + 1, n);
-            p += n;
+            p += format_line(in, lines[i].sym, p, len + 1 - (size_t)(p - text));
+            *p++ = '\n';
         }
         names_shard_id(root, shard, &id);
         snprintf(name, sizeof(name), "%s#%02u", root, shard);
         rc = ingest_store_index(in, &id, "names", name, text, len);
         free(text);
     }
-    for (size_t i = 0; i < count; i++)
-        free(lines[i]);
     free(lines);
     return rc;
 }
