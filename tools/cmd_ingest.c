@@ -109,6 +109,28 @@ static int intern_grow(struct ingest *in)
     return 0;
 }
 
+int ingest_reserve(struct ingest *in, size_t symbols, size_t name_bytes)
+{
+    size_t want = in->sym_count + symbols;
+
+    if (want > in->sym_capacity) {
+        struct sym *more = realloc(in->syms, want * sizeof(*more));
+        if (!more) return -ENOMEM;
+        in->syms = more;
+        in->sym_capacity = want;
+    }
+    if (in->names_len + name_bytes > in->names_capacity) {
+        char *more = realloc(in->names, in->names_len + name_bytes);
+        if (!more) return -ENOMEM;
+        in->names = more;
+        in->names_capacity = in->names_len + name_bytes;
+    }
+    while (!in->intern || 2 * (in->intern_count + symbols + 1) > in->intern_mask + 1) {
+        if (intern_grow(in) < 0) return -ENOMEM;
+    }
+    return 0;
+}
+
 /* Keeps a name (once: the same name gets the same offset); its offset into *off. */
 int ingest_keep_name(struct ingest *in, const char *name, size_t len, uint32_t *off)
 {

@@ -130,6 +130,9 @@ struct ingest {
 /* Grows *items (of size bytes each) to hold count + 1: 0 or -ENOMEM. */
 int ingest_grow(void **items, size_t *capacity, size_t count, size_t size);
 
+/* Makes room for symbols more symbols, and about as many names of name_bytes bytes in all. */
+int ingest_reserve(struct ingest *in, size_t symbols, size_t name_bytes);
+
 /* Keeps a name (once: the same name gets the same offset); its offset into *off. */
 int ingest_keep_name(struct ingest *in, const char *name, size_t len, uint32_t *off);
 

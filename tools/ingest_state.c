@@ -117,8 +117,9 @@ static void take_head(struct cursor *c, struct record_head *h)
     h->had_errors = (h->flags & RECORD_ERRORS) != 0;
 }
 
-/* Whether a record decodes whole, with every value in range. */
-static bool record_valid(const uint8_t *rec, size_t len)
+/* Whether a record decodes whole, with every value in range; its symbols and their names' bytes. */
+static bool record_valid(const uint8_t *rec, size_t len, uint32_t *symbols_out,
+                         uint64_t *name_bytes)
 {
     struct cursor c = {rec, rec + len, false};
     struct record_head h;
@@ -126,10 +127,13 @@ static bool record_valid(const uint8_t *rec, size_t len)
 
     take_head(&c, &h);
     symbols = (uint32_t)take_le(&c, 4);
+    *symbols_out = symbols;
+    *name_bytes = 0;
     for (uint32_t i = 0; i < symbols && !c.bad; i++) {
         uint32_t kind = (uint32_t)take_le(&c, 1), name_len;
         (void)take_le(&c, 1 + 4);
         (void)take_name(&c, &name_len);
+        *name_bytes += name_len;
         if (kind <= C_FILE || kind > C_KIND_MAX) return false;
     }
     n = (uint32_t)take_le(&c, 4);
@@ -153,6 +157,8 @@ struct old {
     uint32_t path_len;
     const uint8_t *rec;
     size_t len;
+    uint32_t symbols;
+    uint64_t name_bytes;
 };
 
 static int old_order(const void *a, const void *b)
@@ -177,12 +183,18 @@ static int collect(const uint8_t *text, size_t len, struct old **olds, size_t *c
         size_t rec_len = (size_t)take_le(&c, 4);
         struct record_head h;
         if (rec_len < 4 || rec_len > len - at) break; /* the rest does not decode */
-        if (record_valid(text + at, rec_len)) {
+        uint32_t symbols;
+        uint64_t name_bytes;
+        if (record_valid(text + at, rec_len, &symbols, &name_bytes)) {
             c = (struct cursor){text + at, text + at + rec_len, false};
             take_head(&c, &h);
             if (ingest_grow((void **)olds, capacity, *count, sizeof(**olds)) < 0) return -ENOMEM;
-            (*olds)[(*count)++] = (struct old){
-                .path = h.path, .path_len = h.path_len, .rec = text + at, .len = rec_len};
+            (*olds)[(*count)++] = (struct old){.path = h.path,
+                                               .path_len = h.path_len,
+                                               .rec = text + at,
+                                               .len = rec_len,
+                                               .symbols = symbols,
+                                               .name_bytes = name_bytes};
         }
         at += rec_len;
     }
@@ -193,6 +205,7 @@ int ingest_state_load(struct ingest *in, uint32_t t)
 {
     struct old *olds = NULL;
     size_t count = 0, capacity = 0, j = 0;
+    size_t symbols = 0, name_bytes = 0; /* of the fresh files: room is made for them at once */
     int rc = 0;
 
     for (unsigned shard = 0; rc == 0 && shard < STATE_SHARD_COUNT; shard++) {
@@ -239,10 +252,15 @@ int ingest_state_load(struct ingest *in, uint32_t t)
             f->old_len = olds[j].len;
             f->fresh = !in->full && h.stamp.mtime_ns != 0 && !(h.flags & RECORD_PARTIAL) &&
                        memcmp(&h.stamp, &f->stamp, sizeof(h.stamp)) == 0;
+            if (f->fresh) {
+                symbols += olds[j].symbols;
+                name_bytes += olds[j].name_bytes;
+            }
             j++;
         }
     }
     if (rc == 0) in->files_gone += count - j;
+    if (rc == 0) rc = ingest_reserve(in, symbols, name_bytes);
     free(olds);
     return rc;
 }
