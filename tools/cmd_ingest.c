@@ -1110,26 +1110,6 @@ static int by_offset(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Names (interned offsets, sorted) that came, went or changed. */
-struct changed_names {
-    struct ingest *in;
-    const struct name_span *names; /* sorted by offset */
-    size_t count;
-    uint64_t lengths; /* bit n: a name of length n (63: of 63 or more) */
-};
-
-static bool is_changed_name(void *ctx, const char *name, uint32_t len)
-{
-    const struct changed_names *set = ctx;
-    struct name_span key = {0, len};
-
-    /* Most names have a length no changed name has: they cost a shift. */
-    if (!(set->lengths >> (len < 63 ? len : 63) & 1)) return false;
-    /* A name not interned yet is no symbol's: only interned names can be in the set. */
-    if (!ingest_find_name(set->in, name, len, &key.off)) return false;
-    return bsearch(&key, set->names, set->count, sizeof(key), by_offset) != NULL;
-}
-
 /*
  * Sets link[i] for each file whose edges are to be brought up to date: the
  * files read; for LINK_NAMES, also each file with a ref of a changed name;
@@ -1150,15 +1130,12 @@ static int files_to_link(struct ingest *in, enum link_scope scope, bool *link)
             rc = ingest_state_changed_names(in, (uint32_t)i, &changed, &count, &capacity);
     }
     if (rc == 0 && count) qsort(changed, count, sizeof(*changed), by_offset);
-    struct changed_names set = {in, changed, count, 0};
-    for (size_t k = 0; k < count; k++)
-        set.lengths |= UINT64_C(1) << (changed[k].len < 63 ? changed[k].len : 63);
-    /* A fresh file's refs are read from its record for the check, and kept only if linked. */
+    /* A fresh file's refs are read from the state only if it is to be linked (or may be). */
     for (size_t i = 0; rc == 0 && i < in->file_count; i++) {
         if (!in->files[i].fresh) continue;
-        if (scope == LINK_NAMES)
-            link[i] = count && ingest_state_refers(in, (uint32_t)i, is_changed_name, &set);
-        if (link[i]) rc = ingest_state_restore_refs(in, (uint32_t)i);
+        if (scope == LINK_NAMES && count)
+            rc = ingest_state_refers(in, (uint32_t)i, changed, count, &link[i]);
+        if (rc == 0 && link[i]) rc = ingest_state_restore_refs(in, (uint32_t)i);
     }
     free(changed);
     return rc;

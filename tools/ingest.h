@@ -67,9 +67,12 @@ struct file {
     struct file_stamp stamp;
     uint32_t line_count;
     bool had_errors;
-    /* Its record in the last ingest's state (ingest_state.c), or NULL. */
+    /* Its records in the last ingest's state (ingest_state.c), or NULL: the
+     * state record (stamp and symbols), and the refs record once read. */
     const uint8_t *old;
     size_t old_len;
+    const uint8_t *old_refs;
+    size_t old_refs_len;
     bool fresh; /* unchanged since: taken from old, not read */
 };
 
@@ -122,6 +125,7 @@ struct ingest {
     /* The last ingest's state, kept while its records are read (ingest_state.c). */
     uint8_t **state_texts;
     size_t state_text_count;
+    uint8_t *refs_loaded;  /* a flag per tree and shard: its refs shard was read */
     uint64_t files_gone;   /* files the state lists that the tree no longer has */
     uint64_t state_blocks; /* shards of the state written (or found unchanged) */
     uint64_t files_read;
@@ -182,9 +186,13 @@ struct name_span {
 int ingest_state_changed_names(struct ingest *in, uint32_t index, struct name_span **names,
                                size_t *count, size_t *capacity);
 
-/* Whether fresh file index has a ref of a name match() says yes to. */
-bool ingest_state_refers(const struct ingest *in, uint32_t index,
-                         bool (*match)(void *ctx, const char *name, uint32_t len), void *ctx);
+/*
+ * Whether fresh file index has a ref of one of names[0..count) (sorted by
+ * offset), into *hit: its state's bloom filter first, its refs record only
+ * if that cannot say no. Returns 0, -ENOMEM or -EUCLEAN (no refs record).
+ */
+int ingest_state_refers(struct ingest *in, uint32_t index, const struct name_span *names,
+                        size_t count, bool *hit);
 
 /* Calls fn with the name of each symbol file index's old record holds. */
 void ingest_state_symbol_names(const struct ingest *in, uint32_t index,

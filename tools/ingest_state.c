@@ -3,25 +3,36 @@
  * ingest_state.c: what the last ingest saw of each file, so that the next
  * one reads again only the files that changed.
  *
- * Each tree has STATE_SHARD_COUNT blocks of kind "ingest-state" (ids from
- * the tree's root and the shard number, like the name index's); a file's
- * record goes in the shard its path hashes to, so an edit rewrites one
- * small block. A shard is STATE_MAGIC, then records, each:
+ * Each tree has STATE_SHARD_COUNT blocks of kind "ingest-state", which an
+ * ingest reads whole, and as many of kind "ingest-refs", read only when
+ * names are to be linked again (ids from the tree's root, the kind and the
+ * shard number, like the name index's). A file's records go in the shards
+ * its path hashes to, so an edit rewrites two small blocks. A state shard
+ * is STATE_MAGIC, then a record per file:
  *
  *   u32 length of the record, these 4 bytes included
  *   u16 path length, path
  *   u64 size, mtime_ns, ctime_ns, ino     the file's stamp when it was read
  *   u32 line count, u8 flags: 1 the parser met errors, 2 the refs are left out
+ *   u32 bloom bytes, bloom                the names its refs use (3 bits a name)
  *   u32 symbols, each: u8 kind, u8 static, u32 line_start, u16 name length, name
+ *
+ * and a refs shard is REFS_MAGIC, then a record per file:
+ *
+ *   u32 length of the record, these 4 bytes included
+ *   u16 path length, path
  *   u32 refs, each: u32 symbol (index among the file's), u8 kind, u8 type,
  *                   u16 name length, name
  *   u32 includes, each: u16 length, path as written
  *
  * all little-endian. A file whose stamp is the recorded one is taken from
- * its record, not read. A file modified less than STATE_RACY_NS before the
- * ingest began gets mtime 0 in its record, which never matches: it could
- * change again within the same tick of its clock, the stamp unchanged. A record or
- * shard that does not decode is treated as missing: the file is read.
+ * its records, not read. A file modified less than STATE_RACY_NS before
+ * the ingest began gets mtime 0 in its record, which never matches: it
+ * could change again within the same tick of its clock, the stamp
+ * unchanged. A record or shard that does not decode is treated as missing:
+ * the file is read. A file whose refs would take more than STATE_REFS_MAX
+ * bytes (a generated header of a hundred thousand macros) keeps its
+ * symbols only and is read each time.
  */
 #include <errno.h>
 #include <limits.h>
@@ -33,22 +44,39 @@
 #include "ingest.h"
 
 #define STATE_SHARD_COUNT 256u
-#define STATE_RECORD_MAX  (UINT32_C(1) << 20) /* a larger record keeps no refs: see put_fields() */
-#define STATE_MAGIC       "KIS1"
-#define STATE_MAGIC_SIZE  4u
+#define STATE_REFS_MAX    (UINT32_C(1) << 20)
+#define STATE_MAGIC       "KIS2"
+#define REFS_MAGIC        "KIR2"
+#define MAGIC_SIZE        4u
 #define STATE_RACY_NS     (UINT64_C(2) * 1000000000u)
 
-static void shard_id(const char *root, unsigned shard, struct kdb_id *id)
+#define RECORD_ERRORS  1u /* the parser met errors */
+#define RECORD_PARTIAL 2u /* its refs and includes were too many to keep: never fresh */
+
+static void shard_id(const char *root, const char *kind, unsigned shard, struct kdb_id *id)
 {
     char number[16];
     int n = snprintf(number, sizeof(number), "%u", shard);
 
-    kdb_id_for_symbol(root, strlen(root), "ingest-state", 12, number, (size_t)n, id);
+    kdb_id_for_symbol(root, strlen(root), kind, strlen(kind), number, (size_t)n, id);
 }
 
 static unsigned shard_of(const char *path)
 {
     return (unsigned)(ingest_name_hash(path, strlen(path)) % STATE_SHARD_COUNT);
+}
+
+/* The bloom filter's three bits for a name, in a filter of bits bits (a power of two). */
+static void bloom_bits(const char *name, size_t len, uint32_t bits, uint32_t out[3])
+{
+    uint64_t h = ingest_name_hash(name, len);
+
+    h ^= h >> 29;
+    for (int k = 0; k < 3; k++) {
+        out[k] = (uint32_t)h & (bits - 1);
+        h = (h >> 21) | (h << 43);
+        h *= 0x9e3779b97f4a7c15ull;
+    }
 }
 
 /* ---- decoding ---- */
@@ -99,11 +127,11 @@ struct record_head {
     uint32_t line_count;
     uint8_t flags;
     bool had_errors;
+    const uint8_t *bloom;
+    uint32_t bloom_bytes;
 };
 
-#define RECORD_ERRORS  1u /* the parser met errors */
-#define RECORD_PARTIAL 2u /* its refs and includes were too many to keep: never fresh */
-
+/* A state record's head, up to its symbols. */
 static void take_head(struct cursor *c, struct record_head *h)
 {
     (void)take_le(c, 4);
@@ -115,17 +143,21 @@ static void take_head(struct cursor *c, struct record_head *h)
     h->line_count = (uint32_t)take_le(c, 4);
     h->flags = (uint8_t)take_le(c, 1);
     h->had_errors = (h->flags & RECORD_ERRORS) != 0;
+    h->bloom_bytes = (uint32_t)take_le(c, 4);
+    h->bloom = take(c, h->bloom_bytes);
 }
 
-/* Whether a record decodes whole, with every value in range; its symbols and their names' bytes. */
+/* Whether a state record decodes whole, with every value in range; its symbols and their names'
+ * bytes. */
 static bool record_valid(const uint8_t *rec, size_t len, uint32_t *symbols_out,
                          uint64_t *name_bytes)
 {
     struct cursor c = {rec, rec + len, false};
     struct record_head h;
-    uint32_t n, symbols;
+    uint32_t symbols;
 
     take_head(&c, &h);
+    if (h.bloom_bytes & (h.bloom_bytes - 1)) return false; /* a power of two, or 0 */
     symbols = (uint32_t)take_le(&c, 4);
     *symbols_out = symbols;
     *name_bytes = 0;
@@ -136,19 +168,28 @@ static bool record_valid(const uint8_t *rec, size_t len, uint32_t *symbols_out,
         *name_bytes += name_len;
         if (kind <= C_FILE || kind > C_KIND_MAX) return false;
     }
+    return !c.bad && c.p == c.end;
+}
+
+/* Whether a refs record of a file with symbols symbols decodes whole, every value in range. */
+static bool refs_valid(const uint8_t *rec, size_t len, uint32_t symbols)
+{
+    struct cursor c = {rec, rec + len, false};
+    uint32_t n, name_len;
+
+    (void)take_le(&c, 4);
+    (void)take_name(&c, &name_len);
     n = (uint32_t)take_le(&c, 4);
     for (uint32_t i = 0; i < n && !c.bad; i++) {
-        uint32_t from = (uint32_t)take_le(&c, 4), name_len;
+        uint32_t from = (uint32_t)take_le(&c, 4);
         uint32_t kind = (uint32_t)take_le(&c, 1), type = (uint32_t)take_le(&c, 1);
         (void)take_name(&c, &name_len);
         if (from >= symbols || (kind != C_REF_CALL && kind != C_REF_TYPE) || type > C_KIND_MAX)
             return false;
     }
     n = (uint32_t)take_le(&c, 4);
-    for (uint32_t i = 0; i < n && !c.bad; i++) {
-        uint32_t path_len;
-        (void)take_name(&c, &path_len);
-    }
+    for (uint32_t i = 0; i < n && !c.bad; i++)
+        (void)take_name(&c, &name_len);
     return !c.bad && c.p == c.end;
 }
 
@@ -161,30 +202,65 @@ struct old {
     uint64_t name_bytes;
 };
 
+static int path_order(const char *a, uint32_t a_len, const char *b, uint32_t b_len)
+{
+    int c = memcmp(a, b, a_len < b_len ? a_len : b_len);
+
+    if (c) return c;
+    return a_len < b_len ? -1 : a_len > b_len;
+}
+
 static int old_order(const void *a, const void *b)
 {
     const struct old *x = a, *y = b;
-    uint32_t n = x->path_len < y->path_len ? x->path_len : y->path_len;
-    int c = memcmp(x->path, y->path, n);
-
-    if (c) return c;
-    return x->path_len < y->path_len ? -1 : x->path_len > y->path_len;
+    return path_order(x->path, x->path_len, y->path, y->path_len);
 }
 
-/* Adds shard text's records to *olds. */
+/* Reads a shard block of the kind into a copy that lives until ingest_state_release(); *text
+ * NULL if there is none, or if it is not of magic. */
+static int read_shard(struct ingest *in, uint32_t t, const char *kind, const char *magic,
+                      unsigned shard, const uint8_t **text, size_t *len)
+{
+    struct kdb_block view;
+    struct kdb_id id;
+    uint8_t *copy, **texts;
+    int rc;
+
+    *text = NULL;
+    *len = 0;
+    shard_id(in->trees[t].root, kind, shard, &id);
+    rc = kdb_get_block_view(in->cli->db, &id, &view);
+    if (rc == -ENOENT) return 0;
+    if (rc < 0) return rc;
+    if (view.content_len < MAGIC_SIZE || memcmp(view.content, magic, MAGIC_SIZE) != 0) return 0;
+    /* The view lasts until the next call: the records are kept as a copy. */
+    copy = malloc(view.content_len);
+    texts = realloc(in->state_texts, (in->state_text_count + 1) * sizeof(*texts));
+    if (texts) in->state_texts = texts;
+    if (!copy || !texts) {
+        free(copy);
+        return -ENOMEM;
+    }
+    memcpy(copy, view.content, view.content_len);
+    in->state_texts[in->state_text_count++] = copy;
+    *text = copy;
+    *len = view.content_len;
+    return 0;
+}
+
+/* Adds a state shard's records to *olds. */
 static int collect(const uint8_t *text, size_t len, struct old **olds, size_t *count,
                    size_t *capacity)
 {
-    size_t at = STATE_MAGIC_SIZE;
+    size_t at = MAGIC_SIZE;
 
-    if (len < STATE_MAGIC_SIZE || memcmp(text, STATE_MAGIC, STATE_MAGIC_SIZE) != 0) return 0;
     while (len - at >= 4) {
         struct cursor c = {text + at, text + len, false};
         size_t rec_len = (size_t)take_le(&c, 4);
         struct record_head h;
-        if (rec_len < 4 || rec_len > len - at) break; /* the rest does not decode */
         uint32_t symbols;
         uint64_t name_bytes;
+        if (rec_len < 4 || rec_len > len - at) break; /* the rest does not decode */
         if (record_valid(text + at, rec_len, &symbols, &name_bytes)) {
             c = (struct cursor){text + at, text + at + rec_len, false};
             take_head(&c, &h);
@@ -208,43 +284,28 @@ int ingest_state_load(struct ingest *in, uint32_t t)
     size_t symbols = 0, name_bytes = 0; /* of the fresh files: room is made for them at once */
     int rc = 0;
 
+    if (!in->refs_loaded) {
+        in->refs_loaded = calloc(in->tree_count * STATE_SHARD_COUNT, sizeof(*in->refs_loaded));
+        if (!in->refs_loaded) return -ENOMEM;
+    }
     for (unsigned shard = 0; rc == 0 && shard < STATE_SHARD_COUNT; shard++) {
-        struct kdb_block view;
-        struct kdb_id id;
-        uint8_t *copy, **texts;
-        shard_id(in->trees[t].root, shard, &id);
-        rc = kdb_get_block_view(in->cli->db, &id, &view);
-        if (rc == -ENOENT) {
-            rc = 0;
-            continue;
-        }
-        if (rc < 0) break;
-        /* The view lasts until the next call: the records are kept as a copy. */
-        copy = malloc(view.content_len + 1);
-        texts = realloc(in->state_texts, (in->state_text_count + 1) * sizeof(*texts));
-        if (!copy || !texts) {
-            free(copy);
-            if (texts) in->state_texts = texts;
-            rc = -ENOMEM;
-            break;
-        }
-        if (view.content_len) memcpy(copy, view.content, view.content_len);
-        in->state_texts = texts;
-        in->state_texts[in->state_text_count++] = copy;
-        rc = collect(copy, view.content_len, &olds, &count, &capacity);
+        const uint8_t *text;
+        size_t len;
+        rc = read_shard(in, t, "ingest-state", STATE_MAGIC, shard, &text, &len);
+        if (rc == 0 && text) rc = collect(text, len, &olds, &count, &capacity);
     }
     if (rc == 0 && count) qsort(olds, count, sizeof(*olds), old_order);
     /* The tree's files are sorted by path too: one walk pairs them. */
     for (size_t i = 0; rc == 0 && i < in->file_count; i++) {
         struct file *f = &in->files[i];
-        struct old key;
+        uint32_t path_len;
         if (f->tree != t) continue;
-        key = (struct old){.path = f->path, .path_len = (uint32_t)strlen(f->path)};
-        while (j < count && old_order(&olds[j], &key) < 0) {
+        path_len = (uint32_t)strlen(f->path);
+        while (j < count && path_order(olds[j].path, olds[j].path_len, f->path, path_len) < 0) {
             in->files_gone++;
             j++;
         }
-        if (j < count && old_order(&olds[j], &key) == 0) {
+        if (j < count && path_order(olds[j].path, olds[j].path_len, f->path, path_len) == 0) {
             struct cursor c = {olds[j].rec, olds[j].rec + olds[j].len, false};
             struct record_head h;
             take_head(&c, &h);
@@ -270,8 +331,79 @@ void ingest_state_release(struct ingest *in)
     for (size_t i = 0; i < in->state_text_count; i++)
         free(in->state_texts[i]);
     free(in->state_texts);
+    free(in->refs_loaded);
     in->state_texts = NULL;
     in->state_text_count = 0;
+    in->refs_loaded = NULL;
+}
+
+/* The file of tree t at path, or -1 (the tree's files are sorted by path). */
+static int64_t file_at(const struct ingest *in, uint32_t t, const char *path, uint32_t len)
+{
+    size_t lo = 0, hi = in->file_count;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        const struct file *f = &in->files[mid];
+        int c = f->tree != t ? (f->tree < t ? -1 : 1)
+                             : path_order(f->path, (uint32_t)strlen(f->path), path, len);
+        if (c == 0) return (int64_t)mid;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return -1;
+}
+
+/* Reads refs shard s of tree t, once, and gives each of its files its refs record. */
+static int load_refs(struct ingest *in, uint32_t t, unsigned s)
+{
+    const uint8_t *text;
+    size_t len, at = MAGIC_SIZE;
+    int rc;
+
+    if (in->refs_loaded[t * STATE_SHARD_COUNT + s]) return 0;
+    rc = read_shard(in, t, "ingest-refs", REFS_MAGIC, s, &text, &len);
+    if (rc < 0) return rc;
+    in->refs_loaded[t * STATE_SHARD_COUNT + s] = 1;
+    while (text && len - at >= 4) {
+        struct cursor c = {text + at, text + len, false};
+        size_t rec_len = (size_t)take_le(&c, 4);
+        uint32_t path_len, symbols;
+        uint64_t name_bytes;
+        const char *path;
+        int64_t i;
+        if (rec_len < 4 || rec_len > len - at) break;
+        c = (struct cursor){text + at, text + at + rec_len, false};
+        (void)take_le(&c, 4);
+        path = take_name(&c, &path_len);
+        i = path ? file_at(in, t, path, path_len) : -1;
+        if (i >= 0 && in->files[i].old &&
+            record_valid(in->files[i].old, in->files[i].old_len, &symbols, &name_bytes) &&
+            refs_valid(text + at, rec_len, symbols)) {
+            in->files[i].old_refs = text + at;
+            in->files[i].old_refs_len = rec_len;
+        }
+        at += rec_len;
+    }
+    return 0;
+}
+
+/* File index's old refs record, read if need be: 0, or -EUCLEAN if the state has none. */
+static int old_refs(struct ingest *in, uint32_t index)
+{
+    struct file *f = &in->files[index];
+    int rc;
+
+    if (f->old_refs) return 0;
+    rc = load_refs(in, f->tree, shard_of(f->path));
+    if (rc == 0 && !f->old_refs) {
+        cli_error("ingest: the ingest state lacks the refs of %s; run it again with --full",
+                  f->path);
+        rc = -EUCLEAN;
+    }
+    return rc;
 }
 
 int ingest_state_restore(struct ingest *in, uint32_t index)
@@ -313,28 +445,17 @@ int ingest_state_restore(struct ingest *in, uint32_t index)
     return rc;
 }
 
-/* Moves c past a record's head and symbols. */
-static void skip_symbols(struct cursor *c)
-{
-    struct record_head h;
-    uint32_t n, len;
-
-    take_head(c, &h);
-    n = (uint32_t)take_le(c, 4);
-    for (uint32_t i = 0; i < n; i++) {
-        (void)take_le(c, 1 + 1 + 4);
-        (void)take_name(c, &len);
-    }
-}
-
 int ingest_state_restore_refs(struct ingest *in, uint32_t index)
 {
     struct file *f = &in->files[index];
-    struct cursor c = {f->old, f->old + f->old_len, false};
-    uint32_t n, base = f->first_sym;
-    int rc = 0;
+    struct cursor c;
+    uint32_t n, len, base = f->first_sym;
+    int rc = old_refs(in, index);
 
-    skip_symbols(&c);
+    if (rc < 0) return rc;
+    c = (struct cursor){f->old_refs, f->old_refs + f->old_refs_len, false};
+    (void)take_le(&c, 4);
+    (void)take_name(&c, &len);
     f->first_ref = (uint32_t)in->ref_count;
     f->first_inc = (uint32_t)in->inc_count;
     n = (uint32_t)take_le(&c, 4);
@@ -463,23 +584,54 @@ int ingest_state_changed_names(struct ingest *in, uint32_t index, struct name_sp
     return rc;
 }
 
-bool ingest_state_refers(const struct ingest *in, uint32_t index,
-                         bool (*match)(void *ctx, const char *name, uint32_t len), void *ctx)
+static int span_order(const void *a, const void *b)
 {
-    const struct file *f = &in->files[index];
-    struct cursor c = {f->old, f->old + f->old_len, false};
-    uint32_t n;
+    uint32_t x = ((const struct name_span *)a)->off, y = ((const struct name_span *)b)->off;
+    return x < y ? -1 : x > y;
+}
 
-    skip_symbols(&c);
+int ingest_state_refers(struct ingest *in, uint32_t index, const struct name_span *names,
+                        size_t count, bool *hit)
+{
+    struct file *f = &in->files[index];
+    struct cursor c = {f->old, f->old + f->old_len, false};
+    struct record_head h;
+    uint64_t lengths = 0; /* bit n: a name of length n (63: of 63 or more) */
+    bool maybe = false;
+    uint32_t n, len;
+    int rc;
+
+    *hit = false;
+    take_head(&c, &h);
+    /* The bloom filter answers for most files: no name of theirs changed. */
+    for (size_t k = 0; k < count && !maybe; k++) {
+        uint32_t bits[3];
+        if (h.bloom_bytes == 0) break;
+        bloom_bits(in->names + names[k].off, names[k].len, h.bloom_bytes * 8, bits);
+        maybe = true;
+        for (int b = 0; b < 3; b++)
+            maybe = maybe && (h.bloom[bits[b] / 8] >> (bits[b] % 8) & 1);
+    }
+    if (!maybe) return 0;
+    rc = old_refs(in, index);
+    if (rc < 0) return rc;
+    for (size_t k = 0; k < count; k++)
+        lengths |= UINT64_C(1) << (names[k].len < 63 ? names[k].len : 63);
+    c = (struct cursor){f->old_refs, f->old_refs + f->old_refs_len, false};
+    (void)take_le(&c, 4);
+    (void)take_name(&c, &len);
     n = (uint32_t)take_le(&c, 4);
-    for (uint32_t i = 0; i < n && !c.bad; i++) {
-        uint32_t len;
+    for (uint32_t i = 0; i < n && !c.bad && !*hit; i++) {
+        struct name_span key;
         const char *name;
         (void)take_le(&c, 4 + 1 + 1);
-        name = take_name(&c, &len);
-        if (name && match(ctx, name, len)) return true;
+        name = take_name(&c, &key.len);
+        if (!name || !(lengths >> (key.len < 63 ? key.len : 63) & 1)) continue;
+        /* A name not kept yet is no symbol's: only kept names can be in the set. */
+        if (!ingest_find_name(in, name, key.len, &key.off)) continue;
+        *hit = bsearch(&key, names, count, sizeof(key), span_order) != NULL;
     }
-    return false;
+    return 0;
 }
 
 void ingest_state_symbol_names(const struct ingest *in, uint32_t index,
@@ -546,45 +698,21 @@ static void put_name(struct buffer *b, const char *name, size_t len)
     put(b, name, len);
 }
 
-static void put_fields(struct buffer *b, const struct ingest *in, const struct file *f,
-                       size_t start);
+/* Fills in the length of the record that starts at start. */
+static void end_record(struct buffer *b, size_t start)
+{
+    if (b->failed) return;
+    for (size_t i = 0; i < 4; i++)
+        b->bytes[start + i] = (uint8_t)((b->len - start) >> (8 * i));
+}
 
-static void put_record(struct buffer *b, const struct ingest *in, const struct file *f)
+/* A file's refs record, as read this time; false if it is over STATE_REFS_MAX (then none). */
+static bool put_refs(struct buffer *b, const struct ingest *in, const struct file *f)
 {
     size_t start = b->len;
 
-    if (f->fresh) { /* unchanged: its record as it was */
-        put(b, f->old, f->old_len);
-        return;
-    }
-    put_fields(b, in, f, start);
-}
-
-static void put_fields(struct buffer *b, const struct ingest *in, const struct file *f,
-                       size_t start)
-{
-    struct file_stamp stamp = f->stamp;
-    size_t flags_at;
-
-    if (stamp.mtime_ns + STATE_RACY_NS > in->start_wall_ns)
-        stamp.mtime_ns = 0; /* read it next time */
-    put_le(b, 0, 4);        /* the length, filled in below */
+    put_le(b, 0, 4);
     put_name(b, f->path, strlen(f->path));
-    put_le(b, stamp.size, 8);
-    put_le(b, stamp.mtime_ns, 8);
-    put_le(b, stamp.ctime_ns, 8);
-    put_le(b, stamp.ino, 8);
-    put_le(b, f->line_count, 4);
-    flags_at = b->len;
-    put_le(b, f->had_errors ? RECORD_ERRORS : 0, 1);
-    put_le(b, f->sym_count, 4);
-    for (uint32_t i = 0; i < f->sym_count; i++) {
-        const struct sym *s = &in->syms[f->first_sym + i];
-        put_le(b, s->kind, 1);
-        put_le(b, s->is_static, 1);
-        put_le(b, s->line_start, 4);
-        put_name(b, in->names + s->name, s->name_len);
-    }
     put_le(b, f->ref_count, 4);
     for (uint32_t i = 0; i < f->ref_count; i++) {
         const struct ref *r = &in->refs[f->first_ref + i];
@@ -598,28 +726,80 @@ static void put_fields(struct buffer *b, const struct ingest *in, const struct f
         const struct inc *inc = &in->incs[f->first_inc + i];
         put_name(b, in->names + inc->path, inc->len);
     }
-    if (!b->failed && b->len - start > STATE_RECORD_MAX) {
-        /* A generated header of a hundred thousand macros: its symbols are kept (names
-         * resolve against them), its refs and includes are not, so it is read each time. */
-        struct cursor c = {b->bytes + start, b->bytes + b->len, false};
-        skip_symbols(&c);
-        b->len = (size_t)(c.p - b->bytes);
-        put_le(b, 0, 4); /* no refs */
-        put_le(b, 0, 4); /* no includes */
-        b->bytes[flags_at] |= RECORD_PARTIAL;
+    if (!b->failed && b->len - start > STATE_REFS_MAX) {
+        b->len = start;
+        return false;
     }
-    if (!b->failed) {
-        size_t len = b->len - start;
-        for (size_t i = 0; i < 4; i++)
-            b->bytes[start + i] = (uint8_t)(len >> (8 * i));
+    end_record(b, start);
+    return true;
+}
+
+/* A file's state record, as read this time (partial: its refs were left out). */
+static void put_state(struct buffer *b, const struct ingest *in, const struct file *f, bool partial)
+{
+    size_t start = b->len, bloom_at;
+    struct file_stamp stamp = f->stamp;
+    uint32_t bits = 64;
+
+    if (stamp.mtime_ns + STATE_RACY_NS > in->start_wall_ns)
+        stamp.mtime_ns = 0; /* read it next time */
+    while (bits < 8u * f->ref_count && bits < (UINT32_C(1) << 24))
+        bits *= 2;   /* about 8 bits a name: under 3% false hits */
+    put_le(b, 0, 4); /* the length, filled in at the end */
+    put_name(b, f->path, strlen(f->path));
+    put_le(b, stamp.size, 8);
+    put_le(b, stamp.mtime_ns, 8);
+    put_le(b, stamp.ctime_ns, 8);
+    put_le(b, stamp.ino, 8);
+    put_le(b, f->line_count, 4);
+    put_le(b, (f->had_errors ? RECORD_ERRORS : 0) | (partial ? RECORD_PARTIAL : 0), 1);
+    put_le(b, partial ? 0 : bits / 8, 4);
+    bloom_at = b->len;
+    if (!partial) {
+        static const uint8_t zero[256];
+        for (uint32_t left = bits / 8; left; left -= left < sizeof(zero) ? left : sizeof(zero))
+            put(b, zero, left < sizeof(zero) ? left : sizeof(zero));
+        for (uint32_t i = 0; !b->failed && i < f->ref_count; i++) {
+            const struct ref *r = &in->refs[f->first_ref + i];
+            uint32_t at[3];
+            bloom_bits(in->names + r->name, r->name_len, bits, at);
+            for (int k = 0; k < 3; k++)
+                b->bytes[bloom_at + at[k] / 8] |= (uint8_t)(1u << (at[k] % 8));
+        }
     }
+    put_le(b, f->sym_count, 4);
+    for (uint32_t i = 0; i < f->sym_count; i++) {
+        const struct sym *s = &in->syms[f->first_sym + i];
+        put_le(b, s->kind, 1);
+        put_le(b, s->is_static, 1);
+        put_le(b, s->line_start, 4);
+        put_name(b, in->names + s->name, s->name_len);
+    }
+    end_record(b, start);
+}
+
+/* Stores shard text b (of the kind) unless it is only its magic and there is no block to empty. */
+static int store_shard(struct ingest *in, uint32_t t, const char *kind, unsigned s,
+                       const struct buffer *b, bool empty)
+{
+    char name[PATH_MAX + 32];
+    struct kdb_id id;
+
+    shard_id(in->trees[t].root, kind, s, &id);
+    if (empty) {
+        struct kdb_block view;
+        int rc = kdb_get_block_view(in->cli->db, &id, &view);
+        if (rc < 0) return rc == -ENOENT ? 0 : rc;
+    }
+    snprintf(name, sizeof(name), "%s#%s%03u", in->trees[t].root, kind, s);
+    return ingest_store_index(in, &id, kind, name, (const char *)b->bytes, b->len);
 }
 
 int ingest_state_write(struct ingest *in, uint32_t t)
 {
     uint32_t *order = malloc((in->file_count + 1) * sizeof(*order));
     size_t starts[STATE_SHARD_COUNT + 1] = {0}, at[STATE_SHARD_COUNT];
-    struct buffer b = {0};
+    struct buffer state = {0}, refs = {0};
     int rc = order ? 0 : -ENOMEM;
 
     /* The tree's files by shard (a counting sort), in path order within each. */
@@ -636,38 +816,33 @@ int ingest_state_write(struct ingest *in, uint32_t t)
         order[at[s]++] = (uint32_t)i;
     }
     for (unsigned s = 0; rc == 0 && s < STATE_SHARD_COUNT; s++) {
-        struct kdb_id id;
-        char name[PATH_MAX + 16];
         bool changed = in->files_gone > 0; /* which shard lost a file is not known here */
+        bool empty = starts[s] == starts[s + 1];
         for (size_t k = starts[s]; k < starts[s + 1]; k++)
             changed = changed || !in->files[order[k]].fresh;
-        if (!changed) { /* every record as it was */
-            in->state_blocks += starts[s] < starts[s + 1];
-            continue;
-        }
-        shard_id(in->trees[t].root, s, &id);
-        if (starts[s] == starts[s + 1]) { /* no file: no block, unless one is there to empty */
-            struct kdb_block view;
-            rc = kdb_get_block_view(in->cli->db, &id, &view);
-            if (rc == -ENOENT) {
-                rc = 0;
-                continue;
+        if (!empty) in->state_blocks += 2;
+        if (!changed) continue;   /* every record as it was */
+        rc = load_refs(in, t, s); /* the fresh files' refs records go into the new shard */
+        state.len = refs.len = 0;
+        put(&state, STATE_MAGIC, MAGIC_SIZE);
+        put(&refs, REFS_MAGIC, MAGIC_SIZE);
+        for (size_t k = starts[s]; rc == 0 && k < starts[s + 1]; k++) {
+            const struct file *f = &in->files[order[k]];
+            if (f->fresh && f->old_refs) { /* unchanged: its records as they were */
+                put(&state, f->old, f->old_len);
+                put(&refs, f->old_refs, f->old_refs_len);
+            } else if (f->fresh) {
+                rc = old_refs(in, order[k]); /* reports the damage */
+            } else {
+                put_state(&state, in, f, !put_refs(&refs, in, f));
             }
-            if (rc < 0) break;
         }
-        b.len = 0;
-        put(&b, STATE_MAGIC, STATE_MAGIC_SIZE);
-        for (size_t k = starts[s]; k < starts[s + 1]; k++)
-            put_record(&b, in, &in->files[order[k]]);
-        if (b.failed) {
-            rc = -ENOMEM;
-            break;
-        }
-        snprintf(name, sizeof(name), "%s#state%03u", in->trees[t].root, s);
-        rc = ingest_store_index(in, &id, "ingest-state", name, (const char *)b.bytes, b.len);
-        in->state_blocks += starts[s] < starts[s + 1];
+        if (rc == 0 && (state.failed || refs.failed)) rc = -ENOMEM;
+        if (rc == 0) rc = store_shard(in, t, "ingest-state", s, &state, empty);
+        if (rc == 0) rc = store_shard(in, t, "ingest-refs", s, &refs, empty);
     }
-    free(b.bytes);
+    free(state.bytes);
+    free(refs.bytes);
     free(order);
     return rc;
 }
