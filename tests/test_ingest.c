@@ -17,6 +17,7 @@
  * with ids computed here as the ingester computes them.
  */
 #include <errno.h>
+#include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -405,6 +406,28 @@ static void test_ingest_reads_only_changed_files(void **state)
     assert_int_equal(sh(f, "rm %s/lib/two/twin.c", f->tree), 0);
     ingest(f);
     expect_out(f, "\"files_read\":0");
+    edges_of(f, "src/b.c", "function", "use");
+    expect_out(f, edge("calls", "lib/one/twin.c", "function", "twin"));
+    /* A damaged state counts as none: every file is read, and the graph is the same. */
+    {
+        char root[PATH_MAX];
+        assert_non_null(realpath(f->tree, root));
+        for (unsigned shard = 0; shard < 256; shard++) {
+            char number[8];
+            struct kdb_id id;
+            char hex[KDB_ID_HEX_SIZE + 1];
+            snprintf(number, sizeof(number), "%u", shard);
+            kdb_id_for_symbol(root, strlen(root), "ingest-state", 12, number, strlen(number), &id);
+            kdb_id_to_hex(&id, hex);
+            (void)sh(f,
+                     "%s -d %s get %s >/dev/null 2>&1 && printf 'KIS2\\377\\377' | %s -d %s put %s",
+                     kausal(), f->db, hex, kausal(), f->db, hex);
+        }
+    }
+    ingest(f);
+    expect_out(f, "\"files_read\":4");
+    expect_out(f, "\"edges_added\":0");
+    expect_out(f, "\"edges_removed\":0");
     edges_of(f, "src/b.c", "function", "use");
     expect_out(f, edge("calls", "lib/one/twin.c", "function", "twin"));
     /* --full reads every file, and finds nothing to change. */

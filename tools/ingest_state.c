@@ -31,8 +31,10 @@
  * could change again within the same tick of its clock, the stamp
  * unchanged. A record or shard that does not decode is treated as missing:
  * the file is read. A file whose refs would take more than STATE_REFS_MAX
- * bytes (a generated header of a hundred thousand macros) keeps its
- * symbols only and is read each time.
+ * bytes keeps its symbols only and is read each time; a file whose records
+ * would take a shard past STATE_SHARD_MAX (a generated header of hundreds
+ * of thousands of macros) is not recorded, and the next ingest takes it
+ * for a new file.
  */
 #include <errno.h>
 #include <limits.h>
@@ -45,6 +47,7 @@
 
 #define STATE_SHARD_COUNT 256u
 #define STATE_REFS_MAX    (UINT32_C(1) << 20)
+#define STATE_SHARD_MAX   (UINT32_C(12) << 20) /* under the 16 MiB a block holds by default */
 #define STATE_MAGIC       "KIS2"
 #define REFS_MAGIC        "KIR2"
 #define MAGIC_SIZE        4u
@@ -828,6 +831,7 @@ int ingest_state_write(struct ingest *in, uint32_t t)
         put(&refs, REFS_MAGIC, MAGIC_SIZE);
         for (size_t k = starts[s]; rc == 0 && k < starts[s + 1]; k++) {
             const struct file *f = &in->files[order[k]];
+            size_t state_was = state.len, refs_was = refs.len;
             if (f->fresh && f->old_refs) { /* unchanged: its records as they were */
                 put(&state, f->old, f->old_len);
                 put(&refs, f->old_refs, f->old_refs_len);
@@ -835,6 +839,12 @@ int ingest_state_write(struct ingest *in, uint32_t t)
                 rc = old_refs(in, order[k]); /* reports the damage */
             } else {
                 put_state(&state, in, f, !put_refs(&refs, in, f));
+            }
+            if (state.len > STATE_SHARD_MAX || refs.len > STATE_SHARD_MAX) {
+                /* A generated header of hundreds of thousands of macros: not recorded, so
+                 * the next ingest reads it as a new file. */
+                state.len = state_was;
+                refs.len = refs_was;
             }
         }
         if (rc == 0 && (state.failed || refs.failed)) rc = -ENOMEM;
