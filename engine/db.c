@@ -508,12 +508,13 @@ static int edges_from_tables(struct kdb *db, struct graph *g)
             int rc = table_read(t, &db->env, e, &r);
             if (rc < 0) return rc;
             p = r.payload;
-            if (r.type == WAL_RECORD_DELETE_EDGE)
+            if (r.type == WAL_RECORD_DELETE_EDGE) {
                 rc = graph_remove(g, edge_payload_source(p), edge_payload_type(p),
                                   edge_payload_target(p));
-            else
+            } else {
                 rc = graph_add(g, edge_payload_source(p), edge_payload_type(p),
                                edge_payload_target(p));
+            }
             if (rc < 0) return rc;
         }
     }
@@ -580,11 +581,12 @@ static int check_graph_file(struct kdb *db)
             }
             rc = graph_base_node(base, graph_entry_node(entry), &far);
             if (rc == 0) rc = graph_has(&g, n.id, graph_entry_type(entry), far.id);
-            if (rc == 0)
+            if (rc == 0) {
                 rc = KDB_CORRUPT(&db->env, GRAPH_NAME ": node %llu has an edge the tables lack",
                                  (unsigned long long)i);
-            else if (rc == 1)
+            } else if (rc == 1) {
                 rc = 0;
+            }
         }
     }
     graph_release(&g);
@@ -728,10 +730,11 @@ static void save_graph(struct kdb *db)
     if (db->lsm.table_count == 0 || tables_sequence(db) == db->graph_sequence) return;
     if (memtable_count(db->mem) > 0) rc = kdb_flush(db);
     if (rc == 0) rc = graph_file_write(&db->graph, db->path, tables_sequence(db));
-    if (rc < 0)
+    if (rc < 0) {
         KDB_LOG(&db->env, KDB_LOG_WARNING,
                 "the edge index was not saved (%s): the next open rebuilds it from the tables",
                 kdb_strerror(rc));
+    }
 }
 
 int kdb_close(struct kdb *db)

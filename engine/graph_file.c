@@ -287,14 +287,16 @@ static int write_file(const struct env *env, const char *tmp, const struct graph
     w.sums = env_calloc(env, (size_t)pages + 1, sizeof(*w.sums));
     head = env_calloc(env, 1, (size_t)body);
     rc = w.buffer && w.sums && head ? 0 : -ENOMEM;
-    if (rc == 0)
+    if (rc == 0) {
         rc = vfs->open(vfs->ctx, tmp,
                        KDB_VFS_OPEN_READ | KDB_VFS_OPEN_WRITE | KDB_VFS_OPEN_CREATE |
                            KDB_VFS_OPEN_TRUNCATE,
                        &w.fd);
+    }
     if (rc == 0) rc = write_body(&w, g, order, count, rank);
     if (rc == 0) {
-        memcpy(head, GRAPH_MAGIC, FORMAT_MAGIC_SIZE);
+        static const char magic[FORMAT_MAGIC_SIZE] = GRAPH_MAGIC; /* no NUL: 8 bytes */
+        memcpy(head, magic, sizeof(magic));
         put_le32(head + GRAPH_HEADER_VERSION_OFFSET, GRAPH_VERSION);
         put_le32(head + GRAPH_HEADER_PAGE_SIZE_OFFSET, GRAPH_PAGE_SIZE);
         put_le64(head + GRAPH_HEADER_SEQUENCE_OFFSET, sequence);
