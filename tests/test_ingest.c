@@ -296,8 +296,41 @@ static void test_ingest_reads_past_a_syntax_error(void **state)
     write_file(f, "src/garbage.c",
                "int kept(void) { return 1; }\n"
                "@@@ }}} not C ((( @@@\n");
+    /* A loop macro without braces reads to the grammar as an old-style definition that
+     * takes the next function's body, and the braces never balance again: each function
+     * still ends at its closing brace, and the ones after it are found. */
+    write_file(f, "src/percpu.c",
+               "unsigned long long count(void)\n"
+               "{\n"
+               "\tint i;\n"
+               "\tunsigned long long sum = 0;\n"
+               "\n"
+               "\tfor_each_possible_cpu(i)\n"
+               "\t\tsum += cpu_rq(i)->nr_switches;\n"
+               "\n"
+               "\treturn sum;\n"
+               "}\n"
+               "\n"
+               "unsigned int after_loop(int cpu)\n"
+               "{\n"
+               "\treturn count();\n"
+               "}\n"
+               "\n"
+               "static int last(void)\n"
+               "{\n"
+               "\treturn after_loop(0);\n"
+               "}\n");
     ingest(f);
-    expect_out(f, "\"files_with_syntax_errors\":3"); /* and a.c's vmcase(...) { } */
+    expect_out(f, "\"files_with_syntax_errors\":4"); /* and a.c's vmcase(...) { } */
+    assert_int_equal(
+        sh(f, "%s -d %s get %s", kausal(), f->db, id_of("src/percpu.c", "function", "count")), 0);
+    assert_string_equal(f->out, "unsigned long long count(void)\n{\n\tint i;\n"
+                                "\tunsigned long long sum = 0;\n\n\tfor_each_possible_cpu(i)\n"
+                                "\t\tsum += cpu_rq(i)->nr_switches;\n\n\treturn sum;\n}");
+    edges_of(f, "src/percpu.c", "function", "after_loop");
+    expect_out(f, edge("calls", "src/percpu.c", "function", "count"));
+    edges_of(f, "src/percpu.c", "function", "last");
+    expect_out(f, edge("calls", "src/percpu.c", "function", "after_loop"));
     assert_int_equal(
         sh(f, "%s -d %s get %s", kausal(), f->db, id_of("src/garbage.c", "function", "kept")), 0);
     assert_string_equal(f->out, "int kept(void) { return 1; }");

@@ -81,6 +81,9 @@ struct walk {
     const char *text;
     struct c_unit *unit;
     int rc;
+    uint32_t len;   /* of text */
+    uint32_t limit; /* scan_refs() stops at this byte (a function cut short) */
+    int reparses;   /* nested parses of what an overrunning function swallowed */
 };
 
 struct c_parser *c_parser_new(void)
@@ -276,6 +279,7 @@ static void scan_refs(struct walk *w, TSNode n)
         TSNode c = ts_tree_cursor_current_node(&cursor);
         enum c_kind kind;
 
+        if (ts_node_start_byte(c) >= w->limit) break; /* depth first: the rest starts later */
         if (is(w, c, S_CALL_EXPRESSION)) {
             TSNode f = field(w, c, F_FUNCTION);
             if (!ts_node_is_null(f) && is(w, f, S_IDENTIFIER)) add_node_ref(w, C_REF_CALL, 0, f);
@@ -404,14 +408,77 @@ static void add_typedef(struct walk *w, TSNode def, TSNode d, char cls)
     if (!ts_node_is_null(name)) add_symbol(w, C_TYPEDEF, name, def, false);
 }
 
+/*
+ * Where function definition n really ends, if before its node does: after
+ * the first `}` at the start of a line in its body. A statement-like macro
+ * without braces (`for_each_cpu(i) sum += x;`) can make the grammar read
+ * on, as an old-style definition, into the next function's body, and the
+ * braces never balance again: the node then runs to the end of the file.
+ * A function's closing brace at column 0 is where C code puts it.
+ */
+static uint32_t function_end(const struct walk *w, TSNode n)
+{
+    TSNode body = field(w, n, F_BODY);
+    uint32_t end = ts_node_end_byte(n);
+
+    if (ts_node_is_null(body)) return end;
+    for (uint32_t at = ts_node_start_byte(body) + 1; at + 1 < end; at++) {
+        if (w->text[at] == '}' && w->text[at - 1] == '\n') return at + 1;
+    }
+    return end;
+}
+
+static TSPoint point_at(const struct walk *w, uint32_t byte)
+{
+    TSPoint point = {0, 0};
+    const char *line = w->text;
+
+    for (const char *nl; (nl = memchr(line, '\n', (size_t)(w->text + byte - line))) != NULL;
+         line = nl + 1)
+        point.row++;
+    point.column = (uint32_t)(w->text + byte - line);
+    return point;
+}
+
+/* Parses text [from, to) again on its own, at file scope: what an overrunning function took. */
+static void reparse(struct walk *w, uint32_t from, uint32_t to)
+{
+    TSRange range = {point_at(w, from), point_at(w, to), from, to};
+    TSTree *tree;
+
+    if (w->reparses >= 64 || to <= from) return; /* a bound on pathological input */
+    w->reparses++;
+    if (!ts_parser_set_included_ranges(w->p->ts, &range, 1)) return;
+    tree = ts_parser_parse_string(w->p->ts, NULL, w->text, w->len);
+    (void)ts_parser_set_included_ranges(w->p->ts, NULL, 0);
+    if (!tree) {
+        w->rc = -ENOMEM;
+        return;
+    }
+    file_scope(w, ts_tree_root_node(tree), 0); /* a file scope of its own */
+    ts_tree_delete(tree);
+}
+
 static void item(struct walk *w, TSNode n, int depth)
 {
     char cls;
 
     if (is(w, n, S_FUNCTION_DEFINITION)) {
         TSNode name = declared_name(w, field(w, n, F_DECLARATOR));
+        uint32_t end = function_end(w, n), limit = w->limit;
+        struct c_symbol *s;
         if (ts_node_is_null(name)) return;
-        if (!add_symbol(w, C_FUNCTION, name, n, storage(w, n) == 's')) return;
+        s = add_symbol(w, C_FUNCTION, name, n, storage(w, n) == 's');
+        if (!s) return;
+        if (end < ts_node_end_byte(n)) { /* cut short: the rest is read again */
+            s->end = end;
+            s->line_end = point_at(w, end).row + 1;
+            w->limit = end;
+            scan_refs(w, n);
+            w->limit = limit;
+            reparse(w, end, ts_node_end_byte(n));
+            return;
+        }
         scan_refs(w, n);
     } else if (is(w, n, S_DECLARATION)) {
         cls = storage(w, n);
@@ -448,7 +515,7 @@ static void file_scope(struct walk *w, TSNode parent, int depth)
 
 int c_parse(struct c_parser *p, const char *text, size_t len, struct c_unit *unit)
 {
-    struct walk w = {p, text, unit, 0};
+    struct walk w = {p, text, unit, 0, (uint32_t)len, UINT32_MAX, 0};
     TSTree *tree;
     TSNode root;
 

@@ -10,7 +10,11 @@
  * definition, never becomes a symbol; the calls inside it still count for
  * the function around it, since a body is scanned whole. A definition's
  * name comes from its declarator, so an export or attribute macro before
- * it (`LUA_API int lua_gettop (...)`) does not take the name.
+ * it (`LUA_API int lua_gettop (...)`) does not take the name. A loop macro
+ * without braces (`for_each_cpu(i) sum += x;`) can make the grammar read a
+ * function on, as an old-style definition, into the next one's body: a
+ * function ends at the first `}` at the start of a line, and the text
+ * after it is parsed again on its own.
  *
  * Nothing is resolved here: names are names (cmd_ingest.c resolves them
  * across the tree). Names and texts point into the source text given.
