@@ -75,13 +75,14 @@ The graph stays mounted at ./$mnt. Try:
   find -L $mnt/sources/engine/db.c/kdb_open/out/calls -maxdepth 3 -name content
   $k -d $mnt callers wal_sync --json
   $k -d $mnt get engine/lsm.c:lsm_open
-Edit a file and run '$k ingest $db .' again: only what changed is written,
+Edit a file and run '$k ingest $db .' again: only the files that changed are read,
 and the mount shows it at once. Unmount with: make demo-stop
 
 A bigger tree: the Linux kernel, from Debian's linux-source-6.1 package:
   apt-get install linux-source-6.1
   tar -xf /usr/src/linux-source-6.1.tar.xz -C /tmp
   $k init /tmp/linux.kdb && $k ingest /tmp/linux.kdb /tmp/linux-source-6.1
+(55,000 files, 5.9 million blocks: about 6 minutes and 4 GiB of memory on 2 cores.)
 The tests run with: make test. The benchmarks: make bench, and
 build/kausal-bench fs (the mount against tmpfs).
 TEXT
