@@ -472,6 +472,42 @@ static void test_ingest_reads_only_changed_files(void **state)
     assert_int_equal(sh(f, "%s -d %s check", kausal(), f->db), 0);
 }
 
+/*
+ * A generated header too big for its symbols to be kept in the state (64,000
+ * macros with 200-character names) keeps a digest of them: it is read each
+ * time, but while its symbols stay the same no other file is linked again,
+ * and when they change every file is.
+ */
+static void test_ingest_a_header_too_big_for_the_state(void **state)
+{
+    struct fixture *f = *state;
+
+    assert_int_equal(sh(f,
+                        "mkdir -p %s/lib/big && awk 'BEGIN { for (i = 0; i < 64000; i++) "
+                        "printf \"#define REG_%%0195d %%d\\n\", i, i }' > %s/lib/big/regs.h",
+                        f->tree, f->tree),
+                     0);
+    age(f, "", "2020-01-01");
+    ingest(f);
+    expect_out(f, "\"files_read\":6");
+    ingest(f);
+    expect_out(f, "\"files_read\":1"); /* the header, each time */
+    expect_out(f, "\"edges\":128000"); /* its contains and defined_in, and no other file's */
+    expect_out(f, "\"blocks_written\":0");
+    /* One macro fewer: its block goes, and every file is linked again. */
+    assert_int_equal(sh(f, "sed -i '$d' %s/lib/big/regs.h", f->tree), 0);
+    age(f, "lib/big", "2020-01-02");
+    ingest(f);
+    expect_out(f, "\"files_read\":1");
+    expect_out(f, "\"blocks_deleted\":1");
+    {
+        const char *at = strstr(f->out, "\"edges\":");
+        long edges = at ? strtol(at + 8, NULL, 10) : 0;
+        assert_true(edges > 127998); /* the header's, and every other file's */
+    }
+    assert_int_equal(sh(f, "%s -d %s check", kausal(), f->db), 0);
+}
+
 /* In a git checkout, what git ignores is not ingested; untracked files it does not ignore are. */
 static void test_ingest_follows_git(void **state)
 {
@@ -500,6 +536,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ingest_again_writes_only_what_changed, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_ingest_reads_only_changed_files, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ingest_a_header_too_big_for_the_state, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_ingest_follows_git, setup, teardown),
     };
     return cmocka_run_group_tests_name("ingest", tests, NULL, NULL);

@@ -1098,8 +1098,11 @@ static enum link_scope link_scope_of(const struct ingest *in)
     if (in->files_gone || in->full) return LINK_ALL;
     for (size_t i = 0; i < in->file_count; i++) {
         if (!in->files[i].old) return LINK_ALL; /* new, or no state */
-        if (!in->files[i].fresh && !ingest_state_same_symbols(in, (uint32_t)i, false))
+        if (!in->files[i].fresh && !ingest_state_same_symbols(in, (uint32_t)i, false)) {
+            /* Without its old names, which names changed is not known: every file. */
+            if (!ingest_state_symbols_known(in, (uint32_t)i)) return LINK_ALL;
             scope = LINK_NAMES;
+        }
     }
     return scope;
 }
@@ -1126,7 +1129,7 @@ static int files_to_link(struct ingest *in, enum link_scope scope, bool *link)
         link[i] = scope == LINK_ALL || !in->files[i].fresh;
     if (scope == LINK_READ) return 0;
     for (size_t i = 0; rc == 0 && scope == LINK_NAMES && i < in->file_count; i++) {
-        if (!in->files[i].fresh)
+        if (!in->files[i].fresh && !ingest_state_same_symbols(in, (uint32_t)i, false))
             rc = ingest_state_changed_names(in, (uint32_t)i, &changed, &count, &capacity);
     }
     if (rc == 0 && count) qsort(changed, count, sizeof(*changed), by_offset);

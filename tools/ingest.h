@@ -166,6 +166,9 @@ int ingest_state_restore(struct ingest *in, uint32_t index);
 /* Puts fresh file index's refs and includes, when every file's edges are to be made again. */
 int ingest_state_restore_refs(struct ingest *in, uint32_t index);
 
+/* Whether file index's old record holds its symbols (not a digest of them alone). */
+bool ingest_state_symbols_known(const struct ingest *in, uint32_t index);
+
 /*
  * Whether file index defines the symbols its old record does (names, kinds,
  * static), and, with lines, at the same lines.

@@ -33,8 +33,9 @@
  * the file is read. A file whose refs would take more than STATE_REFS_MAX
  * bytes keeps its symbols only and is read each time; a file whose records
  * would take a shard past STATE_SHARD_MAX (a generated header of hundreds
- * of thousands of macros) is not recorded, and the next ingest takes it
- * for a new file.
+ * of thousands of macros) keeps only a digest of its symbols in place of
+ * them (flag 4: after the count, a u64, and no symbols), so that reading it
+ * again still tells whether they changed.
  */
 #include <errno.h>
 #include <limits.h>
@@ -55,6 +56,7 @@
 
 #define RECORD_ERRORS  1u /* the parser met errors */
 #define RECORD_PARTIAL 2u /* its refs and includes were too many to keep: never fresh */
+#define RECORD_DIGEST  4u /* its symbols were too many to keep: their digest stands for them */
 
 static void shard_id(const char *root, const char *kind, unsigned shard, struct kdb_id *id)
 {
@@ -164,6 +166,11 @@ static bool record_valid(const uint8_t *rec, size_t len, uint32_t *symbols_out,
     symbols = (uint32_t)take_le(&c, 4);
     *symbols_out = symbols;
     *name_bytes = 0;
+    if (h.flags & RECORD_DIGEST) { /* never fresh: nothing of it is restored */
+        (void)take_le(&c, 8);
+        *symbols_out = 0;
+        return (h.flags & RECORD_PARTIAL) && !c.bad && c.p == c.end;
+    }
     for (uint32_t i = 0; i < symbols && !c.bad; i++) {
         uint32_t kind = (uint32_t)take_le(&c, 1), name_len;
         (void)take_le(&c, 1 + 4);
@@ -492,6 +499,34 @@ int ingest_state_restore_refs(struct ingest *in, uint32_t index)
     return rc;
 }
 
+/* A digest of the symbols a file defines: kinds, static and names, in order. */
+static uint64_t symbols_digest(const struct ingest *in, const struct file *f)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+
+    for (uint32_t i = 0; i < f->sym_count; i++) {
+        const struct sym *s = &in->syms[f->first_sym + i];
+        uint8_t head[2 + 4] = {s->kind, s->is_static};
+        memcpy(head + 2, &s->name_len, 4);
+        for (size_t k = 0; k < sizeof(head); k++)
+            h = (h ^ head[k]) * 0x100000001b3ull;
+        for (uint32_t k = 0; k < s->name_len; k++)
+            h = (h ^ (uint8_t)in->names[s->name + k]) * 0x100000001b3ull;
+    }
+    return h;
+}
+
+bool ingest_state_symbols_known(const struct ingest *in, uint32_t index)
+{
+    const struct file *f = &in->files[index];
+    struct cursor c = {f->old, f->old + f->old_len, false};
+    struct record_head h;
+
+    if (!f->old) return false;
+    take_head(&c, &h);
+    return !(h.flags & RECORD_DIGEST);
+}
+
 bool ingest_state_same_symbols(const struct ingest *in, uint32_t index, bool lines)
 {
     const struct file *f = &in->files[index];
@@ -501,6 +536,8 @@ bool ingest_state_same_symbols(const struct ingest *in, uint32_t index, bool lin
     if (!f->old) return false;
     take_head(&c, &h);
     if (take_le(&c, 4) != f->sym_count) return false;
+    if (h.flags & RECORD_DIGEST) /* the same symbols, at lines that are not known */
+        return !lines && take_le(&c, 8) == symbols_digest(in, f);
     for (uint32_t i = 0; i < f->sym_count; i++) {
         const struct sym *s = &in->syms[f->first_sym + i];
         uint32_t kind = (uint32_t)take_le(&c, 1), len, line;
@@ -543,6 +580,7 @@ int ingest_state_changed_names(struct ingest *in, uint32_t index, struct name_sp
     int rc = 0;
 
     take_head(&c, &h);
+    if (h.flags & RECORD_DIGEST) return 0; /* the names are not kept (the caller links all) */
     n = (uint32_t)take_le(&c, 4);
     was = malloc(((size_t)n + 1) * sizeof(*was));
     is = malloc(((size_t)f->sym_count + 1) * sizeof(*is));
@@ -647,6 +685,7 @@ void ingest_state_symbol_names(const struct ingest *in, uint32_t index,
 
     if (!f->old) return;
     take_head(&c, &h);
+    if (h.flags & RECORD_DIGEST) return; /* the names are not kept */
     n = (uint32_t)take_le(&c, 4);
     for (uint32_t i = 0; i < n && !c.bad; i++) {
         uint32_t len;
@@ -781,6 +820,25 @@ static void put_state(struct buffer *b, const struct ingest *in, const struct fi
     end_record(b, start);
 }
 
+/* A file's state record with a digest in place of its symbols, and no refs record. */
+static void put_digest(struct buffer *b, const struct ingest *in, const struct file *f)
+{
+    size_t start = b->len;
+
+    put_le(b, 0, 4);
+    put_name(b, f->path, strlen(f->path));
+    put_le(b, f->stamp.size, 8);
+    put_le(b, 0, 8); /* mtime 0: never fresh */
+    put_le(b, f->stamp.ctime_ns, 8);
+    put_le(b, f->stamp.ino, 8);
+    put_le(b, f->line_count, 4);
+    put_le(b, (f->had_errors ? RECORD_ERRORS : 0) | RECORD_PARTIAL | RECORD_DIGEST, 1);
+    put_le(b, 0, 4); /* no bloom filter */
+    put_le(b, f->sym_count, 4);
+    put_le(b, symbols_digest(in, f), 8);
+    end_record(b, start);
+}
+
 /* Stores shard text b (of the kind) unless it is only its magic and there is no block to empty. */
 static int store_shard(struct ingest *in, uint32_t t, const char *kind, unsigned s,
                        const struct buffer *b, bool empty)
@@ -841,10 +899,11 @@ int ingest_state_write(struct ingest *in, uint32_t t)
                 put_state(&state, in, f, !put_refs(&refs, in, f));
             }
             if (state.len > STATE_SHARD_MAX || refs.len > STATE_SHARD_MAX) {
-                /* A generated header of hundreds of thousands of macros: not recorded, so
-                 * the next ingest reads it as a new file. */
+                /* A generated header of hundreds of thousands of macros: a digest of its
+                 * symbols stands for them, and it is read each time. */
                 state.len = state_was;
                 refs.len = refs_was;
+                put_digest(&state, in, f);
             }
         }
         if (rc == 0 && (state.failed || refs.failed)) rc = -ENOMEM;
