@@ -8,6 +8,7 @@
 #   make bench-check  the benchmarks against bench/baseline.json (tier from the environment)
 #   make demo       ingest this source tree, mount the graph at ./demo-mnt, show it
 #   make demo-stop  unmount it
+#   make fuzz       each libFuzzer target for FUZZ_SECONDS (60)
 #   make help       every target
 
 CC       ?= cc
@@ -22,7 +23,7 @@ LDFLAGS  := $(EXTRA_LDFLAGS)
 
 # Debian packages the build and the tests need, and what `make bench` adds.
 DEB_BUILD := pkg-config libxxhash-dev libcmocka-dev libfuse3-dev fuse3 libjansson-dev attr \
-	libtree-sitter-dev
+	libtree-sitter-dev clang libclang-rt-14-dev
 DEB_BENCH := libleveldb-dev librocksdb-dev cscope
 
 ENGINE_SRC := $(wildcard engine/*.c)
@@ -65,7 +66,7 @@ BENCH_LIBS    = $(if $(JANSSON_OK),-ljansson) $(if $(LEVELDB_OK),-lleveldb) \
 
 .SECONDARY:
 
-.PHONY: FORCE all deps deps-bench test check asan ubsan tsan valgrind bench bench-check demo demo-stop man-lint format \
+.PHONY: FORCE all deps deps-bench fuzz fuzz-run test check asan ubsan tsan valgrind bench bench-check demo demo-stop man-lint format \
 	format-check tidy install clean help
 
 all: $(LIBKAUSAL) $(KAUSAL_BIN) $(KAUSALFS_BIN) $(BENCH_BIN)
@@ -81,6 +82,42 @@ deps:
 
 deps-bench:
 	@./scripts/install-deps.sh $(DEB_BUILD) $(DEB_BENCH)
+
+# libFuzzer targets (clang), one per decoder of bytes from disk or from a user:
+# `make fuzz` runs each for FUZZ_SECONDS, its corpus growing in build/fuzz/corpus;
+# `make test` runs each for FUZZ_TEST_SECONDS, so that a decoder that regresses fails it.
+FUZZ_SRC     := $(wildcard fuzz/fuzz_*.c)
+FUZZ_BIN     := $(FUZZ_SRC:fuzz/%.c=$(BUILD)/fuzz/%)
+FUZZ_SECONDS ?= 60
+FUZZ_TEST_SECONDS ?= 10
+FUZZ_CFLAGS  := -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
+	-fno-sanitize-recover=undefined -Iengine -Iengine/include -Itests -Itools
+
+$(BUILD)/fuzz/fuzz_c_parse: fuzz/fuzz_c_parse.c tools/c_parse.c $(TS_C_OBJ)
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  FUZZ    $@")
+	$(Q)clang $(FUZZ_CFLAGS) -I$(TS_C_DIR)/src $^ -o $@ -ltree-sitter
+
+$(BUILD)/fuzz/fuzz_%: fuzz/fuzz_%.c fuzz/fuzz_util.h $(ENGINE_SRC) tests/vfs_mem.c
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  FUZZ    $@")
+	$(Q)clang $(FUZZ_CFLAGS) $(filter %.c,$^) -o $@ -lpthread
+
+fuzz: deps
+	@$(MAKE) --no-print-directory fuzz-run
+
+fuzz-run:
+	@$(MAKE) --no-print-directory $(FUZZ_BIN)
+	@for bin in $(FUZZ_BIN); do \
+		name=$$(basename $$bin); corpus=$(BUILD)/fuzz/corpus/$$name; mkdir -p $$corpus; \
+		log=$(BUILD)/fuzz/$$name.log; \
+		if $$bin -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 -artifact_prefix=$(BUILD)/fuzz/ \
+			$$corpus fuzz/seeds/$${name#fuzz_} >$$log 2>&1; then \
+			echo "fuzz: $$name: $$(sed -n 's/^stat::number_of_executed_units: *//p' $$log) runs in $(FUZZ_SECONDS) s, no finding"; \
+		else \
+			grep -E 'ERROR|SUMMARY|artifact' $$log; echo "fuzz: $$name: a finding (see $$log)"; exit 1; \
+		fi; \
+	done
 
 # V=1 shows the full commands.
 Q = $(if $(V),,@)
@@ -140,14 +177,16 @@ $(BENCH_BIN): $(BENCH_OBJ) $(LIBKAUSAL)
 	$(Q)$(CC) $(CFLAGS) -o $@ $(filter-out %.stamp,$^) $(LDFLAGS) $(BENCH_LIBS) $(FUSE_LIBS) -lm -lpthread
 
 # Each suite runs alone; tests/run-tests.sh sums their counts into one closing line.
-# After the suites, the benchmark gate at the CI tier on small sizes (TEST_BENCH=0 skips it;
-# the sanitizer builds do): a gross slowdown fails, noise does not.
+# After the suites, the benchmark gate at the CI tier on small sizes, then each fuzz target
+# for FUZZ_TEST_SECONDS (TEST_BENCH=0 skips both; the sanitizer builds do): a gross slowdown
+# fails, noise does not; a decoder that crashes fails.
 TEST_BENCH ?= 1
 test: deps
 	@$(MAKE) --no-print-directory $(TEST_BIN) $(KAUSAL_BIN) $(KAUSALFS_BIN) \
 		$(if $(filter 1,$(TEST_BENCH)),$(BENCH_BIN))
 	@KAUSAL_BIN=$(KAUSAL_BIN) KAUSALFS_BIN=$(KAUSALFS_BIN) ./tests/run-tests.sh $(TEST_BIN)
 	$(if $(filter 1,$(TEST_BENCH)),@BUILD=$(BUILD) ./scripts/bench-check.sh $(BENCH_BIN) small ci)
+	$(if $(filter 1,$(TEST_BENCH)),@$(MAKE) --no-print-directory fuzz-run FUZZ_SECONDS=$(FUZZ_TEST_SECONDS))
 
 SAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fno-sanitize-recover=all
 check: deps
@@ -200,7 +239,8 @@ man-lint:
 		if [ -n "$$out" ]; then echo "$$out"; exit 1; fi; \
 	done
 
-CODE := $(wildcard engine/*.[ch] engine/include/*.h tests/*.[ch] bench/*.[ch] fs/*.[ch] tools/*.[ch])
+CODE := $(wildcard engine/*.[ch] engine/include/*.h tests/*.[ch] bench/*.[ch] fs/*.[ch] tools/*.[ch] \
+	fuzz/*.[ch])
 format:
 	clang-format -i $(CODE)
 
