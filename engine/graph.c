@@ -349,16 +349,27 @@ int graph_node(struct graph *g, const uint8_t id[KDB_ID_SIZE], bool neighbours_t
     return rc;
 }
 
+/*
+ * The edge's two nodes into *s and *t, source's lists read: 1 if the edge
+ * is there, 0 if not, or an error as graph_node() gives.
+ */
+static int edge_find(struct graph *g, const uint8_t source[KDB_ID_SIZE], unsigned type,
+                     const uint8_t target[KDB_ID_SIZE], uint32_t *s, uint32_t *t)
+{
+    int rc = graph_node(g, source, false, s);
+
+    if (rc < 0 || *s == GRAPH_NONE) return rc;
+    /* s's lists are read, so each node it has an edge with is in memory. */
+    *t = mem_find(g, target);
+    return *t != GRAPH_NONE && list_find(&g->nodes[*s].out, graph_entry(*t, type)) >= 0;
+}
+
 int graph_has(struct graph *g, const uint8_t source[KDB_ID_SIZE], unsigned type,
               const uint8_t target[KDB_ID_SIZE])
 {
     uint32_t s, t;
-    int rc = graph_node(g, source, false, &s);
 
-    if (rc < 0 || s == GRAPH_NONE) return rc;
-    /* s's lists are read, so each node it has an edge with is in memory. */
-    t = mem_find(g, target);
-    return t != GRAPH_NONE && list_find(&g->nodes[s].out, graph_entry(t, type)) >= 0;
+    return edge_find(g, source, type, target, &s, &t);
 }
 
 int graph_load_all(struct graph *g)
@@ -407,11 +418,9 @@ int graph_remove(struct graph *g, const uint8_t source[KDB_ID_SIZE], unsigned ty
                  const uint8_t target[KDB_ID_SIZE])
 {
     uint32_t s, t;
-    int rc = graph_node(g, source, false, &s);
+    int rc = edge_find(g, source, type, target, &s, &t);
 
-    if (rc < 0 || s == GRAPH_NONE) return rc;
-    t = mem_find(g, target);
-    if (t == GRAPH_NONE || list_find(&g->nodes[s].out, graph_entry(t, type)) < 0) return 0;
+    if (rc <= 0) return rc;
     rc = node_load(g, t);
     if (rc < 0) return rc;
     list_remove(&g->nodes[s].out, graph_entry(t, type));

@@ -1107,12 +1107,6 @@ static enum link_scope link_scope_of(const struct ingest *in)
     return scope;
 }
 
-static int by_offset(const void *a, const void *b)
-{
-    uint32_t x = ((const struct name_span *)a)->off, y = ((const struct name_span *)b)->off;
-    return x < y ? -1 : x > y;
-}
-
 /*
  * Sets link[i] for each file whose edges are to be brought up to date: the
  * files read; for LINK_NAMES, also each file with a ref of a changed name;
@@ -1132,7 +1126,7 @@ static int files_to_link(struct ingest *in, enum link_scope scope, bool *link)
         if (!in->files[i].fresh && !ingest_state_same_symbols(in, (uint32_t)i, false))
             rc = ingest_state_changed_names(in, (uint32_t)i, &changed, &count, &capacity);
     }
-    if (rc == 0 && count) qsort(changed, count, sizeof(*changed), by_offset);
+    if (rc == 0 && count) qsort(changed, count, sizeof(*changed), ingest_span_order);
     /* A fresh file's refs are read from the state only if it is to be linked (or may be). */
     for (size_t i = 0; rc == 0 && i < in->file_count; i++) {
         if (!in->files[i].fresh) continue;
@@ -1144,9 +1138,8 @@ static int files_to_link(struct ingest *in, enum link_scope scope, bool *link)
     return rc;
 }
 
-static int link_all(struct ingest *in)
+static int link_all(struct ingest *in, enum link_scope scope)
 {
-    enum link_scope scope = link_scope_of(in);
     bool all = scope == LINK_ALL;
     bool *link = calloc(in->file_count + 1, sizeof(*link));
     struct want w = {0};
@@ -1466,7 +1459,7 @@ static int root_order(const void *a, const void *b)
 }
 
 /* The registry: every tree ever ingested here (its lines), and these. */
-static int write_names(struct ingest *in)
+static int write_names(struct ingest *in, enum link_scope scope)
 {
     struct kdb_block view;
     struct kdb_id id;
@@ -1476,7 +1469,7 @@ static int write_names(struct ingest *in)
 
     /* Every line made anew when a file came or went; else only the files read have new lines. */
     for (uint32_t t = 0; rc == 0 && t < in->tree_count; t++)
-        rc = link_scope_of(in) == LINK_ALL ? write_shards(in, t) : patch_shards(in, t);
+        rc = scope == LINK_ALL ? write_shards(in, t) : patch_shards(in, t);
     if (rc < 0) return rc;
     names_registry_id(&id);
     rc = kdb_get_block_view(in->cli->db, &id, &view);
@@ -1569,8 +1562,11 @@ static int run(struct ingest *in, char **dirs, int count)
     if (rc == 0) rc = kdb_result_new(in->cli->db, &in->r);
     if (rc == 0) rc = index_names(in);
     if (rc == 0) rc = index_paths(in);
-    if (rc == 0) rc = link_all(in);
-    if (rc == 0) rc = write_names(in);
+    if (rc == 0) {
+        enum link_scope scope = link_scope_of(in); /* what the files read have changed */
+        rc = link_all(in, scope);
+        if (rc == 0) rc = write_names(in, scope);
+    }
     for (uint32_t t = 0; rc == 0 && t < in->tree_count; t++)
         rc = ingest_state_write(in, t);
     /* A large change goes out as a table now, so that each command after it opens

@@ -181,6 +181,9 @@ struct name_span {
     uint32_t len;
 };
 
+/* Orders name spans by offset (the order ingest_state_refers() takes them in). */
+int ingest_span_order(const void *a, const void *b);
+
 /*
  * Adds to names[0..count) (grown as ingest_grow() does) the names that
  * file index defines now and its old record did not, or the other way

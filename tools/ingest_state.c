@@ -366,6 +366,16 @@ static int64_t file_at(const struct ingest *in, uint32_t t, const char *path, ui
     return -1;
 }
 
+/* How many symbols a state record (checked when it was loaded) says its file defines. */
+static uint32_t record_symbols(const uint8_t *rec, size_t len)
+{
+    struct cursor c = {rec, rec + len, false};
+    struct record_head h;
+
+    take_head(&c, &h);
+    return (uint32_t)take_le(&c, 4);
+}
+
 /* Reads refs shard s of tree t, once, and gives each of its files its refs record. */
 static int load_refs(struct ingest *in, uint32_t t, unsigned s)
 {
@@ -380,8 +390,7 @@ static int load_refs(struct ingest *in, uint32_t t, unsigned s)
     while (text && len - at >= 4) {
         struct cursor c = {text + at, text + len, false};
         size_t rec_len = (size_t)take_le(&c, 4);
-        uint32_t path_len, symbols;
-        uint64_t name_bytes;
+        uint32_t path_len;
         const char *path;
         int64_t i;
         if (rec_len < 4 || rec_len > len - at) break;
@@ -390,8 +399,8 @@ static int load_refs(struct ingest *in, uint32_t t, unsigned s)
         path = take_name(&c, &path_len);
         i = path ? file_at(in, t, path, path_len) : -1;
         if (i >= 0 && in->files[i].old &&
-            record_valid(in->files[i].old, in->files[i].old_len, &symbols, &name_bytes) &&
-            refs_valid(text + at, rec_len, symbols)) {
+            refs_valid(text + at, rec_len,
+                       record_symbols(in->files[i].old, in->files[i].old_len))) {
             in->files[i].old_refs = text + at;
             in->files[i].old_refs_len = rec_len;
         }
@@ -625,7 +634,7 @@ int ingest_state_changed_names(struct ingest *in, uint32_t index, struct name_sp
     return rc;
 }
 
-static int span_order(const void *a, const void *b)
+int ingest_span_order(const void *a, const void *b)
 {
     uint32_t x = ((const struct name_span *)a)->off, y = ((const struct name_span *)b)->off;
     return x < y ? -1 : x > y;
@@ -670,7 +679,7 @@ int ingest_state_refers(struct ingest *in, uint32_t index, const struct name_spa
         if (!name || !(lengths >> (key.len < 63 ? key.len : 63) & 1)) continue;
         /* A name not kept yet is no symbol's: only kept names can be in the set. */
         if (!ingest_find_name(in, name, key.len, &key.off)) continue;
-        *hit = bsearch(&key, names, count, sizeof(key), span_order) != NULL;
+        *hit = bsearch(&key, names, count, sizeof(key), ingest_span_order) != NULL;
     }
     return 0;
 }
