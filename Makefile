@@ -170,7 +170,7 @@ $(TS_C_OBJ): $(TS_C_DIR)/src/parser.c
 
 $(KAUSAL_BIN): $(KAUSAL_OBJ) $(TS_C_OBJ) $(LIBKAUSAL)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) -ltree-sitter -ljansson -lpthread
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) -l:libtree-sitter.a -ljansson -lpthread
 
 $(BENCH_BIN): $(BENCH_OBJ) $(LIBKAUSAL)
 	@$(if $(Q),echo "  LD      $@")

@@ -1482,6 +1482,19 @@ int kdb_flush(struct kdb *db)
     return rc;
 }
 
+int kdb_flush_begin(struct kdb *db)
+{
+    int rc;
+
+    if (db->remote) return 0;
+    rc = db->error ? db->error : settle(db, false);
+    if (rc == 0 && db->imm) rc = settle(db, true);
+    if (rc < 0) return rc;
+    if (db->wal.error) return db->wal.error;
+    if (memtable_count(db->mem) == 0) return 0;
+    return freeze(db);
+}
+
 int kdb_compact(struct kdb *db)
 {
     int rc;

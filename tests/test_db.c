@@ -485,6 +485,41 @@ static void test_db_sync_is_one_fdatasync_for_many_writes(void **state)
         assert_content(f->db, i, "a few bytes of code");
 }
 
+/* A flush begun in the background: reads and writes go on meanwhile, and
+ * nothing either side of it is lost. */
+static void test_db_flush_begin_overlaps_writes(void **state)
+{
+    struct fixture *f = *state;
+    struct kdb_stats stats;
+
+    for (unsigned i = 0; i < 20; i++) {
+        struct kdb_block block = text_block(i, "before the flush");
+        assert_int_equal(kdb_put_block(f->db, &block, NULL), 0);
+    }
+    assert_int_equal(kdb_flush_begin(f->db), 0);
+    for (unsigned i = 20; i < 40; i++) {
+        struct kdb_block block = text_block(i, "while it writes");
+        assert_int_equal(kdb_put_block(f->db, &block, NULL), 0);
+    }
+    struct kdb_block gone = text_block(3, "");
+    assert_int_equal(kdb_delete_block(f->db, &gone.id), 0);
+    assert_content(f->db, 4, "before the flush");
+    assert_int_equal(kdb_flush_begin(f->db), 0); /* waits for the first, starts the second */
+    assert_int_equal(kdb_flush_begin(f->db), 0); /* waits for the second; nothing new */
+    kdb_get_stats(f->db, &stats);
+    assert_int_equal(stats.table_count, 2);
+    assert_int_equal(stats.block_count, 39);
+    reopen(f);
+    for (unsigned i = 0; i < 40; i++) {
+        if (i == 3) {
+            struct kdb_block b;
+            assert_int_equal(kdb_get_block_view(f->db, &gone.id, &b), -ENOENT);
+        } else {
+            assert_content(f->db, i, i < 20 ? "before the flush" : "while it writes");
+        }
+    }
+}
+
 /* ---- crash and fault sweeps ---- */
 
 #define PHASE1_OPS 60
@@ -813,6 +848,7 @@ int main(void)
         cmocka_unit_test(test_db_posix_round_trip_and_lock),
         cmocka_unit_test_setup_teardown(test_db_sync_is_one_fdatasync_for_many_writes, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_db_flush_begin_overlaps_writes, setup, teardown),
         cmocka_unit_test(test_db_crash_sweep_keeps_every_acknowledged_change),
         cmocka_unit_test(test_db_torn_crash_sweep_keeps_every_acknowledged_change),
         cmocka_unit_test(test_db_enospc_and_eio_on_every_write_lose_nothing),

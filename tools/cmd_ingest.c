@@ -759,7 +759,9 @@ static int ingest_files(struct ingest *in)
     }
     p.thread_count = cores < 1 ? 1 : cores > 8 ? 8 : (size_t)cores;
     if (p.thread_count > p.todo_count) p.thread_count = p.todo_count; /* none if all are fresh */
-    p.slot_count = (p.thread_count ? p.thread_count : 1) * 4;
+    /* Workers run this far ahead of the storing, so that a long file keeps
+     * one worker busy while the others go on. */
+    p.slot_count = (p.thread_count ? p.thread_count : 1) * 32;
     p.slots = calloc(p.slot_count, sizeof(*p.slots));
     p.threads = calloc(p.thread_count + 1, sizeof(*p.threads));
     if (!p.slots || !p.threads || pthread_mutex_init(&p.lock, NULL) != 0) {
@@ -1559,6 +1561,8 @@ static int run(struct ingest *in, char **dirs, int count)
     for (uint32_t t = 0; rc == 0 && t < in->tree_count; t++)
         rc = ingest_state_load(in, t);
     if (rc == 0) rc = ingest_files(in);
+    /* Many new blocks go out as a table while the files are linked. */
+    if (rc == 0 && in->blocks_written > 1000) rc = kdb_flush_begin(in->cli->db);
     if (rc == 0) rc = kdb_result_new(in->cli->db, &in->r);
     if (rc == 0) rc = index_names(in);
     if (rc == 0) rc = index_paths(in);

@@ -300,6 +300,17 @@ KDB_MUST_USE int kdb_sync(struct kdb *db);
 KDB_MUST_USE int kdb_flush(struct kdb *db);
 
 /*
+ * Starts writing the memtable out as an SSTable and returns without waiting,
+ * so that a writer with a large batch behind it (an ingest) overlaps the
+ * table's writing with its next work. Changes after the call go to a new
+ * memtable; the next kdb_flush(), kdb_close() or full memtable waits for the
+ * table. Waits only for a flush already running. Through a forwarding handle
+ * it does nothing: the server flushes on its own schedule. Returns as
+ * kdb_flush().
+ */
+KDB_MUST_USE int kdb_flush_begin(struct kdb *db);
+
+/*
  * kdb_flush(), then merges every table into one and waits: shadowed
  * versions and tombstones are gone from the disk. Takes time and disk
  * space in proportion to the database. Returns an I/O error (sticky).
