@@ -396,11 +396,16 @@ static void reply_entry(fuse_req_t req, struct fs *fs, const struct ns_key *k)
  * Every round trip through the kernel costs more than the work behind it,
  * so the kernel is asked to do what it can alone: cache symlink targets,
  * and open files without asking (no file needs per-open state here).
+ * Without OPEN requests, O_TRUNC must reach us as a SETATTR of size 0:
+ * with atomic O_TRUNC (libfuse's default) the kernel would leave the
+ * truncation to an OPEN that never comes, and `> file` would overwrite
+ * the start of the old content instead of replacing it.
  */
 static void kfs_init(void *userdata, struct fuse_conn_info *conn)
 {
     struct fs *fs = userdata;
 
+    conn->want &= ~(unsigned)FUSE_CAP_ATOMIC_O_TRUNC;
     if (conn->capable & FUSE_CAP_CACHE_SYMLINKS) conn->want |= FUSE_CAP_CACHE_SYMLINKS;
     fs->no_open = (conn->capable & FUSE_CAP_NO_OPEN_SUPPORT) != 0;
     fs->no_opendir = (conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT) != 0;

@@ -317,6 +317,13 @@ static void test_mount_writes(void **state)
                         f->mnt, f->mnt, f->mnt),
                      0);
     assert_string_equal(f->out, "8\n h e l l o \\0 \\0 \\0\n");
+    /* > replaces the whole content (O_TRUNC), even with a shorter one. */
+    assert_int_equal(sh(f,
+                        "printf 'a longer content' > %s/blocks/%s && printf 'short' > %s/blocks/%s"
+                        " && cat %s/blocks/%s",
+                        f->mnt, f->util_id, f->mnt, f->util_id, f->mnt, f->util_id),
+                     0);
+    assert_string_equal(f->out, "short");
     /* Metadata is validated JSON; the source URI is free text; the version is read-only. */
     assert_int_equal(
         sh(f, "setfattr -n user.kausal.metadata -v '{\"name\":\"n\"}' %s/blocks/" NEW_ID, f->mnt),
