@@ -235,6 +235,15 @@ static void plan_block_delete(struct fs *fs, const uint8_t *id, bool by_unlink)
     kdb_id_to_hex(as_id(id), hex);
     if (!by_unlink && ns_find(&fs->ns, &file)) notify_entry(&fs->notify, NS_BLOCKS, hex);
     if (ns_find(&fs->ns, &node)) notify_entry(&fs->notify, NS_GRAPH, hex);
+    /* Its directories keep their inode numbers if it comes back: what the
+     * kernel listed of them (empty, or the old edges) must not be kept. */
+    drop_inode(fs, NS_NODE, id, 0);
+    drop_inode(fs, NS_OUT, id, 0);
+    drop_inode(fs, NS_IN, id, 0);
+    for (unsigned t = 1; t <= KDB_EDGE_TYPE_MAX; t++) {
+        drop_inode(fs, NS_OUT_TYPE, id, t);
+        drop_inode(fs, NS_IN_TYPE, id, t);
+    }
     plan_blocks_changed(fs);
     if (kdb_edges(fs->db, as_id(id), KDB_DIRECTION_BOTH, 0, fs->r) < 0) return;
     /* plan_edge() queries nothing, so fs->r holds still while it runs. */
@@ -248,6 +257,7 @@ void kfs_will_change(struct fs *fs, const struct kdb_change *c)
     switch (c->kind) {
     case KDB_CHANGE_PUT_BLOCK:
         if (get_block(fs, c->id.bytes, NULL)) {
+            kfs_blocks_changed(fs); /* its size and time in the snapshot are stale */
             drop_inode(fs, NS_BLOCK, c->id.bytes, 0);
             drop_inode(fs, NS_NODE, c->id.bytes, 0);
         } else {
@@ -725,7 +735,8 @@ static int entry_stat(struct fs *fs, const struct entry *e, uint64_t ino, struct
 /*
  * Answers READDIR or READDIRPLUS from offset off (the index of the next
  * entry). Each call lists only what fits in its reply: blocks/ and graph/
- * from the snapshot of the blocks (one scan, reused until a block comes
+ * from the snapshot of the blocks (one scan, kept up to date by the
+ * mount's writes, and made again after a block comes
  * or goes), an edge directory from its edges, in the order they were
  * added. With plus, each entry carries its attributes, so that `ls -l`
  * needs no lookup of its own.
@@ -956,12 +967,45 @@ static int block_of(struct fs *fs, fuse_ino_t ino, const struct ns_key **k, stru
     return rc < 0 ? -rc : 0;
 }
 
+/*
+ * The snapshot's entry of a block just changed takes its new size and time:
+ * a listing with attributes (READDIRPLUS) must never give the kernel an
+ * older size than the one it has, which it would believe.
+ */
+static void snapshot_update(struct fs *fs, const uint8_t *id)
+{
+    struct snapshot *snap = &fs->snapshot;
+    struct kdb_block view;
+    size_t lo = 0, hi = snap->count;
+
+    if (!snap->valid) return;
+    if (kdb_get_block_view(fs->db, as_id(id), &view) != 0) {
+        kfs_blocks_changed(fs);
+        return;
+    }
+    while (lo < hi) { /* the scan gave the blocks in id order */
+        size_t mid = lo + (hi - lo) / 2;
+        int c = memcmp(snap->items[mid].id, id, KDB_ID_SIZE);
+        if (c == 0) {
+            snap->items[mid].size = view.content_len;
+            snap->items[mid].mtime_ns = view.mtime_ns;
+            return;
+        }
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    kfs_blocks_changed(fs);
+}
+
 /* Stores a changed block; the node's attributes (its mtime) are the kernel's to drop. */
 static int store(struct fs *fs, const struct ns_key *k, const struct kdb_block *b)
 {
     int rc = kdb_put_block(fs->db, b, NULL);
 
     if (rc == 0) {
+        snapshot_update(fs, k->id);
         changed(fs);
         drop_inode(fs, NS_NODE, k->id, 0);
         notify_kick(&fs->notify);

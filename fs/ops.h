@@ -43,7 +43,8 @@ struct snapshot {
     struct snapshot_entry *items;
     size_t count;
     size_t capacity;
-    bool valid; /* false once a block came or went: the next listing scans again */
+    bool valid; /* false once a block came or went (or changed through a client): the
+                   next listing scans again; the mount's own writes update their entry */
 };
 
 struct fs {
