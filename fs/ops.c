@@ -75,10 +75,15 @@ static void leave(struct fs *fs)
 
 /* ---- the database, seen through names ---- */
 
-static bool get_block(struct fs *fs, const uint8_t *id, struct kdb_block *view)
+/*
+ * Block id's view into view (if not NULL): 0, ENOENT when there is none, or
+ * the error of a damaged one (EBADMSG, EUCLEAN, EIO), which must reach the
+ * reader as that, never as a missing block.
+ */
+static int find_block(struct fs *fs, const uint8_t *id, struct kdb_block *view)
 {
     struct kdb_block scratch;
-    return kdb_get_block_view(fs->db, as_id(id), view ? view : &scratch) == 0;
+    return -kdb_get_block_view(fs->db, as_id(id), view ? view : &scratch);
 }
 
 /* Whether block id has an edge of type to or from far (out says which). */
@@ -256,7 +261,7 @@ void kfs_will_change(struct fs *fs, const struct kdb_change *c)
     changed(fs);
     switch (c->kind) {
     case KDB_CHANGE_PUT_BLOCK:
-        if (get_block(fs, c->id.bytes, NULL)) {
+        if (find_block(fs, c->id.bytes, NULL) != ENOENT) {
             kfs_blocks_changed(fs); /* its size and time in the snapshot are stale */
             drop_inode(fs, NS_BLOCK, c->id.bytes, 0);
             drop_inode(fs, NS_NODE, c->id.bytes, 0);
@@ -326,6 +331,7 @@ static int stat_of(struct fs *fs, uint64_t ino, struct stat *st)
 {
     const struct ns_key *k = ns_key_of(&fs->ns, ino);
     struct kdb_block view;
+    int rc;
 
     if (!k) return ESTALE;
     memset(st, 0, sizeof(*st));
@@ -341,7 +347,8 @@ static int stat_of(struct fs *fs, uint64_t ino, struct stat *st)
         break;
     case NS_BLOCK:
     case NS_NODE:
-        if (!get_block(fs, k->id, &view)) return ENOENT;
+        rc = find_block(fs, k->id, &view);
+        if (rc) return rc;
         if (k->kind == NS_BLOCK) {
             st->st_size = (off_t)view.content_len;
             st->st_nlink = 2; /* blocks/<ID> and graph/<ID>/content */
@@ -361,7 +368,8 @@ static int stat_of(struct fs *fs, uint64_t ino, struct stat *st)
             return ENOENT;
         break;
     case NS_SRC_FILE:
-        if (!get_block(fs, k->id, NULL)) return ENOENT;
+        rc = find_block(fs, k->id, NULL);
+        if (rc) return rc;
         break;
     case NS_SRC_LINK: {
         char target[PATH_MAX];
@@ -1132,8 +1140,9 @@ static void make_block(fuse_req_t req, struct fs *fs, fuse_ino_t parent, const c
         fuse_reply_err(req, EINVAL);
         return;
     }
-    if (get_block(fs, b.id.bytes, NULL)) {
-        fuse_reply_err(req, EEXIST);
+    rc = find_block(fs, b.id.bytes, NULL);
+    if (rc != ENOENT) {
+        fuse_reply_err(req, rc ? rc : EEXIST);
         return;
     }
     rc = kdb_put_block(fs->db, &b, NULL);
@@ -1191,8 +1200,10 @@ static void symlink_edge(fuse_req_t req, struct fs *fs, const char *target, fuse
         fuse_reply_err(req, EINVAL); /* an id as the name must be the target's */
         return;
     }
-    if (!get_block(fs, dir.id, NULL) || !get_block(fs, far, NULL)) {
-        fuse_reply_err(req, ENOENT);
+    rc = find_block(fs, dir.id, NULL);
+    if (rc == 0) rc = find_block(fs, far, NULL);
+    if (rc) {
+        fuse_reply_err(req, rc);
         return;
     }
     if (edge_exists(fs, dir.id, dir.type, far, dir.kind == NS_OUT_TYPE)) {
@@ -1358,7 +1369,7 @@ static void get_field(fuse_req_t req, struct fs *fs, fuse_ino_t ino, const char 
     const struct ns_key *k = ns_key_of(&fs->ns, ino);
     struct kdb_block view;
     char version[24];
-    int which = xattr_index(name);
+    int which = xattr_index(name), rc;
 
     if (strncmp(name, "user.", 5) != 0) {
         /* No security.*, system.* (ACLs) or trusted.* here. ENOTSUP rather than
@@ -1366,8 +1377,10 @@ static void get_field(fuse_req_t req, struct fs *fs, fuse_ino_t ino, const char 
         fuse_reply_err(req, ENOTSUP);
     } else if (k && k->kind == NS_ROOT && strcmp(name, KFS_XATTR_DATABASE) == 0) {
         reply_xattr(req, size, fs->db_path, strlen(fs->db_path));
-    } else if (!k || !has_xattrs(k->kind) || which < 0 || !get_block(fs, k->id, &view)) {
+    } else if (!k || !has_xattrs(k->kind) || which < 0) {
         fuse_reply_err(req, k ? ENODATA : ESTALE);
+    } else if ((rc = find_block(fs, k->id, &view)) != 0) {
+        fuse_reply_err(req, rc == ENOENT ? ENODATA : rc);
     } else if (which == 0) {
         reply_xattr(req, size, view.source_uri, view.source_uri_len);
     } else if (which == 1) {
@@ -1439,7 +1452,7 @@ static int set_field(struct fs *fs, fuse_ino_t ino, const char *name, const char
         b.metadata_len = value ? size : 2;
     }
     rc = store(fs, k, &b);
-    return -rc;
+    return rc == -EFBIG ? E2BIG : -rc; /* setxattr(2)'s errno for a value too large */
 }
 
 static void kfs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,

@@ -11,7 +11,11 @@
  * the mount shows its changes at once; a second mount of the same database
  * is refused with the holder named; after an unmount, or a kill -9 of the
  * daemon after an fsync and a lazy unmount, the database holds every
- * fsync'd change, no torn write request, and mounts again.
+ * fsync'd change, no torn write request, and mounts again; hostile names,
+ * links, values and trees get their documented errors and change nothing;
+ * a damaged table record fails that block's read (EBADMSG) and no other;
+ * a full disk refuses changes while reads go on; the database is its
+ * owner's alone, and -o allow_other lets others read but not write.
  * Method: a real FUSE mount ($KAUSALFS_BIN, default build/kausalfs) of a
  * database made with the kausal command ($KAUSAL_BIN), in a fresh
  * directory under $TMPDIR, through shell commands. Every test unmounts in
@@ -565,11 +569,202 @@ static void test_mount_full_disk(void **state)
     assert_int_not_equal(
         sh(f, "dd if=/dev/zero of=%s/blocks/%s bs=1M count=16 2>&1", f->mnt, f->util_id), 0);
     expect_out(f, "No space left on device");
+    /* Reads go on while the disk is full; changes are refused until a new mount. */
+    assert_int_equal(sh(f, "cat %s/blocks/" NEW_ID, f->mnt), 0);
+    assert_string_equal(f->out, "kept");
+    assert_int_not_equal(sh(f, "(printf x > %s/blocks/%s) 2>&1", f->mnt, f->main_id), 0);
     unmount_db(f);
     assert_int_equal(sh(f, "%s -d %s check 2>&1", KAUSAL, f->db), 0);
     assert_int_equal(sh(f, "%s -d %s get " NEW_ID, KAUSAL, f->db), 0);
     assert_string_equal(f->out, "kept");
+    /* Space freed (the big block deleted, and its table compacted away): the database goes on. */
+    assert_int_equal(sh(f, "%s -d %s rm %s 2>&1", KAUSAL, f->db, f->util_id), 0);
+    assert_int_equal(sh(f, "%s -d %s compact 2>&1", KAUSAL, f->db), 0);
+    assert_int_equal(sh(f, "%s %s %s 2>&1", bin("KAUSALFS_BIN", "build/kausalfs"), f->db, f->mnt),
+                     0);
+    f->mounted = true;
+    assert_int_equal(sh(f,
+                        "printf 'after' > %s/blocks/%s && sync %s/blocks/%s && cat %s/blocks/%s"
+                        " %s/blocks/" NEW_ID,
+                        f->mnt, f->main_id, f->mnt, f->main_id, f->mnt, f->main_id, f->mnt),
+                     0);
+    assert_string_equal(f->out, "afterkept");
+    unmount_db(f);
+    assert_int_equal(sh(f, "%s -d %s check 2>&1", KAUSAL, f->db), 0);
     (void)sh(f, "umount %s/small", f->dir);
+}
+
+/*
+ * Hostile input through the mount and the command: each gets its documented
+ * error, changes nothing, and the database stays whole; an ingested tree of
+ * odd names and random bytes gives a sources/ view that stays in the mount.
+ */
+static void test_mount_hostile_input(void **state)
+{
+    struct fixture *f = *state;
+    const char *main_block = f->main_id;
+
+    /* Names that are not ids, too long, or with .. in them. */
+    assert_int_not_equal(sh(f, "touch %s/blocks/$(printf 'a%%.0s' $(seq 300)) 2>&1", f->mnt), 0);
+    expect_out(f, "Invalid argument");
+    assert_int_not_equal(sh(f, "touch %s/blocks/..0123456789abcdef0123456789abcd 2>&1", f->mnt), 0);
+    expect_out(f, "Invalid argument");
+    assert_int_not_equal(sh(f, "mkdir %s/blocks/x 2>&1", f->mnt), 0);
+    expect_out(f, "Operation not permitted");
+    /* Links that would lead out of graph/, or name no block. */
+    static const char *const targets[] = {"../../../../etc/passwd", "/etc/passwd",
+                                          "../../../0123456789abcdef/0123456789abcde",
+                                          "../../../..", "../../../"};
+    for (size_t i = 0; i < sizeof(targets) / sizeof(targets[0]); i++) {
+        assert_int_not_equal(
+            sh(f, "ln -s '%s' %s/graph/%s/out/calls/x 2>&1", targets[i], f->mnt, main_block), 0);
+        expect_out(f, "Invalid argument");
+    }
+    /* Values past their limits, and names outside user.kausal.*. */
+    assert_int_not_equal(sh(f,
+                            "setfattr -n user.kausal.source_uri -v $(head -c 5000 /dev/zero | tr"
+                            " '\\0' u) %s/blocks/%s 2>&1",
+                            f->mnt, main_block),
+                         0);
+    expect_out(f, "Argument list too long");
+    assert_int_not_equal(sh(f,
+                            "setfattr -n user.kausal.metadata -v \"{\\\"a\\\":\\\"$(head -c 70000"
+                            " /dev/zero | tr '\\0' m)\\\"}\" %s/blocks/%s 2>&1",
+                            f->mnt, main_block),
+                         0);
+    expect_out(f, "Argument list too long");
+    assert_int_not_equal(sh(f,
+                            "setfattr -n user.kausal.metadata -v \"$(printf "
+                            "'{\"a\":\"\\377\"}')\" %s/blocks/%s 2>&1",
+                            f->mnt, main_block),
+                         0);
+    expect_out(f, "Invalid argument");
+    assert_int_not_equal(sh(f, "setfattr -n user.other -v 1 %s/blocks/%s 2>&1", f->mnt, main_block),
+                         0);
+    expect_out(f, "Operation not permitted");
+    assert_int_not_equal(sh(f, "setfattr -n trusted.x -v 1 %s/blocks/%s 2>&1", f->mnt, main_block),
+                         0);
+    expect_out(f, "Operation not supported");
+    /* Content is bytes: random ones, NULs and invalid UTF-8 come back as written. */
+    assert_int_equal(sh(f,
+                        "head -c 70000 /dev/urandom > %s/random && cp %s/random %s/blocks/%s"
+                        " && cmp %s/random %s/blocks/%s && echo same",
+                        f->dir, f->dir, f->mnt, f->util_id, f->dir, f->mnt, f->util_id),
+                     0);
+    expect_out(f, "same");
+    /* The command: a path for an id, an unknown type, bad JSON, a URI too long. */
+    assert_int_not_equal(sh(f, "%s -d %s get ../../etc/passwd 2>&1", KAUSAL, f->db), 0);
+    assert_int_not_equal(
+        sh(f, "%s -d %s link %s frobs %s 2>&1", KAUSAL, f->db, main_block, f->util_id), 0);
+    expect_out(f, "frobs");
+    assert_int_not_equal(
+        sh(f, "echo x | %s -d %s put %s --meta '{nope' 2>&1", KAUSAL, f->db, main_block), 0);
+    assert_int_not_equal(sh(f,
+                            "echo x | %s -d %s put %s --uri $(head -c 5000 /dev/zero | tr '\\0' u)"
+                            " 2>&1",
+                            KAUSAL, f->db, main_block),
+                         0);
+    /* None of it changed the block. */
+    assert_int_equal(sh(f, "cat %s/blocks/%s", f->mnt, main_block), 0);
+    assert_string_equal(f->out, "int main(void) { return helper(); }");
+    assert_int_equal(sh(f,
+                        "getfattr --only-values -n user.kausal.metadata %s/blocks/%s 2>/dev/null",
+                        f->mnt, main_block),
+                     0);
+    expect_out(f, "\"name\":\"main\"");
+    /* A tree of odd names and random bytes: ingested, and sources/ stays in the mount. */
+    assert_int_equal(
+        sh(f,
+           "mkdir -p %s/odd/sub %s/odd/... && cd %s/odd"
+           " && printf 'int a(void){return 0;}\\n' > \"$(printf 'we\\nird.c')\""
+           " && printf 'int b(void){return a();}\\n' > \"$(printf '\\377\\376.c')\""
+           " && printf 'int c(void){return b();}\\n' > 'sp ace.c'"
+           " && printf 'int d(void){return c();}\\n' > '.../dots.c'"
+           " && head -c 20000 /dev/urandom > rand.c && head -c 5000 /dev/urandom > sub/rand.h"
+           " && ln -s .. sub/loop"
+           " && printf 'int %%s(void){return 1;}\\n' $(printf 'f%%.0s' $(seq 300)) > long.c",
+           f->dir, f->dir, f->dir),
+        0);
+    assert_int_equal(sh(f, "%s ingest %s %s/odd --quiet 2>&1", KAUSAL, f->db, f->dir), 0);
+    assert_int_equal(sh(f,
+                        "cd %s/sources && echo $(find . -type l | wc -l)"
+                        " $(find . -type l -print0 | xargs -0 readlink -f"
+                        " | grep -cv '^%s/graph/[0-9a-f]*$')",
+                        f->mnt, f->mnt),
+                     0);
+    {
+        unsigned links, outside;
+        assert_int_equal(sscanf(f->out, "%u %u", &links, &outside), 2);
+        assert_true(links >= 4);      /* a symbol of each file with a name that could mislead */
+        assert_int_equal(outside, 0); /* every link leads into graph/ */
+    }
+
+    assert_int_equal(sh(f, "ls %s/sources/'sp ace.c'/c/content >/dev/null && echo ok", f->mnt), 0);
+    expect_out(f, "ok");
+    assert_int_equal(sh(f, "ls -a %s/sources | sort | uniq -d | wc -l", f->mnt), 0);
+    assert_string_equal(f->out, "0\n"); /* no two entries of one name */
+    unmount_db(f);
+    assert_int_equal(sh(f, "%s -d %s check 2>&1", KAUSAL, f->db), 0);
+}
+
+/*
+ * Access: the database directory is the owner's alone (0700, files 0600);
+ * another user cannot enter the mount; with -o allow_other they can, and
+ * the kernel checks the modes shown (default_permissions): they read, but
+ * cannot write or create.
+ */
+static void test_mount_access(void **state)
+{
+    struct fixture *f = *state;
+    const char *as_nobody = "setpriv --reuid=65534 --regid=65534 --clear-groups";
+
+    assert_int_equal(sh(f, "stat -c %%a %s && find %s -type f ! -perm 600 | wc -l", f->db, f->db),
+                     0);
+    assert_string_equal(f->out, "700\n0\n");
+    if (getuid() != 0 || sh(f, "command -v setpriv") != 0) skip(); /* needs another user */
+    assert_int_equal(chmod(f->dir, 0755), 0);                      /* the mount, not the path */
+    assert_int_not_equal(sh(f, "%s ls %s 2>&1", as_nobody, f->mnt), 0);
+    expect_out(f, "Permission denied");
+    unmount_db(f);
+    assert_int_equal(
+        sh(f, "%s %s %s -o allow_other 2>&1", bin("KAUSALFS_BIN", "build/kausalfs"), f->db, f->mnt),
+        0);
+    f->mounted = true;
+    assert_int_equal(sh(f, "%s cat %s/blocks/%s", as_nobody, f->mnt, f->util_id), 0);
+    assert_string_equal(f->out, "int util(void) { return 0; }");
+    assert_int_not_equal(
+        sh(f, "%s sh -c 'echo x > %s/blocks/%s' 2>&1", as_nobody, f->mnt, f->util_id), 0);
+    expect_out(f, "Permission denied");
+    assert_int_not_equal(sh(f, "%s touch %s/blocks/" NEW_ID " 2>&1", as_nobody, f->mnt), 0);
+    expect_out(f, "Permission denied");
+    assert_int_equal(sh(f, "cat %s/blocks/%s", f->mnt, f->util_id), 0);
+    assert_string_equal(f->out, "int util(void) { return 0; }");
+}
+
+/* A damaged record in a table: reading that block fails (EBADMSG), every other reads right. */
+static void test_mount_damaged_table(void **state)
+{
+    struct fixture *f = *state;
+
+    unmount_db(f);
+    assert_int_equal(sh(f, "%s -d %s compact 2>&1", KAUSAL, f->db), 0);
+    /* One byte of util's content, in the one table, changed on disk. */
+    assert_int_equal(sh(f,
+                        "t=$(ls %s/*.sst) && o=$(grep -obUa 'return 0;' $t | head -1 | cut -d: -f1)"
+                        " && [ -n \"$o\" ] && printf X | dd of=$t bs=1 seek=$o conv=notrunc"
+                        " 2>/dev/null && echo damaged",
+                        f->db),
+                     0);
+    expect_out(f, "damaged");
+    assert_int_equal(mount_db(f), 0);
+    assert_int_not_equal(sh(f, "cat %s/blocks/%s 2>&1", f->mnt, f->util_id), 0);
+    expect_out(f, "Bad message");
+    assert_int_equal(sh(f, "cat %s/blocks/%s", f->mnt, f->main_id), 0);
+    assert_string_equal(f->out, "int main(void) { return helper(); }");
+    assert_int_equal(sh(f, "cat %s/blocks/%s", f->mnt, f->helper_id), 0);
+    assert_string_equal(f->out, "int helper(void) { return util(); }");
+    unmount_db(f);
+    assert_int_not_equal(sh(f, "%s -d %s check 2>&1", KAUSAL, f->db), 0); /* and check says so */
 }
 
 /* -o ro mounts read-only: the kernel refuses writes. */
@@ -600,6 +795,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_mount_cli_through_daemon, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mount_fsync_survives_kill_9, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mount_read_only, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_mount_hostile_input, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_mount_access, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_mount_damaged_table, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mount_full_disk, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mount_sources_after_ingest, setup, teardown),
     };
