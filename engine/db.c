@@ -144,25 +144,27 @@ static int64_t tables_find_hashed(const struct kdb *db, const uint8_t *id, uint6
     size_t n = db->lsm.table_count;
     uint64_t prefix;
 
-    if (!n) return -1;
+    if (!n) return -ENOENT;
     prefix = table_id_prefix(id);
     for (size_t i = 0; i < n; i++)
         table_prefetch(tables[i], hash, prefix);
     for (size_t i = 0; i < n; i++) {
-        if (table_may_contain(tables[i], hash)) {
-            int64_t at = table_find(tables[i], id);
-            if (at >= 0) {
-                *table = tables[i];
-                return at;
-            }
+        int64_t at = table_may_contain(tables[i], &db->env, hash);
+        if (at == 0) continue;
+        if (at > 0) at = table_find(tables[i], &db->env, id);
+        if (at >= 0) {
+            *table = tables[i];
+            return at;
         }
+        if (at != -ENOENT) return at; /* a damaged page: never "not there" */
     }
-    return -1;
+    return -ENOENT;
 }
 
+/* The newest table entry of id: its position (*table its table), -ENOENT, or a read error. */
 static int64_t tables_find(const struct kdb *db, const uint8_t *id, struct table **table)
 {
-    return db->lsm.table_count ? tables_find_hashed(db, id, hash_id(id), table) : -1;
+    return db->lsm.table_count ? tables_find_hashed(db, id, hash_id(id), table) : -ENOENT;
 }
 
 /* Fills *f with id's newest version: returns 1, or 0 if none, or a read error. */
@@ -179,7 +181,8 @@ static int lookup(struct kdb *db, const uint8_t *id, struct found *f)
         return 1;
     }
     at = tables_find(db, id, &table);
-    if (at < 0) return 0;
+    if (at == -ENOENT) return 0;
+    if (at < 0) return (int)at;
     rc = table_read(table, &db->env, (uint64_t)at, &record);
     if (rc < 0) return rc;
     found_from_table(&record, f);
@@ -502,10 +505,12 @@ static int edges_from_tables(struct kdb *db, struct graph *g)
 {
     for (size_t i = db->lsm.table_count; i-- > 0;) {
         struct table *t = db->lsm.tables[i];
+        int rc = table_check_all(t, &db->env);
+        if (rc < 0) return rc;
         for (uint64_t e = t->block_count; e < t->count; e++) {
             struct table_record r;
             const uint8_t *p;
-            int rc = table_read(t, &db->env, e, &r);
+            rc = table_read(t, &db->env, e, &r);
             if (rc < 0) return rc;
             p = r.payload;
             if (r.type == WAL_RECORD_DELETE_EDGE) {
@@ -1339,7 +1344,7 @@ static int get_group(struct kdb *db, const struct kdb_id *ids, size_t m, struct 
         hit[i].table = NULL;
         hit[i].at = -1;
         for (size_t t = 0; !hit[i].entry && t < nt; t++) {
-            if (table_may_contain(tables[t], hit[i].hash))
+            if (table_may_contain(tables[t], &db->env, hit[i].hash) > 0)
                 table_prefetch_entries(tables[t], ids[i].bytes);
         }
     }
@@ -1347,6 +1352,7 @@ static int get_group(struct kdb *db, const struct kdb_id *ids, size_t m, struct 
         if (hit[i].entry) continue;
         hit[i].at = tables_find_hashed(db, ids[i].bytes, hit[i].hash, &hit[i].table);
         if (hit[i].at >= 0) table_prefetch_record(hit[i].table, (uint64_t)hit[i].at);
+        if (hit[i].at < 0 && hit[i].at != -ENOENT) return (int)hit[i].at;
     }
     for (size_t i = 0; i < m; i++) {
         struct found f = {.live = false};
@@ -1456,6 +1462,7 @@ int kdb_scan_blocks(struct kdb *db, kdb_block_fn fn, void *fn_ctx)
         src[n++].refs = refs[i];
     }
     for (size_t i = 0; rc == 0 && i < db->lsm.table_count; i++) {
+        rc = table_check_all(db->lsm.tables[i], &db->env); /* a scan reads every entry */
         src[n].table = db->lsm.tables[i];
         src[n++].count = db->lsm.tables[i]->block_count;
     }
@@ -1525,6 +1532,8 @@ int kdb_check(struct kdb *db, uint64_t *records_out)
     if (rc < 0) return rc;
     for (size_t i = 0; i < db->lsm.table_count; i++) {
         const struct table *t = db->lsm.tables[i];
+        rc = table_check_all(t, &db->env);
+        if (rc < 0) return rc;
         for (uint64_t e = 0; e < t->count; e++) {
             struct table_record r;
             rc = table_read_checked(t, &db->env, e, &r);

@@ -210,14 +210,21 @@ static int run_flush(struct lsm *lsm, struct lsm_job *job)
 /* ---- compaction ---- */
 
 /* Whether a table older than the run may hold id: then its tombstone must stay. */
-static bool older_may_hold(const struct lsm_job *job, const uint8_t *id, bool edge)
+static bool older_may_hold(const struct lsm *lsm, const struct lsm_job *job, const uint8_t *id,
+                           bool edge)
 {
     uint64_t hash = hash_id(id);
 
     for (size_t i = 0; i < job->older_count; i++) {
-        if (edge ? table_find_edge(job->older[i], id) >= 0
-                 : table_may_contain(job->older[i], hash) && table_find(job->older[i], id) >= 0)
-            return true;
+        int64_t at;
+        if (edge) {
+            at = table_find_edge(job->older[i], lsm->env, id);
+        } else {
+            int maybe = table_may_contain(job->older[i], lsm->env, hash);
+            if (maybe == 0) continue;
+            at = maybe < 0 ? maybe : table_find(job->older[i], lsm->env, id);
+        }
+        if (at != -ENOENT) return true; /* found, or damaged: the tombstone stays */
     }
     return false;
 }
@@ -315,7 +322,7 @@ static int merge(struct lsm *lsm, struct lsm_job *job, struct table_builder *tb,
                 job->records_in++;
             }
         }
-        if (table_is_tombstone(t, i) && !older_may_hold(job, id, edge)) continue;
+        if (table_is_tombstone(t, i) && !older_may_hold(lsm, job, id, edge)) continue;
         if (!*started) {
             rc = table_builder_start(tb, lsm->env, lsm->dir, job->number);
             if (rc < 0) return rc;
@@ -334,6 +341,9 @@ static int run_compaction(struct lsm *lsm, struct lsm_job *job)
     bool started = false;
     int rc = tb && pos ? 0 : -ENOMEM;
 
+    /* Every entry of the inputs is read: their index pages and structure checked first. */
+    for (size_t i = 0; rc == 0 && i < job->input_count; i++)
+        rc = table_check_all(job->inputs[i], lsm->env);
     if (rc == 0) rc = merge(lsm, job, tb, &started, pos, &bytes_read);
     if (rc == 0 && started)
         rc = finish_output(lsm, tb, job);

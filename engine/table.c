@@ -4,6 +4,7 @@
  */
 #include "table.h"
 
+#include <endian.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -94,6 +95,8 @@ static void free_buffers(struct table_builder *tb)
 {
     env_free(tb->env, tb->buf_memory);
     env_free(tb->env, tb->index);
+    env_free(tb->env, tb->sums);
+    tb->sums = NULL;
     tb->buf_memory = NULL;
     tb->buf = NULL;
     tb->index = NULL;
@@ -189,6 +192,7 @@ static int add_index_entry(struct table_builder *tb, const uint8_t id[16], uint6
     tb->index_len++;
     tb->count++;
     if (!edge) tb->block_count++;
+    if (location & TABLE_INDEX_TOMBSTONE) tb->tombstones++;
     return 0;
 }
 
@@ -282,13 +286,49 @@ static void filters_end(struct filters *f, uint64_t block_count)
         put_le32(f->radix + f->next * 4, (uint32_t)block_count);
 }
 
-/* Appends index entries to the table: folded into the filters and the meta checksum. */
+/* Ends the page being summed: its checksum joins the list. */
+static int end_page(struct table_builder *tb)
+{
+    if (tb->sum_count == tb->sum_cap) {
+        size_t cap = tb->sum_cap ? tb->sum_cap * 2 : 256;
+        uint64_t *sums = env_realloc(tb->env, tb->sums, cap * sizeof(*sums));
+        if (!sums) return -ENOMEM;
+        tb->sums = sums;
+        tb->sum_cap = cap;
+    }
+    tb->sums[tb->sum_count++] = checksum_stream_end(&tb->page);
+    checksum_stream_begin(&tb->page);
+    tb->in_page = 0;
+    return 0;
+}
+
+/* Sums bytes of the index and filters, in the order written, a page at a time. */
+static int sum_pages(struct table_builder *tb, const uint8_t *bytes, size_t len)
+{
+    while (len) {
+        size_t n = TABLE_META_PAGE_SIZE - tb->in_page;
+        if (n > len) n = len;
+        checksum_stream_update(&tb->page, bytes, n);
+        tb->in_page += n;
+        bytes += n;
+        len -= n;
+        if (tb->in_page == TABLE_META_PAGE_SIZE) {
+            int rc = end_page(tb);
+            if (rc < 0) return rc;
+        }
+    }
+    return 0;
+}
+
+/* Appends index entries to the table: folded into the filters and the page sums. */
 static int emit_entries(struct table_builder *tb, struct filters *f, const uint8_t *entries,
                         size_t count)
 {
+    int rc;
+
     filters_add(f, entries, count);
-    checksum_stream_update(&tb->stream, entries, count * TABLE_INDEX_ENTRY_SIZE);
-    return emit(tb, entries, count * TABLE_INDEX_ENTRY_SIZE);
+    rc = sum_pages(tb, entries, count * TABLE_INDEX_ENTRY_SIZE);
+    return rc < 0 ? rc : emit(tb, entries, count * TABLE_INDEX_ENTRY_SIZE);
 }
 
 /* The index: first what was spilled, read back a buffer at a time, then what is held. */
@@ -349,11 +389,22 @@ int table_builder_finish(struct table_builder *tb, struct table_info *info)
     }
     f.radix = filters;
     f.bloom = filters + radix_size;
-    checksum_stream_begin(&tb->stream);
+    checksum_stream_begin(&tb->page);
+    tb->in_page = 0;
+    tb->sum_count = 0;
     rc = emit_index(tb, &f);
     filters_end(&f, tb->block_count);
-    checksum_stream_update(&tb->stream, filters,
-                           radix_size + f.bloom_blocks * TABLE_BLOOM_BLOCK_SIZE);
+    if (rc == 0) rc = sum_pages(tb, filters, radix_size + f.bloom_blocks * TABLE_BLOOM_BLOCK_SIZE);
+    if (rc == 0 && tb->in_page) rc = end_page(tb);
+    /* The sums section: its head, then the page sums; the footer's meta checksum covers it. */
+    uint8_t head[TABLE_SUMS_HEAD_SIZE];
+    put_le64(head, tb->block_count);
+    put_le64(head + 8, tb->tombstones);
+    for (size_t i = 0; rc == 0 && i < tb->sum_count; i++)
+        tb->sums[i] = htole64(tb->sums[i]);
+    checksum_stream_begin(&tb->stream);
+    checksum_stream_update(&tb->stream, head, sizeof(head));
+    if (tb->sum_count) checksum_stream_update(&tb->stream, tb->sums, tb->sum_count * 8);
     memcpy(footer + TABLE_FOOTER_MAGIC_OFFSET, TABLE_MAGIC, FORMAT_MAGIC_SIZE);
     put_le32(footer + TABLE_FOOTER_VERSION_OFFSET, TABLE_VERSION);
     put_le32(footer + TABLE_FOOTER_RADIX_OFFSET, f.radix_bits);
@@ -365,6 +416,8 @@ int table_builder_finish(struct table_builder *tb, struct table_info *info)
     put_le64(footer + TABLE_FOOTER_CHECKSUM_OFFSET,
              checksum_64(footer, TABLE_FOOTER_CHECKSUM_OFFSET, 0));
     if (rc == 0) rc = emit(tb, filters, radix_size + f.bloom_blocks * TABLE_BLOOM_BLOCK_SIZE);
+    if (rc == 0) rc = emit(tb, head, sizeof(head));
+    if (rc == 0 && tb->sum_count) rc = emit(tb, tb->sums, tb->sum_count * 8);
     if (rc == 0) rc = emit(tb, footer, sizeof(footer));
     if (rc == 0) rc = flush_last(tb);
     env_free(tb->env, filters);
@@ -427,7 +480,86 @@ bool table_is_edge(const struct table *t, uint64_t i)
     return (get_le64(entry_at(t, i) + 16) & TABLE_INDEX_EDGE) != 0;
 }
 
-/* The position of id among index entries [lo, hi), sorted, or -1. */
+static int damaged(const struct env *env, const struct table *t, const char *what, int rc)
+{
+    env_log(env, KDB_LOG_ERROR, __FILE__, __LINE__,
+            "table " TABLE_PREFIX "%016" PRIx64 TABLE_SUFFIX ": %s", t->number, what);
+    return rc;
+}
+
+/* ---- version 3: pages checked on first use ---- */
+
+/* Entry i's record lies in the data, after the header, and ends where it may. */
+static bool entry_bounds_ok(const struct table *t, uint64_t i)
+{
+    uint64_t off = entry_offset(t, i), end = entry_end(t, i);
+    return off >= TABLE_HEADER_SIZE && off % TABLE_RECORD_ALIGN == 0 && end <= t->data_end &&
+           end >= off + TABLE_RECORD_HEADER_SIZE && end % TABLE_RECORD_ALIGN == 0;
+}
+
+/*
+ * Page p of the index and filters: its checksum, and the entries in it (each
+ * of its kind by position, in order, with records in order inside the data).
+ */
+static int check_page(const struct table *t, const struct env *env, uint64_t p)
+{
+    uint64_t bit = UINT64_C(1) << (p & 63), start, end, index_end, first, last;
+
+    if (!t->pages_ok || (atomic_load_explicit(&t->pages_ok[p >> 6], memory_order_acquire) & bit))
+        return 0;
+    start = p * TABLE_META_PAGE_SIZE;
+    end = start + TABLE_META_PAGE_SIZE < t->meta_size ? start + TABLE_META_PAGE_SIZE : t->meta_size;
+    if (checksum_64(t->index + start, (size_t)(end - start), 0) !=
+        get_le64(t->sums + TABLE_SUMS_HEAD_SIZE + p * 8))
+        return damaged(env, t, "an index page's checksum does not match", -KDB_ECHECKSUM);
+    index_end = t->count * TABLE_INDEX_ENTRY_SIZE;
+    first = start / TABLE_INDEX_ENTRY_SIZE;
+    last = (end < index_end ? end : index_end) / TABLE_INDEX_ENTRY_SIZE;
+    for (uint64_t i = first; i < last; i++) {
+        bool edge = table_is_edge(t, i);
+        uint64_t off = entry_offset(t, i);
+        if (edge != (i >= t->block_count) || off < TABLE_HEADER_SIZE || off % TABLE_RECORD_ALIGN ||
+            off + TABLE_RECORD_HEADER_SIZE > t->data_end)
+            return damaged(env, t, "index out of order", -KDB_ECORRUPT);
+        if (i > first && edge == table_is_edge(t, i - 1) &&
+            (memcmp(entry_at(t, i - 1), entry_at(t, i), 16) >= 0 ||
+             entry_offset(t, i - 1) + TABLE_RECORD_HEADER_SIZE > off))
+            return damaged(env, t, "index out of order", -KDB_ECORRUPT);
+    }
+    atomic_fetch_or_explicit(&t->pages_ok[p >> 6], bit, memory_order_release);
+    return 0;
+}
+
+/* Checks the pages that hold bytes [from, to) of the index and filters. */
+static int check_bytes(const struct table *t, const struct env *env, uint64_t from, uint64_t to)
+{
+    if (!t->pages_ok) return 0;
+    for (uint64_t p = from / TABLE_META_PAGE_SIZE; p * TABLE_META_PAGE_SIZE < to; p++) {
+        int rc = check_page(t, env, p);
+        if (rc < 0) return rc;
+    }
+    return 0;
+}
+
+/* Checks index entries [first, last] (last clamped to the end), so that a record's end is known. */
+static int check_entries(const struct table *t, const struct env *env, uint64_t first,
+                         uint64_t last)
+{
+    if (!t->pages_ok || first >= t->count) return 0;
+    if (last >= t->count) last = t->count - 1;
+    return check_bytes(t, env, first * TABLE_INDEX_ENTRY_SIZE, (last + 1) * TABLE_INDEX_ENTRY_SIZE);
+}
+
+/* Entry i, for reading its record: checked, and its record's bounds sane. */
+static int entry_ready(const struct table *t, const struct env *env, uint64_t i)
+{
+    int rc = check_entries(t, env, i, i + 1);
+    if (rc == 0 && t->pages_ok && !entry_bounds_ok(t, i))
+        rc = damaged(env, t, "index out of order", -KDB_ECORRUPT);
+    return rc;
+}
+
+/* The position of id among index entries [lo, hi), sorted, or -ENOENT. */
 static int64_t search(const struct table *t, uint64_t lo, uint64_t hi, const uint8_t id[16])
 {
     while (lo < hi) {
@@ -439,7 +571,47 @@ static int64_t search(const struct table *t, uint64_t lo, uint64_t hi, const uin
         else
             hi = mid;
     }
-    return -1;
+    return -ENOENT;
+}
+
+/* Radix bucket b's entries [*lo, *hi), checked. */
+static int bucket_range(const struct table *t, const struct env *env, uint64_t b, uint64_t *lo,
+                        uint64_t *hi)
+{
+    uint64_t at = t->count * TABLE_INDEX_ENTRY_SIZE + b * 4;
+    int rc = check_bytes(t, env, at, at + 8);
+
+    if (rc < 0) return rc;
+    *lo = get_le32(t->radix + b * 4);
+    *hi = get_le32(t->radix + b * 4 + 4);
+    if (!t->pages_ok) return 0;
+    if (*lo > *hi || *hi > t->block_count)
+        return damaged(env, t, "radix table out of order", -KDB_ECORRUPT);
+    if (*lo == *hi) return 0;
+    rc = check_entries(t, env, *lo, *hi - 1);
+    if (rc == 0 && (table_bucket(table_id_prefix(entry_at(t, *lo)), t->radix_bits) != b ||
+                    table_bucket(table_id_prefix(entry_at(t, *hi - 1)), t->radix_bits) != b))
+        rc = damaged(env, t, "radix table points at the wrong ids", -KDB_ECORRUPT);
+    return rc;
+}
+
+int table_may_contain(const struct table *t, const struct env *env, uint64_t hash)
+{
+    uint64_t block = ((hash >> 32) * t->bloom_blocks) >> 32;
+    const uint8_t *line = t->bloom + block * TABLE_BLOOM_BLOCK_SIZE;
+    uint32_t x = (uint32_t)hash;
+
+    if (t->pages_ok) {
+        uint64_t at = (uint64_t)(line - t->index);
+        int rc = check_bytes(t, env, at, at + TABLE_BLOOM_BLOCK_SIZE);
+        if (rc < 0) return rc;
+    }
+    for (int i = 0; i < TABLE_BLOOM_PROBES; i++) {
+        uint32_t bit = x >> (32 - 9);
+        if (!(line[bit >> 3] & (1u << (bit & 7)))) return 0;
+        x *= 0x9e3779b9u;
+    }
+    return 1;
 }
 
 void table_prefetch_entries(const struct table *t, const uint8_t id[16])
@@ -447,7 +619,7 @@ void table_prefetch_entries(const struct table *t, const uint8_t id[16])
     uint64_t bucket = table_bucket(table_id_prefix(id), t->radix_bits);
     uint64_t lo = get_le32(t->radix + bucket * 4), hi = get_le32(t->radix + bucket * 4 + 4);
 
-    if (lo < hi) {
+    if (lo < hi && hi <= t->block_count) { /* a hint: unchecked bytes only bound it */
         __builtin_prefetch(entry_at(t, lo));
         __builtin_prefetch(entry_at(t, hi - 1));
     }
@@ -455,12 +627,26 @@ void table_prefetch_entries(const struct table *t, const uint8_t id[16])
 
 void table_prefetch_record(const struct table *t, uint64_t i)
 {
-    __builtin_prefetch(t->map + entry_offset(t, i));
+    uint64_t off = entry_offset(t, i);
+    if (off < t->data_end) __builtin_prefetch(t->map + off);
 }
 
-int64_t table_find_edge(const struct table *t, const uint8_t key[16])
+int64_t table_find_edge(const struct table *t, const struct env *env, const uint8_t key[16])
 {
-    return search(t, t->block_count, t->count, key);
+    uint64_t lo = t->block_count, hi = t->count;
+
+    while (lo < hi) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        int rc = check_entries(t, env, mid, mid);
+        if (rc < 0) return rc;
+        int c = memcmp(entry_at(t, mid), key, 16);
+        if (c == 0) return (int64_t)mid;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return -ENOENT;
 }
 
 const uint8_t *table_id_at(const struct table *t, uint64_t i)
@@ -479,18 +665,12 @@ void table_raw_at(const struct table *t, uint64_t i, const uint8_t **bytes, size
     *checksum = get_le64(entry_at(t, i) + 24);
 }
 
-int64_t table_find(const struct table *t, const uint8_t id[16])
+int64_t table_find(const struct table *t, const struct env *env, const uint8_t id[16])
 {
-    uint64_t bucket = table_bucket(table_id_prefix(id), t->radix_bits);
+    uint64_t lo, hi;
+    int rc = bucket_range(t, env, table_bucket(table_id_prefix(id), t->radix_bits), &lo, &hi);
 
-    return search(t, get_le32(t->radix + bucket * 4), get_le32(t->radix + bucket * 4 + 4), id);
-}
-
-static int damaged(const struct env *env, const struct table *t, const char *what, int rc)
-{
-    env_log(env, KDB_LOG_ERROR, __FILE__, __LINE__,
-            "table " TABLE_PREFIX "%016" PRIx64 TABLE_SUFFIX ": %s", t->number, what);
-    return rc;
+    return rc < 0 ? rc : search(t, lo, hi, id);
 }
 
 /* Decodes a record whose bytes are trusted to be the ones written. */
@@ -528,8 +708,14 @@ static int decode(const struct table *t, const struct env *env, uint64_t i,
 int table_read_checked(const struct table *t, const struct env *env, uint64_t i,
                        struct table_record *out)
 {
-    uint64_t off = entry_offset(t, i);
+    uint64_t off;
+    int rc = entry_ready(t, env, i);
 
+    if (rc < 0) {
+        memset(out, 0, sizeof(*out));
+        return rc;
+    }
+    off = entry_offset(t, i);
     if (checksum_64(t->map + off, (size_t)(entry_end(t, i) - off), 0) !=
         get_le64(entry_at(t, i) + 24)) {
         memset(out, 0, sizeof(*out));
@@ -567,6 +753,34 @@ static int check_header(struct table *t, const struct env *env)
     return 0;
 }
 
+/*
+ * Version 3: index, radix table and bloom filter are read where they are,
+ * each page checked on first use; what open checks is the sums section (its
+ * checksum is the footer's meta checksum), that the sections tile the file,
+ * and the counts in the sums' head.
+ */
+static int lay_out_pages(struct table *t, const struct env *env, const uint8_t *f,
+                         uint64_t radix_size)
+{
+    uint64_t pages = (t->meta_size + TABLE_META_PAGE_SIZE - 1) / TABLE_META_PAGE_SIZE;
+    uint64_t sums_size = TABLE_SUMS_HEAD_SIZE + pages * 8;
+
+    if (t->data_end + t->meta_size + sums_size + TABLE_FOOTER_SIZE != t->size)
+        return damaged(env, t, "sections do not add up to the file size", -KDB_ECORRUPT);
+    t->index = t->map + t->data_end;
+    t->radix = t->index + t->count * TABLE_INDEX_ENTRY_SIZE;
+    t->bloom = t->radix + radix_size;
+    t->sums = t->index + t->meta_size;
+    if (checksum_64(t->sums, (size_t)sums_size, 0) != get_le64(f + TABLE_FOOTER_META_SUM_OFFSET))
+        return damaged(env, t, "index checksum does not match", -KDB_ECHECKSUM);
+    t->block_count = get_le64(t->sums);
+    t->tombstones = get_le64(t->sums + 8);
+    if (t->block_count > t->count || t->tombstones > t->count)
+        return damaged(env, t, "footer fields out of range", -KDB_ECORRUPT);
+    t->pages_ok = env_calloc(env, (size_t)(pages + 63) / 64 + 1, sizeof(*t->pages_ok));
+    return t->pages_ok ? 0 : -ENOMEM;
+}
+
 /* Reads the footer and lays out the sections; checks they tile the file. */
 static int check_footer(struct table *t, const struct env *env)
 {
@@ -592,8 +806,10 @@ static int check_footer(struct table *t, const struct env *env)
         return damaged(env, t, "footer fields out of range", -KDB_ECORRUPT);
     radix_size = (((UINT64_C(1) << t->radix_bits) + 1) * 4 + TABLE_BLOOM_BLOCK_SIZE - 1) &
                  ~(uint64_t)(TABLE_BLOOM_BLOCK_SIZE - 1);
-    meta_end = t->data_end + t->count * TABLE_INDEX_ENTRY_SIZE + radix_size +
-               t->bloom_blocks * TABLE_BLOOM_BLOCK_SIZE;
+    t->meta_size =
+        t->count * TABLE_INDEX_ENTRY_SIZE + radix_size + t->bloom_blocks * TABLE_BLOOM_BLOCK_SIZE;
+    meta_end = t->data_end + t->meta_size;
+    if (t->version >= 3) return lay_out_pages(t, env, f, radix_size);
     if (meta_end + TABLE_FOOTER_SIZE != t->size)
         return damaged(env, t, "sections do not add up to the file size", -KDB_ECORRUPT);
     /* Every lookup reads the bloom filter and most the radix table: those
@@ -614,35 +830,42 @@ static int check_footer(struct table *t, const struct env *env)
     return 0;
 }
 
-/* The index is sorted, its records tile the data, and the radix table agrees. */
-static int check_index(struct table *t, const struct env *env)
+/*
+ * The index is sorted, its records tile the data, and the radix table agrees:
+ * at open for versions 1 and 2 (which also learns the counts), on the first
+ * table_check_all() for version 3, after every page's checksum (whose counts,
+ * from the sums' head, must agree).
+ */
+static int check_structure(const struct table *t, const struct env *env, uint64_t *block_count,
+                           uint64_t *tombstones)
 {
     uint64_t buckets = UINT64_C(1) << t->radix_bits;
     uint64_t prev_end = TABLE_HEADER_SIZE;
 
-    t->block_count = t->count;
+    *block_count = t->count;
+    *tombstones = 0;
     for (uint64_t i = 0; i < t->count; i++) {
         uint64_t off = entry_offset(t, i);
         bool edge = table_is_edge(t, i);
         if (edge && t->version < 2)
             return damaged(env, t, "an edge in a version 1 table", -KDB_ECORRUPT);
-        if (edge && t->block_count == t->count) t->block_count = i; /* the first edge */
+        if (edge && *block_count == t->count) *block_count = i; /* the first edge */
         if (i && edge == table_is_edge(t, i - 1) &&
             memcmp(entry_at(t, i - 1), entry_at(t, i), 16) >= 0)
             return damaged(env, t, "index out of order", -KDB_ECORRUPT);
-        if (off != prev_end || (!edge && t->block_count != t->count))
+        if (off != prev_end || (!edge && *block_count != t->count))
             return damaged(env, t, "index out of order", -KDB_ECORRUPT);
-        prev_end = entry_end(t, i);
+        prev_end = i + 1 < t->count ? entry_offset(t, i + 1) : t->data_end;
         if (prev_end < off + TABLE_RECORD_HEADER_SIZE || prev_end % TABLE_RECORD_ALIGN)
             return damaged(env, t, "index out of order", -KDB_ECORRUPT);
-        if (table_is_tombstone(t, i)) t->tombstones++;
+        if (table_is_tombstone(t, i)) ++*tombstones;
     }
     if (prev_end != t->data_end)
         return damaged(env, t, "index does not cover the data", -KDB_ECORRUPT);
     for (uint64_t b = 0; b <= buckets; b++) {
         uint64_t start = get_le32(t->radix + b * 4);
-        uint64_t end = b < buckets ? get_le32(t->radix + b * 4 + 4) : t->block_count;
-        if (start > end || end > t->block_count || (b == buckets && start != t->block_count))
+        uint64_t end = b < buckets ? get_le32(t->radix + b * 4 + 4) : *block_count;
+        if (start > end || end > *block_count || (b == buckets && start != *block_count))
             return damaged(env, t, "radix table out of order", -KDB_ECORRUPT);
         if (b < buckets && start < end &&
             table_bucket(table_id_prefix(entry_at(t, start)), t->radix_bits) != b)
@@ -668,7 +891,10 @@ int table_open(struct table *t, const struct env *env, const char *dir, uint64_t
     if (fd >= 0) (void)vfs->close(vfs->ctx, fd);
     if (rc == 0) rc = check_header(t, env);
     if (rc == 0) rc = check_footer(t, env);
-    if (rc == 0) rc = check_index(t, env);
+    if (rc == 0 && t->version < 3) {
+        rc = check_structure(t, env, &t->block_count, &t->tombstones);
+        if (rc == 0) atomic_store(&t->all_ok, true);
+    }
     if (rc == 0) {
         t->verified = env_calloc(env, (size_t)(t->count + 63) / 64 + 1, sizeof(uint64_t));
         if (!t->verified) rc = -ENOMEM;
@@ -677,10 +903,25 @@ int table_open(struct table *t, const struct env *env, const char *dir, uint64_t
     return rc;
 }
 
+int table_check_all(const struct table *t, const struct env *env)
+{
+    uint64_t block_count, tombstones;
+    int rc;
+
+    if (atomic_load(&t->all_ok)) return 0;
+    rc = check_bytes(t, env, 0, t->meta_size);
+    if (rc == 0) rc = check_structure(t, env, &block_count, &tombstones);
+    if (rc == 0 && (block_count != t->block_count || tombstones != t->tombstones))
+        rc = damaged(env, t, "the index's counts differ from its head's", -KDB_ECORRUPT);
+    if (rc == 0) atomic_store((_Atomic bool *)&t->all_ok, true);
+    return rc;
+}
+
 void table_close(struct table *t, const struct env *env)
 {
     if (t->map) (void)env->vfs->unmap(env->vfs->ctx, t->map, t->size);
     env_free(env, t->verified);
     env_free(env, t->filters);
+    env_free(env, (void *)t->pages_ok);
     memset(t, 0, sizeof(*t));
 }

@@ -30,6 +30,7 @@
 #ifndef KDB_ENGINE_TABLE_H
 #define KDB_ENGINE_TABLE_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -62,7 +63,13 @@ struct table_builder {
     int spill_fd;     /* older entries, once index has filled: -1 before */
     uint64_t spilled; /* entries in the spill file */
     uint64_t max_sequence;
+    uint64_t tombstones; /* entries that are deletes */
+    uint64_t *sums;      /* version 3: the checksums of the index and filter pages so far */
+    size_t sum_count;
+    size_t sum_cap;
+    size_t in_page; /* bytes of the current page summed so far */
     struct checksum_stream stream;
+    struct checksum_stream page; /* the current page's checksum */
 };
 
 /* What a finished table holds. */
@@ -115,6 +122,14 @@ struct table {
     uint64_t max_sequence;
     uint64_t tombstones;
     uint64_t *verified; /* a bit per record: its checksum matched */
+    /* Version 3: index, radix table and bloom filter are read in place and
+     * checked a 4 KiB page at a time, the first time a reader needs the page
+     * (any thread); the structure across pages is checked whole only by the
+     * readers that go through every entry (table_check_all()). */
+    uint64_t meta_size;         /* bytes of index, radix table and bloom filter */
+    const uint8_t *sums;        /* in map: head, then a checksum per page */
+    _Atomic uint64_t *pages_ok; /* a bit per page: its checksum and entries were checked */
+    _Atomic bool all_ok;        /* table_check_all() passed */
 };
 
 /* A record found in a table, decoded. */
@@ -149,20 +164,12 @@ static inline uint64_t table_bucket(uint64_t prefix, unsigned radix_bits)
     return radix_bits ? prefix >> (64 - radix_bits) : 0;
 }
 
-/* Whether id may be in the table; hash is hash_id(id). Never a false "no". */
-static inline bool table_may_contain(const struct table *t, uint64_t hash)
-{
-    const uint8_t *line =
-        t->bloom + (((hash >> 32) * t->bloom_blocks) >> 32) * TABLE_BLOOM_BLOCK_SIZE;
-    uint32_t x = (uint32_t)hash;
-
-    for (int i = 0; i < TABLE_BLOOM_PROBES; i++) {
-        uint32_t bit = x >> (32 - 9);
-        if (!(line[bit >> 3] & (1u << (bit & 7)))) return false;
-        x *= 0x9e3779b9u;
-    }
-    return true;
-}
+/*
+ * Whether id may be in the table (1) or is not (0); hash is hash_id(id).
+ * Never a false "no". Returns -EBADMSG or -EUCLEAN if the filter's page is
+ * damaged.
+ */
+KDB_MUST_USE int table_may_contain(const struct table *t, const struct env *env, uint64_t hash);
 
 /* Starts loading what a lookup of id reads first: its bloom line and radix bucket. */
 static inline void table_prefetch(const struct table *t, uint64_t hash, uint64_t prefix)
@@ -178,13 +185,26 @@ void table_prefetch_entries(const struct table *t, const uint8_t id[16]);
 /* Starts loading the start of entry i's record. */
 void table_prefetch_record(const struct table *t, uint64_t i);
 
-/* The index position of block id, or -1 (through the radix table: blocks only). */
-int64_t table_find(const struct table *t, const uint8_t id[16]);
+/*
+ * The index position of block id (through the radix table: blocks only), or
+ * -ENOENT, or -EBADMSG / -EUCLEAN when a page it needs is damaged.
+ */
+int64_t table_find(const struct table *t, const struct env *env, const uint8_t id[16]);
 
-/* The index position of the edge with this key, or -1 (a binary search of the edges). */
-int64_t table_find_edge(const struct table *t, const uint8_t key[16]);
+/* The index position of the edge with this key (a binary search of the edges), as table_find(). */
+int64_t table_find_edge(const struct table *t, const struct env *env, const uint8_t key[16]);
 
-/* Whether index entry i is a tombstone, an edge, and its id (an edge's key). */
+/*
+ * Checks every page of the index and filters and the structure across them
+ * (order, records tiling the data, the radix table), once per handle: the
+ * readers that go through every entry (scans, compaction, check) call it
+ * first. Version 1 and 2 tables were checked so at open. Returns -EBADMSG or
+ * -EUCLEAN, logged.
+ */
+KDB_MUST_USE int table_check_all(const struct table *t, const struct env *env);
+
+/* Whether index entry i is a tombstone, an edge, and its id (an edge's key); after
+ * table_check_all(), or a table_find() or table_read() that reached entry i. */
 bool table_is_tombstone(const struct table *t, uint64_t i);
 bool table_is_edge(const struct table *t, uint64_t i);
 const uint8_t *table_id_at(const struct table *t, uint64_t i);

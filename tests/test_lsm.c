@@ -22,6 +22,8 @@
 
 #include <cmocka.h>
 
+#include "checksum.h"
+#include "coding.h"
 #include "kdb.h"
 #include "test_util.h"
 #include "vfs_fault.h"
@@ -652,10 +654,12 @@ static void test_lsm_open_removes_leftovers_and_refuses_a_missing_table(void **s
 
 /* ---- golden files: the version 1 table and manifest ---- */
 
-#define GOLDEN_TABLE_V1 "tests/data/sst-v1.golden" /* blocks only */
-#define GOLDEN_TABLE    "tests/data/sst-v2.golden" /* blocks and edges */
-#define GOLDEN_MANIFEST "tests/data/manifest-v1.golden"
-#define GOLDEN_MAX      (1 << 20)
+#define GOLDEN_TABLE_V1     "tests/data/sst-v1.golden" /* blocks only */
+#define GOLDEN_TABLE_V2     "tests/data/sst-v2.golden" /* blocks and edges */
+#define GOLDEN_TABLE        "tests/data/sst-v3.golden" /* blocks and edges, index pages summed */
+#define GOLDEN_MANIFEST     "tests/data/manifest-v1.golden"          /* names the format 1 table */
+#define GOLDEN_MANIFEST_NOW "tests/data/manifest-v1-table-v3.golden" /* the same, format 3 */
+#define GOLDEN_MAX          (1 << 20)
 
 static uint8_t *read_golden(const char *path, size_t *size)
 {
@@ -691,7 +695,7 @@ static void same_as_golden(struct vfs_mem *mem, const char *path, const char *go
 }
 
 /* The same changes still make the same bytes (a format change must be deliberate). */
-static void test_lsm_golden_v2_still_encodes_the_same(void **state)
+static void test_lsm_golden_v3_still_encodes_the_same(void **state)
 {
     struct test_history *history = calloc(1, sizeof(*history));
     struct kdb_options options;
@@ -709,15 +713,15 @@ static void test_lsm_golden_v2_still_encodes_the_same(void **state)
     vfs_mem_free(mem);
     memset(history, 0, sizeof(*history));
     mem = one_table(history, &options);
-    same_as_golden(mem, MANIFEST, GOLDEN_MANIFEST);
+    same_as_golden(mem, MANIFEST, GOLDEN_MANIFEST_NOW);
     vfs_mem_free(mem);
     free(history);
 }
 
 /*
  * A database made of golden files opens to the same blocks (and edges):
- * the format 1 table with its manifest, the format 2 table with the
- * manifest a run of its changes writes.
+ * the format 1 table with its manifest, the format 2 and 3 tables with
+ * the manifest a run of their changes writes (naming the table's size).
  */
 static void golden_decodes(bool edges, const char *table_golden)
 {
@@ -740,10 +744,15 @@ static void golden_decodes(bool edges, const char *table_golden)
         if (i == 0 || !edges) {
             bytes = read_golden(i ? GOLDEN_MANIFEST : table_golden, &size);
         } else {
+            /* The manifest a run of the changes writes, naming the golden table's size. */
+            size_t table_size;
+            free(read_golden(table_golden, &table_size));
             size = (size_t)vfs_mem_file_size(scratch, MANIFEST);
             bytes = malloc(size);
             assert_non_null(bytes);
             memcpy(bytes, vfs_mem_file_data(scratch, MANIFEST), size);
+            put_le64(bytes + 72, table_size); /* table[0].size */
+            put_le64(bytes + size - 8, checksum_64(bytes, size - 8, 0));
         }
         assert_int_equal(vfs->open(vfs->ctx, name, KDB_VFS_OPEN_WRITE | KDB_VFS_OPEN_CREATE, &fd),
                          0);
@@ -770,6 +779,12 @@ static void test_lsm_golden_v1_decodes(void **state)
 static void test_lsm_golden_v2_decodes(void **state)
 {
     (void)state;
+    golden_decodes(true, GOLDEN_TABLE_V2);
+}
+
+static void test_lsm_golden_v3_decodes(void **state)
+{
+    (void)state;
     golden_decodes(true, GOLDEN_TABLE);
 }
 
@@ -786,9 +801,10 @@ int main(void)
         cmocka_unit_test(test_lsm_cut_table_is_refused),
         cmocka_unit_test(test_lsm_every_flipped_manifest_byte_is_refused),
         cmocka_unit_test(test_lsm_open_removes_leftovers_and_refuses_a_missing_table),
-        cmocka_unit_test(test_lsm_golden_v2_still_encodes_the_same),
+        cmocka_unit_test(test_lsm_golden_v3_still_encodes_the_same),
         cmocka_unit_test(test_lsm_golden_v1_decodes),
         cmocka_unit_test(test_lsm_golden_v2_decodes),
+        cmocka_unit_test(test_lsm_golden_v3_decodes),
     };
 
     return cmocka_run_group_tests_name("lsm", tests, NULL, NULL);
