@@ -559,11 +559,14 @@ static int entry_ready(const struct table *t, const struct env *env, uint64_t i)
     return rc;
 }
 
-/* The position of id among index entries [lo, hi), sorted, or -ENOENT. */
-static int64_t search(const struct table *t, uint64_t lo, uint64_t hi, const uint8_t id[16])
+/* The position of id among index entries [lo, hi), sorted, or -ENOENT; each probe's page checked. */
+static int64_t search(const struct table *t, const struct env *env, uint64_t lo, uint64_t hi,
+                      const uint8_t id[16])
 {
     while (lo < hi) {
         uint64_t mid = lo + (hi - lo) / 2;
+        int rc = check_entries(t, env, mid, mid);
+        if (rc < 0) return rc;
         int c = memcmp(entry_at(t, mid), id, 16);
         if (c == 0) return (int64_t)mid;
         if (c < 0)
@@ -633,20 +636,7 @@ void table_prefetch_record(const struct table *t, uint64_t i)
 
 int64_t table_find_edge(const struct table *t, const struct env *env, const uint8_t key[16])
 {
-    uint64_t lo = t->block_count, hi = t->count;
-
-    while (lo < hi) {
-        uint64_t mid = lo + (hi - lo) / 2;
-        int rc = check_entries(t, env, mid, mid);
-        if (rc < 0) return rc;
-        int c = memcmp(entry_at(t, mid), key, 16);
-        if (c == 0) return (int64_t)mid;
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return -ENOENT;
+    return search(t, env, t->block_count, t->count, key);
 }
 
 const uint8_t *table_id_at(const struct table *t, uint64_t i)
@@ -670,7 +660,7 @@ int64_t table_find(const struct table *t, const struct env *env, const uint8_t i
     uint64_t lo, hi;
     int rc = bucket_range(t, env, table_bucket(table_id_prefix(id), t->radix_bits), &lo, &hi);
 
-    return rc < 0 ? rc : search(t, lo, hi, id);
+    return rc < 0 ? rc : search(t, env, lo, hi, id);
 }
 
 /* Decodes a record whose bytes are trusted to be the ones written. */

@@ -82,11 +82,8 @@ struct op {
 };
 
 struct fixture {
-    char dir[256];
-    char db[300];
-    char mnt[300];
-    char tmp[300];
-    bool mounted;
+    struct test_mount m;
+    char tmp[300]; /* a content file for kausal put */
     uint64_t rng;
     uint32_t next_version;
     struct state state;
@@ -97,26 +94,11 @@ struct fixture {
     size_t beyond;  /* not acknowledged, and found (the prefix past the last acknowledgement) */
     unsigned daemon_kills;
     unsigned tool_kills;
-    char out[4096];
 };
-
-static const char *bin(const char *env, const char *fallback)
-{
-    const char *v = getenv(env);
-    return v && *v ? v : fallback;
-}
-
-static uint64_t next_rand(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111eb;
-    return z ^ (z >> 31);
-}
 
 static unsigned below(uint64_t *s, unsigned n)
 {
-    return (unsigned)(next_rand(s) % n);
+    return (unsigned)(test_random(s) % n);
 }
 
 static void hex_id(unsigned i, char *hex)
@@ -198,9 +180,9 @@ static int run_kausal(struct writer *w, const char *const *args)
     int status;
     pid_t pid;
 
-    argv[n++] = bin("KAUSAL_BIN", "build/kausal");
+    argv[n++] = TEST_KAUSAL;
     argv[n++] = "-d";
-    argv[n++] = w->f->db;
+    argv[n++] = w->f->m.db;
     while (*args && n < 15)
         argv[n++] = *args++;
     argv[n] = NULL;
@@ -276,10 +258,10 @@ static bool mount_change(struct writer *w, uint64_t *rng)
 
     hex_id(a, ha);
     hex_id(b, hb);
-    snprintf(path, sizeof(path), "%s/blocks/%s", f->mnt, ha);
+    snprintf(path, sizeof(path), "%s/blocks/%s", f->m.mnt, ha);
     if (pick < 10) return cli_change(w, rng); /* kausal, served by the daemon */
     if (pick < 20) {
-        int fd = open(pick < 15 ? path : f->mnt, O_RDONLY);
+        int fd = open(pick < 15 ? path : f->m.mnt, O_RDONLY);
         struct op ack = {.kind = OP_ACK};
         if (fd < 0) return errno == ENOENT;
         bool ok = fsync(fd) == 0;
@@ -314,7 +296,7 @@ static bool mount_change(struct writer *w, uint64_t *rng)
         tell(w, &op);
         return unlink(path) == 0;
     }
-    snprintf(path, sizeof(path), "%s/graph/%s/out/calls/%s", f->mnt, ha, hb);
+    snprintf(path, sizeof(path), "%s/graph/%s/out/calls/%s", f->m.mnt, ha, hb);
     if (w->s.calls[a][b]) {
         op.kind = OP_UNLINK;
         tell(w, &op);
@@ -341,24 +323,6 @@ static void writer_main(struct fixture *f, int fd, bool through_mount, uint64_t 
 
 /* ---- the checker ---- */
 
-static int sh(struct fixture *f, const char *fmt, ...)
-{
-    va_list ap;
-    int status;
-
-    va_start(ap, fmt);
-    status = test_vsh(f->out, sizeof(f->out), fmt, ap);
-    va_end(ap);
-    return status;
-}
-
-static void unmount(struct fixture *f)
-{
-    if (!f->mounted) return;
-    if (sh(f, "fusermount3 -u %s 2>&1", f->mnt) != 0) (void)sh(f, "fusermount3 -u -z %s", f->mnt);
-    f->mounted = false;
-}
-
 /* Opens the database itself, waiting for a killed holder's lock to go. */
 static struct kdb *open_db(struct fixture *f)
 {
@@ -369,7 +333,7 @@ static struct kdb *open_db(struct fixture *f)
     kdb_options_init(&options);
     options.flags = KDB_OPEN_LOCAL;
     for (int i = 0; i < 1000 && rc == -EBUSY; i++) {
-        rc = kdb_open(f->db, &options, &db);
+        rc = kdb_open(f->m.db, &options, &db);
         if (rc == -EBUSY) usleep(5000);
     }
     if (rc != 0) fail_msg("reopening the database: %s", strerror(-rc));
@@ -502,8 +466,9 @@ static void check_round(struct fixture *f, unsigned round, uint64_t seed)
     }
     for (size_t k = prefix; k < f->op_count; k++)
         f->changes += f->ops[k].kind != OP_ACK;
-    if (sh(f, "%s -d %s check 2>&1", bin("KAUSAL_BIN", "build/kausal"), f->db) != 0)
-        fail_msg("round %u (seed %llu): kausal check: %s", round, (unsigned long long)seed, f->out);
+    if (test_mount_sh(&f->m, "%s -d %s check 2>&1", TEST_KAUSAL, f->m.db) != 0)
+        fail_msg("round %u (seed %llu): kausal check: %s", round, (unsigned long long)seed,
+                 f->m.out);
 }
 
 /* Reads what the writer tells until deadline (ms) or its end; false if it ended first. */
@@ -550,11 +515,10 @@ static void run_round(struct fixture *f, unsigned round, uint64_t seed)
 
     f->op_count = 0;
     if (through_mount) {
-        if (sh(f, "%s %s %s 2>&1", bin("KAUSALFS_BIN", "build/kausalfs"), f->db, f->mnt) != 0)
-            fail_msg("round %u: kausalfs did not mount: %s", round, f->out);
-        f->mounted = true;
-        assert_int_equal(sh(f, "cat %s/LOCK", f->db), 0);
-        daemon = strtol(f->out, NULL, 10);
+        if (test_mount_db(&f->m, NULL) != 0)
+            fail_msg("round %u: kausalfs did not mount: %s", round, f->m.out);
+        assert_int_equal(test_mount_sh(&f->m, "cat %s/LOCK", f->m.db), 0);
+        daemon = strtol(f->m.out, NULL, 10);
         assert_true(daemon > 0);
     }
     assert_int_equal(pipe(fds), 0);
@@ -571,7 +535,7 @@ static void run_round(struct fixture *f, unsigned round, uint64_t seed)
     if (!alive) {
         drain(f, fds[0]);
         close(fds[0]);
-        unmount(f);
+        test_unmount_db(&f->m);
         fail_msg("round %u (seed %llu): a change failed before any kill, after %zu changes", round,
                  (unsigned long long)seed, f->op_count);
     }
@@ -585,8 +549,8 @@ static void run_round(struct fixture *f, unsigned round, uint64_t seed)
     drain(f, fds[0]);
     close(fds[0]);
     if (through_mount) {
-        (void)sh(f, "fusermount3 -u -z %s 2>&1", f->mnt);
-        f->mounted = false;
+        (void)test_mount_sh(&f->m, "fusermount3 -u -z %s 2>&1", f->m.mnt);
+        f->m.mounted = false;
     }
     check_round(f, round, seed);
 }
@@ -594,24 +558,12 @@ static void run_round(struct fixture *f, unsigned round, uint64_t seed)
 static int setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof(*f));
-    const char *tmp = getenv("TMPDIR");
 
     assert_non_null(f);
-    if (access("/dev/fuse", R_OK | W_OK) != 0) {
-        const char *ci = getenv("CI");
-        free(f);
-        if (ci && strcmp(ci, "true") == 0) fail_msg("/dev/fuse is not usable: %s", strerror(errno));
-        skip();
-    }
-    snprintf(f->dir, sizeof(f->dir), "%s/kausal-crash.XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    assert_non_null(mkdtemp(f->dir));
-    snprintf(f->db, sizeof(f->db), "%s/db", f->dir);
-    snprintf(f->mnt, sizeof(f->mnt), "%s/mnt", f->dir);
-    snprintf(f->tmp, sizeof(f->tmp), "%s/content", f->dir);
-    assert_int_equal(mkdir(f->mnt, 0700), 0);
-    assert_int_equal(sh(f, "%s -d %s init", bin("KAUSAL_BIN", "build/kausal"), f->db), 0);
-    f->next_version = 2;
     *state = f;
+    test_mount_start(&f->m, "crash");
+    snprintf(f->tmp, sizeof(f->tmp), "%s/content", f->m.dir);
+    f->next_version = 2;
     return 0;
 }
 
@@ -619,8 +571,7 @@ static int teardown(void **state)
 {
     struct fixture *f = *state;
 
-    unmount(f);
-    (void)sh(f, "rm -rf %s", f->dir);
+    if (f) test_mount_end(&f->m);
     free(f);
     return 0;
 }
@@ -636,7 +587,7 @@ static void test_crash_kill_9_loses_no_acknowledged_change(void **state)
     for (unsigned round = 0; round < kills; round++) {
         /* Versions stay unique across rounds: the writer's counter lives in its copy. */
         f->next_version += OPS_MAX * 2;
-        run_round(f, round, next_rand(&f->rng));
+        run_round(f, round, test_random(&f->rng));
     }
     printf("# %u kills survived (%u of the daemon, %u of kausal): %zu changes made,"
            " every one of the %zu acknowledged found, and %zu not yet acknowledged\n",

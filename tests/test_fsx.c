@@ -37,84 +37,10 @@
 #define SIZE_MAX_BYTES (192u << 10) /* each write stores the whole block again: keep them small */
 #define WRITE_MAX      (16u << 10)
 
-struct fixture {
-    char dir[256];
-    char db[300];
-    char mnt[300];
-    char mirror[300];
-    bool mounted;
-    char out[4096];
-};
-
 struct pair {
     char path[2][700]; /* [0] the block file, [1] its mirror */
     int fd[2];         /* open descriptors, -1 when the file is not there */
 };
-
-static const char *bin(const char *env, const char *fallback)
-{
-    const char *v = getenv(env);
-    return v && *v ? v : fallback;
-}
-
-static int sh(struct fixture *f, const char *fmt, ...)
-{
-    va_list ap;
-    int status;
-
-    va_start(ap, fmt);
-    status = test_vsh(f->out, sizeof(f->out), fmt, ap);
-    va_end(ap);
-    return status;
-}
-
-static uint64_t next_rand(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111eb;
-    return z ^ (z >> 31);
-}
-
-static int mount_db(struct fixture *f)
-{
-    int rc = sh(f, "%s %s %s 2>&1", bin("KAUSALFS_BIN", "build/kausalfs"), f->db, f->mnt);
-    f->mounted = rc == 0;
-    return rc;
-}
-
-static void unmount_db(struct fixture *f)
-{
-    long pid;
-
-    if (!f->mounted) return;
-    (void)sh(f, "cat %s/LOCK", f->db);
-    pid = strtol(f->out, NULL, 10);
-    if (sh(f, "fusermount3 -u %s 2>&1", f->mnt) != 0) (void)sh(f, "fusermount3 -u -z %s", f->mnt);
-    f->mounted = false;
-    for (int i = 0; i < 1000 && pid > 0 && sh(f, "kill -0 %ld 2>/dev/null", pid) == 0; i++)
-        usleep(10000);
-}
-
-/* Reads the whole file at path; its length, or -errno. */
-static ssize_t slurp(const char *path, uint8_t *buf, size_t size)
-{
-    int fd = open(path, O_RDONLY);
-    size_t n = 0;
-
-    if (fd < 0) return -errno;
-    for (;;) {
-        ssize_t r = read(fd, buf + n, size - n);
-        if (r < 0) {
-            int e = errno;
-            close(fd);
-            return -e;
-        }
-        if (r == 0 || (n += (size_t)r) == size) break;
-    }
-    close(fd);
-    return (ssize_t)n;
-}
 
 /* The pair holds the same bytes, by stat and by a fresh read of each. */
 static void compare(const struct pair *p, unsigned long op, const char *what, uint64_t seed)
@@ -131,7 +57,8 @@ static void compare(const struct pair *p, unsigned long op, const char *what, ui
     if (sa.st_size != sb.st_size)
         fail_msg("seed %llu, operation %lu (%s): size %lld, the mirror's %lld",
                  (unsigned long long)seed, op, what, (long long)sa.st_size, (long long)sb.st_size);
-    ssize_t na = slurp(p->path[0], a, sizeof(a)), nb = slurp(p->path[1], b, sizeof(b));
+    ssize_t na = test_read_file(p->path[0], a, sizeof(a)),
+            nb = test_read_file(p->path[1], b, sizeof(b));
     if (na != nb)
         fail_msg("seed %llu, operation %lu (%s): read %zd bytes, the mirror %zd",
                  (unsigned long long)seed, op, what, na, nb);
@@ -151,13 +78,13 @@ static void agree(long ra, int ea, long rb, int eb, unsigned long op, const char
                  rb < 0 ? strerror(eb) : "ok");
 }
 
-static void exercise(struct fixture *f, struct pair *pairs, unsigned long ops, uint64_t seed)
+static void exercise(struct pair *pairs, unsigned long ops, uint64_t seed)
 {
     static uint8_t data[WRITE_MAX], got[2][WRITE_MAX];
     uint64_t rng = seed;
 
     for (unsigned long op = 0; op < ops; op++) {
-        uint64_t r = next_rand(&rng);
+        uint64_t r = test_random(&rng);
         struct pair *p = &pairs[r % FILES];
         unsigned kind = (unsigned)(r >> 8) % 100;
         char what[96];
@@ -177,11 +104,11 @@ static void exercise(struct fixture *f, struct pair *pairs, unsigned long ops, u
                              p->path[s], strerror(errno));
             }
         } else if (kind < 40) { /* pwrite anywhere, past the end too */
-            off_t off = (off_t)(next_rand(&rng) % (uint64_t)(size + 4096));
-            size_t len = 1 + (size_t)(next_rand(&rng) % WRITE_MAX);
+            off_t off = (off_t)(test_random(&rng) % (uint64_t)(size + 4096));
+            size_t len = 1 + (size_t)(test_random(&rng) % WRITE_MAX);
             if ((uint64_t)off + len > SIZE_MAX_BYTES) off = (off_t)(SIZE_MAX_BYTES - len);
             for (size_t i = 0; i < len; i++)
-                data[i] = (uint8_t)next_rand(&rng);
+                data[i] = (uint8_t)test_random(&rng);
             snprintf(what, sizeof(what), "pwrite %zu at %lld", len, (long long)off);
             for (int s = 0; s < 2; s++) {
                 res[s] = (long)pwrite(p->fd[s], data, len, off);
@@ -189,10 +116,10 @@ static void exercise(struct fixture *f, struct pair *pairs, unsigned long ops, u
             }
             agree(res[0], err[0], res[1], err[1], op, what, seed);
         } else if (kind < 50) { /* append, through a descriptor of its own */
-            size_t len = 1 + (size_t)(next_rand(&rng) % (WRITE_MAX / 4));
+            size_t len = 1 + (size_t)(test_random(&rng) % (WRITE_MAX / 4));
             if ((uint64_t)size + len > SIZE_MAX_BYTES) len = 1;
             for (size_t i = 0; i < len; i++)
-                data[i] = (uint8_t)next_rand(&rng);
+                data[i] = (uint8_t)test_random(&rng);
             snprintf(what, sizeof(what), "append %zu", len);
             for (int s = 0; s < 2; s++) {
                 int fd = open(p->path[s], O_WRONLY | O_APPEND);
@@ -202,7 +129,7 @@ static void exercise(struct fixture *f, struct pair *pairs, unsigned long ops, u
             }
             agree(res[0], err[0], res[1], err[1], op, what, seed);
         } else if (kind < 62) { /* truncate: cut or extend */
-            off_t to = (off_t)(next_rand(&rng) % (uint64_t)(size + 8192));
+            off_t to = (off_t)(test_random(&rng) % (uint64_t)(size + 8192));
             if (to > (off_t)SIZE_MAX_BYTES) to = SIZE_MAX_BYTES;
             snprintf(what, sizeof(what), "ftruncate to %lld", (long long)to);
             for (int s = 0; s < 2; s++) {
@@ -211,8 +138,8 @@ static void exercise(struct fixture *f, struct pair *pairs, unsigned long ops, u
             }
             agree(res[0], err[0], res[1], err[1], op, what, seed);
         } else if (kind < 85) { /* pread anywhere, past the end too */
-            off_t off = (off_t)(next_rand(&rng) % (uint64_t)(size + 2048));
-            size_t len = 1 + (size_t)(next_rand(&rng) % WRITE_MAX);
+            off_t off = (off_t)(test_random(&rng) % (uint64_t)(size + 2048));
+            size_t len = 1 + (size_t)(test_random(&rng) % WRITE_MAX);
             snprintf(what, sizeof(what), "pread %zu at %lld", len, (long long)off);
             for (int s = 0; s < 2; s++) {
                 res[s] = (long)pread(p->fd[s], got[s], len, off);
@@ -242,34 +169,26 @@ static void exercise(struct fixture *f, struct pair *pairs, unsigned long ops, u
         }
         compare(p, op, what, seed);
     }
-    (void)f;
 }
+
+struct fixture {
+    struct test_mount m;
+    char mirror[300];
+};
 
 static int setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof(*f));
-    const char *tmp = getenv("TMPDIR");
 
     assert_non_null(f);
-    if (access("/dev/fuse", R_OK | W_OK) != 0) {
-        const char *ci = getenv("CI");
-        free(f);
-        if (ci && strcmp(ci, "true") == 0) fail_msg("/dev/fuse is not usable: %s", strerror(errno));
-        skip();
-    }
-    snprintf(f->dir, sizeof(f->dir), "%s/kausal-fsx.XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    assert_non_null(mkdtemp(f->dir));
-    snprintf(f->db, sizeof(f->db), "%s/db", f->dir);
-    snprintf(f->mnt, sizeof(f->mnt), "%s/mnt", f->dir);
+    *state = f;
+    test_mount_start(&f->m, "fsx");
     snprintf(f->mirror, sizeof(f->mirror), "/dev/shm/kausal-fsx.XXXXXX");
     if (!mkdtemp(f->mirror)) { /* no tmpfs there: beside the database */
-        snprintf(f->mirror, sizeof(f->mirror), "%s/mirror", f->dir);
+        snprintf(f->mirror, sizeof(f->mirror), "%s/mirror", f->m.dir);
         assert_int_equal(mkdir(f->mirror, 0700), 0);
     }
-    assert_int_equal(mkdir(f->mnt, 0700), 0);
-    assert_int_equal(sh(f, "%s -d %s init", bin("KAUSAL_BIN", "build/kausal"), f->db), 0);
-    if (mount_db(f) != 0) fail_msg("kausalfs did not mount: %s", f->out);
-    *state = f;
+    if (test_mount_db(&f->m, NULL) != 0) fail_msg("kausalfs did not mount: %s", f->m.out);
     return 0;
 }
 
@@ -277,8 +196,9 @@ static int teardown(void **state)
 {
     struct fixture *f = *state;
 
-    unmount_db(f);
-    (void)sh(f, "rm -rf %s %s", f->dir, f->mirror);
+    if (!f) return 0;
+    test_mount_end(&f->m);
+    if (f->mirror[0]) (void)test_mount_sh(&f->m, "rm -rf %s", f->mirror);
     free(f);
     return 0;
 }
@@ -292,18 +212,18 @@ static void test_fsx_block_files_behave_as_files(void **state)
     struct pair pairs[FILES];
 
     for (unsigned i = 0; i < FILES; i++) {
-        snprintf(pairs[i].path[0], sizeof(pairs[i].path[0]), "%s/blocks/f5c0%028x", f->mnt, i);
+        snprintf(pairs[i].path[0], sizeof(pairs[i].path[0]), "%s/blocks/f5c0%028x", f->m.mnt, i);
         snprintf(pairs[i].path[1], sizeof(pairs[i].path[1]), "%s/f5c0%028x", f->mirror, i);
         pairs[i].fd[0] = pairs[i].fd[1] = -1;
     }
-    exercise(f, pairs, ops, seed);
+    exercise(pairs, ops, seed);
     for (unsigned i = 0; i < FILES; i++) {
         for (int s = 0; s < 2; s++)
             if (pairs[i].fd[s] >= 0) close(pairs[i].fd[s]);
     }
     /* What the database keeps, after an unmount and a new mount. */
-    unmount_db(f);
-    if (mount_db(f) != 0) fail_msg("kausalfs did not mount again: %s", f->out);
+    test_unmount_db(&f->m);
+    if (test_mount_db(&f->m, NULL) != 0) fail_msg("kausalfs did not mount again: %s", f->m.out);
     for (unsigned i = 0; i < FILES; i++)
         compare(&pairs[i], ops, "after a new mount", seed);
     printf("# %lu operations on %u block files, each compared with its tmpfs mirror after"

@@ -49,39 +49,6 @@ struct model {
     bool calls[OWN][OWN];
 };
 
-struct fixture {
-    char dir[256];
-    char db[300];
-    char mnt[300];
-    bool mounted;
-    char out[4096];
-};
-
-static const char *bin(const char *env, const char *fallback)
-{
-    const char *v = getenv(env);
-    return v && *v ? v : fallback;
-}
-
-static int sh(struct fixture *f, const char *fmt, ...)
-{
-    va_list ap;
-    int status;
-
-    va_start(ap, fmt);
-    status = test_vsh(f->out, sizeof(f->out), fmt, ap);
-    va_end(ap);
-    return status;
-}
-
-static uint64_t next_rand(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111eb;
-    return z ^ (z >> 31);
-}
-
 /* Block k of worker w: the id's hex. */
 static void hex_of(unsigned w, unsigned k, char *hex)
 {
@@ -96,26 +63,6 @@ static size_t content_of(unsigned w, unsigned k, uint32_t v, char *buf)
         n += (size_t)c;
     }
     return len;
-}
-
-/* Reads path whole into buf; its length, or -errno. */
-static ssize_t read_all(const char *path, char *buf, size_t size)
-{
-    int fd = open(path, O_RDONLY);
-    size_t n = 0;
-
-    if (fd < 0) return -errno;
-    for (;;) {
-        ssize_t r = read(fd, buf + n, size - n);
-        if (r < 0) {
-            int e = errno;
-            close(fd);
-            return -e;
-        }
-        if (r == 0 || (n += (size_t)r) == size) break;
-    }
-    close(fd);
-    return (ssize_t)n;
 }
 
 /* Counts a directory's entries; -errno. */
@@ -142,7 +89,7 @@ static long list(const char *path)
     } while (0)
 
 /* A worker: ops operations, then its model to fd. Exits 0, or 1 with the reason on stderr. */
-static void worker(const struct fixture *f, unsigned w, unsigned long ops, uint64_t seed, int fd)
+static void worker(const struct test_mount *f, unsigned w, unsigned long ops, uint64_t seed, int fd)
 {
     static struct model m;
     static char buf[CONTENT_MAX + 64], want[CONTENT_MAX + 64];
@@ -152,7 +99,7 @@ static void worker(const struct fixture *f, unsigned w, unsigned long ops, uint6
 
     memset(&m, 0, sizeof(m));
     for (unsigned long op = 0; op < ops; op++) {
-        uint64_t r = next_rand(&rng);
+        uint64_t r = test_random(&rng);
         unsigned pick = (unsigned)(r % 100), a = (unsigned)(r >> 8) % OWN,
                  b = (unsigned)(r >> 16) % OWN;
         hex_of(w, a, ha);
@@ -167,7 +114,7 @@ static void worker(const struct fixture *f, unsigned w, unsigned long ops, uint6
             if (close(out) != 0) FAIL("close: %s", strerror(errno));
             m.content[a] = v;
         } else if (pick < 45) { /* read a block of its own: what it wrote */
-            ssize_t n = read_all(path, buf, sizeof(buf));
+            ssize_t n = test_read_file(path, buf, sizeof(buf));
             if (m.content[a] == 0) {
                 if (n != -ENOENT) FAIL("read of a deleted block: %zd", n);
             } else {
@@ -179,7 +126,7 @@ static void worker(const struct fixture *f, unsigned w, unsigned long ops, uint6
             unsigned other = (unsigned)(r >> 24) % WORKERS;
             hex_of(other, b, hb);
             snprintf(path2, sizeof(path2), "%s/blocks/%s", f->mnt, hb);
-            ssize_t n = read_all(path2, buf, sizeof(buf));
+            ssize_t n = test_read_file(path2, buf, sizeof(buf));
             if (n < 0 && n != -ENOENT) FAIL("read %s: %s", hb, strerror((int)-n));
             /* Its owner may be truncating it: zeros are possible (kausalfs(1)). */
             if (n > 0 && buf[0] && (unsigned)atoi(buf) != other)
@@ -256,28 +203,8 @@ static long rss_kib(long pid)
     return kib;
 }
 
-static int mount_db(struct fixture *f)
-{
-    int rc = sh(f, "%s %s %s 2>&1", bin("KAUSALFS_BIN", "build/kausalfs"), f->db, f->mnt);
-    f->mounted = rc == 0;
-    return rc;
-}
-
-static void unmount_db(struct fixture *f)
-{
-    long pid;
-
-    if (!f->mounted) return;
-    (void)sh(f, "cat %s/LOCK", f->db);
-    pid = strtol(f->out, NULL, 10);
-    if (sh(f, "fusermount3 -u %s 2>&1", f->mnt) != 0) (void)sh(f, "fusermount3 -u -z %s", f->mnt);
-    f->mounted = false;
-    for (int i = 0; i < 1000 && pid > 0 && sh(f, "kill -0 %ld 2>/dev/null", pid) == 0; i++)
-        usleep(10000);
-}
-
 /* After a new mount, worker w's blocks are exactly its model. */
-static void check_model(struct fixture *f, unsigned w, const struct model *m)
+static void check_model(struct test_mount *f, unsigned w, const struct model *m)
 {
     static char buf[CONTENT_MAX + 64], want[CONTENT_MAX + 64];
     char path[700], ha[33], hb[33];
@@ -285,7 +212,7 @@ static void check_model(struct fixture *f, unsigned w, const struct model *m)
     for (unsigned a = 0; a < OWN; a++) {
         hex_of(w, a, ha);
         snprintf(path, sizeof(path), "%s/blocks/%s", f->mnt, ha);
-        ssize_t n = read_all(path, buf, sizeof(buf));
+        ssize_t n = test_read_file(path, buf, sizeof(buf));
         if (m->content[a] == 0) {
             if (n != -ENOENT) fail_msg("worker %u's deleted block %s came back", w, ha);
             continue;
@@ -313,39 +240,26 @@ static void check_model(struct fixture *f, unsigned w, const struct model *m)
 
 static int setup(void **state)
 {
-    struct fixture *f = calloc(1, sizeof(*f));
-    const char *tmp = getenv("TMPDIR");
+    struct test_mount *m = calloc(1, sizeof(*m));
 
-    assert_non_null(f);
-    if (access("/dev/fuse", R_OK | W_OK) != 0) {
-        const char *ci = getenv("CI");
-        free(f);
-        if (ci && strcmp(ci, "true") == 0) fail_msg("/dev/fuse is not usable: %s", strerror(errno));
-        skip();
-    }
-    snprintf(f->dir, sizeof(f->dir), "%s/kausal-load.XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    assert_non_null(mkdtemp(f->dir));
-    snprintf(f->db, sizeof(f->db), "%s/db", f->dir);
-    snprintf(f->mnt, sizeof(f->mnt), "%s/mnt", f->dir);
-    assert_int_equal(mkdir(f->mnt, 0700), 0);
-    assert_int_equal(sh(f, "%s -d %s init", bin("KAUSAL_BIN", "build/kausal"), f->db), 0);
-    *state = f;
+    assert_non_null(m);
+    *state = m;
+    test_mount_start(m, "load");
     return 0;
 }
 
 static int teardown(void **state)
 {
-    struct fixture *f = *state;
+    struct test_mount *m = *state;
 
-    unmount_db(f);
-    (void)sh(f, "rm -rf %s", f->dir);
-    free(f);
+    if (m) test_mount_end(m);
+    free(m);
     return 0;
 }
 
 static void test_load_eight_processes_one_mount(void **state)
 {
-    struct fixture *f = *state;
+    struct test_mount *f = *state;
     const char *env = getenv("KDB_LOAD_OPS");
     unsigned long total = env && *env ? strtoul(env, NULL, 10) : 100000;
     uint64_t seed = test_seed((uint64_t)time(NULL));
@@ -356,8 +270,8 @@ static void test_load_eight_processes_one_mount(void **state)
     unsigned running = WORKERS, failed = 0;
     struct timespec t0, t1;
 
-    if (mount_db(f) != 0) fail_msg("kausalfs did not mount: %s", f->out);
-    assert_int_equal(sh(f, "cat %s/LOCK", f->db), 0);
+    if (test_mount_db(f, NULL) != 0) fail_msg("kausalfs did not mount: %s", f->out);
+    assert_int_equal(test_mount_sh(f, "cat %s/LOCK", f->db), 0);
     daemon = strtol(f->out, NULL, 10);
     rss_start = rss_max = rss_kib(daemon);
     clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -400,12 +314,12 @@ static void test_load_eight_processes_one_mount(void **state)
            WORKERS, total / WORKERS * WORKERS, secs, (double)(total / WORKERS * WORKERS) / secs,
            rss_start, rss_max, rss_end);
     if (rss_max > 1024 * 1024) fail_msg("the daemon grew to %ld KiB", rss_max);
-    unmount_db(f);
-    if (mount_db(f) != 0) fail_msg("kausalfs did not mount again: %s", f->out);
+    test_unmount_db(f);
+    if (test_mount_db(f, NULL) != 0) fail_msg("kausalfs did not mount again: %s", f->out);
     for (unsigned w = 0; w < WORKERS; w++)
         check_model(f, w, &models[w]);
-    unmount_db(f);
-    if (sh(f, "%s -d %s check 2>&1", bin("KAUSAL_BIN", "build/kausal"), f->db) != 0)
+    test_unmount_db(f);
+    if (test_mount_sh(f, "%s -d %s check 2>&1", TEST_KAUSAL, f->db) != 0)
         fail_msg("kausal check: %s", f->out);
 }
 

@@ -4,12 +4,17 @@
  */
 #include "test_util.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -350,4 +355,87 @@ int test_vsh(char *out, size_t size, const char *fmt, va_list ap)
     out[n] = '\0';
     status = pclose(p);
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+}
+
+const char *test_bin(const char *env, const char *fallback)
+{
+    const char *v = getenv(env);
+    return v && *v ? v : fallback;
+}
+
+int test_mount_sh(struct test_mount *m, const char *fmt, ...)
+{
+    va_list ap;
+    int status;
+
+    va_start(ap, fmt);
+    status = test_vsh(m->out, sizeof(m->out), fmt, ap);
+    va_end(ap);
+    return status;
+}
+
+void test_mount_start(struct test_mount *m, const char *name)
+{
+    const char *tmp = getenv("TMPDIR");
+
+    memset(m, 0, sizeof(*m));
+    if (access("/dev/fuse", R_OK | W_OK) != 0) {
+        const char *ci = getenv("CI");
+        if (ci && strcmp(ci, "true") == 0) fail_msg("/dev/fuse is not usable: %s", strerror(errno));
+        skip();
+    }
+    snprintf(m->dir, sizeof(m->dir), "%s/kausal-%s.XXXXXX", tmp && *tmp ? tmp : "/tmp", name);
+    assert_non_null(mkdtemp(m->dir));
+    snprintf(m->db, sizeof(m->db), "%s/db", m->dir);
+    snprintf(m->mnt, sizeof(m->mnt), "%s/mnt", m->dir);
+    assert_int_equal(mkdir(m->mnt, 0700), 0);
+    if (test_mount_sh(m, "%s -d %s init 2>&1", TEST_KAUSAL, m->db) != 0)
+        fail_msg("kausal init: %s", m->out);
+}
+
+int test_mount_db(struct test_mount *m, const char *options)
+{
+    int rc = test_mount_sh(m, "%s %s %s%s%s 2>&1", TEST_KAUSALFS, m->db, m->mnt,
+                           options ? " -o " : "", options ? options : "");
+    m->mounted = rc == 0;
+    return rc;
+}
+
+void test_unmount_db(struct test_mount *m)
+{
+    long pid;
+
+    if (!m->mounted) return;
+    pid = test_mount_sh(m, "cat %s/LOCK 2>/dev/null", m->db) == 0 ? strtol(m->out, NULL, 10) : 0;
+    if (test_mount_sh(m, "fusermount3 -u %s 2>&1", m->mnt) != 0)
+        (void)test_mount_sh(m, "fusermount3 -u -z %s 2>&1", m->mnt);
+    m->mounted = false;
+    for (int i = 0; i < 1000 && pid > 0 && kill((pid_t)pid, 0) == 0; i++)
+        usleep(10000);
+}
+
+void test_mount_end(struct test_mount *m)
+{
+    test_unmount_db(m);
+    if (m->dir[0]) (void)test_mount_sh(m, "rm -rf %s", m->dir);
+}
+
+long test_read_file(const char *path, void *buf, size_t size)
+{
+    int fd = open(path, O_RDONLY);
+    size_t n = 0;
+
+    if (fd < 0) return -errno;
+    while (n < size) {
+        ssize_t r = read(fd, (char *)buf + n, size - n);
+        if (r < 0) {
+            int e = errno;
+            close(fd);
+            return -e;
+        }
+        if (r == 0) break;
+        n += (size_t)r;
+    }
+    close(fd);
+    return (long)n;
 }

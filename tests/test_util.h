@@ -113,4 +113,43 @@ void test_log_keep(void *log_ctx, enum kdb_log_level level, const char *file, in
 /* Whether KDB_TEST_QUICK is set (valgrind runs): sweeps take fewer steps. */
 bool test_quick(void);
 
+/* ---- suites that mount: a real FUSE mount, driven by shell commands ---- */
+
+/* The program environment variable env names ($KAUSAL_BIN, $KAUSALFS_BIN), else fallback. */
+const char *test_bin(const char *env, const char *fallback);
+
+#define TEST_KAUSAL   test_bin("KAUSAL_BIN", "build/kausal")
+#define TEST_KAUSALFS test_bin("KAUSALFS_BIN", "build/kausalfs")
+
+/* A scratch directory holding a database made with kausal, and a mountpoint. */
+struct test_mount {
+    char dir[256];
+    char db[300];
+    char mnt[300];
+    bool mounted;
+    char out[1 << 14]; /* the output of the last test_mount_sh() */
+};
+
+/*
+ * Skips the test without a usable /dev/fuse (fails it when CI=true); else
+ * makes $TMPDIR/kausal-NAME.XXXXXX with a database in db (kausal init) and
+ * an empty mnt.
+ */
+void test_mount_start(struct test_mount *m, const char *name);
+
+/* test_vsh() of fmt into m->out. */
+int test_mount_sh(struct test_mount *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* kausalfs DB MNT [-o options]: its exit status, and m->mounted when 0. */
+int test_mount_db(struct test_mount *m, const char *options);
+
+/* Unmounts (lazily if busy), then waits until the daemon has closed the database and gone. */
+void test_unmount_db(struct test_mount *m);
+
+/* Reads the whole file at path into buf (size bytes at most): its length, or -errno. */
+long test_read_file(const char *path, void *buf, size_t size);
+
+/* Unmounts if mounted, and removes the scratch directory: every test's teardown. */
+void test_mount_end(struct test_mount *m);
+
 #endif /* KDB_TESTS_TEST_UTIL_H */
