@@ -1474,21 +1474,6 @@ int kdb_scan_blocks(struct kdb *db, kdb_block_fn fn, void *fn_ctx)
     return rc;
 }
 
-int kdb_flush(struct kdb *db)
-{
-    int rc;
-
-    if (db->remote) return remote_call(db->remote, REMOTE_FLUSH, NULL);
-    rc = db->error ? db->error : settle(db, false);
-    if (rc == 0 && db->imm) rc = settle(db, true);
-    if (rc < 0) return rc;
-    if (db->wal.error) return db->wal.error;
-    if (memtable_count(db->mem) == 0) return 0;
-    rc = freeze(db);
-    if (rc == 0 && db->imm) rc = settle(db, true);
-    return rc;
-}
-
 int kdb_flush_begin(struct kdb *db)
 {
     int rc;
@@ -1500,6 +1485,16 @@ int kdb_flush_begin(struct kdb *db)
     if (db->wal.error) return db->wal.error;
     if (memtable_count(db->mem) == 0) return 0;
     return freeze(db);
+}
+
+int kdb_flush(struct kdb *db)
+{
+    int rc;
+
+    if (db->remote) return remote_call(db->remote, REMOTE_FLUSH, NULL);
+    rc = kdb_flush_begin(db);
+    if (rc == 0 && db->imm) rc = settle(db, true);
+    return rc;
 }
 
 int kdb_compact(struct kdb *db)

@@ -162,7 +162,6 @@ static void apply(struct state *s, const struct op *op)
 struct writer {
     struct fixture *f;
     int pipe;
-    bool through_mount;
     struct state s; /* what the writer has done, for picking valid changes */
 };
 
@@ -312,7 +311,7 @@ static bool mount_change(struct writer *w, uint64_t *rng)
 /* The writer: changes until it is killed, or (exit 1) a change fails. */
 static void writer_main(struct fixture *f, int fd, bool through_mount, uint64_t seed)
 {
-    struct writer w = {.f = f, .pipe = fd, .through_mount = through_mount, .s = f->state};
+    struct writer w = {.f = f, .pipe = fd, .s = f->state};
     uint64_t rng = seed;
 
     for (;;) {

@@ -42,23 +42,8 @@ struct fixture {
     char out[1 << 16];
 };
 
-static const char *kausal(void)
-{
-    const char *env = getenv("KAUSAL_BIN");
-    return env && *env ? env : "build/kausal";
-}
-
 /* Runs a shell command; standard output into f->out; returns the exit status. */
-static int sh(struct fixture *f, const char *fmt, ...)
-{
-    va_list ap;
-    int status;
-
-    va_start(ap, fmt);
-    status = test_vsh(f->out, sizeof(f->out), fmt, ap);
-    va_end(ap);
-    return status;
-}
+#define sh(f, ...) test_sh((f)->out, sizeof((f)->out), __VA_ARGS__)
 
 static void write_file(struct fixture *f, const char *path, const char *text)
 {
@@ -90,7 +75,7 @@ static const char *id_of(const char *path, const char *kind, const char *name)
 
 static void ingest(struct fixture *f)
 {
-    assert_int_equal(sh(f, "%s ingest %s %s --json --quiet", kausal(), f->db, f->tree), 0);
+    assert_int_equal(sh(f, "%s ingest %s %s --json --quiet", TEST_KAUSAL, f->db, f->tree), 0);
 }
 
 static void expect_out(const struct fixture *f, const char *text)
@@ -106,7 +91,8 @@ static void expect_not(const struct fixture *f, const char *text)
 /* The out-edges of a symbol, "type target" lines. */
 static void edges_of(struct fixture *f, const char *path, const char *kind, const char *name)
 {
-    assert_int_equal(sh(f, "%s -d %s edges %s --out", kausal(), f->db, id_of(path, kind, name)), 0);
+    assert_int_equal(sh(f, "%s -d %s edges %s --out", TEST_KAUSAL, f->db, id_of(path, kind, name)),
+                     0);
 }
 
 /* "calls ID" as kausal edges prints it, for expect_out(). */
@@ -176,7 +162,7 @@ static int setup(void **state)
     assert_non_null(mkdtemp(f->dir));
     snprintf(f->db, sizeof(f->db), "%s/db", f->dir);
     snprintf(f->tree, sizeof(f->tree), "%s/tree", f->dir);
-    assert_int_equal(sh(f, "%s -d %s init", kausal(), f->db), 0);
+    assert_int_equal(sh(f, "%s -d %s init", TEST_KAUSAL, f->db), 0);
     write_file(f, "src/a.h", a_h);
     write_file(f, "src/a.c", a_c);
     write_file(f, "src/b.c", b_c);
@@ -203,13 +189,13 @@ static void test_ingest_every_kind_and_edge(void **state)
     expect_out(f, "\"files\":5");
     /* Each kind, with its metadata and its exact text. */
     assert_int_equal(
-        sh(f, "%s -d %s get %s --json", kausal(), f->db, id_of("src/a.c", "function", "helper")),
+        sh(f, "%s -d %s get %s --json", TEST_KAUSAL, f->db, id_of("src/a.c", "function", "helper")),
         0);
     expect_out(f, "\"source_uri\":\"src/a.c\"");
     expect_out(f, "\"kind\":\"function\",\"name\":\"helper\",\"lang\":\"c\",\"line_start\":6,"
                   "\"line_end\":12,\"static\":true");
     assert_int_equal(
-        sh(f, "%s -d %s get %s", kausal(), f->db, id_of("src/a.c", "function", "pick")), 0);
+        sh(f, "%s -d %s get %s", TEST_KAUSAL, f->db, id_of("src/a.c", "function", "pick")), 0);
     assert_string_equal(f->out, "API int pick(int v) { return helper(v); }");
     static const char *const kinds[][3] = {
         {"src/a.h", "struct", "point"},     {"src/a.h", "typedef", "point_t"},
@@ -221,18 +207,18 @@ static void test_ingest_every_kind_and_edge(void **state)
         {"src/b.c", "function", "helper"},  {"lib/one/twin.c", "function", "twin"},
     };
     for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
-        if (sh(f, "%s -d %s get %s --meta", kausal(), f->db,
+        if (sh(f, "%s -d %s get %s --meta", TEST_KAUSAL, f->db,
                id_of(kinds[i][0], kinds[i][1], kinds[i][2])) != 0)
             fail_msg("no %s %s in %s", kinds[i][1], kinds[i][2], kinds[i][0]);
     }
     /* Neither a prototype, an extern declaration nor a statement-like macro is a block. */
-    assert_int_not_equal(
-        sh(f, "%s -d %s get %s 2>/dev/null", kausal(), f->db, id_of("src/a.h", "function", "pick")),
-        0);
-    assert_int_not_equal(sh(f, "%s -d %s get %s 2>/dev/null", kausal(), f->db,
+    assert_int_not_equal(sh(f, "%s -d %s get %s 2>/dev/null", TEST_KAUSAL, f->db,
+                            id_of("src/a.h", "function", "pick")),
+                         0);
+    assert_int_not_equal(sh(f, "%s -d %s get %s 2>/dev/null", TEST_KAUSAL, f->db,
                             id_of("src/a.h", "variable", "shared")),
                          0);
-    assert_int_not_equal(sh(f, "%s -d %s get %s 2>/dev/null", kausal(), f->db,
+    assert_int_not_equal(sh(f, "%s -d %s get %s 2>/dev/null", TEST_KAUSAL, f->db,
                             id_of("src/a.c", "function", "vmcase")),
                          0);
 
@@ -262,20 +248,20 @@ static void test_ingest_every_kind_and_edge(void **state)
     expect_out(f, edge("references", "src/a.h", "enum", "mode"));
     expect_out(f, edge("references", "src/a.h", "union", "num"));
     /* Names where ids go: NAME, FILE:NAME; an ambiguous one lists its candidates. */
-    assert_int_equal(sh(f, "%s -d %s callers pick --json", kausal(), f->db), 0);
+    assert_int_equal(sh(f, "%s -d %s callers pick --json", TEST_KAUSAL, f->db), 0);
     expect_out(f, "\"name\":\"use\",\"kind\":\"function\",\"line_start\":3");
     expect_out(f, "\"source_uri\":\"src/b.c\"");
-    assert_int_equal(sh(f, "%s -d %s callees a.c:pick", kausal(), f->db), 0);
+    assert_int_equal(sh(f, "%s -d %s callees a.c:pick", TEST_KAUSAL, f->db), 0);
     expect_out(f, id_of("src/a.c", "function", "helper"));
-    assert_int_equal(sh(f, "%s -d %s callers helper 2>&1", kausal(), f->db), 1);
+    assert_int_equal(sh(f, "%s -d %s callers helper 2>&1", TEST_KAUSAL, f->db), 1);
     expect_out(f, "names 2 symbols");
     expect_out(f, "src/a.c:6");
     expect_out(f, "src/b.c:2");
-    assert_int_equal(sh(f, "%s -d %s callers b.c:helper", kausal(), f->db), 0);
+    assert_int_equal(sh(f, "%s -d %s callers b.c:helper", TEST_KAUSAL, f->db), 0);
     expect_out(f, id_of("src/b.c", "function", "use"));
-    assert_int_equal(sh(f, "%s -d %s get point_t", kausal(), f->db), 0);
+    assert_int_equal(sh(f, "%s -d %s get point_t", TEST_KAUSAL, f->db), 0);
     expect_out(f, "typedef struct point");
-    assert_int_equal(sh(f, "%s -d %s callers nosuch 2>&1", kausal(), f->db), 1);
+    assert_int_equal(sh(f, "%s -d %s callers nosuch 2>&1", TEST_KAUSAL, f->db), 1);
     expect_out(f, "nor the name of an ingested symbol");
     /* imports and contains. */
     edges_of(f, "src/b.c", "file", "src/b.c");
@@ -323,7 +309,8 @@ static void test_ingest_reads_past_a_syntax_error(void **state)
     ingest(f);
     expect_out(f, "\"files_with_syntax_errors\":4"); /* and a.c's vmcase(...) { } */
     assert_int_equal(
-        sh(f, "%s -d %s get %s", kausal(), f->db, id_of("src/percpu.c", "function", "count")), 0);
+        sh(f, "%s -d %s get %s", TEST_KAUSAL, f->db, id_of("src/percpu.c", "function", "count")),
+        0);
     assert_string_equal(f->out, "unsigned long long count(void)\n{\n\tint i;\n"
                                 "\tunsigned long long sum = 0;\n\n\tfor_each_possible_cpu(i)\n"
                                 "\t\tsum += cpu_rq(i)->nr_switches;\n\n\treturn sum;\n}");
@@ -332,9 +319,10 @@ static void test_ingest_reads_past_a_syntax_error(void **state)
     edges_of(f, "src/percpu.c", "function", "last");
     expect_out(f, edge("calls", "src/percpu.c", "function", "after_loop"));
     assert_int_equal(
-        sh(f, "%s -d %s get %s", kausal(), f->db, id_of("src/garbage.c", "function", "kept")), 0);
+        sh(f, "%s -d %s get %s", TEST_KAUSAL, f->db, id_of("src/garbage.c", "function", "kept")),
+        0);
     assert_string_equal(f->out, "int kept(void) { return 1; }");
-    assert_int_equal(sh(f, "%s -d %s get %s --meta", kausal(), f->db,
+    assert_int_equal(sh(f, "%s -d %s get %s --meta", TEST_KAUSAL, f->db,
                         id_of("src/broken.c", "function", "broken")),
                      0);
     edges_of(f, "src/broken.c", "function", "after");
@@ -350,14 +338,14 @@ static void test_ingest_again_writes_only_what_changed(void **state)
     expect_out(f, "\"blocks_written\":0");
     expect_out(f, "\"edges_added\":0");
     expect_out(f, "\"edges_removed\":0");
-    assert_int_equal(sh(f, "%s -d %s stats --json", kausal(), f->db), 0);
+    assert_int_equal(sh(f, "%s -d %s stats --json", TEST_KAUSAL, f->db), 0);
     {
         char before[64];
         const char *at = strstr(f->out, "\"last_sequence\"");
         assert_non_null(at);
         snprintf(before, sizeof(before), "%.*s", (int)strcspn(at, ","), at);
         ingest(f);
-        assert_int_equal(sh(f, "%s -d %s stats --json", kausal(), f->db), 0);
+        assert_int_equal(sh(f, "%s -d %s stats --json", TEST_KAUSAL, f->db), 0);
         expect_out(f, before); /* not one change in the log */
     }
     /* An edit: the file and the one function change; helper stops being called. */
@@ -373,11 +361,11 @@ static void test_ingest_again_writes_only_what_changed(void **state)
     /* A rename: the old file's blocks and edges go, the new one's come. */
     assert_int_equal(sh(f, "mv %s/src/b.c %s/src/c.c", f->tree, f->tree), 0);
     ingest(f);
-    assert_int_not_equal(
-        sh(f, "%s -d %s get %s 2>/dev/null", kausal(), f->db, id_of("src/b.c", "function", "use")),
-        0);
+    assert_int_not_equal(sh(f, "%s -d %s get %s 2>/dev/null", TEST_KAUSAL, f->db,
+                            id_of("src/b.c", "function", "use")),
+                         0);
     assert_int_equal(
-        sh(f, "%s -d %s callers %s", kausal(), f->db, id_of("src/a.c", "function", "pick")), 0);
+        sh(f, "%s -d %s callers %s", TEST_KAUSAL, f->db, id_of("src/a.c", "function", "pick")), 0);
     expect_out(f, id_of("src/c.c", "function", "use"));
     expect_not(f, id_of("src/b.c", "function", "use"));
     /* A deletion: gone with every edge, from both sides. */
@@ -385,9 +373,10 @@ static void test_ingest_again_writes_only_what_changed(void **state)
     ingest(f);
     expect_out(f, "\"files\":4");
     assert_int_equal(
-        sh(f, "%s -d %s edges %s --in", kausal(), f->db, id_of("src/a.h", "file", "src/a.h")), 0);
+        sh(f, "%s -d %s edges %s --in", TEST_KAUSAL, f->db, id_of("src/a.h", "file", "src/a.h")),
+        0);
     expect_not(f, id_of("src/c.c", "file", "src/c.c"));
-    assert_int_equal(sh(f, "%s -d %s check", kausal(), f->db), 0);
+    assert_int_equal(sh(f, "%s -d %s check", TEST_KAUSAL, f->db), 0);
 }
 
 /* Sets the files under path (relative to the tree) to a time long past, so that their stamps are
@@ -454,7 +443,7 @@ static void test_ingest_reads_only_changed_files(void **state)
             kdb_id_to_hex(&id, hex);
             (void)sh(f,
                      "%s -d %s get %s >/dev/null 2>&1 && printf 'KIS2\\377\\377' | %s -d %s put %s",
-                     kausal(), f->db, hex, kausal(), f->db, hex);
+                     TEST_KAUSAL, f->db, hex, TEST_KAUSAL, f->db, hex);
         }
     }
     ingest(f);
@@ -464,12 +453,13 @@ static void test_ingest_reads_only_changed_files(void **state)
     edges_of(f, "src/b.c", "function", "use");
     expect_out(f, edge("calls", "lib/one/twin.c", "function", "twin"));
     /* --full reads every file, and finds nothing to change. */
-    assert_int_equal(sh(f, "%s ingest %s %s --json --quiet --full", kausal(), f->db, f->tree), 0);
+    assert_int_equal(sh(f, "%s ingest %s %s --json --quiet --full", TEST_KAUSAL, f->db, f->tree),
+                     0);
     expect_out(f, "\"files_read\":4");
     expect_out(f, "\"blocks_written\":0");
     expect_out(f, "\"edges_added\":0");
     expect_out(f, "\"edges_removed\":0");
-    assert_int_equal(sh(f, "%s -d %s check", kausal(), f->db), 0);
+    assert_int_equal(sh(f, "%s -d %s check", TEST_KAUSAL, f->db), 0);
 }
 
 /*
@@ -505,7 +495,7 @@ static void test_ingest_a_header_too_big_for_the_state(void **state)
         long edges = at ? strtol(at + 8, NULL, 10) : 0;
         assert_true(edges > 127998); /* the header's, and every other file's */
     }
-    assert_int_equal(sh(f, "%s -d %s check", kausal(), f->db), 0);
+    assert_int_equal(sh(f, "%s -d %s check", TEST_KAUSAL, f->db), 0);
 }
 
 /* In a git checkout, what git ignores is not ingested; untracked files it does not ignore are. */
@@ -523,7 +513,7 @@ static void test_ingest_follows_git(void **state)
                      0);
     ingest(f);
     expect_out(f, "\"files\":5"); /* src/a.c tracked, the rest untracked but not ignored */
-    assert_int_not_equal(sh(f, "%s -d %s get %s 2>/dev/null", kausal(), f->db,
+    assert_int_not_equal(sh(f, "%s -d %s get %s 2>/dev/null", TEST_KAUSAL, f->db,
                             id_of("ignored/hidden.c", "function", "hidden")),
                          0);
 }

@@ -363,13 +363,13 @@ const char *test_bin(const char *env, const char *fallback)
     return v && *v ? v : fallback;
 }
 
-int test_mount_sh(struct test_mount *m, const char *fmt, ...)
+int test_sh(char *out, size_t size, const char *fmt, ...)
 {
     va_list ap;
     int status;
 
     va_start(ap, fmt);
-    status = test_vsh(m->out, sizeof(m->out), fmt, ap);
+    status = test_vsh(out, size, fmt, ap);
     va_end(ap);
     return status;
 }

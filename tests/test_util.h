@@ -103,6 +103,9 @@ uint64_t test_seed(uint64_t fallback);
  */
 int test_vsh(char *out, size_t size, const char *fmt, va_list ap);
 
+/* test_vsh() with the arguments given. */
+int test_sh(char *out, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 /* splitmix64 step. */
 uint64_t test_random(uint64_t *state);
 
@@ -138,7 +141,7 @@ struct test_mount {
 void test_mount_start(struct test_mount *m, const char *name);
 
 /* test_vsh() of fmt into m->out. */
-int test_mount_sh(struct test_mount *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+#define test_mount_sh(m, ...) test_sh((m)->out, sizeof((m)->out), __VA_ARGS__)
 
 /* kausalfs DB MNT [-o options]: its exit status, and m->mounted when 0. */
 int test_mount_db(struct test_mount *m, const char *options);
