@@ -283,12 +283,12 @@ static void drop_edges(struct kdb *db, const uint8_t *id, uint64_t sequence, uin
     for (int pass = 0; pass < 2; pass++) {
         const struct graph_list *list = pass ? &n->in : &n->out;
         for (uint32_t i = 0; i < list->count; i++) {
-            uint32_t other = graph_entry_node(list->entries[i]);
+            uint32_t other = graph_entry_node(graph_list_get(list, i));
             const uint8_t *far = db->graph.nodes[other].id;
             if (pass && other == node) continue; /* a self-loop, done as an out-edge */
             wal_record_implied(implied, WAL_RECORD_DELETE_EDGE, sequence, EDGE_PAYLOAD_SIZE);
             edge_encode(implied + WAL_RECORD_HEADER_SIZE, pass ? far : id,
-                        graph_entry_type(list->entries[i]), pass ? id : far, mtime_ns);
+                        graph_entry_type(graph_list_get(list, i)), pass ? id : far, mtime_ns);
             put_edge_entry(db, implied, implied);
             implied += IMPLIED_RECORD_SIZE;
         }
@@ -1216,13 +1216,13 @@ int kdb_edges(struct kdb *db, const struct kdb_id *id, unsigned direction, uint3
         const struct graph_list *list = pass ? &n->in : &n->out;
         if (!(direction & (pass ? KDB_DIRECTION_IN : KDB_DIRECTION_OUT))) continue;
         for (uint32_t i = 0; i < list->count && i < 64; i++)
-            __builtin_prefetch(db->graph.nodes[graph_entry_node(list->entries[i])].id);
+            __builtin_prefetch(db->graph.nodes[graph_entry_node(graph_list_get(list, i))].id);
     }
     for (int pass = 0; pass < 2; pass++) {
         const struct graph_list *list = pass ? &n->in : &n->out;
         if (!(direction & (pass ? KDB_DIRECTION_IN : KDB_DIRECTION_OUT))) continue;
         for (uint32_t i = 0; i < list->count; i++) {
-            uint32_t entry = list->entries[i];
+            uint32_t entry = graph_list_get(list, i);
             unsigned type = graph_entry_type(entry);
             const uint8_t *far = db->graph.nodes[graph_entry_node(entry)].id;
             if (type_mask && !(type_mask & (UINT32_C(1) << type))) continue;

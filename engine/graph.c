@@ -13,7 +13,7 @@
 #include "kassert.h"
 
 #define GRAPH_SLOTS_MIN 64 /* hash slots at first; kept at most half full */
-#define GRAPH_LIST_MIN  4  /* entries of a list at first */
+#define GRAPH_LIST_MIN  4  /* entries of a list's own memory at first */
 
 static const char *const type_names[KDB_EDGE_TYPE_MAX + 1] = {
     [KDB_EDGE_IMPORTS] = "imports",
@@ -191,21 +191,33 @@ static uint32_t node_lookup(struct graph *g, const uint8_t id[KDB_ID_SIZE], int 
     return node_from_base(g, number, rc);
 }
 
+/* A list's entries, where they are (the list itself, or memory of its own). */
+static uint32_t *list_entries(struct graph_list *list)
+{
+    return list->capacity ? list->at.heap : list->at.local;
+}
+
+static void list_free(const struct graph *g, struct graph_list *list)
+{
+    if (list->capacity) env_free(g->env, list->at.heap);
+}
 /* Reads a pending node's lists from the base: 0, or an error with the node still pending. */
 static int node_load(struct graph *g, uint32_t node)
 {
     struct graph_base_node b;
-    struct graph_list lists[2] = {{0}};
+    struct graph_list lists[2];
     int rc;
 
     if (!g->nodes[node].pending) return 0;
+    memset(lists, 0, sizeof(lists));
     rc = graph_base_node(g->base, g->nodes[node].base, &b);
     if (rc < 0) return rc;
-    lists[0].capacity = b.out_count;
-    lists[1].capacity = b.in_count;
     for (int pass = 0; pass < 2; pass++) {
-        lists[pass].entries = env_malloc(g->env, ((size_t)lists[pass].capacity + 1) * 4);
-        if (!lists[pass].entries) rc = -ENOMEM;
+        uint32_t count = pass ? b.in_count : b.out_count;
+        if (count <= GRAPH_LIST_LOCAL) continue; /* held in the list */
+        lists[pass].at.heap = env_malloc(g->env, (size_t)count * 4);
+        lists[pass].capacity = count;
+        if (!lists[pass].at.heap) rc = -ENOMEM;
     }
     for (uint32_t i = 0; rc == 0 && i < b.out_count + b.in_count; i++) {
         uint32_t entry = get_le32(b.entries + (size_t)i * 4);
@@ -217,11 +229,11 @@ static int node_load(struct graph *g, uint32_t node)
             break;
         }
         other = node_from_base(g, number, &rc); /* may move g->nodes */
-        if (other != GRAPH_NONE) list->entries[list->count++] = graph_entry(other, type);
+        if (other != GRAPH_NONE) list_entries(list)[list->count++] = graph_entry(other, type);
     }
     if (rc < 0) {
-        env_free(g->env, lists[0].entries);
-        env_free(g->env, lists[1].entries);
+        list_free(g, &lists[0]);
+        list_free(g, &lists[1]);
         return rc;
     }
     g->nodes[node].out = lists[0];
@@ -253,24 +265,30 @@ static void node_drop_if_empty(struct graph *g, uint32_t node)
     slot_delete(g, node);
     if (n->base != GRAPH_NONE) g->from_base[n->base] = GRAPH_GONE;
     g->list_bytes -= ((uint64_t)n->out.capacity + n->in.capacity) * sizeof(uint32_t);
-    env_free(g->env, n->out.entries);
-    env_free(g->env, n->in.entries);
+    list_free(g, &n->out);
+    list_free(g, &n->in);
     memset(n, 0, sizeof(*n));
     g->free_nodes[g->free_count++] = node;
     g->live_nodes--;
 }
 
+/* Room for one more entry: 0 or -ENOMEM. */
 static int list_reserve(struct graph *g, struct graph_list *list)
 {
     uint32_t capacity;
     uint32_t *entries;
 
-    if (list->count < list->capacity) return 0;
+    if (list->count < (list->capacity ? list->capacity : GRAPH_LIST_LOCAL)) return 0;
     capacity = list->capacity ? list->capacity * 2 : GRAPH_LIST_MIN;
-    entries = env_realloc(g->env, list->entries, (size_t)capacity * sizeof(*entries));
+    if (list->capacity) {
+        entries = env_realloc(g->env, list->at.heap, (size_t)capacity * sizeof(*entries));
+    } else { /* out of the list into memory of its own */
+        entries = env_malloc(g->env, (size_t)capacity * sizeof(*entries));
+        if (entries) memcpy(entries, list->at.local, (size_t)list->count * sizeof(*entries));
+    }
     if (!entries) return -ENOMEM;
     g->list_bytes += (uint64_t)(capacity - list->capacity) * sizeof(*entries);
-    list->entries = entries;
+    list->at.heap = entries;
     list->capacity = capacity;
     return 0;
 }
@@ -278,9 +296,22 @@ static int list_reserve(struct graph *g, struct graph_list *list)
 static int64_t list_find(const struct graph_list *list, uint32_t entry)
 {
     for (uint32_t i = 0; i < list->count; i++) {
-        if (list->entries[i] == entry) return i;
+        if (graph_list_get(list, i) == entry) return i;
     }
     return -1;
+}
+
+/*
+ * Whether edge s -> t of type is there, both lists read: it is in s's out
+ * list and in t's in list, so the shorter is searched (a file contains
+ * thousands of symbols, each defined in one file).
+ */
+static bool edge_listed(const struct graph *g, uint32_t s, uint32_t t, unsigned type)
+{
+    const struct graph_list *out = &g->nodes[s].out, *in = &g->nodes[t].in;
+
+    return out->count <= in->count ? list_find(out, graph_entry(t, type)) >= 0
+                                   : list_find(in, graph_entry(s, type)) >= 0;
 }
 
 /* Removes entry, keeping the others' order. */
@@ -289,8 +320,8 @@ static void list_remove(struct graph_list *list, uint32_t entry)
     int64_t at = list_find(list, entry);
 
     kdb_assert(at >= 0);
-    memmove(list->entries + at, list->entries + at + 1,
-            (list->count - (uint32_t)at - 1) * sizeof(*list->entries));
+    memmove(list_entries(list) + at, list_entries(list) + at + 1,
+            (list->count - (uint32_t)at - 1) * sizeof(uint32_t));
     list->count--;
 }
 
@@ -319,8 +350,8 @@ int graph_attach(struct graph *g, struct graph_base *base)
 void graph_release(struct graph *g)
 {
     for (uint32_t i = 0; i < g->node_count; i++) {
-        env_free(g->env, g->nodes[i].out.entries);
-        env_free(g->env, g->nodes[i].in.entries);
+        list_free(g, &g->nodes[i].out);
+        list_free(g, &g->nodes[i].in);
     }
     env_free(g->env, g->nodes);
     env_free(g->env, g->marks);
@@ -342,7 +373,7 @@ int graph_node(struct graph *g, const uint8_t id[KDB_ID_SIZE], bool neighbours_t
         for (uint32_t i = 0;
              rc == 0 && i < (pass ? g->nodes[*node].in.count : g->nodes[*node].out.count); i++) {
             const struct graph_list *list = pass ? &g->nodes[*node].in : &g->nodes[*node].out;
-            rc = node_load(g, graph_entry_node(list->entries[i]));
+            rc = node_load(g, graph_entry_node(graph_list_get(list, i)));
         }
     }
     if (rc < 0) *node = GRAPH_NONE;
@@ -399,7 +430,7 @@ int graph_add(struct graph *g, const uint8_t source[KDB_ID_SIZE], unsigned type,
         node_drop_if_empty(g, s);
         return rc;
     }
-    if (list_find(&g->nodes[s].out, graph_entry(t, type)) >= 0) return 0; /* there already */
+    if (edge_listed(g, s, t, type)) return 0; /* there already */
     /* Room in both lists first, so that a failure leaves no half edge. */
     rc = list_reserve(g, &g->nodes[s].out);
     if (rc == 0) rc = list_reserve(g, &g->nodes[t].in);
@@ -408,8 +439,8 @@ int graph_add(struct graph *g, const uint8_t source[KDB_ID_SIZE], unsigned type,
         if (t != s) node_drop_if_empty(g, t);
         return rc;
     }
-    g->nodes[s].out.entries[g->nodes[s].out.count++] = graph_entry(t, type);
-    g->nodes[t].in.entries[g->nodes[t].in.count++] = graph_entry(s, type);
+    list_entries(&g->nodes[s].out)[g->nodes[s].out.count++] = graph_entry(t, type);
+    list_entries(&g->nodes[t].in)[g->nodes[t].in.count++] = graph_entry(s, type);
     g->edge_count++;
     return 1;
 }
@@ -417,7 +448,7 @@ int graph_add(struct graph *g, const uint8_t source[KDB_ID_SIZE], unsigned type,
 int graph_remove(struct graph *g, const uint8_t source[KDB_ID_SIZE], unsigned type,
                  const uint8_t target[KDB_ID_SIZE])
 {
-    uint32_t s, t;
+    uint32_t s = GRAPH_NONE, t = GRAPH_NONE;
     int rc = edge_find(g, source, type, target, &s, &t);
 
     if (rc <= 0) return rc;
@@ -445,28 +476,28 @@ uint64_t graph_remove_node(struct graph *g, const uint8_t id[KDB_ID_SIZE])
     kdb_assert(!n->pending);
     /* Each neighbour loses its entries for node; then node's own lists go. */
     for (uint32_t i = 0; i < n->out.count; i++) {
-        uint32_t other = graph_entry_node(n->out.entries[i]);
+        uint32_t other = graph_entry_node(graph_list_get(&n->out, i));
         kdb_assert(!g->nodes[other].pending); /* graph_node(neighbours_too) read it */
         if (other != node)
             list_remove(&g->nodes[other].in,
-                        graph_entry(node, graph_entry_type(n->out.entries[i])));
+                        graph_entry(node, graph_entry_type(graph_list_get(&n->out, i))));
     }
     for (uint32_t i = 0; i < n->in.count; i++) {
-        uint32_t other = graph_entry_node(n->in.entries[i]);
+        uint32_t other = graph_entry_node(graph_list_get(&n->in, i));
         kdb_assert(!g->nodes[other].pending);
         if (other != node)
             list_remove(&g->nodes[other].out,
-                        graph_entry(node, graph_entry_type(n->in.entries[i])));
+                        graph_entry(node, graph_entry_type(graph_list_get(&n->in, i))));
     }
     /* A self-loop is in both of node's lists but is one edge. */
     for (uint32_t i = 0; i < n->out.count; i++)
-        removed += graph_entry_node(n->out.entries[i]) != node;
+        removed += graph_entry_node(graph_list_get(&n->out, i)) != node;
     removed += n->in.count;
     g->edge_count -= removed;
     for (uint32_t pass = 0; pass < 2; pass++) {
         const struct graph_list *list = pass ? &n->in : &n->out;
         for (uint32_t i = 0; i < list->count; i++) {
-            uint32_t other = graph_entry_node(list->entries[i]);
+            uint32_t other = graph_entry_node(graph_list_get(list, i));
             if (other != node) node_drop_if_empty(g, other);
         }
     }
@@ -526,7 +557,7 @@ static int breadth_first(struct graph *g, unsigned direction, uint32_t type_mask
             const struct graph_list *list = pass ? &n->in : &n->out;
             if (!(direction & (pass ? KDB_DIRECTION_IN : KDB_DIRECTION_OUT))) continue;
             for (uint32_t i = 0; i < list->count; i++) {
-                uint32_t entry = list->entries[i], next = graph_entry_node(entry);
+                uint32_t entry = graph_list_get(list, i), next = graph_entry_node(entry);
                 unsigned type = graph_entry_type(entry);
                 if (type_mask && !(type_mask & (UINT32_C(1) << type))) continue;
                 if (g->marks[next] == g->epoch) continue;

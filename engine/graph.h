@@ -57,11 +57,32 @@ static inline unsigned graph_entry_type(uint32_t entry)
     return entry & GRAPH_TYPE_MASK;
 }
 
+/*
+ * A node's out or in list. Most nodes of a code graph have an edge or two
+ * each way (a macro: defined_in its file, which contains it), so up to
+ * GRAPH_LIST_LOCAL entries are held in the list itself, and only a longer
+ * list takes memory of its own.
+ */
+#define GRAPH_LIST_LOCAL 2
+
 struct graph_list {
-    uint32_t *entries;
+    union {
+        uint32_t *heap;                   /* capacity > 0 */
+        uint32_t local[GRAPH_LIST_LOCAL]; /* capacity == 0 */
+    } at;
     uint32_t count;
-    uint32_t capacity;
+    uint32_t capacity; /* entries heap holds; 0 while they are local */
 };
+
+static inline const uint32_t *graph_list_items(const struct graph_list *list)
+{
+    return list->capacity ? list->at.heap : list->at.local;
+}
+
+static inline uint32_t graph_list_get(const struct graph_list *list, uint32_t i)
+{
+    return graph_list_items(list)[i];
+}
 
 struct graph_node {
     uint8_t id[KDB_ID_SIZE];

@@ -263,8 +263,8 @@ static int write_body(struct writer *w, const struct graph *g, const struct rank
             const struct graph_list *list = pass ? &n->in : &n->out;
             for (uint32_t e = 0; rc == 0 && e < list->count; e++) {
                 uint8_t entry[4];
-                put_le32(entry, graph_entry(rank[graph_entry_node(list->entries[e])],
-                                            graph_entry_type(list->entries[e])));
+                put_le32(entry, graph_entry(rank[graph_entry_node(graph_list_get(list, e))],
+                                            graph_entry_type(graph_list_get(list, e))));
                 rc = writer_put(w, entry, sizeof(entry));
             }
         }
