@@ -515,12 +515,40 @@ static int by_from(const void *a, const void *b)
     return x->from < y->from ? -1 : x->from > y->from;
 }
 
-/* Whether this ingest already gave a symbol of the file this id (a second #ifdef branch). */
-static bool seen_in_file(const struct ingest *in, const struct file *f, const struct kdb_id *id)
+/*
+ * The ids of one file's symbols so far, to keep the first of a repeat (a
+ * second #ifdef branch): a hash table of syms indexes + 1, 0 for empty.
+ * A generated header defines a hundred thousand macros.
+ */
+struct seen {
+    uint32_t *slots;
+    size_t mask;
+};
+
+static int seen_init(struct seen *seen, size_t count)
 {
-    for (uint32_t i = f->first_sym; i < in->sym_count; i++) {
-        if (memcmp(in->syms[i].id.bytes, id->bytes, KDB_ID_SIZE) == 0) return true;
+    size_t size = 16;
+
+    while (size < 2 * count)
+        size *= 2;
+    seen->slots = calloc(size, sizeof(*seen->slots));
+    seen->mask = size - 1;
+    return seen->slots ? 0 : -ENOMEM;
+}
+
+/* Whether id is in seen; if not, the slot it goes in, into *slot. */
+static bool seen_find(const struct ingest *in, const struct seen *seen, const struct kdb_id *id,
+                      size_t *slot)
+{
+    uint64_t h;
+    size_t at;
+
+    memcpy(&h, id->bytes, sizeof(h)); /* ids are hashes already */
+    for (at = (size_t)h & seen->mask; seen->slots[at]; at = (at + 1) & seen->mask) {
+        if (memcmp(in->syms[seen->slots[at] - 1].id.bytes, id->bytes, KDB_ID_SIZE) == 0)
+            return true;
     }
+    *slot = at;
     return false;
 }
 
@@ -541,6 +569,7 @@ static int ingest_file(struct ingest *in, uint32_t index, const char *text, size
     struct file *f = &in->files[index];
     char full[PATH_MAX * 2];
     uint32_t *local; /* unit symbol index -> syms index, or NONE for a repeat */
+    struct seen seen = {NULL, 0};
     int rc = parse_rc;
 
     full_path(in, f, full, sizeof(full));
@@ -567,7 +596,8 @@ static int ingest_file(struct ingest *in, uint32_t index, const char *text, size
     if (rc < 0) goto out;
 
     local = calloc(unit->symbol_count + 1, sizeof(*local));
-    if (!local) {
+    if (!local || seen_init(&seen, unit->symbol_count) < 0) {
+        free(local);
         rc = -ENOMEM;
         goto out;
     }
@@ -577,11 +607,12 @@ static int ingest_file(struct ingest *in, uint32_t index, const char *text, size
         struct sym *sym;
         struct kdb_id id;
         const char *kind_name = c_kind_name(s->kind);
+        size_t slot;
 
         local[i] = NONE;
         kdb_id_for_symbol(f->path, strlen(f->path), kind_name, strlen(kind_name), s->name,
                           s->name_len, &id);
-        if (seen_in_file(in, f, &id)) continue; /* the first definition stands */
+        if (seen_find(in, &seen, &id, &slot)) continue; /* the first definition stands */
         rc = ingest_grow((void **)&in->syms, &in->sym_capacity, in->sym_count, sizeof(*in->syms));
         if (rc < 0) break;
         sym = &in->syms[in->sym_count];
@@ -603,7 +634,10 @@ static int ingest_file(struct ingest *in, uint32_t index, const char *text, size
             rc = 0;
             continue;
         }
-        if (rc == 0) local[i] = (uint32_t)in->sym_count++;
+        if (rc == 0) {
+            local[i] = (uint32_t)in->sym_count++;
+            seen.slots[slot] = local[i] + 1;
+        }
     }
     f->sym_count = (uint32_t)(in->sym_count - f->first_sym);
     for (size_t i = 0; i < unit->ref_count && rc == 0; i++) {
@@ -631,6 +665,7 @@ static int ingest_file(struct ingest *in, uint32_t index, const char *text, size
         if (rc == 0) in->inc_count++;
     }
     free(local);
+    free(seen.slots);
 out:
     f->ref_count = (uint32_t)in->ref_count - f->first_ref;
     /* Linking takes each symbol's refs as a run: in symbol order. */
@@ -1496,8 +1531,11 @@ static int write_names(struct ingest *in, enum link_scope scope)
     if (rc == 0) {
         char *p = text;
         for (size_t i = 0; i < count; i++) {
+            size_t n = strlen(roots[i]);
             if (i && strcmp(roots[i], roots[i - 1]) == 0) continue; /* once each */
-            p += sprintf(p, "%s\n", roots[i]);
+            memcpy(p, roots[i], n);
+            p[n] = '\n';
+            p += n + 1;
         }
         rc = ingest_store_index(in, &id, "registry", "trees", text, (size_t)(p - text));
     }
