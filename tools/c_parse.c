@@ -70,15 +70,27 @@ enum field { F_NAME, F_DECLARATOR, F_TYPE, F_BODY, F_VALUE, F_PATH, F_FUNCTION, 
 static const char *const field_names[F_COUNT] = {"name",  "declarator", "type",    "body",
                                                  "value", "path",       "function"};
 
+/* A function body at file scope, braces included: source bytes [open, close]. */
+struct body {
+    uint32_t open;
+    uint32_t close;
+};
+
 struct c_parser {
     TSParser *ts;
     TSSymbol syms[S_COUNT];
     TSFieldId fields[F_COUNT];
+    /* The text as the grammar reads it: function bodies blanked (see blank_bodies()). */
+    char *blank;
+    size_t blank_capacity;
+    struct body *bodies;
+    size_t body_count, body_capacity;
 };
 
 struct walk {
     struct c_parser *p;
-    const char *text;
+    const char *text;   /* the source: names, texts and body scans */
+    const char *parsed; /* what the grammar read: text, or p->blank */
     struct c_unit *unit;
     int rc;
     uint32_t len;   /* of text */
@@ -113,6 +125,8 @@ void c_parser_free(struct c_parser *p)
 {
     if (!p) return;
     if (p->ts) ts_parser_delete(p->ts);
+    free(p->blank);
+    free(p->bodies);
     free(p);
 }
 
@@ -355,6 +369,281 @@ static void scan_macro_calls(struct walk *w, TSNode value)
     }
 }
 
+/* ---- function bodies, read as tokens ---- */
+
+/*
+ * The grammar spends most of its time in function bodies, and a body gives
+ * the ingester only the names it calls and the types it uses. So the
+ * bodies of functions at file scope are blanked (every byte but newlines
+ * made a space: offsets, lines and columns stay) before the grammar reads
+ * the file, and each is read here as tokens instead:
+ *
+ *   - a call is a name followed by "(" (not a keyword, not a member after
+ *     "." or "->"), as the grammar's call_expression with a plain name;
+ *   - a struct, union or enum is the tag after that keyword;
+ *   - a typedef is a name used as a type: followed by a name (`u8 x`), by
+ *     "*"s and then a name or ")" (`foo_t *p`, `(foo_t *)`), or alone in
+ *     parentheses (`(foo_t)x`, `sizeof(foo_t)`). Names that are no type
+ *     (`(x)`) resolve to nothing, since a type reference only links to a
+ *     typedef of that name.
+ *
+ * Comments, literals and preprocessor lines are skipped.
+ */
+
+static bool is_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
+
+/* Past a comment that starts at text[at], if one does; else at. */
+static uint32_t skip_comment(const char *text, uint32_t at, uint32_t end)
+{
+    if (at + 1 >= end || text[at] != '/') return at;
+    if (text[at + 1] == '/') {
+        while (at < end && text[at] != '\n')
+            at++;
+        return at;
+    }
+    if (text[at + 1] == '*') {
+        for (at += 2; at + 1 < end; at++) {
+            if (text[at] == '*' && text[at + 1] == '/') return at + 2;
+        }
+        return end;
+    }
+    return at;
+}
+
+/* Past a preprocessor line that starts at text[at], continuations and comments included. */
+static uint32_t skip_directive(const char *text, uint32_t at, uint32_t end)
+{
+    while (at < end && text[at] != '\n') {
+        uint32_t past = skip_comment(text, at, end);
+        if (past != at) {
+            at = past;
+        } else {
+            at += text[at] == '\\' && at + 1 < end ? 2 : 1;
+        }
+    }
+    return at;
+}
+
+/* Past a string or character literal that starts at text[at] (it ends at its line's end). */
+static uint32_t skip_literal(const char *text, uint32_t at, uint32_t end)
+{
+    char quote = text[at++];
+
+    while (at < end && text[at] != quote && text[at] != '\n')
+        at += text[at] == '\\' && at + 1 < end ? 2 : 1;
+    return at < end ? at + 1 : end;
+}
+
+/*
+ * The next token of text[at, end) into [*start, *stop), past spaces,
+ * comments and preprocessor lines; false at the end. A literal is one
+ * token; so is a name; any other byte is a token of its own.
+ */
+static bool next_token(const char *text, uint32_t at, uint32_t end, uint32_t *start, uint32_t *stop)
+{
+    while (at < end) {
+        uint32_t past;
+        if (is_space(text[at])) {
+            at++;
+            continue;
+        }
+        past = skip_comment(text, at, end);
+        if (past != at) {
+            at = past;
+            continue;
+        }
+        if (text[at] == '#') { /* a directive: only spaces before it on its line */
+            uint32_t b = at;
+            while (b > 0 && (text[b - 1] == ' ' || text[b - 1] == '\t'))
+                b--;
+            if (b == 0 || text[b - 1] == '\n') {
+                at = skip_directive(text, at, end);
+                continue;
+            }
+        }
+        *start = at;
+        if (text[at] == '"' || text[at] == '\'') {
+            *stop = skip_literal(text, at, end);
+        } else if (ident_start(text[at])) {
+            while (at < end && ident_char(text[at]))
+                at++;
+            *stop = at;
+        } else {
+            *stop = at + 1;
+        }
+        return true;
+    }
+    return false;
+}
+
+static bool word_is(const char *s, size_t len, const char *word)
+{
+    return strlen(word) == len && memcmp(s, word, len) == 0;
+}
+
+/* C's keywords and the grammar's primitive types: never a call or a typedef's name. */
+static bool is_reserved(const char *s, size_t len)
+{
+    static const char *const words[] = {
+        "auto",          "break",         "case",       "char",
+        "const",         "continue",      "default",    "do",
+        "double",        "else",          "enum",       "extern",
+        "float",         "for",           "goto",       "if",
+        "inline",        "int",           "long",       "register",
+        "restrict",      "return",        "short",      "signed",
+        "sizeof",        "static",        "struct",     "switch",
+        "typedef",       "union",         "unsigned",   "void",
+        "volatile",      "while",         "_Bool",      "bool",
+        "_Alignof",      "alignof",       "_Alignas",   "typeof",
+        "__typeof__",    "__typeof",      "_Generic",   "__attribute__",
+        "__attribute",   "asm",           "__asm__",    "__asm",
+        "__volatile__",  "__inline",      "__inline__", "__restrict",
+        "__restrict__",  "_Atomic",       "_Noreturn",  "_Static_assert",
+        "static_assert", "__extension__", "defined",    "size_t",
+        "ssize_t",       "int8_t",        "int16_t",    "int32_t",
+        "int64_t",       "uint8_t",       "uint16_t",   "uint32_t",
+        "uint64_t",      "intptr_t",      "uintptr_t",  "ptrdiff_t",
+        "char16_t",      "char32_t",      "NULL"};
+    for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
+        if (word_is(s, len, words[i])) return true;
+    }
+    return false;
+}
+
+/* The refs of a blanked body, text[from, to), for the symbol added last. */
+static void scan_body(struct walk *w, uint32_t from, uint32_t to)
+{
+    const char *t = w->text;
+    uint32_t at = from, start, stop;
+    char before = 0;         /* the last one-byte token before the current one, or 0 after a name */
+    char before2 = 0;        /* the one before that, for "->" */
+    bool name_last = false;  /* the token before the current one was a name, not reserved */
+    bool call_paren = false; /* the last "(" opened a call's arguments (a name before it) */
+
+    while (w->rc == 0 && next_token(t, at, to, &start, &stop)) {
+        uint32_t ns, ne;
+        bool member = before == '.' || (before == '>' && before2 == '-');
+        bool cast = before == '(' && !call_paren; /* `(X)`: a cast, sizeof, or parentheses */
+        at = stop;
+        if (!ident_start(t[start])) {
+            if (t[start] == '(') call_paren = name_last || before == ')' || before == ']';
+            before2 = before;
+            before = t[start];
+            name_last = false;
+            continue;
+        }
+        before2 = before;
+        before = 0;
+        name_last = !is_reserved(t + start, stop - start);
+        if (member) continue;
+        if (word_is(t + start, stop - start, "struct") ||
+            word_is(t + start, stop - start, "union") || word_is(t + start, stop - start, "enum")) {
+            enum c_kind kind = t[start] == 's' ? C_STRUCT : t[start] == 'u' ? C_UNION : C_ENUM;
+            if (next_token(t, at, to, &ns, &ne) && ident_start(t[ns]) &&
+                !is_reserved(t + ns, ne - ns)) {
+                add_ref(w, C_REF_TYPE, kind, t + ns, ne - ns);
+                at = ne;
+                name_last = true;
+            }
+            continue;
+        }
+        if (!name_last || !next_token(t, at, to, &ns, &ne)) continue;
+        if (t[ns] == '(') {
+            add_ref(w, C_REF_CALL, 0, t + start, stop - start);
+        } else if (ident_start(t[ns]) || (t[ns] == ')' && cast)) {
+            add_ref(w, C_REF_TYPE, C_TYPEDEF, t + start, stop - start);
+        } else if (t[ns] == '*') {
+            uint32_t ps = ns, pe = ne;
+            while (t[ps] == '*' && next_token(t, pe, to, &ps, &pe))
+                ;
+            if (ident_start(t[ps]) || (t[ps] == ')' && cast))
+                add_ref(w, C_REF_TYPE, C_TYPEDEF, t + start, stop - start);
+        }
+    }
+}
+
+static int add_body(struct c_parser *p, uint32_t open, uint32_t close)
+{
+    if (p->body_count == p->body_capacity) {
+        size_t want = p->body_capacity ? p->body_capacity * 2 : 64;
+        struct body *more = realloc(p->bodies, want * sizeof(*more));
+        if (!more) return -ENOMEM;
+        p->bodies = more;
+        p->body_capacity = want;
+    }
+    p->bodies[p->body_count++] = (struct body){open, close};
+    return 0;
+}
+
+/*
+ * Finds the function bodies at file scope of text[0, len): a "{" at brace
+ * depth 0 right after a ")" (comments and directives between them aside),
+ * to its matching "}". Into p->bodies, and p->blank holds the text with
+ * them blanked. Returns 1 when there are bodies to blank, 0 when the text
+ * is better read whole (no body; braces that do not balance, as #if
+ * branches can leave them; a "}" at the start of a line inside a body,
+ * where a function usually ends), or -ENOMEM.
+ */
+static int blank_bodies(struct c_parser *p, const char *text, uint32_t len)
+{
+    uint32_t at = 0, start, stop, open = 0;
+    int depth = 0;
+    char last = 0;
+
+    p->body_count = 0;
+    while (next_token(text, at, len, &start, &stop)) {
+        char c = text[start];
+        at = stop;
+        if (c == '{') {
+            if (depth == 0 && last == ')') open = start + 1; /* + 1: 0 is "none" */
+            depth++;
+        } else if (c == '}') {
+            if (--depth < 0) return 0;
+            if (depth == 0 && open) {
+                if (add_body(p, open - 1, start) < 0) return -ENOMEM;
+                open = 0;
+            } else if (open && start > 0 && text[start - 1] == '\n') {
+                return 0;
+            }
+        }
+        last = c;
+    }
+    if (depth != 0 || p->body_count == 0) return 0;
+    if (len > p->blank_capacity) {
+        char *more = realloc(p->blank, len);
+        if (!more) return -ENOMEM;
+        p->blank = more;
+        p->blank_capacity = len;
+    }
+    memcpy(p->blank, text, len);
+    for (size_t i = 0; i < p->body_count; i++) {
+        for (uint32_t b = p->bodies[i].open + 1; b < p->bodies[i].close; b++) {
+            if (p->blank[b] != '\n') p->blank[b] = ' ';
+        }
+    }
+    return 1;
+}
+
+/* The blanked body that opens at byte open, or NULL. */
+static const struct body *blanked_body(const struct walk *w, uint32_t open)
+{
+    size_t lo = 0, hi = w->parsed == w->text ? 0 : w->p->body_count;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (w->p->bodies[mid].open < open)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < w->p->body_count && w->parsed != w->text && w->p->bodies[lo].open == open
+               ? &w->p->bodies[lo]
+               : NULL;
+}
+
 /* ---- file scope ---- */
 
 /* A struct, union or enum with a body and a name, defined by node whole (its text). */
@@ -449,7 +738,7 @@ static void reparse(struct walk *w, uint32_t from, uint32_t to)
     if (w->reparses >= 64 || to <= from) return; /* a bound on pathological input */
     w->reparses++;
     if (!ts_parser_set_included_ranges(w->p->ts, &range, 1)) return;
-    tree = ts_parser_parse_string(w->p->ts, NULL, w->text, w->len);
+    tree = ts_parser_parse_string(w->p->ts, NULL, w->parsed, w->len);
     (void)ts_parser_set_included_ranges(w->p->ts, NULL, 0);
     if (!tree) {
         w->rc = -ENOMEM;
@@ -464,12 +753,27 @@ static void item(struct walk *w, TSNode n, int depth)
     char cls;
 
     if (is(w, n, S_FUNCTION_DEFINITION)) {
-        TSNode name = declared_name(w, field(w, n, F_DECLARATOR));
-        uint32_t end = function_end(w, n), limit = w->limit;
+        TSNode name = declared_name(w, field(w, n, F_DECLARATOR)), body = field(w, n, F_BODY);
+        const struct body *blanked =
+            ts_node_is_null(body) ? NULL : blanked_body(w, ts_node_start_byte(body));
+        uint32_t end, limit = w->limit;
         struct c_symbol *s;
         if (ts_node_is_null(name)) return;
         s = add_symbol(w, C_FUNCTION, name, n, storage(w, n) == 's');
         if (!s) return;
+        if (blanked) { /* the signature's types from the tree, the rest read as tokens */
+            w->limit = blanked->open;
+            scan_refs(w, n);
+            w->limit = limit;
+            scan_body(w, blanked->open + 1, blanked->close);
+            if (ts_node_end_byte(n) > blanked->close + 1) { /* it read on: the rest again */
+                s->end = blanked->close + 1;
+                s->line_end = point_at(w, s->end).row + 1;
+                reparse(w, s->end, ts_node_end_byte(n));
+            }
+            return;
+        }
+        end = function_end(w, n);
         if (end < ts_node_end_byte(n)) { /* cut short: the rest is read again */
             s->end = end;
             s->line_end = point_at(w, end).row + 1;
@@ -515,9 +819,10 @@ static void file_scope(struct walk *w, TSNode parent, int depth)
 
 int c_parse(struct c_parser *p, const char *text, size_t len, struct c_unit *unit)
 {
-    struct walk w = {p, text, unit, 0, (uint32_t)len, UINT32_MAX, 0};
+    struct walk w = {p, text, text, unit, 0, (uint32_t)len, UINT32_MAX, 0};
     TSTree *tree;
     TSNode root;
+    int blanked;
 
     unit->symbol_count = unit->ref_count = unit->include_count = 0;
     unit->had_errors = false;
@@ -526,7 +831,10 @@ int c_parse(struct c_parser *p, const char *text, size_t len, struct c_unit *uni
     for (size_t i = 0; i < len; i++)
         unit->line_count += text[i] == '\n';
     if (len && text[len - 1] != '\n') unit->line_count++;
-    tree = ts_parser_parse_string(p->ts, NULL, text, (uint32_t)len);
+    blanked = blank_bodies(p, text, (uint32_t)len);
+    if (blanked < 0) return blanked;
+    if (blanked) w.parsed = p->blank;
+    tree = ts_parser_parse_string(p->ts, NULL, w.parsed, (uint32_t)len);
     if (!tree) return -ENOMEM;
     root = ts_tree_root_node(tree);
     unit->had_errors = ts_node_has_error(root);
