@@ -15,7 +15,8 @@
 #include "kassert.h"
 #include "wal.h"
 
-#define LSM_CANCEL_CHECK 4096 /* records a compaction copies between looks at stop */
+#define LSM_CANCEL_CHECK 4096       /* records a compaction copies between looks at stop */
+#define LSM_RELEASE_UNIT (2u << 20) /* inputs' pages are given back in these (a huge page) */
 #define TABLE_REF_SIZE   sizeof(struct table *) /* an entry of the table list */
 
 /* ---- the table list (core) ---- */
@@ -294,8 +295,35 @@ static int copy_record(struct lsm *lsm, struct table_builder *tb, const struct t
     return table_builder_add_raw(tb, table_id_at(t, i), bytes, len, flags, sum);
 }
 
+/*
+ * Gives back the pages of the inputs' records that the merge is past
+ * (released[j]: input j's bytes given back so far), a unit at a time: a
+ * compaction reads every record once, and the pages it read would
+ * otherwise stay in the process's memory until the inputs are closed.
+ */
+static void release_read(const struct lsm *lsm, const struct lsm_job *job, const uint64_t *pos,
+                         uint64_t *released)
+{
+    const struct kdb_vfs *vfs = lsm->env->vfs;
+
+    if (!vfs->release) return;
+    for (size_t j = 0; j < job->input_count; j++) {
+        const struct table *t = job->inputs[j];
+        const uint8_t *bytes;
+        size_t len;
+        uint64_t flags, sum, upto;
+        if (pos[j] >= t->count) continue; /* done: closed soon */
+        table_raw_at(t, pos[j], &bytes, &len, &flags, &sum);
+        upto = (uint64_t)(bytes - t->map) / LSM_RELEASE_UNIT * LSM_RELEASE_UNIT;
+        if (upto > released[j]) {
+            vfs->release(vfs->ctx, t->map + released[j], upto - released[j]);
+            released[j] = upto;
+        }
+    }
+}
+
 static int merge(struct lsm *lsm, struct lsm_job *job, struct table_builder *tb, bool *started,
-                 uint64_t *pos, uint64_t *bytes_read)
+                 uint64_t *pos, uint64_t *released, uint64_t *bytes_read)
 {
     int rc = 0;
 
@@ -309,6 +337,7 @@ static int merge(struct lsm *lsm, struct lsm_job *job, struct table_builder *tb,
         if (n % LSM_CANCEL_CHECK == 0) {
             yield_to_flush(lsm);
             if (stopping(lsm)) return -ECANCELED;
+            release_read(lsm, job, pos, released);
         }
         t = job->inputs[win];
         i = pos[win];
@@ -336,7 +365,8 @@ static int merge(struct lsm *lsm, struct lsm_job *job, struct table_builder *tb,
 static int run_compaction(struct lsm *lsm, struct lsm_job *job)
 {
     struct table_builder *tb = env_malloc(lsm->env, sizeof(*tb));
-    uint64_t *pos = env_calloc(lsm->env, job->input_count, sizeof(*pos));
+    uint64_t *pos = env_calloc(lsm->env, 2 * job->input_count, sizeof(*pos));
+    uint64_t *released = pos ? pos + job->input_count : NULL;
     uint64_t bytes_read = 0, old_log = 0;
     bool started = false;
     int rc = tb && pos ? 0 : -ENOMEM;
@@ -344,7 +374,7 @@ static int run_compaction(struct lsm *lsm, struct lsm_job *job)
     /* Every entry of the inputs is read: their index pages and structure checked first. */
     for (size_t i = 0; rc == 0 && i < job->input_count; i++)
         rc = table_check_all(job->inputs[i], lsm->env);
-    if (rc == 0) rc = merge(lsm, job, tb, &started, pos, &bytes_read);
+    if (rc == 0) rc = merge(lsm, job, tb, &started, pos, released, &bytes_read);
     if (rc == 0 && started)
         rc = finish_output(lsm, tb, job);
     else if (started)

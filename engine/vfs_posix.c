@@ -172,6 +172,13 @@ static int posix_unmap(void *ctx, const void *addr, uint64_t size)
     return munmap((void *)addr, (size_t)size) < 0 ? -errno : 0;
 }
 
+static void posix_release(void *ctx, const void *addr, uint64_t size)
+{
+    (void)ctx;
+    /* Read-only and shared: the pages stay in the page cache, and a later read maps them again. */
+    (void)madvise((void *)addr, (size_t)size, MADV_DONTNEED);
+}
+
 static int posix_rename(void *ctx, const char *from, const char *to)
 {
     (void)ctx;
@@ -290,6 +297,7 @@ static const struct kdb_vfs posix_vfs = {
     .lock = posix_lock,
     .now_ns = posix_now_ns,
     .random = posix_random,
+    .release = posix_release,
 };
 
 const struct kdb_vfs *kdb_vfs_posix(void)

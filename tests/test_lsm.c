@@ -198,6 +198,77 @@ static void test_lsm_large_table_reads_back(void **state)
     vfs_mem_free(mem);
 }
 
+/* The POSIX VFS, counting the ranges of mappings that the engine gives back. */
+static uint64_t released_bytes;
+
+/* Ids for more blocks than test_id() tells apart. */
+static struct kdb_id wide_id(unsigned index)
+{
+    struct kdb_id id;
+
+    memset(id.bytes, 0x5c, sizeof(id.bytes));
+    memcpy(id.bytes, &index, sizeof(index));
+    return id;
+}
+
+static void count_release(void *ctx, const void *addr, uint64_t size)
+{
+    released_bytes += size;
+    kdb_vfs_posix()->release(ctx, addr, size);
+}
+
+/*
+ * A compaction on the real file system gives back the pages of its inputs
+ * that it has read (so that a large one does not keep them all in the
+ * process), and what it writes is every block, whole.
+ */
+static void test_lsm_compaction_gives_back_what_it_read(void **state)
+{
+    struct kdb_vfs vfs = *kdb_vfs_posix();
+    struct kdb_options options;
+    struct kdb_stats stats;
+    struct kdb *db;
+    char dir[] = "/tmp/kausal-lsm-release.XXXXXX", path[64], out[256];
+    uint8_t content[1000];
+    const unsigned per_table = 3000, tables = 3;
+
+    (void)state;
+    vfs.release = count_release;
+    released_bytes = 0;
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/db", dir);
+    test_options(&options, &vfs);
+    options.flags |= KDB_OPEN_FOREGROUND | KDB_OPEN_CREATE;
+    assert_int_equal(kdb_open(path, &options, &db), 0);
+    for (unsigned t = 0; t < tables; t++) { /* three tables of about 3 MiB, interleaved ids */
+        for (unsigned i = t; i < per_table * tables; i += tables) {
+            struct kdb_block block = {
+                .id = wide_id(i), .content = content, .content_len = sizeof(content)};
+            for (size_t b = 0; b < sizeof(content); b++)
+                content[b] = test_content_byte(i, b);
+            assert_int_equal(kdb_put_block(db, &block, NULL), 0);
+        }
+        assert_int_equal(kdb_flush(db), 0);
+    }
+    assert_int_equal(kdb_compact(db), 0);
+    kdb_get_stats(db, &stats);
+    assert_int_equal(stats.table_count, 1);
+    assert_true(released_bytes >= (4u << 20)); /* at least 2 MiB of two of the inputs */
+    assert_int_equal(kdb_close(db), 0);
+    assert_int_equal(kdb_open(path, &options, &db), 0);
+    assert_int_equal(scan_count(db), per_table * tables);
+    for (unsigned i = 0; i < per_table * tables; i++) {
+        struct kdb_id id = wide_id(i);
+        struct kdb_block view;
+        assert_int_equal(kdb_get_block_view(db, &id, &view), 0);
+        assert_int_equal(view.content_len, sizeof(content));
+        for (size_t b = 0; b < sizeof(content); b++)
+            assert_int_equal(((const uint8_t *)view.content)[b], test_content_byte(i, b));
+    }
+    assert_int_equal(kdb_close(db), 0);
+    assert_int_equal(test_sh(out, sizeof(out), "rm -rf %s", dir), 0);
+}
+
 /* A tombstone shadows a put in an older table, through flush, compaction and reopen. */
 static void test_lsm_delete_shadows_older_tables_and_stays_deleted(void **state)
 {
@@ -795,6 +866,7 @@ int main(void)
         cmocka_unit_test(test_lsm_large_table_reads_back),
         cmocka_unit_test(test_lsm_delete_shadows_older_tables_and_stays_deleted),
         cmocka_unit_test(test_lsm_compacting_only_tombstones_leaves_nothing),
+        cmocka_unit_test(test_lsm_compaction_gives_back_what_it_read),
         cmocka_unit_test(test_lsm_random_run_matches_model),
         cmocka_unit_test(test_lsm_random_run_matches_model_in_foreground),
         cmocka_unit_test(test_lsm_every_flipped_table_byte_is_reported_never_served),

@@ -115,6 +115,12 @@ static int fault_unmap(void *ctx, const void *addr, uint64_t size)
     return BASE(f)->unmap(BASE(f)->ctx, addr, size);
 }
 
+static void fault_release(void *ctx, const void *addr, uint64_t size)
+{
+    struct vfs_fault *f = ctx;
+    if (BASE(f)->release) BASE(f)->release(BASE(f)->ctx, addr, size);
+}
+
 static int fault_rename(void *ctx, const char *from, const char *to)
 {
     struct vfs_fault *f = ctx;
@@ -191,6 +197,7 @@ void vfs_fault_init(struct vfs_fault *f, const struct kdb_vfs *base)
         .lock = fault_lock,
         .now_ns = fault_now_ns,
         .random = fault_random,
+        .release = fault_release,
     };
 }
 

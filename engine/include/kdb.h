@@ -115,7 +115,10 @@ typedef int (*kdb_vfs_list_fn)(void *fn_ctx, const char *name);
  * unlinked; the engine maps the log segments it replays and its tables,
  * and never writes through a mapping or touches it past the end of the
  * file. writeback is also asked of tables as they are written. now_ns is
- * wall-clock time.
+ * wall-clock time. release, which may be NULL, says that the engine will
+ * not read [addr, addr + size) of a mapping again soon (a compaction past
+ * it): a hint, so that the pages it read do not stay in the process's
+ * memory; a later read of the range must still see the file.
  */
 struct kdb_vfs {
     void *ctx;
@@ -137,6 +140,7 @@ struct kdb_vfs {
     int (*lock)(void *ctx, int fd);
     uint64_t (*now_ns)(void *ctx);
     int (*random)(void *ctx, void *buf, size_t len);
+    void (*release)(void *ctx, const void *addr, uint64_t size);
 };
 
 /* The VFS over the real file system. Never NULL; the table is static. */
