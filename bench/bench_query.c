@@ -16,9 +16,15 @@
  * Each operation runs from start ids taken in a fresh random order, each
  * start used once, so that no cache measures itself: out_edges and
  * in_edges (kdb_edges()), hop1, hop2 and hop3 (kdb_traverse() following
- * out-edges to that depth), batch_get_10 (kdb_get_blocks() of 10 random
- * ids). Every result also gives visited_mean: edges listed, nodes reached,
- * or blocks found, per operation.
+ * out-edges to that depth), calls_hop3 (the same along calls edges only, to
+ * depth 3), batch_get_10 (kdb_get_blocks() of 10 random ids), get
+ * (kdb_get_block_view() of one). Every result also gives
+ * visited_mean: edges listed, nodes reached, or blocks found, per
+ * operation.
+ *
+ * With --db, the same queries run on a database that is there already (an
+ * ingested tree): its blocks are scanned once for their ids (which warms
+ * it as above), and it is not changed.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -37,6 +43,7 @@ struct config {
     uint64_t n;          /* blocks */
     uint64_t iterations; /* operations of each kind */
     const char *dir;     /* a fresh directory is made inside it */
+    const char *db;      /* or a database that is there already */
     bool json;
 };
 
@@ -80,8 +87,8 @@ static void open_db(struct graph_run *run, unsigned flags)
 
     kdb_options_init(&options);
     options.flags = flags;
-    rc = kdb_open(run->root, &options, &run->db);
-    if (rc < 0) bench_die(run->root, rc);
+    rc = kdb_open(run->config.db ? run->config.db : run->root, &options, &run->db);
+    if (rc < 0) bench_die(run->config.db ? run->config.db : run->root, rc);
     rc = kdb_result_new(run->db, &run->r);
     if (rc < 0) bench_die("kdb_result_new", rc);
 }
@@ -198,10 +205,50 @@ static void warm(struct graph_run *run)
     if (rc < 0) bench_die("kdb_scan_blocks", rc);
 }
 
-enum query_kind { Q_OUT, Q_IN, Q_HOP1, Q_HOP2, Q_HOP3, Q_BATCH, Q_COUNT };
+/* Keeps each block's id: the starts of the queries on a database given with --db. */
+struct id_list {
+    struct kdb_id *ids;
+    uint64_t count, capacity;
+};
 
-static const char *const query_names[Q_COUNT] = {"out_edges", "in_edges", "hop1",
-                                                 "hop2",      "hop3",     "batch_get_10"};
+static int keep_id(void *ctx, const struct kdb_block *block)
+{
+    struct id_list *list = ctx;
+
+    if (list->count == list->capacity) {
+        uint64_t want = list->capacity ? list->capacity * 2 : 1 << 16;
+        struct kdb_id *more = realloc(list->ids, want * sizeof(*more));
+        if (!more) return -ENOMEM;
+        list->ids = more;
+        list->capacity = want;
+    }
+    list->ids[list->count++] = block->id;
+    return 0;
+}
+
+/* Opens the database of --db and takes its blocks' ids (a scan, which warms it too). */
+static void open_given(struct graph_run *run)
+{
+    struct id_list list = {NULL, 0, 0};
+    uint64_t start = bench_now_ns();
+    int rc;
+
+    open_db(run, KDB_OPEN_LOCAL | KDB_OPEN_KEEP_LOG);
+    run->reopen_ms = (double)(bench_now_ns() - start) / 1e6;
+    start = bench_now_ns();
+    rc = kdb_scan_blocks(run->db, keep_id, &list);
+    if (rc < 0) bench_die("kdb_scan_blocks", rc);
+    if (list.count < 100) bench_die("fewer than 100 blocks in the database", 0);
+    run->build_s = (double)(bench_now_ns() - start) / 1e9; /* here: the scan */
+    run->ids = list.ids;
+    run->config.n = list.count;
+    if (run->config.iterations > run->config.n) run->config.iterations = run->config.n;
+}
+
+enum query_kind { Q_OUT, Q_IN, Q_HOP1, Q_HOP2, Q_HOP3, Q_CALLS3, Q_BATCH, Q_GET, Q_COUNT };
+
+static const char *const query_names[Q_COUNT] = {"out_edges", "in_edges",   "hop1",         "hop2",
+                                                 "hop3",      "calls_hop3", "batch_get_10", "get"};
 
 /* Runs one query from start; returns what it visited. */
 static size_t query(struct graph_run *run, enum query_kind kind, uint64_t start, uint64_t *rng)
@@ -209,6 +256,7 @@ static size_t query(struct graph_run *run, enum query_kind kind, uint64_t start,
     const struct kdb_id *id = &run->ids[start];
     struct kdb_walk walk = {.direction = KDB_DIRECTION_OUT};
     struct kdb_id batch[BATCH];
+    struct kdb_block block;
     size_t found = 0;
     int rc;
 
@@ -226,6 +274,12 @@ static size_t query(struct graph_run *run, enum query_kind kind, uint64_t start,
         rc = kdb_traverse(run->db, id, &walk, run->r);
         if (rc < 0) bench_die("kdb_traverse", rc);
         return run->r->count;
+    case Q_CALLS3: /* what a function calls, to depth 3 */
+        walk.max_depth = 3;
+        walk.type_mask = UINT32_C(1) << KDB_EDGE_CALLS;
+        rc = kdb_traverse(run->db, id, &walk, run->r);
+        if (rc < 0) bench_die("kdb_traverse", rc);
+        return run->r->count;
     case Q_BATCH:
         batch[0] = *id;
         for (unsigned i = 1; i < BATCH; i++)
@@ -235,6 +289,10 @@ static size_t query(struct graph_run *run, enum query_kind kind, uint64_t start,
         for (size_t i = 0; i < run->r->count; i++)
             found += run->r->blocks[i].version != 0;
         return found;
+    case Q_GET:
+        rc = kdb_get_block_view(run->db, id, &block);
+        if (rc < 0) bench_die("kdb_get_block_view", rc);
+        return 1;
     default:
         return 0;
     }
@@ -272,7 +330,8 @@ static void measure(struct graph_run *run)
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: kausal-bench query [-n N] [--iterations K] [--dir DIR] [--json]\n"
+    fprintf(out, "usage: kausal-bench query [-n N] [--iterations K] [--dir DIR | --db DB] "
+                 "[--json]\n"
                  "\n"
                  "Graph queries on a generated code-like graph: N blocks, 5 out-edges a block on\n"
                  "average, power-law in-degree; written, flushed and reopened first.\n"
@@ -281,18 +340,18 @@ static void usage(FILE *out)
                  "  --iterations K  operations of each kind, each from another start\n"
                  "                  (default 20000, at most N)\n"
                  "  --dir DIR       where the database goes (default $TMPDIR or /tmp)\n"
+                 "  --db DB         query the database in DB instead (an ingested tree; not\n"
+                 "                  changed, not mounted): starts drawn from all its blocks\n"
                  "  --json          one JSON array: out_edges, in_edges, hop1, hop2, hop3,\n"
-                 "                  batch_get_10, each with visited_mean\n");
+                 "                  calls_hop3, batch_get_10, get, each with visited_mean\n");
 }
 
 static int parse(int argc, char **argv, struct config *config)
 {
     static const struct option options[] = {
-        {"json", no_argument, NULL, 'j'},
-        {"iterations", required_argument, NULL, 'i'},
-        {"dir", required_argument, NULL, 'd'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"json", no_argument, NULL, 'j'},      {"iterations", required_argument, NULL, 'i'},
+        {"dir", required_argument, NULL, 'd'}, {"db", required_argument, NULL, 'D'},
+        {"help", no_argument, NULL, 'h'},      {NULL, 0, NULL, 0},
     };
     const char *tmp = getenv("TMPDIR");
     int c;
@@ -312,6 +371,9 @@ static int parse(int argc, char **argv, struct config *config)
             break;
         case 'd':
             config->dir = optarg;
+            break;
+        case 'D':
+            config->db = optarg;
             break;
         case 'h':
             usage(stdout);
@@ -344,21 +406,34 @@ int bench_query_main(int argc, char **argv)
     rc = parse(argc, argv, &run->config);
     if (rc) return rc;
     run->report.json = run->config.json;
-    snprintf(run->root, sizeof(run->root), "%s/kausal-bench.XXXXXX", run->config.dir);
-    if (!mkdtemp(run->root)) bench_die(run->root, 0);
-    build(run);
-    warm(run);
+    if (run->config.db) {
+        open_given(run);
+    } else {
+        snprintf(run->root, sizeof(run->root), "%s/kausal-bench.XXXXXX", run->config.dir);
+        if (!mkdtemp(run->root)) bench_die(run->root, 0);
+        build(run);
+        warm(run);
+    }
     measure(run);
     kdb_get_stats(run->db, &stats);
-    snprintf(title, sizeof(title),
-             "kausal-bench query: %llu blocks, %llu edges (built in %.1f s; reopened with its "
-             "edge index in %.1f ms, %.1f MiB), %llu queries each, in %s",
-             (unsigned long long)run->config.n, (unsigned long long)stats.edge_count, run->build_s,
-             run->reopen_ms, (double)stats.graph_bytes / 1048576.0,
-             (unsigned long long)run->config.iterations, run->config.dir);
+    if (run->config.db) {
+        snprintf(title, sizeof(title),
+                 "kausal-bench query: %llu blocks, %llu edges in %s (opened in %.1f ms, "
+                 "scanned in %.1f s; edge index %.1f MiB after), %llu queries each",
+                 (unsigned long long)run->config.n, (unsigned long long)stats.edge_count,
+                 run->config.db, run->reopen_ms, run->build_s,
+                 (double)stats.graph_bytes / 1048576.0, (unsigned long long)run->config.iterations);
+    } else {
+        snprintf(title, sizeof(title),
+                 "kausal-bench query: %llu blocks, %llu edges (built in %.1f s; reopened with its "
+                 "edge index in %.1f ms, %.1f MiB), %llu queries each, in %s",
+                 (unsigned long long)run->config.n, (unsigned long long)stats.edge_count,
+                 run->build_s, run->reopen_ms, (double)stats.graph_bytes / 1048576.0,
+                 (unsigned long long)run->config.iterations, run->config.dir);
+    }
     bench_report_print(&run->report, title);
     close_db(run);
-    if (bench_remove_tree(run->root) < 0)
+    if (!run->config.db && bench_remove_tree(run->root) < 0)
         fprintf(stderr, "kausal-bench: could not remove %s\n", run->root);
     free(run->ids);
     free(run);
