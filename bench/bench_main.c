@@ -193,7 +193,7 @@ char *bench_beside(const char *given, const char *name)
     if (n <= 0 || strlen(name) >= 64) return strdup(name);
     self[n] = '\0';
     slash = strrchr(self, '/');
-    strcpy(slash ? slash + 1 : self, name);
+    memcpy(slash ? slash + 1 : self, name, strlen(name) + 1); /* room: 64 bytes kept */
     return strdup(self);
 }
 

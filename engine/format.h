@@ -18,7 +18,7 @@
 #define WAL_MAGIC         "KDBWAL\0\0"
 #define WAL_VERSION       2u /* 2: edge records; 1 is still read */
 #define TABLE_MAGIC       "KDBSST\0\0"
-#define TABLE_VERSION     3u /* 3: a checksum per page of the index and filters; 2: edges; 1 and 2 are still read */
+#define TABLE_VERSION     3u /* 3: page checksums; 2: edges; 1 and 2 are still read */
 #define MANIFEST_MAGIC    "KDBMAN\0\0"
 #define MANIFEST_VERSION  1u
 #define GRAPH_MAGIC       "KDBGRAPH"
@@ -135,7 +135,7 @@ enum wal_record_type {
 #define TABLE_BLOOM_BLOCK_SIZE       64 /* one cache line */
 #define TABLE_BLOOM_BITS_PER_KEY     10
 #define TABLE_META_PAGE_SIZE         4096 /* version 3: index, radix and bloom are summed in pages */
-#define TABLE_SUMS_HEAD_SIZE         16   /* version 3: block_count, tombstones, then the page sums */
+#define TABLE_SUMS_HEAD_SIZE         16 /* version 3: block_count, tombstones, then the page sums */
 #define TABLE_BLOOM_PROBES           6
 #define TABLE_FOOTER_SIZE            64
 #define TABLE_FOOTER_MAGIC_OFFSET    0

@@ -295,7 +295,7 @@ int remote_walk(struct remote *r, enum remote_op op, const struct kdb_id *from,
     wire_begin(&r->out);
     wire_put_u8(&r->out, (uint8_t)op);
     wire_put_id(&r->out, from);
-    if (op == REMOTE_PATH) wire_put_id(&r->out, to);
+    if (op == REMOTE_PATH && to) wire_put_id(&r->out, to);
     wire_put_u32(&r->out, walk->direction);
     wire_put_u32(&r->out, walk->type_mask);
     wire_put_u32(&r->out, walk->max_depth);

@@ -254,9 +254,12 @@ static void test_cli_edges_and_queries(void **state)
     struct fixture *f = *state;
     char main_id[40], helper[40], util[40];
 
-    strcpy(main_id, put_function(f, "main", "int main(void) { return helper(); }\n", 0));
-    strcpy(helper, put_function(f, "helper", "int helper(void) { return util(); }\n", 1));
-    strcpy(util, put_function(f, "util", "int util(void) { return 0; }\n", 2));
+    snprintf(main_id, sizeof(main_id), "%s",
+             put_function(f, "main", "int main(void) { return helper(); }\n", 0));
+    snprintf(helper, sizeof(helper), "%s",
+             put_function(f, "helper", "int helper(void) { return util(); }\n", 1));
+    snprintf(util, sizeof(util), "%s",
+             put_function(f, "util", "int util(void) { return 0; }\n", 2));
     RUN(f, "-d", f->db, "link", main_id, "calls", helper);
     expect_status(f, 0);
     RUN(f, "-d", f->db, "link", main_id, "calls", helper); /* again: fine, no change */
@@ -347,8 +350,8 @@ static void test_cli_stats_check_compact_sync(void **state)
     glob_t tables;
     FILE *file;
 
-    strcpy(a, put_function(f, "a", "void a(void) {}\n", 0));
-    strcpy(b, put_function(f, "b", "void b(void) { a(); }\n", 1));
+    snprintf(a, sizeof(a), "%s", put_function(f, "a", "void a(void) {}\n", 0));
+    snprintf(b, sizeof(b), "%s", put_function(f, "b", "void b(void) { a(); }\n", 1));
     RUN(f, "-d", f->db, "link", b, "calls", a);
     RUN(f, "-d", f->db, "stats");
     expect_status(f, 0);
