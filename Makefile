@@ -168,9 +168,15 @@ $(TS_C_OBJ): $(TS_C_DIR)/src/parser.c
 	@$(if $(Q),echo "  CC      $@")
 	$(Q)$(CC) -std=c11 $(OPT) -w $(EXTRA_CFLAGS) -I$(TS_C_DIR)/src -c $< -o $@
 
+# kausal runs as a process a command, and the dynamic loader's work (mapping and relocating
+# libc and jansson) was a fifth of a `kausal callers`: it is linked statically, except under
+# the sanitizers, which need the shared C library.
+KAUSAL_STATIC ?= $(if $(findstring -fsanitize,$(OPT) $(EXTRA_LDFLAGS)),,-static)
+
 $(KAUSAL_BIN): $(KAUSAL_OBJ) $(TS_C_OBJ) $(LIBKAUSAL)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) -l:libtree-sitter.a -ljansson -lpthread
+	$(Q)$(CC) $(CFLAGS) $(KAUSAL_STATIC) -o $@ $^ $(LDFLAGS) -l:libtree-sitter.a -ljansson \
+		-lpthread
 
 $(BENCH_BIN): $(BENCH_OBJ) $(LIBKAUSAL)
 	@$(if $(Q),echo "  LD      $@")

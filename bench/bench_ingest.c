@@ -9,9 +9,11 @@
  *   ingest_full       `kausal ingest` of the copy into a new database: wall
  *                     time, files/s, blocks, edges, the process's peak RSS
  *   cscope_build      `cscope -b -q -R` in the copy (its cross-reference)
- *   ingest_edit       one .c file gets a new function appended, and the
+ *   ingest_edit       one file gets a new function appended, and the
  *                     whole tree is ingested again, as a user would run it
- *                     (EDITS times, a new function each time)
+ *                     (EDITS times, each time in the file of the next name
+ *                     picked below, so that the files edited are as the
+ *                     tree's files come, small and large)
  *   callers_cli       `kausal -d DB callers NAME`, a process each, for names
  *                     of functions that have callers, taken at random
  *   cscope_callers    `cscope -dL3 NAME` for the same names
@@ -24,11 +26,13 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "bench.h"
@@ -278,17 +282,27 @@ static void callers_mount(struct run *run, struct bench_result *result)
     bench_samples_release(&samples);
 }
 
-/* Edit k of one ingested file, the file of the first name picked: a new function appended (so
- * that the names the tree defines change, and every file that may call it is checked). */
+/*
+ * Edit k, of the file of name k (mod the names picked): a new function
+ * appended (so that the names the tree defines change, and every file that
+ * may call it is checked). It is dated 10 s back, as an edit a while
+ * before the ingest is: a file changed in the 2 s before an ingest is read
+ * again by the next one (kausal(1)), which edits seconds apart would make
+ * every edit so far.
+ */
 static void edit_one_file(struct run *run, unsigned k, char *edited, size_t size)
 {
+    struct timespec times[2] = {{0, UTIME_OMIT}, {0, 0}};
     FILE *p;
 
-    snprintf(edited, size, "%s/%s", run->copy, run->paths[0]);
+    snprintf(edited, size, "%s/%s", run->copy, run->paths[k % run->name_count]);
     p = fopen(edited, "a");
     if (!p || fprintf(p, "/* an edit */\nint kausal_bench_edit_%u(void) { return 0; }\n", k) < 0)
         bench_die(edited, -errno);
-    fclose(p);
+    if (fclose(p) != 0) bench_die(edited, -errno);
+    clock_gettime(CLOCK_REALTIME, &times[1]);
+    times[1].tv_sec -= 10;
+    if (utimensat(AT_FDCWD, edited, times, 0) < 0) bench_die(edited, -errno);
 }
 
 static void usage(FILE *out)
@@ -430,12 +444,14 @@ int bench_ingest_main(int argc, char **argv)
         bench_result_from(&result, "ingest_edit", &samples, 0);
         bench_samples_release(&samples);
         snprintf(result.extra, sizeof(result.extra),
-                 ", \"blocks_written\": %.0f, \"files_read\": %.0f, \"edited\": \"%s\"",
+                 ", \"blocks_written\": %.0f, \"files_read\": %.0f, \"files_edited\": %u, "
+                 "\"edited_first\": \"%s\"",
                  json_number(summary, "blocks_written"), json_number(summary, "files_read"),
-                 run->paths[0]);
-        snprintf(result.note, sizeof(result.note), "%.0f files read, %.0f blocks written (%s)",
-                 json_number(summary, "files_read"), json_number(summary, "blocks_written"),
-                 run->paths[0]);
+                 run->name_count < EDITS ? (unsigned)run->name_count : EDITS, run->paths[0]);
+        snprintf(result.note, sizeof(result.note),
+                 "%u files, one edit each; the last: %.0f read, %.0f blocks written",
+                 run->name_count < EDITS ? (unsigned)run->name_count : EDITS,
+                 json_number(summary, "files_read"), json_number(summary, "blocks_written"));
         bench_report_add(&run->report, &result);
     }
 

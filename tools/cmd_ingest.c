@@ -85,11 +85,19 @@ int ingest_grow(void **items, size_t *capacity, size_t count, size_t size)
 
 /* Copies a name into the arena; its offset into *off. */
 
-/* The names kept so far, by hash, so that each is kept once (a tree calls the same names often). */
-static int intern_grow(struct ingest *in)
+/*
+ * The names kept so far, by hash, so that each is kept once (a tree calls
+ * the same names often): a table with room for at least count names, kept
+ * at most half full.
+ */
+static int intern_grow(struct ingest *in, size_t count)
 {
     size_t size = in->intern ? (in->intern_mask + 1) * 2 : 1 << 12;
-    struct interned *slots = malloc(size * sizeof(*slots));
+    struct interned *slots;
+
+    while (2 * count > size)
+        size *= 2;
+    slots = malloc(size * sizeof(*slots));
 
     if (!slots) return -ENOMEM;
     for (size_t i = 0; i < size; i++)
@@ -125,8 +133,8 @@ int ingest_reserve(struct ingest *in, size_t symbols, size_t name_bytes)
         in->names = more;
         in->names_capacity = in->names_len + name_bytes;
     }
-    while (!in->intern || 2 * (in->intern_count + symbols + 1) > in->intern_mask + 1) {
-        if (intern_grow(in) < 0) return -ENOMEM;
+    if (!in->intern || 2 * (in->intern_count + symbols + 1) > in->intern_mask + 1) {
+        if (intern_grow(in, in->intern_count + symbols + 1) < 0) return -ENOMEM;
     }
     return 0;
 }
@@ -137,7 +145,7 @@ int ingest_keep_name(struct ingest *in, const char *name, size_t len, uint32_t *
     size_t at;
 
     if (!in->intern || 2 * (in->intern_count + 1) > in->intern_mask + 1) {
-        if (intern_grow(in) < 0) return -ENOMEM;
+        if (intern_grow(in, in->intern_count + 1) < 0) return -ENOMEM;
     }
     for (at = (size_t)ingest_name_hash(name, len) & in->intern_mask;
          in->intern[at].off != UINT32_MAX; at = (at + 1) & in->intern_mask) {
