@@ -204,12 +204,12 @@ static void test_graph_edges_are_a_set_held_both_ways(void **state)
     assert_int_equal(n->out.count, 2);
     assert_int_equal(n->in.count, 1);
     /* The order edges were added in. */
-    assert_int_equal(graph_entry_node(n->out.entries[0]), node(g, 2));
-    assert_int_equal(graph_entry_type(n->out.entries[0]), KDB_EDGE_CALLS);
-    assert_int_equal(graph_entry_type(n->out.entries[1]), KDB_EDGE_REFERENCES);
+    assert_int_equal(graph_entry_node(graph_list_get(&n->out, 0)), node(g, 2));
+    assert_int_equal(graph_entry_type(graph_list_get(&n->out, 0)), KDB_EDGE_CALLS);
+    assert_int_equal(graph_entry_type(graph_list_get(&n->out, 1)), KDB_EDGE_REFERENCES);
     n = &g->nodes[node(g, 2)];
     assert_int_equal(n->in.count, 2);
-    assert_int_equal(graph_entry_node(n->in.entries[0]), node(g, 1));
+    assert_int_equal(graph_entry_node(graph_list_get(&n->in, 0)), node(g, 1));
     n = &g->nodes[node(g, 3)];
     assert_int_equal(n->out.count, 1);
     assert_int_equal(n->in.count, 1);
@@ -453,7 +453,7 @@ static void check_against_model(struct graph *g, const struct model *m)
         assert_int_equal(g->nodes[n].out.count, out);
         assert_int_equal(g->nodes[n].in.count, in);
         for (uint32_t i = 0; i < g->nodes[n].out.count; i++) {
-            uint32_t e = g->nodes[n].out.entries[i];
+            uint32_t e = graph_list_get(&g->nodes[n].out, i);
             unsigned t = index_of(g->nodes[graph_entry_node(e)].id);
             assert_true((m->edge[s][t] >> graph_entry_type(e)) & 1);
         }
