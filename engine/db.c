@@ -1029,7 +1029,10 @@ int kdb_put_edge(struct kdb *db, const struct kdb_edge *edge)
 
     if (db->remote) return remote_edge(db->remote, REMOTE_PUT_EDGE, edge);
     if (!edge_type_valid(edge->type)) return -EINVAL;
-    if (!is_live(db, source) || !is_live(db, target)) return -ENOENT;
+    /* A block with edges is live: the index answers without a lookup. */
+    if (!(graph_holds(&db->graph, source) || is_live(db, source)) ||
+        !(graph_holds(&db->graph, target) || is_live(db, target)))
+        return -ENOENT;
     rc = graph_has(&db->graph, source, edge->type, target);
     if (rc != 0) return rc < 0 ? rc : 0;
     rc = writable(db);

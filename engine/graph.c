@@ -390,9 +390,17 @@ static int edge_find(struct graph *g, const uint8_t source[KDB_ID_SIZE], unsigne
     int rc = graph_node(g, source, false, s);
 
     if (rc < 0 || *s == GRAPH_NONE) return rc;
-    /* s's lists are read, so each node it has an edge with is in memory. */
+    /* s's lists are read, so each node it has an edge with is in memory; if t's are read
+     * too, the shorter of the two lists will do. */
     *t = mem_find(g, target);
-    return *t != GRAPH_NONE && list_find(&g->nodes[*s].out, graph_entry(*t, type)) >= 0;
+    if (*t == GRAPH_NONE) return 0;
+    if (!g->nodes[*t].pending) return edge_listed(g, *s, *t, type);
+    return list_find(&g->nodes[*s].out, graph_entry(*t, type)) >= 0;
+}
+
+bool graph_holds(const struct graph *g, const uint8_t id[KDB_ID_SIZE])
+{
+    return mem_find(g, id) != GRAPH_NONE;
 }
 
 int graph_has(struct graph *g, const uint8_t source[KDB_ID_SIZE], unsigned type,

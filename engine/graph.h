@@ -154,6 +154,13 @@ void graph_release(struct graph *g);
 KDB_MUST_USE int graph_node(struct graph *g, const uint8_t id[KDB_ID_SIZE], bool neighbours_too,
                             uint32_t *node);
 
+/*
+ * Whether id is a node in memory (with edges, or with its lists still in
+ * the base): then its block is live, since a block's delete takes its
+ * edges, and its node, with it. False says nothing.
+ */
+bool graph_holds(const struct graph *g, const uint8_t id[KDB_ID_SIZE]);
+
 /* Whether the edge is there: 1, 0, or an error as graph_node() gives. */
 KDB_MUST_USE int graph_has(struct graph *g, const uint8_t source[KDB_ID_SIZE], unsigned type,
                            const uint8_t target[KDB_ID_SIZE]);

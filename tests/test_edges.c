@@ -197,6 +197,9 @@ static void test_edges_go_with_their_block_and_stay_gone(void **state)
     assert_int_equal(edges(f, 2, KDB_DIRECTION_IN, 0), 0);
     assert_int_equal(edges(f, 4, KDB_DIRECTION_OUT, 0), 1);
     assert_int_equal(kdb_edges(f->db, &hub, KDB_DIRECTION_BOTH, 0, f->r), -ENOENT);
+    /* Gone with its edges, it takes no new one either way (the index held it). */
+    assert_int_equal(link(f, 4, KDB_EDGE_CALLS, 1), -ENOENT);
+    assert_int_equal(link(f, 1, KDB_EDGE_CALLS, 5), -ENOENT);
     /* The block comes back without its old edges, whatever the tables hold. */
     put(f, 1);
     for (int step = 0; step < 4; step++) {
@@ -211,6 +214,20 @@ static void test_edges_go_with_their_block_and_stay_gone(void **state)
     assert_int_equal(edge_count(f), 1);
     assert_int_equal(link(f, 1, KDB_EDGE_CALLS, 2), 0); /* and takes new ones */
     assert_int_equal(edges(f, 2, KDB_DIRECTION_IN, 0), 1);
+    /* So for a block whose edges the index holds only in the graph file. */
+    put(f, 6);
+    put(f, 7);
+    assert_int_equal(link(f, 6, KDB_EDGE_CALLS, 7), 0);
+    reopen(f);
+    {
+        struct kdb_id seven = test_id(7);
+        assert_int_equal(kdb_delete_block(f->db, &seven), 0);
+        assert_int_equal(link(f, 6, KDB_EDGE_CALLS, 7), -ENOENT);
+        assert_int_equal(link(f, 7, KDB_EDGE_CALLS, 6), -ENOENT);
+        reopen(f);
+        assert_int_equal(link(f, 6, KDB_EDGE_CALLS, 7), -ENOENT);
+        assert_int_equal(edges(f, 6, KDB_DIRECTION_BOTH, 0), 0);
+    }
 }
 
 static void test_edges_traversal_and_path(void **state)
