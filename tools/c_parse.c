@@ -808,13 +808,21 @@ static void item(struct walk *w, TSNode n, int depth)
     }
 }
 
+/* The named children of parent, each an item: through a cursor, which steps from one to the
+ * next (ts_node_named_child() starts again from the first each time). */
 static void file_scope(struct walk *w, TSNode parent, int depth)
 {
-    uint32_t count = ts_node_named_child_count(parent);
+    TSTreeCursor cursor;
 
     if (depth > 64) return;
-    for (uint32_t i = 0; i < count && w->rc == 0; i++)
-        item(w, ts_node_named_child(parent, i), depth);
+    cursor = ts_tree_cursor_new(parent);
+    if (ts_tree_cursor_goto_first_child(&cursor)) {
+        do {
+            TSNode n = ts_tree_cursor_current_node(&cursor);
+            if (ts_node_is_named(n)) item(w, n, depth);
+        } while (w->rc == 0 && ts_tree_cursor_goto_next_sibling(&cursor));
+    }
+    ts_tree_cursor_delete(&cursor);
 }
 
 int c_parse(struct c_parser *p, const char *text, size_t len, struct c_unit *unit)

@@ -1308,24 +1308,48 @@ static int format_line(const struct ingest *in, uint32_t sym, char *buf, size_t 
                     c_kind_name(s->kind), in->files[s->file].path, s->line_start, hex);
 }
 
-/* Orders lines as strcmp orders their texts: by name (a name is followed by a tab, which sorts
- * before any character of a name), then by the rest, formatted only when names tie. */
+/* Orders two fields of a line as strcmp orders the lines: each ends at a tab. */
+static int field_order(const char *a, const char *b)
+{
+    for (;; a++, b++) {
+        unsigned char x = *a ? (unsigned char)*a : '\t', y = *b ? (unsigned char)*b : '\t';
+        if (x != y) return x < y ? -1 : 1;
+        if (!*a || !*b) return 0; /* both at their tab */
+    }
+}
+
+/* n in decimal into buf (12 bytes): as the line has it. */
+static const char *decimal(uint32_t n, char *buf)
+{
+    char *p = buf + 11;
+
+    *p = '\0';
+    do {
+        *--p = (char)('0' + n % 10);
+        n /= 10;
+    } while (n);
+    return p;
+}
+
+/* Orders lines as strcmp orders their texts (name, kind, path, line, id, each ending at a tab),
+ * field by field, nothing formatted: a name is shared by many symbols of a large tree. */
 static int name_line_order(const void *pa, const void *pb, void *ctx)
 {
     const struct ingest *in = ctx;
     const struct name_line *a = pa, *b = pb;
     const struct sym *x = &in->syms[a->sym], *y = &in->syms[b->sym];
     uint32_t n = x->name_len < y->name_len ? x->name_len : y->name_len;
-    char la[PATH_MAX + 256], lb[PATH_MAX + 256];
+    char da[12], db[12];
     int c;
 
     if (a->shard != b->shard) return a->shard < b->shard ? -1 : 1;
     c = memcmp(in->names + x->name, in->names + y->name, n);
     if (c) return c;
     if (x->name_len != y->name_len) return x->name_len < y->name_len ? -1 : 1;
-    (void)format_line(in, a->sym, la, sizeof(la));
-    (void)format_line(in, b->sym, lb, sizeof(lb));
-    return strcmp(la, lb);
+    if ((c = field_order(c_kind_name(x->kind), c_kind_name(y->kind))) != 0) return c;
+    if ((c = field_order(in->files[x->file].path, in->files[y->file].path)) != 0) return c;
+    if ((c = field_order(decimal(x->line_start, da), decimal(y->line_start, db))) != 0) return c;
+    return memcmp(x->id.bytes, y->id.bytes, KDB_ID_SIZE); /* as its hex digits order */
 }
 
 /* One tree's shards: each a sorted list of its symbols whose names hash there. */
