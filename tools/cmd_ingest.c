@@ -38,6 +38,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -456,22 +457,112 @@ static int store_fields(struct ingest *in, const struct kdb_id *id, const char *
     return rc;
 }
 
-/* The metadata of a symbol, as JSON text (json_dumps is not used: its key order is fixed here). */
+/* The length of the UTF-8 sequence at s[0, len), or 0 if it is not one (as jansson judges). */
+static size_t utf8_length(const unsigned char *s, size_t len)
+{
+    uint32_t cp;
+    size_t n;
+
+    if (s[0] < 0x80) return 1;
+    if (s[0] < 0xc2 || s[0] > 0xf4) return 0; /* a continuation, an overlong pair, past U+10FFFF */
+    n = s[0] < 0xe0 ? 2 : s[0] < 0xf0 ? 3 : 4;
+    if (n > len) return 0;
+    cp = s[0] & (0x7f >> n);
+    for (size_t i = 1; i < n; i++) {
+        if ((s[i] & 0xc0) != 0x80) return 0;
+        cp = cp << 6 | (s[i] & 0x3f);
+    }
+    if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+        (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return n;
+}
+
+/*
+ * s as the body of a JSON string at out (room for 6 * len bytes), as
+ * jansson writes it: its length, or -1 if s is not UTF-8.
+ */
+static long json_escape(const char *s, size_t len, char *out)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    const unsigned char *u = (const unsigned char *)s;
+    char *p = out;
+
+    for (size_t i = 0; i < len;) {
+        size_t n = utf8_length(u + i, len - i);
+        const char *short_form = NULL;
+        if (n == 0) return -1;
+        if (n > 1 || (u[i] >= 0x20 && u[i] != '"' && u[i] != '\\')) {
+            memcpy(p, s + i, n);
+            p += n;
+            i += n;
+            continue;
+        }
+        switch (u[i]) {
+        case '"':
+            short_form = "\\\"";
+            break;
+        case '\\':
+            short_form = "\\\\";
+            break;
+        case '\b':
+            short_form = "\\b";
+            break;
+        case '\f':
+            short_form = "\\f";
+            break;
+        case '\n':
+            short_form = "\\n";
+            break;
+        case '\r':
+            short_form = "\\r";
+            break;
+        case '\t':
+            short_form = "\\t";
+            break;
+        default:
+            break;
+        }
+        if (short_form) {
+            memcpy(p, short_form, 2);
+            p += 2;
+        } else {
+            memcpy(p, "\\u00", 4);
+            p[4] = hex[u[i] >> 4];
+            p[5] = hex[u[i] & 0xf];
+            p += 6;
+        }
+        i++;
+    }
+    return (long)(p - out);
+}
+
+/*
+ * The metadata of a symbol, as JSON text in this key order: as jansson's
+ * compact dump writes it, written here without building an object (millions
+ * of symbols, a dozen allocations each). A name that is not UTF-8 is left
+ * out, as jansson leaves it.
+ */
 static char *symbol_meta(enum c_kind kind, const char *name, size_t name_len, uint32_t line_start,
                          uint32_t line_end, bool is_static)
 {
-    json_t *meta = json_object();
-    char *text;
+    size_t size = 6 * name_len + 128;
+    char *text = name_len < SIZE_MAX / 8 ? malloc(size) : NULL;
+    long escaped;
+    int n;
 
-    if (!meta) return NULL;
-    json_object_set_new(meta, "kind", json_string(c_kind_name(kind)));
-    json_object_set_new(meta, "name", json_stringn(name, name_len));
-    json_object_set_new(meta, "lang", json_string("c"));
-    json_object_set_new(meta, "line_start", json_integer(line_start));
-    json_object_set_new(meta, "line_end", json_integer(line_end));
-    json_object_set_new(meta, "static", json_boolean(is_static));
-    text = json_dumps(meta, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    json_decref(meta);
+    if (!text) return NULL;
+    n = snprintf(text, size, "{\"kind\":\"%s\",", c_kind_name(kind));
+    escaped = json_escape(name, name_len, text + n + 8);
+    if (escaped >= 0) {
+        memcpy(text + n, "\"name\":\"", 8);
+        n += 8 + (int)escaped;
+        text[n++] = '"';
+        text[n++] = ',';
+    }
+    snprintf(text + n, size - (size_t)n,
+             "\"lang\":\"c\",\"line_start\":%" PRIu32 ",\"line_end\":%" PRIu32 ",\"static\":%s}",
+             line_start, line_end, is_static ? "true" : "false");
     return text;
 }
 
