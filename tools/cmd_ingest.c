@@ -1388,27 +1388,6 @@ struct name_line {
     uint32_t shard;
 };
 
-/* A symbol's line of the name index, without its newline, into buf (size bytes): its length. */
-static int format_line(const struct ingest *in, uint32_t sym, char *buf, size_t size)
-{
-    const struct sym *s = &in->syms[sym];
-    char hex[KDB_ID_HEX_SIZE + 1];
-
-    kdb_id_to_hex(&s->id, hex);
-    return snprintf(buf, size, "%.*s\t%s\t%s\t%u\t%s", (int)s->name_len, in->names + s->name,
-                    c_kind_name(s->kind), in->files[s->file].path, s->line_start, hex);
-}
-
-/* Orders two fields of a line as strcmp orders the lines: each ends at a tab. */
-static int field_order(const char *a, const char *b)
-{
-    for (;; a++, b++) {
-        unsigned char x = *a ? (unsigned char)*a : '\t', y = *b ? (unsigned char)*b : '\t';
-        if (x != y) return x < y ? -1 : 1;
-        if (!*a || !*b) return 0; /* both at their tab */
-    }
-}
-
 /* n in decimal into buf (12 bytes): as the line has it. */
 static const char *decimal(uint32_t n, char *buf)
 {
@@ -1420,6 +1399,53 @@ static const char *decimal(uint32_t n, char *buf)
         n /= 10;
     } while (n);
     return p;
+}
+
+static char *put_field(char *p, const char *field, size_t len, char end)
+{
+    memcpy(p, field, len);
+    p[len] = end;
+    return p + len + 1;
+}
+
+/*
+ * A symbol's line of the name index, newline included ("NAME\tKIND\tPATH\tLINE\tID\n"), at
+ * buf, which has room for line_size(): its end. Written field by field: millions of lines.
+ */
+static char *put_line(const struct ingest *in, uint32_t sym, char *buf)
+{
+    const struct sym *s = &in->syms[sym];
+    const char *kind = c_kind_name(s->kind), *path = in->files[s->file].path;
+    char digits[12];
+    const char *line = decimal(s->line_start, digits);
+    char *p = buf;
+
+    p = put_field(p, in->names + s->name, s->name_len, '\t');
+    p = put_field(p, kind, strlen(kind), '\t');
+    p = put_field(p, path, strlen(path), '\t');
+    p = put_field(p, line, strlen(line), '\t');
+    kdb_id_to_hex(&s->id, p); /* and its NUL, overwritten */
+    p[KDB_ID_HEX_SIZE] = '\n';
+    return p + KDB_ID_HEX_SIZE + 1;
+}
+
+/* The room put_line() needs for sym's line (and a NUL). */
+static size_t line_size(const struct ingest *in, uint32_t sym)
+{
+    const struct sym *s = &in->syms[sym];
+
+    return s->name_len + strlen(c_kind_name(s->kind)) + strlen(in->files[s->file].path) + 11 +
+           KDB_ID_HEX_SIZE + 6;
+}
+
+/* Orders two fields of a line as strcmp orders the lines: each ends at a tab. */
+static int field_order(const char *a, const char *b)
+{
+    for (;; a++, b++) {
+        unsigned char x = *a ? (unsigned char)*a : '\t', y = *b ? (unsigned char)*b : '\t';
+        if (x != y) return x < y ? -1 : 1;
+        if (!*a || !*b) return 0; /* both at their tab */
+    }
 }
 
 /* Orders lines as strcmp orders their texts (name, kind, path, line, id, each ending at a tab),
@@ -1459,24 +1485,22 @@ static int write_shards(struct ingest *in, uint32_t t)
     }
     if (rc == 0 && count) qsort_r(lines, count, sizeof(*lines), name_line_order, in);
     for (unsigned shard = 0; rc == 0 && shard < NAMES_SHARD_COUNT; shard++) {
-        size_t len = 0, start = at;
-        char *text, *p, name[PATH_MAX + 8], line[PATH_MAX + 256];
+        size_t room = 1, start = at;
+        char *text, *p, name[PATH_MAX + 8];
         struct kdb_id id;
         for (; at < count && lines[at].shard == shard; at++)
-            len += (size_t)format_line(in, lines[at].sym, line, sizeof(line)) + 1;
-        text = malloc(len + 1);
+            room += line_size(in, lines[at].sym);
+        text = malloc(room);
         if (!text) {
             rc = -ENOMEM;
             break;
         }
         p = text;
-        for (size_t i = start; i < at; i++) {
-            p += format_line(in, lines[i].sym, p, len + 1 - (size_t)(p - text));
-            *p++ = '\n';
-        }
+        for (size_t i = start; i < at; i++)
+            p = put_line(in, lines[i].sym, p);
         names_shard_id(root, shard, &id);
         snprintf(name, sizeof(name), "%s#%02u", root, shard);
-        rc = ingest_store_index(in, &id, "names", name, text, len);
+        rc = ingest_store_index(in, &id, "names", name, text, (size_t)(p - text));
         free(text);
     }
     free(lines);
