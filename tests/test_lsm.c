@@ -269,6 +269,54 @@ static void test_lsm_compaction_gives_back_what_it_read(void **state)
     assert_int_equal(test_sh(out, sizeof(out), "rm -rf %s", dir), 0);
 }
 
+/*
+ * Memtables of large chunks, turned over a dozen times: each flushed one's
+ * chunks are kept and serve the next, dirty, and every block still reads
+ * back as written, from the memtables and from the tables.
+ */
+static void test_lsm_memtables_on_reused_memory_keep_every_block(void **state)
+{
+    struct vfs_mem *mem = vfs_mem_new(17);
+    struct kdb_options options;
+    struct kdb_stats stats;
+    struct kdb *db;
+    uint8_t content[2000];
+    const unsigned n = 40000; /* 80 MB of contents: a dozen 6 MiB memtables */
+
+    (void)state;
+    lsm_options(&options, mem, false);
+    options.memtable_size_bytes = 6u << 20;
+    options.arena_chunk_size_bytes = 2u << 20; /* chunks the allocator maps, and keeps */
+    options.wal_segment_size_bytes = 8u << 20;
+    options.wal_buffer_size_bytes = 1u << 20;
+    assert_int_equal(kdb_open(DB, &options, &db), 0);
+    for (unsigned i = 0; i < n; i++) {
+        struct kdb_block block = {
+            .id = wide_id(i), .content = content, .content_len = sizeof(content)};
+        for (size_t b = 0; b < sizeof(content); b++)
+            content[b] = test_content_byte(i, b);
+        assert_int_equal(kdb_put_block(db, &block, NULL), 0);
+    }
+    kdb_get_stats(db, &stats);
+    assert_true(stats.flush_count >= 10);
+    for (int pass = 0; pass < 2; pass++) {
+        for (unsigned i = 0; i < n; i++) {
+            struct kdb_id id = wide_id(i);
+            struct kdb_block view;
+            assert_int_equal(kdb_get_block_view(db, &id, &view), 0);
+            assert_int_equal(view.content_len, sizeof(content));
+            for (size_t b = 0; b < sizeof(content); b += 97)
+                assert_int_equal(((const uint8_t *)view.content)[b], test_content_byte(i, b));
+        }
+        if (pass == 0) {
+            assert_int_equal(kdb_close(db), 0);
+            assert_int_equal(kdb_open(DB, &options, &db), 0);
+        }
+    }
+    assert_int_equal(kdb_close(db), 0);
+    vfs_mem_free(mem);
+}
+
 /* A tombstone shadows a put in an older table, through flush, compaction and reopen. */
 static void test_lsm_delete_shadows_older_tables_and_stays_deleted(void **state)
 {
@@ -867,6 +915,7 @@ int main(void)
         cmocka_unit_test(test_lsm_delete_shadows_older_tables_and_stays_deleted),
         cmocka_unit_test(test_lsm_compacting_only_tombstones_leaves_nothing),
         cmocka_unit_test(test_lsm_compaction_gives_back_what_it_read),
+        cmocka_unit_test(test_lsm_memtables_on_reused_memory_keep_every_block),
         cmocka_unit_test(test_lsm_random_run_matches_model),
         cmocka_unit_test(test_lsm_random_run_matches_model_in_foreground),
         cmocka_unit_test(test_lsm_every_flipped_table_byte_is_reported_never_served),
