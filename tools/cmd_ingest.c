@@ -420,11 +420,14 @@ static bool same_block(const struct kdb_block *a, const struct kdb_block *b)
            same_bytes(a->content, b->content, a->content_len);
 }
 
-/* Writes block unless the database holds it as it is. */
+/*
+ * Writes block unless the database holds it as it is. Into a database that
+ * was empty, no block is looked up: each id is stored once an ingest.
+ */
 static int store(struct ingest *in, const struct kdb_block *block)
 {
     struct kdb_block old;
-    int rc = kdb_get_block_view(in->cli->db, &block->id, &old);
+    int rc = in->empty_db ? -ENOENT : kdb_get_block_view(in->cli->db, &block->id, &old);
 
     if (rc == 0 && same_block(&old, block)) {
         in->blocks_same++;
@@ -1727,6 +1730,11 @@ static int run(struct ingest *in, char **dirs, int count)
         return -ENOMEM;
     }
     c_parser_free(parser);
+    if (!kdb_is_remote(in->cli->db)) { /* a daemon's handle gives no counts */
+        struct kdb_stats stats;
+        kdb_get_stats(in->cli->db, &stats);
+        in->empty_db = stats.block_count == 0;
+    }
     in->trees = calloc((size_t)count, sizeof(*in->trees));
     if (!in->trees) rc = -ENOMEM;
     for (int t = 0; rc == 0 && t < count; t++) {
