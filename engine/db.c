@@ -1033,18 +1033,18 @@ int kdb_put_edge(struct kdb *db, const struct kdb_edge *edge)
     if (!(graph_holds(&db->graph, source) || is_live(db, source)) ||
         !(graph_holds(&db->graph, target) || is_live(db, target)))
         return -ENOENT;
-    rc = graph_has(&db->graph, source, edge->type, target);
-    if (rc != 0) return rc < 0 ? rc : 0;
-    rc = writable(db);
-    if (rc < 0) return rc;
-    record = memtable_alloc(db->mem, len);
-    if (!record) return -ENOMEM;
-    edge_encode(record + WAL_RECORD_HEADER_SIZE, source, edge->type, target,
-                db->env.vfs->now_ns(db->env.vfs->ctx));
-    /* The index grows first: once logged, the change must land. */
+    /* The index grows first (an edge there already is not logged again): once logged, the
+     * change must land. Whatever fails after it takes the edge back out. */
     rc = graph_add(&db->graph, source, edge->type, target);
-    if (rc < 0) return rc;
-    rc = commit(db, WAL_RECORD_PUT_EDGE, record, len, &version);
+    if (rc <= 0) return rc;
+    rc = writable(db);
+    record = rc == 0 ? memtable_alloc(db->mem, len) : NULL;
+    if (rc == 0 && !record) rc = -ENOMEM;
+    if (rc == 0) {
+        edge_encode(record + WAL_RECORD_HEADER_SIZE, source, edge->type, target,
+                    db->env.vfs->now_ns(db->env.vfs->ctx));
+        rc = commit(db, WAL_RECORD_PUT_EDGE, record, len, &version);
+    }
     if (rc < 0) {
         int undone = graph_remove(&db->graph, source, edge->type, target);
         kdb_assert(undone == 1); /* both ends were read: it cannot fail */
