@@ -31,11 +31,12 @@
  * touching memory they do not own. Only 2 MiB-aligned pointers are looked
  * up, under a lock: large blocks come and go a few times per memtable.
  *
- * Up to BIG_CACHE_BYTES of freed blocks are kept mapped, for the next
- * malloc of their size: a flushed memtable's chunks serve the next one,
- * which then takes no page faults and no pages the kernel must zero (a
- * bulk load turns its memtable over dozens of times: zeroing was 6% of
- * its CPU). calloc takes fresh, zeroed mappings as before.
+ * Up to BIG_CACHE_BYTES of freed blocks that malloc gave are kept mapped,
+ * for the next malloc of their size: a flushed memtable's chunks serve the
+ * next one, which then takes no page faults and no pages the kernel must
+ * zero (a bulk load turns its memtable over dozens of times: zeroing was
+ * 6% of its CPU). Blocks from calloc (hash tables) and realloc (arrays
+ * that grow, each size once) are unmapped when freed, as before.
  */
 #define HUGE_PAGE_SIZE  ((size_t)2 << 20)
 #define BIG_MIN         HUGE_PAGE_SIZE
@@ -47,6 +48,7 @@ struct big_block {
     void *base; /* the mapping */
     size_t len;
     size_t size; /* bytes asked for */
+    bool keep;   /* from malloc: kept mapped when freed, if there is room */
 };
 
 static pthread_mutex_t big_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -141,10 +143,10 @@ static size_t big_len(size_t size)
     return ((size + HUGE_PAGE_SIZE - 1) & ~(HUGE_PAGE_SIZE - 1)) + HUGE_PAGE_SIZE;
 }
 
-/* Zeroed memory straight from the kernel. */
-static void *big_alloc(size_t size)
+/* Zeroed memory straight from the kernel; keep: see struct big_block. */
+static void *big_alloc(size_t size, bool keep)
 {
-    struct big_block b = {.size = size};
+    struct big_block b = {.size = size, .keep = keep};
     size_t rounded;
     char *base, *p;
 
@@ -171,7 +173,7 @@ static void std_free(void *ctx, void *ptr)
 
     (void)ctx;
     if (big_find(ptr, &b, true)) {
-        if (!big_keep(&b)) (void)munmap(b.base, b.len);
+        if (!b.keep || !big_keep(&b)) (void)munmap(b.base, b.len);
     } else {
         free(ptr);
     }
@@ -185,7 +187,7 @@ static void *std_malloc(void *ctx, size_t size)
     if (size < BIG_MIN) return malloc(size);
     if (size > SIZE_MAX / 2) return NULL;
     p = big_reuse(big_len(size), size);
-    return p ? p : big_alloc(size);
+    return p ? p : big_alloc(size, true);
 }
 
 static void std_prepare(void *ctx, void *ptr, size_t size)
@@ -209,7 +211,7 @@ static void *std_calloc(void *ctx, size_t count, size_t size)
     (void)ctx;
     if (size && count > SIZE_MAX / size) return NULL;
     if (count * size == 0) return malloc(1); /* a unique pointer, as calloc(0) may not give */
-    return count * size < BIG_MIN ? calloc(count, size) : big_alloc(count * size);
+    return count * size < BIG_MIN ? calloc(count, size) : big_alloc(count * size, false);
 }
 
 static void *std_realloc(void *ctx, void *ptr, size_t size)
@@ -227,7 +229,7 @@ static void *std_realloc(void *ctx, void *ptr, size_t size)
         old = b.size;
         if (size <= old) return ptr;
     }
-    p = std_malloc(ctx, size);
+    p = size < BIG_MIN ? malloc(size) : big_alloc(size, false);
     if (!p) return NULL;
     if (ptr) {
         memcpy(p, ptr, old < size ? old : size);
