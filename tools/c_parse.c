@@ -328,13 +328,42 @@ static bool ident_char(char c)
     return ident_start(c) || (c >= '0' && c <= '9');
 }
 
-static bool is_keyword(const char *s, size_t len)
+/*
+ * C's keywords and the grammar's primitive types: never a call (in a body or
+ * a macro's) nor a typedef's name.
+ */
+static bool is_reserved(const char *s, size_t len)
 {
-    static const char *const words[] = {
-        "if",   "while",    "for",     "switch", "return",     "sizeof",   "defined",      "do",
-        "case", "_Alignof", "alignof", "typeof", "__typeof__", "_Generic", "__attribute__"};
+#define WORD(w)                                                                                    \
+    {                                                                                              \
+        w, sizeof(w) - 1                                                                           \
+    }
+    static const struct {
+        const char *word;
+        size_t len;
+    } words[] = {
+        WORD("auto"),          WORD("break"),         WORD("case"),       WORD("char"),
+        WORD("const"),         WORD("continue"),      WORD("default"),    WORD("do"),
+        WORD("double"),        WORD("else"),          WORD("enum"),       WORD("extern"),
+        WORD("float"),         WORD("for"),           WORD("goto"),       WORD("if"),
+        WORD("inline"),        WORD("int"),           WORD("long"),       WORD("register"),
+        WORD("restrict"),      WORD("return"),        WORD("short"),      WORD("signed"),
+        WORD("sizeof"),        WORD("static"),        WORD("struct"),     WORD("switch"),
+        WORD("typedef"),       WORD("union"),         WORD("unsigned"),   WORD("void"),
+        WORD("volatile"),      WORD("while"),         WORD("_Bool"),      WORD("bool"),
+        WORD("_Alignof"),      WORD("alignof"),       WORD("_Alignas"),   WORD("typeof"),
+        WORD("__typeof__"),    WORD("__typeof"),      WORD("_Generic"),   WORD("__attribute__"),
+        WORD("__attribute"),   WORD("asm"),           WORD("__asm__"),    WORD("__asm"),
+        WORD("__volatile__"),  WORD("__inline"),      WORD("__inline__"), WORD("__restrict"),
+        WORD("__restrict__"),  WORD("_Atomic"),       WORD("_Noreturn"),  WORD("_Static_assert"),
+        WORD("static_assert"), WORD("__extension__"), WORD("defined"),    WORD("size_t"),
+        WORD("ssize_t"),       WORD("int8_t"),        WORD("int16_t"),    WORD("int32_t"),
+        WORD("int64_t"),       WORD("uint8_t"),       WORD("uint16_t"),   WORD("uint32_t"),
+        WORD("uint64_t"),      WORD("intptr_t"),      WORD("uintptr_t"),  WORD("ptrdiff_t"),
+        WORD("char16_t"),      WORD("char32_t"),      WORD("NULL")};
+#undef WORD
     for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
-        if (strlen(words[i]) == len && memcmp(words[i], s, len) == 0) return true;
+        if (words[i].len == len && memcmp(words[i].word, s, len) == 0) return true;
     }
     return false;
 }
@@ -364,7 +393,7 @@ static void scan_macro_calls(struct walk *w, TSNode value)
         after = s;
         while (after < end && (*after == ' ' || *after == '\t'))
             after++;
-        if (after < end && *after == '(' && !is_keyword(name, (size_t)(s - name)))
+        if (after < end && *after == '(' && !is_reserved(name, (size_t)(s - name)))
             add_ref(w, C_REF_CALL, 0, name, (uint32_t)(s - name));
     }
 }
@@ -484,35 +513,6 @@ static bool word_is(const char *s, size_t len, const char *word)
     return strlen(word) == len && memcmp(s, word, len) == 0;
 }
 
-/* C's keywords and the grammar's primitive types: never a call or a typedef's name. */
-static bool is_reserved(const char *s, size_t len)
-{
-    static const char *const words[] = {
-        "auto",          "break",         "case",       "char",
-        "const",         "continue",      "default",    "do",
-        "double",        "else",          "enum",       "extern",
-        "float",         "for",           "goto",       "if",
-        "inline",        "int",           "long",       "register",
-        "restrict",      "return",        "short",      "signed",
-        "sizeof",        "static",        "struct",     "switch",
-        "typedef",       "union",         "unsigned",   "void",
-        "volatile",      "while",         "_Bool",      "bool",
-        "_Alignof",      "alignof",       "_Alignas",   "typeof",
-        "__typeof__",    "__typeof",      "_Generic",   "__attribute__",
-        "__attribute",   "asm",           "__asm__",    "__asm",
-        "__volatile__",  "__inline",      "__inline__", "__restrict",
-        "__restrict__",  "_Atomic",       "_Noreturn",  "_Static_assert",
-        "static_assert", "__extension__", "defined",    "size_t",
-        "ssize_t",       "int8_t",        "int16_t",    "int32_t",
-        "int64_t",       "uint8_t",       "uint16_t",   "uint32_t",
-        "uint64_t",      "intptr_t",      "uintptr_t",  "ptrdiff_t",
-        "char16_t",      "char32_t",      "NULL"};
-    for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
-        if (word_is(s, len, words[i])) return true;
-    }
-    return false;
-}
-
 /* The refs of a blanked body, text[from, to), for the symbol added last. */
 static void scan_body(struct walk *w, uint32_t from, uint32_t to)
 {
@@ -567,13 +567,10 @@ static void scan_body(struct walk *w, uint32_t from, uint32_t to)
 
 static int add_body(struct c_parser *p, uint32_t open, uint32_t close)
 {
-    if (p->body_count == p->body_capacity) {
-        size_t want = p->body_capacity ? p->body_capacity * 2 : 64;
-        struct body *more = realloc(p->bodies, want * sizeof(*more));
-        if (!more) return -ENOMEM;
-        p->bodies = more;
-        p->body_capacity = want;
-    }
+    void *items = grow(p->bodies, &p->body_capacity, p->body_count, sizeof(*p->bodies));
+
+    if (!items) return -ENOMEM;
+    p->bodies = items;
     p->bodies[p->body_count++] = (struct body){open, close};
     return 0;
 }
@@ -630,8 +627,9 @@ static int blank_bodies(struct c_parser *p, const char *text, uint32_t len)
 /* The blanked body that opens at byte open, or NULL. */
 static const struct body *blanked_body(const struct walk *w, uint32_t open)
 {
-    size_t lo = 0, hi = w->parsed == w->text ? 0 : w->p->body_count;
+    size_t lo = 0, hi = w->p->body_count;
 
+    if (w->parsed == w->text) return NULL; /* read whole: nothing blanked */
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
         if (w->p->bodies[mid].open < open)
@@ -639,9 +637,7 @@ static const struct body *blanked_body(const struct walk *w, uint32_t open)
         else
             hi = mid;
     }
-    return lo < w->p->body_count && w->parsed != w->text && w->p->bodies[lo].open == open
-               ? &w->p->bodies[lo]
-               : NULL;
+    return lo < w->p->body_count && w->p->bodies[lo].open == open ? &w->p->bodies[lo] : NULL;
 }
 
 /* ---- file scope ---- */
@@ -756,34 +752,23 @@ static void item(struct walk *w, TSNode n, int depth)
         TSNode name = declared_name(w, field(w, n, F_DECLARATOR)), body = field(w, n, F_BODY);
         const struct body *blanked =
             ts_node_is_null(body) ? NULL : blanked_body(w, ts_node_start_byte(body));
-        uint32_t end, limit = w->limit;
+        uint32_t end, node_end = ts_node_end_byte(n), limit = w->limit;
         struct c_symbol *s;
         if (ts_node_is_null(name)) return;
         s = add_symbol(w, C_FUNCTION, name, n, storage(w, n) == 's');
         if (!s) return;
-        if (blanked) { /* the signature's types from the tree, the rest read as tokens */
-            w->limit = blanked->open;
-            scan_refs(w, n);
-            w->limit = limit;
-            scan_body(w, blanked->open + 1, blanked->close);
-            if (ts_node_end_byte(n) > blanked->close + 1) { /* it read on: the rest again */
-                s->end = blanked->close + 1;
-                s->line_end = point_at(w, s->end).row + 1;
-                reparse(w, s->end, ts_node_end_byte(n));
-            }
-            return;
-        }
-        end = function_end(w, n);
-        if (end < ts_node_end_byte(n)) { /* cut short: the rest is read again */
+        /* Where it really ends: the node may read on past its body. */
+        end = blanked ? blanked->close + 1 : function_end(w, n);
+        if (end < node_end) {
             s->end = end;
             s->line_end = point_at(w, end).row + 1;
-            w->limit = end;
-            scan_refs(w, n);
-            w->limit = limit;
-            reparse(w, end, ts_node_end_byte(n));
-            return;
         }
+        /* The tree's refs up to the end, or up to a blanked body, which is read as tokens. */
+        w->limit = blanked ? blanked->open : end;
         scan_refs(w, n);
+        w->limit = limit;
+        if (blanked) scan_body(w, blanked->open + 1, blanked->close);
+        if (end < node_end) reparse(w, end, node_end); /* what it read on is read again */
     } else if (is(w, n, S_DECLARATION)) {
         cls = storage(w, n);
         add_specifier(w, field(w, n, F_TYPE), n);
