@@ -505,7 +505,7 @@ static int edges_from_tables(struct kdb *db, struct graph *g)
 {
     for (size_t i = db->lsm.table_count; i-- > 0;) {
         struct table *t = db->lsm.tables[i];
-        int rc = table_check_all(t, &db->env);
+        int rc = table_check_all(t, &db->env, false);
         if (rc < 0) return rc;
         for (uint64_t e = t->block_count; e < t->count; e++) {
             struct table_record r;
@@ -1465,7 +1465,7 @@ int kdb_scan_blocks(struct kdb *db, kdb_block_fn fn, void *fn_ctx)
         src[n++].refs = refs[i];
     }
     for (size_t i = 0; rc == 0 && i < db->lsm.table_count; i++) {
-        rc = table_check_all(db->lsm.tables[i], &db->env); /* a scan reads every entry */
+        rc = table_check_all(db->lsm.tables[i], &db->env, false); /* a scan reads every entry */
         src[n].table = db->lsm.tables[i];
         src[n++].count = db->lsm.tables[i]->block_count;
     }
@@ -1530,7 +1530,7 @@ int kdb_check(struct kdb *db, uint64_t *records_out)
     if (rc < 0) return rc;
     for (size_t i = 0; i < db->lsm.table_count; i++) {
         const struct table *t = db->lsm.tables[i];
-        rc = table_check_all(t, &db->env);
+        rc = table_check_all(t, &db->env, false);
         if (rc < 0) return rc;
         for (uint64_t e = 0; e < t->count; e++) {
             struct table_record r;

@@ -21,6 +21,8 @@
                   fsync is short */
 /* Index entries held in memory; beyond, they go to a spill file until finish. */
 #define TABLE_INDEX_HELD ((size_t)(1u << 20) / TABLE_INDEX_ENTRY_SIZE)
+#define TABLE_PAGE_SIZE  4096u  /* of memory: mapped pages are given back in these */
+#define TABLE_CHECK_STEP 65536u /* index entries table_check_all() checks at a time (2 MiB) */
 
 int table_path(char *path, size_t size, const char *dir, uint64_t number, const char *suffix)
 {
@@ -820,48 +822,74 @@ static int check_footer(struct table *t, const struct env *env)
     return 0;
 }
 
-/*
- * The index is sorted, its records tile the data, and the radix table agrees:
- * at open for versions 1 and 2 (which also learns the counts), on the first
- * table_check_all() for version 3, after every page's checksum (whose counts,
- * from the sums' head, must agree).
- */
-static int check_structure(const struct table *t, const struct env *env, uint64_t *block_count,
-                           uint64_t *tombstones)
-{
-    uint64_t buckets = UINT64_C(1) << t->radix_bits;
-    uint64_t prev_end = TABLE_HEADER_SIZE;
+/* How far check_order() has gone through the index, and what it has counted. */
+struct order_check {
+    uint64_t next;        /* the next entry to check */
+    uint64_t prev_end;    /* where the record of entry next must start */
+    uint64_t block_count; /* the first edge's entry; count while none is seen */
+    uint64_t tombstones;
+};
 
-    *block_count = t->count;
-    *tombstones = 0;
-    for (uint64_t i = 0; i < t->count; i++) {
+/* Checks that entries [o->next, to) are sorted and that their records tile the data. */
+static int check_order(const struct table *t, const struct env *env, struct order_check *o,
+                       uint64_t to)
+{
+    for (uint64_t i = o->next; i < to; i++) {
         uint64_t off = entry_offset(t, i);
         bool edge = table_is_edge(t, i);
         if (edge && t->version < 2)
             return damaged(env, t, "an edge in a version 1 table", -KDB_ECORRUPT);
-        if (edge && *block_count == t->count) *block_count = i; /* the first edge */
+        if (edge && o->block_count == t->count) o->block_count = i; /* the first edge */
         if (i && edge == table_is_edge(t, i - 1) &&
             memcmp(entry_at(t, i - 1), entry_at(t, i), 16) >= 0)
             return damaged(env, t, "index out of order", -KDB_ECORRUPT);
-        if (off != prev_end || (!edge && *block_count != t->count))
+        if (off != o->prev_end || (!edge && o->block_count != t->count))
             return damaged(env, t, "index out of order", -KDB_ECORRUPT);
-        prev_end = i + 1 < t->count ? entry_offset(t, i + 1) : t->data_end;
-        if (prev_end < off + TABLE_RECORD_HEADER_SIZE || prev_end % TABLE_RECORD_ALIGN)
+        o->prev_end = i + 1 < t->count ? entry_offset(t, i + 1) : t->data_end;
+        if (o->prev_end < off + TABLE_RECORD_HEADER_SIZE || o->prev_end % TABLE_RECORD_ALIGN)
             return damaged(env, t, "index out of order", -KDB_ECORRUPT);
-        if (table_is_tombstone(t, i)) ++*tombstones;
+        if (table_is_tombstone(t, i)) o->tombstones++;
     }
-    if (prev_end != t->data_end)
+    o->next = to;
+    return 0;
+}
+
+/* After check_order() of every entry: the data is covered, and the radix table agrees. */
+static int check_order_end(const struct table *t, const struct env *env,
+                           const struct order_check *o)
+{
+    uint64_t buckets = UINT64_C(1) << t->radix_bits;
+
+    if (o->prev_end != t->data_end)
         return damaged(env, t, "index does not cover the data", -KDB_ECORRUPT);
     for (uint64_t b = 0; b <= buckets; b++) {
         uint64_t start = get_le32(t->radix + b * 4);
-        uint64_t end = b < buckets ? get_le32(t->radix + b * 4 + 4) : *block_count;
-        if (start > end || end > *block_count || (b == buckets && start != *block_count))
+        uint64_t end = b < buckets ? get_le32(t->radix + b * 4 + 4) : o->block_count;
+        if (start > end || end > o->block_count || (b == buckets && start != o->block_count))
             return damaged(env, t, "radix table out of order", -KDB_ECORRUPT);
         if (b < buckets && start < end &&
             table_bucket(table_id_prefix(entry_at(t, start)), t->radix_bits) != b)
             return damaged(env, t, "radix table points at the wrong ids", -KDB_ECORRUPT);
     }
     return 0;
+}
+
+/*
+ * The index is sorted, its records tile the data, and the radix table agrees:
+ * at open for versions 1 and 2 (which also learns the counts), on the first
+ * table_check_all() for version 3, as every page's checksum is (whose counts,
+ * from the sums' head, must agree).
+ */
+static int check_structure(const struct table *t, const struct env *env, uint64_t *block_count,
+                           uint64_t *tombstones)
+{
+    struct order_check o = {.prev_end = TABLE_HEADER_SIZE, .block_count = t->count};
+    int rc = check_order(t, env, &o, t->count);
+
+    if (rc == 0) rc = check_order_end(t, env, &o);
+    *block_count = o.block_count;
+    *tombstones = o.tombstones;
+    return rc;
 }
 
 int table_open(struct table *t, const struct env *env, const char *dir, uint64_t number)
@@ -893,16 +921,39 @@ int table_open(struct table *t, const struct env *env, const char *dir, uint64_t
     return rc;
 }
 
-int table_check_all(const struct table *t, const struct env *env)
+/* Gives back t's pages from *released up to upto (offsets in its map, rounded in to pages). */
+static void give_back(const struct table *t, const struct env *env, uint64_t *released,
+                      uint64_t upto)
 {
-    uint64_t block_count, tombstones;
-    int rc;
+    upto = upto / TABLE_PAGE_SIZE * TABLE_PAGE_SIZE;
+    if (upto > *released) {
+        env->vfs->release(env->vfs->ctx, t->map + *released, upto - *released);
+        *released = upto;
+    }
+}
+
+int table_check_all(const struct table *t, const struct env *env, bool release)
+{
+    struct order_check o = {.prev_end = TABLE_HEADER_SIZE, .block_count = t->count};
+    uint64_t index_at = (uint64_t)(t->index - t->map);
+    uint64_t released = (index_at + TABLE_PAGE_SIZE - 1) / TABLE_PAGE_SIZE * TABLE_PAGE_SIZE;
+    int rc = 0;
 
     if (atomic_load(&t->all_ok)) return 0;
-    rc = check_bytes(t, env, 0, t->meta_size);
-    if (rc == 0) rc = check_structure(t, env, &block_count, &tombstones);
-    if (rc == 0 && (block_count != t->block_count || tombstones != t->tombstones))
+    release = release && env->vfs->release;
+    /* A window of entries at a time: its pages checked (and the next entry's, whose offset
+     * ends the window's last record), then its order; then given back, if asked. */
+    while (rc == 0 && o.next < t->count) {
+        uint64_t to = t->count - o.next > TABLE_CHECK_STEP ? o.next + TABLE_CHECK_STEP : t->count;
+        rc = check_entries(t, env, o.next, to);
+        if (rc == 0) rc = check_order(t, env, &o, to);
+        if (rc == 0 && release) give_back(t, env, &released, index_at + to * TABLE_INDEX_ENTRY_SIZE);
+    }
+    if (rc == 0) rc = check_bytes(t, env, t->count * TABLE_INDEX_ENTRY_SIZE, t->meta_size);
+    if (rc == 0) rc = check_order_end(t, env, &o);
+    if (rc == 0 && (o.block_count != t->block_count || o.tombstones != t->tombstones))
         rc = damaged(env, t, "the index's counts differ from its head's", -KDB_ECORRUPT);
+    if (rc == 0 && release) give_back(t, env, &released, index_at + t->meta_size);
     if (rc == 0) atomic_store((_Atomic bool *)&t->all_ok, true);
     return rc;
 }

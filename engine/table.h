@@ -198,10 +198,12 @@ int64_t table_find_edge(const struct table *t, const struct env *env, const uint
  * Checks every page of the index and filters and the structure across them
  * (order, records tiling the data, the radix table), once per handle: the
  * readers that go through every entry (scans, compaction, check) call it
- * first. Version 1 and 2 tables were checked so at open. Returns -EBADMSG or
- * -EUCLEAN, logged.
+ * first. Version 1 and 2 tables were checked so at open. With release, the
+ * pages are given back to the VFS as they are checked (a compaction reads
+ * them again in order; a large table's index is hundreds of MiB). Returns
+ * -EBADMSG or -EUCLEAN, logged.
  */
-KDB_MUST_USE int table_check_all(const struct table *t, const struct env *env);
+KDB_MUST_USE int table_check_all(const struct table *t, const struct env *env, bool release);
 
 /* Whether index entry i is a tombstone, an edge, and its id (an edge's key); after
  * table_check_all(), or a table_find() or table_read() that reached entry i. */

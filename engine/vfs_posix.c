@@ -131,6 +131,9 @@ static int posix_file_size(void *ctx, int fd, uint64_t *size_out)
  */
 #define POSIX_HUGE_PAGE ((size_t)2 << 20)
 
+/* The context of kdb_vfs_posix_small_pages(): its address is the mark. */
+static const char small_pages;
+
 static int posix_map(void *ctx, int fd, uint64_t size, const void **addr_out)
 {
     size_t len = (size_t)size, span;
@@ -140,7 +143,7 @@ static int posix_map(void *ctx, int fd, uint64_t size, const void **addr_out)
     (void)ctx;
     *addr_out = NULL;
     if (size == 0 || size > SIZE_MAX - POSIX_HUGE_PAGE) return -EINVAL;
-    if (len < POSIX_HUGE_PAGE) {
+    if (len < POSIX_HUGE_PAGE || ctx == &small_pages) {
         addr = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
         if (addr == MAP_FAILED) return -errno;
         *addr_out = addr;
@@ -277,30 +280,26 @@ static int posix_random(void *ctx, void *buf, size_t len)
     return 0;
 }
 
-static const struct kdb_vfs posix_vfs = {
-    .ctx = NULL,
-    .open = posix_open,
-    .close = posix_close,
-    .pread = posix_pread,
-    .pwrite = posix_pwrite,
-    .fsync = posix_fsync,
-    .writeback = posix_writeback,
-    .truncate = posix_truncate,
-    .file_size = posix_file_size,
-    .map = posix_map,
-    .unmap = posix_unmap,
-    .rename = posix_rename,
-    .unlink = posix_unlink,
-    .mkdir = posix_mkdir,
-    .sync_dir = posix_sync_dir,
-    .list_dir = posix_list_dir,
-    .lock = posix_lock,
-    .now_ns = posix_now_ns,
-    .random = posix_random,
-    .release = posix_release,
-};
+#define POSIX_FUNCTIONS                                                                            \
+    .open = posix_open, .close = posix_close, .pread = posix_pread, .pwrite = posix_pwrite,        \
+    .fsync = posix_fsync, .writeback = posix_writeback, .truncate = posix_truncate,                \
+    .file_size = posix_file_size, .map = posix_map, .unmap = posix_unmap,                          \
+    .rename = posix_rename, .unlink = posix_unlink, .mkdir = posix_mkdir,                          \
+    .sync_dir = posix_sync_dir, .list_dir = posix_list_dir, .lock = posix_lock,                    \
+    .now_ns = posix_now_ns, .random = posix_random, .release = posix_release
+
+static const struct kdb_vfs posix_vfs = {.ctx = NULL, POSIX_FUNCTIONS};
+
+/* The context is never written through: its address is only compared. */
+static const struct kdb_vfs posix_small_pages_vfs = {.ctx = (void *)&small_pages,
+                                                     POSIX_FUNCTIONS};
 
 const struct kdb_vfs *kdb_vfs_posix(void)
 {
     return &posix_vfs;
+}
+
+const struct kdb_vfs *kdb_vfs_posix_small_pages(void)
+{
+    return &posix_small_pages_vfs;
 }

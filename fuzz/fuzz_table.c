@@ -30,7 +30,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             (void)table_read(&t, &env, i, &r);
         }
         /* ...then as a scan or a compaction does. */
-        if (table_check_all(&t, &env) == 0) {
+        if (table_check_all(&t, &env, false) == 0) {
             for (uint64_t i = 0; i < t.count; i++) {
                 struct table_record r;
                 (void)table_read_checked(&t, &env, i, &r);

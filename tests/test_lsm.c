@@ -211,9 +211,34 @@ static struct kdb_id wide_id(unsigned index)
     return id;
 }
 
+/* The mappings made, and the bytes given back in the last 30% of each (where a table's index is). */
+static struct mapping {
+    const uint8_t *addr;
+    uint64_t size;
+} mappings[64];
+static size_t mapping_count;
+static uint64_t released_at_end;
+
+static int record_map(void *ctx, int fd, uint64_t size, const void **addr_out)
+{
+    int rc = kdb_vfs_posix()->map(ctx, fd, size, addr_out);
+
+    if (rc == 0 && mapping_count < sizeof(mappings) / sizeof(mappings[0]))
+        mappings[mapping_count++] = (struct mapping){*addr_out, size};
+    return rc;
+}
+
 static void count_release(void *ctx, const void *addr, uint64_t size)
 {
+    const uint8_t *from = addr, *to = from + size;
+
     released_bytes += size;
+    for (size_t i = 0; i < mapping_count; i++) {
+        const uint8_t *end = mappings[i].addr + mappings[i].size;
+        const uint8_t *tail = end - mappings[i].size * 3 / 10;
+        if (from >= end || to <= mappings[i].addr) continue;
+        if (to > tail) released_at_end += (uint64_t)(to - (from > tail ? from : tail));
+    }
     kdb_vfs_posix()->release(ctx, addr, size);
 }
 
@@ -266,6 +291,133 @@ static void test_lsm_compaction_gives_back_what_it_read(void **state)
             assert_int_equal(((const uint8_t *)view.content)[b], test_content_byte(i, b));
     }
     assert_int_equal(kdb_close(db), 0);
+    assert_int_equal(test_sh(out, sizeof(out), "rm -rf %s", dir), 0);
+}
+
+/*
+ * Tables of small blocks have an index as large as their records, at their
+ * end: a compaction gives back its pages too, and every block reads back.
+ */
+static void test_lsm_compaction_gives_back_the_index_it_read(void **state)
+{
+    struct kdb_vfs vfs = *kdb_vfs_posix();
+    struct kdb_options options;
+    struct kdb_stats stats;
+    struct kdb *db;
+    char dir[] = "/tmp/kausal-lsm-index.XXXXXX", path[64], out[256];
+    const unsigned per_table = 60000, tables = 3;
+
+    (void)state;
+    vfs.map = record_map;
+    vfs.release = count_release;
+    mapping_count = 0;
+    released_at_end = 0;
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/db", dir);
+    test_options(&options, &vfs);
+    options.flags |= KDB_OPEN_FOREGROUND | KDB_OPEN_CREATE;
+    assert_int_equal(kdb_open(path, &options, &db), 0);
+    for (unsigned t = 0; t < tables; t++) {
+        for (unsigned i = t; i < per_table * tables; i += tables) {
+            struct kdb_block block = {.id = wide_id(i), .content = &i, .content_len = sizeof(i)};
+            assert_int_equal(kdb_put_block(db, &block, NULL), 0);
+        }
+        assert_int_equal(kdb_flush(db), 0);
+    }
+    assert_int_equal(kdb_compact(db), 0);
+    kdb_get_stats(db, &stats);
+    assert_int_equal(stats.table_count, 1);
+    /* Each input's index is about 1.9 MB (32 bytes an entry). */
+    assert_true(released_at_end >= 3 * (1u << 20));
+    for (unsigned i = 0; i < per_table * tables; i++) {
+        struct kdb_id id = wide_id(i);
+        struct kdb_block view;
+        assert_int_equal(kdb_get_block_view(db, &id, &view), 0);
+        assert_int_equal(view.content_len, sizeof(i));
+        assert_memory_equal(view.content, &i, sizeof(i));
+    }
+    assert_int_equal(kdb_close(db), 0);
+    assert_int_equal(test_sh(out, sizeof(out), "rm -rf %s", dir), 0);
+}
+
+/* The VmFlags line of the mapping of the file whose path ends in suffix, in this process. */
+static bool mapping_flags(const char *suffix, char *flags, size_t size)
+{
+    FILE *f = fopen("/proc/self/smaps", "r");
+    char line[4096];
+    bool in_it = false, found = false;
+
+    assert_non_null(f);
+    while (!found && fgets(line, sizeof(line), f)) {
+        size_t len = strcspn(line, "\n");
+        line[len] = '\0';
+        if (strchr(line, '-') && strchr(line, ' ') && strchr(line, '-') < strchr(line, ' '))
+            in_it = len >= strlen(suffix) && strcmp(line + len - strlen(suffix), suffix) == 0;
+        else if (in_it && strncmp(line, "VmFlags:", 8) == 0) {
+            size_t n = strlen(line + 8) < size - 1 ? strlen(line + 8) : size - 1;
+            memcpy(flags, line + 8, n);
+            flags[n] = '\0';
+            found = true;
+        }
+    }
+    fclose(f);
+    return found;
+}
+
+/* Whether the kernel takes MADV_HUGEPAGE advice (transparent huge pages, not "never"). */
+static bool huge_pages_offered(void)
+{
+    FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+    char mode[128] = "";
+    bool offered;
+
+    if (!f) return false;
+    offered = fgets(mode, sizeof(mode), f) && !strstr(mode, "[never]");
+    fclose(f);
+    return offered;
+}
+
+/*
+ * The POSIX VFS offers a large table's mapping to huge pages ("hg"); the
+ * small-pages one does not (each read would make 2 MiB of it resident), and
+ * reads the same blocks.
+ */
+static void test_lsm_small_pages_vfs_maps_tables_without_huge_pages(void **state)
+{
+    char dir[] = "/tmp/kausal-lsm-pages.XXXXXX", path[64], out[256], flags[256];
+    uint8_t content[1000];
+    const unsigned n = 4000; /* about 4 MiB: over a huge page */
+
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/db", dir);
+    for (int small = 0; small < 2; small++) {
+        struct kdb_options options;
+        struct kdb *db;
+        test_options(&options, small ? kdb_vfs_posix_small_pages() : kdb_vfs_posix());
+        options.flags |= KDB_OPEN_FOREGROUND | KDB_OPEN_CREATE;
+        assert_int_equal(kdb_open(path, &options, &db), 0);
+        for (unsigned i = 0; !small && i < n; i++) {
+            struct kdb_block block = {
+                .id = wide_id(i), .content = content, .content_len = sizeof(content)};
+            memset(content, (int)(i & 0xff), sizeof(content));
+            assert_int_equal(kdb_put_block(db, &block, NULL), 0);
+        }
+        if (!small) assert_int_equal(kdb_flush(db), 0);
+        for (unsigned i = 0; i < n; i++) {
+            struct kdb_id id = wide_id(i);
+            struct kdb_block view;
+            assert_int_equal(kdb_get_block_view(db, &id, &view), 0);
+            assert_int_equal(view.content_len, sizeof(content));
+            assert_int_equal(((const uint8_t *)view.content)[0], i & 0xff);
+        }
+        assert_true(mapping_flags(".sst", flags, sizeof(flags)));
+        if (small)
+            assert_null(strstr(flags, " hg"));
+        else if (huge_pages_offered())
+            assert_non_null(strstr(flags, " hg"));
+        assert_int_equal(kdb_close(db), 0);
+    }
     assert_int_equal(test_sh(out, sizeof(out), "rm -rf %s", dir), 0);
 }
 
@@ -915,6 +1067,8 @@ int main(void)
         cmocka_unit_test(test_lsm_delete_shadows_older_tables_and_stays_deleted),
         cmocka_unit_test(test_lsm_compacting_only_tombstones_leaves_nothing),
         cmocka_unit_test(test_lsm_compaction_gives_back_what_it_read),
+        cmocka_unit_test(test_lsm_compaction_gives_back_the_index_it_read),
+        cmocka_unit_test(test_lsm_small_pages_vfs_maps_tables_without_huge_pages),
         cmocka_unit_test(test_lsm_memtables_on_reused_memory_keep_every_block),
         cmocka_unit_test(test_lsm_random_run_matches_model),
         cmocka_unit_test(test_lsm_random_run_matches_model_in_foreground),

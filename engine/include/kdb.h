@@ -146,6 +146,16 @@ struct kdb_vfs {
 /* The VFS over the real file system. Never NULL; the table is static. */
 const struct kdb_vfs *kdb_vfs_posix(void);
 
+/*
+ * The same, but files are mapped with small pages only. kdb_vfs_posix()
+ * maps large files so that the kernel may map each 2 MiB of the page cache
+ * with one entry, which spares random reads TLB misses, but then each read
+ * of a table makes 2 MiB of it resident in the process. A process that
+ * writes in bulk and only probes its tables (an ingest) keeps its memory
+ * down with this one.
+ */
+const struct kdb_vfs *kdb_vfs_posix_small_pages(void);
+
 /* ---- Options ---- */
 
 /*
