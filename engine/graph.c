@@ -4,6 +4,7 @@
  */
 #include "graph.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <string.h>
 
@@ -12,7 +13,9 @@
 #include "graph_file.h"
 #include "kassert.h"
 
-#define GRAPH_SLOTS_MIN 64 /* hash slots at first; kept at most half full */
+static_assert(sizeof(struct graph_node) == 48, "a node is its id and two lists");
+
+#define GRAPH_SLOTS_MIN 64 /* hash slots at first */
 #define GRAPH_LIST_MIN  4  /* entries of a list's own memory at first */
 
 static const char *const type_names[KDB_EDGE_TYPE_MAX + 1] = {
@@ -47,45 +50,74 @@ int kdb_edge_type_from_name(const char *name, size_t len, unsigned *type)
 
 /* ---- the id -> node hash table ---- */
 
-static size_t slot_of(const struct graph *g, const uint8_t id[KDB_ID_SIZE])
+/*
+ * A slot is 0 (empty), or node + 1 in its low GRAPH_NODE_BITS bits with a
+ * tag of the id's hash in the bits above: a probe passes another id's slot
+ * without reading its node (a cache miss) but one time in sixteen. So the
+ * table can be three quarters full: 5.3 to 10.7 bytes a node, where half
+ * full took 8 to 16 (a bulk load makes millions of nodes).
+ */
+#define SLOT_NODE_MASK ((UINT32_C(1) << GRAPH_NODE_BITS) - 1)
+
+static_assert(GRAPH_NODE_MAX <= SLOT_NODE_MASK, "node + 1 fits below the tag");
+
+static uint64_t id_hash(const struct graph *g, const uint8_t id[KDB_ID_SIZE])
 {
-    return (size_t)hash_id_seeded(id, g->seed) & g->slot_mask;
+    return hash_id_seeded(id, g->seed);
+}
+
+/* The tag of a hash: its top bits (the slot is taken from the low ones), in place. */
+static uint32_t slot_tag(uint64_t h)
+{
+    return (uint32_t)(h >> (64 - (32 - GRAPH_NODE_BITS))) << GRAPH_NODE_BITS;
+}
+
+static uint32_t slot_node(uint32_t slot)
+{
+    return (slot & SLOT_NODE_MASK) - 1;
 }
 
 /* The node of id in memory, or GRAPH_NONE. */
 static uint32_t mem_find(const struct graph *g, const uint8_t id[KDB_ID_SIZE])
 {
+    uint64_t h;
+    uint32_t tag;
+
     if (!g->slots) return GRAPH_NONE;
-    for (size_t i = slot_of(g, id);; i = (i + 1) & g->slot_mask) {
+    h = id_hash(g, id);
+    tag = slot_tag(h);
+    for (size_t i = (size_t)h & g->slot_mask;; i = (i + 1) & g->slot_mask) {
         uint32_t s = g->slots[i];
         if (s == 0) return GRAPH_NONE;
-        if (memcmp(g->nodes[s - 1].id, id, KDB_ID_SIZE) == 0) return s - 1;
+        if ((s & ~SLOT_NODE_MASK) == tag && memcmp(g->nodes[slot_node(s)].id, id, KDB_ID_SIZE) == 0)
+            return slot_node(s);
     }
 }
 
 static void slot_insert(uint32_t *slots, size_t mask, const struct graph *g, uint32_t node)
 {
-    size_t i = (size_t)hash_id_seeded(g->nodes[node].id, g->seed) & mask;
+    uint64_t h = id_hash(g, g->nodes[node].id);
+    size_t i = (size_t)h & mask;
 
     while (slots[i])
         i = (i + 1) & mask;
-    slots[i] = node + 1;
+    slots[i] = (node + 1) | slot_tag(h);
 }
 
-/* Keeps the table at most half full. */
+/* Keeps the table at most three quarters full. */
 static int slots_reserve(struct graph *g)
 {
     size_t count = g->slots ? g->slot_mask + 1 : 0;
     size_t want = count ? count : GRAPH_SLOTS_MIN;
     uint32_t *slots;
 
-    while ((uint64_t)(g->live_nodes + 1) * 2 > want)
+    while ((uint64_t)(g->live_nodes + 1) * 4 > (uint64_t)want * 3)
         want *= 2;
     if (want == count) return 0;
     slots = env_calloc(g->env, want, sizeof(*slots));
     if (!slots) return -ENOMEM;
     for (size_t i = 0; i < count; i++) {
-        if (g->slots[i]) slot_insert(slots, want - 1, g, g->slots[i] - 1);
+        if (g->slots[i]) slot_insert(slots, want - 1, g, slot_node(g->slots[i]));
     }
     env_free(g->env, g->slots);
     g->slots = slots;
@@ -97,12 +129,12 @@ static int slots_reserve(struct graph *g)
 static void slot_delete(struct graph *g, uint32_t node)
 {
     size_t mask = g->slot_mask;
-    size_t hole = slot_of(g, g->nodes[node].id);
+    size_t hole = (size_t)id_hash(g, g->nodes[node].id) & mask;
 
-    while (g->slots[hole] != node + 1)
+    while (slot_node(g->slots[hole]) != node)
         hole = (hole + 1) & mask;
     for (size_t i = (hole + 1) & mask; g->slots[i]; i = (i + 1) & mask) {
-        size_t home = slot_of(g, g->nodes[g->slots[i] - 1].id);
+        size_t home = (size_t)id_hash(g, g->nodes[slot_node(g->slots[i])].id) & mask;
         /* The entry at i may move to hole unless its home lies in (hole, i]. */
         if (((i - home) & mask) >= ((i - hole) & mask)) {
             g->slots[hole] = g->slots[i];
@@ -127,13 +159,21 @@ static int nodes_reserve(struct graph *g)
     nodes = env_realloc(g->env, g->nodes, (size_t)capacity * sizeof(*nodes));
     if (!nodes) return -ENOMEM;
     g->nodes = nodes;
-    marks = env_realloc(g->env, g->marks, (size_t)capacity * sizeof(*marks));
-    if (!marks) return -ENOMEM;
-    memset(marks + g->node_capacity, 0, (size_t)(capacity - g->node_capacity) * sizeof(*marks));
-    g->marks = marks;
+    if (g->marks) { /* once a traversal has made them */
+        marks = env_realloc(g->env, g->marks, (size_t)capacity * sizeof(*marks));
+        if (!marks) return -ENOMEM;
+        memset(marks + g->node_capacity, 0,
+               (size_t)(capacity - g->node_capacity) * sizeof(*marks));
+        g->marks = marks;
+    }
     free_nodes = env_realloc(g->env, g->free_nodes, (size_t)capacity * sizeof(*free_nodes));
     if (!free_nodes) return -ENOMEM;
     g->free_nodes = free_nodes;
+    if (g->base) {
+        uint32_t *in_base = env_realloc(g->env, g->in_base, (size_t)capacity * sizeof(*in_base));
+        if (!in_base) return -ENOMEM;
+        g->in_base = in_base;
+    }
     g->node_capacity = capacity;
     return 0;
 }
@@ -149,7 +189,7 @@ static uint32_t node_new(struct graph *g, const uint8_t id[KDB_ID_SIZE], int *rc
     node = g->free_count ? g->free_nodes[--g->free_count] : g->node_count++;
     memset(&g->nodes[node], 0, sizeof(g->nodes[node]));
     memcpy(g->nodes[node].id, id, KDB_ID_SIZE);
-    g->nodes[node].base = GRAPH_NONE;
+    if (g->in_base) g->in_base[node] = GRAPH_NONE;
     slot_insert(g->slots, g->slot_mask, g, node);
     g->live_nodes++;
     return node;
@@ -171,8 +211,7 @@ static uint32_t node_from_base(struct graph *g, uint32_t number, int *rc)
     if (*rc < 0) return GRAPH_NONE;
     node = node_new(g, b.id, rc);
     if (node == GRAPH_NONE) return node;
-    g->nodes[node].base = number;
-    g->nodes[node].pending = true;
+    g->in_base[node] = number | GRAPH_PENDING;
     g->from_base[number] = node + 1;
     return node;
 }
@@ -201,6 +240,13 @@ static void list_free(const struct graph *g, struct graph_list *list)
 {
     if (list->capacity) env_free(g->env, list->at.heap);
 }
+
+/* Whether node's lists are still only in the base. */
+static bool node_pending(const struct graph *g, uint32_t node)
+{
+    return g->in_base && g->in_base[node] != GRAPH_NONE && (g->in_base[node] & GRAPH_PENDING);
+}
+
 /* Reads a pending node's lists from the base: 0, or an error with the node still pending. */
 static int node_load(struct graph *g, uint32_t node)
 {
@@ -208,9 +254,9 @@ static int node_load(struct graph *g, uint32_t node)
     struct graph_list lists[2];
     int rc;
 
-    if (!g->nodes[node].pending) return 0;
+    if (!node_pending(g, node)) return 0;
     memset(lists, 0, sizeof(lists));
-    rc = graph_base_node(g->base, g->nodes[node].base, &b);
+    rc = graph_base_node(g->base, g->in_base[node] & ~GRAPH_PENDING, &b);
     if (rc < 0) return rc;
     for (int pass = 0; pass < 2; pass++) {
         uint32_t count = pass ? b.in_count : b.out_count;
@@ -238,7 +284,7 @@ static int node_load(struct graph *g, uint32_t node)
     }
     g->nodes[node].out = lists[0];
     g->nodes[node].in = lists[1];
-    g->nodes[node].pending = false;
+    g->in_base[node] &= ~GRAPH_PENDING;
     g->list_bytes += ((uint64_t)lists[0].capacity + lists[1].capacity) * sizeof(uint32_t);
     return 0;
 }
@@ -261,9 +307,10 @@ static void node_drop_if_empty(struct graph *g, uint32_t node)
 
     /* Not if it is gone already (a neighbour may be seen more than once), nor if its
      * lists are still in the base. */
-    if (n->pending || n->out.count || n->in.count || mem_find(g, n->id) != node) return;
+    if (node_pending(g, node) || n->out.count || n->in.count || mem_find(g, n->id) != node) return;
     slot_delete(g, node);
-    if (n->base != GRAPH_NONE) g->from_base[n->base] = GRAPH_GONE;
+    if (g->in_base && g->in_base[node] != GRAPH_NONE)
+        g->from_base[g->in_base[node] & ~GRAPH_PENDING] = GRAPH_GONE;
     g->list_bytes -= ((uint64_t)n->out.capacity + n->in.capacity) * sizeof(uint32_t);
     list_free(g, &n->out);
     list_free(g, &n->in);
@@ -342,6 +389,15 @@ int graph_attach(struct graph *g, struct graph_base *base)
         graph_base_close(base);
         return -ENOMEM;
     }
+    if (g->node_capacity) {
+        g->in_base = env_malloc(g->env, (size_t)g->node_capacity * sizeof(*g->in_base));
+        if (!g->in_base) {
+            env_free(g->env, g->from_base);
+            g->from_base = NULL;
+            graph_base_close(base);
+            return -ENOMEM;
+        }
+    }
     g->base = base;
     g->edge_count = base->edge_count;
     return 0;
@@ -358,6 +414,7 @@ void graph_release(struct graph *g)
     env_free(g->env, g->free_nodes);
     env_free(g->env, g->slots);
     env_free(g->env, g->from_base);
+    env_free(g->env, g->in_base);
     graph_base_close(g->base);
     memset(g, 0, sizeof(*g));
 }
@@ -394,7 +451,7 @@ static int edge_find(struct graph *g, const uint8_t source[KDB_ID_SIZE], unsigne
      * too, the shorter of the two lists will do. */
     *t = mem_find(g, target);
     if (*t == GRAPH_NONE) return 0;
-    if (!g->nodes[*t].pending) return edge_listed(g, *s, *t, type);
+    if (!node_pending(g, *t)) return edge_listed(g, *s, *t, type);
     return list_find(&g->nodes[*s].out, graph_entry(*t, type)) >= 0;
 }
 
@@ -481,18 +538,18 @@ uint64_t graph_remove_node(struct graph *g, const uint8_t id[KDB_ID_SIZE])
         return 0;
     }
     n = &g->nodes[node];
-    kdb_assert(!n->pending);
+    kdb_assert(!node_pending(g, node));
     /* Each neighbour loses its entries for node; then node's own lists go. */
     for (uint32_t i = 0; i < n->out.count; i++) {
         uint32_t other = graph_entry_node(graph_list_get(&n->out, i));
-        kdb_assert(!g->nodes[other].pending); /* graph_node(neighbours_too) read it */
+        kdb_assert(!node_pending(g, other)); /* graph_node(neighbours_too) read it */
         if (other != node)
             list_remove(&g->nodes[other].in,
                         graph_entry(node, graph_entry_type(graph_list_get(&n->out, i))));
     }
     for (uint32_t i = 0; i < n->in.count; i++) {
         uint32_t other = graph_entry_node(graph_list_get(&n->in, i));
-        kdb_assert(!g->nodes[other].pending);
+        kdb_assert(!node_pending(g, other));
         if (other != node)
             list_remove(&g->nodes[other].out,
                         graph_entry(node, graph_entry_type(graph_list_get(&n->in, i))));
@@ -535,13 +592,23 @@ void graph_visits_release(const struct graph *g, struct graph_visits *visits)
     memset(visits, 0, sizeof(*visits));
 }
 
-/* A fresh epoch for the marks: every node reads as not yet reached. */
-static void next_epoch(struct graph *g)
+/*
+ * A fresh epoch for the marks: every node reads as not yet reached. The
+ * marks are made at the first traversal, so that an index that is only
+ * written (a bulk load) never has them. Returns 0 or -ENOMEM.
+ */
+static int next_epoch(struct graph *g)
 {
+    if (!g->marks) {
+        g->marks = env_calloc(g->env, g->node_capacity, sizeof(*g->marks));
+        if (!g->marks) return -ENOMEM;
+        g->epoch = 0;
+    }
     if (++g->epoch == 0) {
         memset(g->marks, 0, (size_t)g->node_capacity * sizeof(*g->marks));
         g->epoch = 1;
     }
+    return 0;
 }
 
 /*
@@ -592,7 +659,8 @@ int graph_traverse(struct graph *g, uint32_t start, unsigned direction, uint32_t
 
     kdb_assert(start < g->node_count);
     visits->count = 0;
-    next_epoch(g);
+    rc = next_epoch(g);
+    if (rc < 0) return rc;
     g->marks[start] = g->epoch;
     rc = visits_push(g, visits, (struct graph_visit){.node = start, .parent = GRAPH_NONE});
     if (rc == 0 && limit != 1)
@@ -608,7 +676,8 @@ int graph_path(struct graph *g, uint32_t start, uint32_t goal, unsigned directio
 
     kdb_assert(start < g->node_count && goal < g->node_count);
     visits->count = 0;
-    next_epoch(g);
+    rc = next_epoch(g);
+    if (rc < 0) return rc;
     g->marks[start] = g->epoch;
     rc = visits_push(g, visits, (struct graph_visit){.node = start, .parent = GRAPH_NONE});
     if (rc < 0) return rc;
@@ -639,8 +708,10 @@ int graph_path(struct graph *g, uint32_t start, uint32_t goal, unsigned directio
 
 uint64_t graph_bytes(const struct graph *g)
 {
-    uint64_t bytes = (uint64_t)g->node_capacity *
-                     (sizeof(*g->nodes) + sizeof(*g->marks) + sizeof(*g->free_nodes));
+    uint64_t bytes = (uint64_t)g->node_capacity * (sizeof(*g->nodes) + sizeof(*g->free_nodes));
+
+    if (g->marks) bytes += (uint64_t)g->node_capacity * sizeof(*g->marks);
+    if (g->in_base) bytes += (uint64_t)g->node_capacity * sizeof(*g->in_base);
     if (g->slots) bytes += (g->slot_mask + 1) * sizeof(*g->slots);
     if (g->base) bytes += (g->base->node_count + 1) * sizeof(*g->from_base);
     return bytes + g->list_bytes;

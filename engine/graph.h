@@ -5,12 +5,13 @@
  * Every live edge (source, type, target) is held twice: in the source's
  * out-list and in the target's in-list. A block with at least one edge is a
  * node: its id, found through an open-addressing hash table (seeded, linear
- * probing, deletion by backward shift), and its two lists, each a dense
- * array of 32-bit entries (the other end's node number, 28 bits, and the
- * type, 4 bits) in the order the edges were added. So a listing costs one
- * hash probe and the length of the answer, and a traversal touches, per
- * node it reaches, its node record and its list, plus one mark per edge in
- * a dense array of marks small enough for the L2 cache.
+ * probing, slots tagged with hash bits, deletion by backward shift), and its
+ * two lists, each a dense array of 32-bit entries (the other end's node
+ * number, 28 bits, and the type, 4 bits) in the order the edges were added.
+ * So a listing costs one hash probe and the length of the answer, and a
+ * traversal touches, per node it reaches, its node record and its list,
+ * plus one mark per edge in a dense array of marks small enough for the L2
+ * cache.
  *
  * The index is what queries read; the log and the tables are what make it
  * durable: db.c keeps both in step. A node left without edges is freed and
@@ -84,12 +85,11 @@ static inline uint32_t graph_list_get(const struct graph_list *list, uint32_t i)
     return graph_list_items(list)[i];
 }
 
+/* 48 bytes: a bulk load makes millions (its number in a base is kept apart, in graph.in_base). */
 struct graph_node {
     uint8_t id[KDB_ID_SIZE];
     struct graph_list out; /* edges from this node */
     struct graph_list in;  /* edges to this node */
-    uint32_t base;         /* its number in the base, or GRAPH_NONE */
-    bool pending;          /* its lists are still only in the base */
 };
 
 struct graph_base;
@@ -122,16 +122,20 @@ struct graph {
     uint32_t live_nodes;
     uint64_t edge_count;
     uint64_t list_bytes; /* memory of every node's two lists */
-    /* Traversal scratch: marks[n] == epoch when node n was reached. */
+    /* Traversal scratch: marks[n] == epoch when node n was reached (made at the first). */
     uint32_t *marks;
     uint32_t epoch;
     /* The graph file the index started from, or NULL; for each of its
      * nodes, its node number + 1 here, 0 if not read yet, or GRAPH_GONE. */
     struct graph_base *base;
     uint32_t *from_base;
+    /* With a base, for each node: its number in the base, with GRAPH_PENDING
+     * while its lists are still only there; or GRAPH_NONE. NULL without one. */
+    uint32_t *in_base;
 };
 
-#define GRAPH_GONE UINT32_MAX /* in from_base: the node lost its edges since */
+#define GRAPH_GONE    UINT32_MAX           /* in from_base: the node lost its edges since */
+#define GRAPH_PENDING (UINT32_C(1) << 31) /* in in_base: the node's lists are still in the base */
 
 /* Sets up an empty index; takes no memory until the first edge. */
 void graph_init(struct graph *g, const struct env *env, uint64_t seed);
