@@ -80,9 +80,22 @@ int kdb_id_from_hex(const char *hex, size_t len, struct kdb_id *id)
 void kdb_id_for_symbol(const char *source_uri, size_t uri_len, const char *kind, size_t kind_len,
                        const char *name, size_t name_len, struct kdb_id *id)
 {
+    char joined[256];
     struct checksum_stream s;
     static const char nul = '\0';
 
+    if (uri_len + kind_len + name_len + 2 <= sizeof(joined)) { /* most: hashed at once */
+        char *p = joined;
+        memcpy(p, source_uri, uri_len);
+        p += uri_len;
+        *p++ = '\0';
+        memcpy(p, kind, kind_len);
+        p += kind_len;
+        *p++ = '\0';
+        memcpy(p, name, name_len);
+        checksum_128(joined, (size_t)(p - joined) + name_len, 0, id->bytes);
+        return;
+    }
     checksum_stream_begin(&s);
     checksum_stream_update(&s, source_uri, uri_len);
     checksum_stream_update(&s, &nul, 1);

@@ -462,6 +462,16 @@ static void test_edges_symbol_id_is_xxh3_128_of_its_parts(void **state)
     assert_memory_not_equal(id.bytes, other.bytes, 16);
     kdb_id_for_symbol("src/a.cfunction", 15, "", 0, "parse", 5, &other); /* NULs keep parts apart */
     assert_memory_not_equal(id.bytes, other.bytes, 16);
+
+    /* A long path is hashed in parts: the same as its bytes at once. */
+    char path[600], long_joined[700];
+    memset(path, 'd', sizeof(path));
+    path[sizeof(path) - 1] = 'c';
+    memcpy(long_joined, path, sizeof(path));
+    memcpy(long_joined + sizeof(path), "\0macro\0M", 8);
+    kdb_id_for_symbol(path, sizeof(path), "macro", 5, "M", 1, &id);
+    checksum_128(long_joined, sizeof(path) + 8, 0, expected);
+    assert_memory_equal(id.bytes, expected, 16);
 }
 
 int main(void)
