@@ -25,6 +25,7 @@ struct cli {
     const char *db_path; /* -d, --db, $KAUSAL_DB, or "." */
     bool db_given;       /* by -d, --db or $KAUSAL_DB */
     struct kdb *db;      /* once cli_open() succeeded */
+    const struct kdb_vfs *vfs; /* for cli_open(); NULL: the engine's default */
 };
 
 /* A subcommand: argv[0] is its name; returns the exit status. */

@@ -145,6 +145,7 @@ int ingest_keep_name(struct ingest *in, const char *name, size_t len, uint32_t *
 {
     size_t at;
 
+    if (in->names_closed) return -EINVAL; /* a name now would not be the same offset */
     if (!in->intern || 2 * (in->intern_count + 1) > in->intern_mask + 1) {
         if (intern_grow(in, in->intern_count + 1) < 0) return -ENOMEM;
     }
@@ -194,9 +195,12 @@ uint64_t ingest_name_hash(const char *s, size_t len)
     return h;
 }
 
-static bool same_name(const struct ingest *in, const struct sym *s, const char *name, size_t len)
+void ingest_sym_id(const struct ingest *in, uint32_t sym, struct kdb_id *id)
 {
-    return s->name_len == len && memcmp(in->names + s->name, name, len) == 0;
+    const struct sym *s = &in->syms[sym];
+    const char *path = in->files[s->file].path, *kind = c_kind_name(s->kind);
+
+    kdb_id_for_symbol(path, strlen(path), kind, strlen(kind), in->names + s->name, s->name_len, id);
 }
 
 /* ---- finding the files ---- */
@@ -618,9 +622,9 @@ static int by_from(const void *a, const void *b)
 }
 
 /*
- * The ids of one file's symbols so far, to keep the first of a repeat (a
- * second #ifdef branch): a hash table of syms indexes + 1, 0 for empty.
- * A generated header defines a hundred thousand macros.
+ * One file's symbols so far, by kind and name (so by id), to keep the first
+ * of a repeat (a second #ifdef branch): a hash table of syms indexes + 1, 0
+ * for empty. A generated header defines a hundred thousand macros.
  */
 struct seen {
     uint32_t *slots;
@@ -638,16 +642,16 @@ static int seen_init(struct seen *seen, size_t count)
     return seen->slots ? 0 : -ENOMEM;
 }
 
-/* Whether id is in seen; if not, the slot it goes in, into *slot. */
-static bool seen_find(const struct ingest *in, const struct seen *seen, const struct kdb_id *id,
+/* Whether a symbol of this kind and name is in seen; if not, the slot it goes in, into *slot. */
+static bool seen_find(const struct ingest *in, const struct seen *seen, const struct c_symbol *c,
                       size_t *slot)
 {
-    uint64_t h;
-    size_t at;
+    size_t at = (size_t)(ingest_name_hash(c->name, c->name_len) ^ c->kind) & seen->mask;
 
-    memcpy(&h, id->bytes, sizeof(h)); /* ids are hashes already */
-    for (at = (size_t)h & seen->mask; seen->slots[at]; at = (at + 1) & seen->mask) {
-        if (memcmp(in->syms[seen->slots[at] - 1].id.bytes, id->bytes, KDB_ID_SIZE) == 0)
+    for (; seen->slots[at]; at = (at + 1) & seen->mask) {
+        const struct sym *s = &in->syms[seen->slots[at] - 1];
+        if (s->kind == c->kind && s->name_len == c->name_len &&
+            memcmp(in->names + s->name, c->name, c->name_len) == 0)
             return true;
     }
     *slot = at;
@@ -659,6 +663,24 @@ static bool seen_find(const struct ingest *in, const struct seen *seen, const st
 static void full_path(const struct ingest *in, const struct file *f, char *full, size_t size)
 {
     snprintf(full, size, "%s/%s", in->trees[f->tree].root, f->path);
+}
+
+/*
+ * Into a database that was empty, a symbol is linked to its file as soon as
+ * it is stored: both blocks are then in the memtable, so that checking that
+ * they are there costs no read of a table. Linking finds the two edges there.
+ */
+static int link_symbol(struct ingest *in, const struct file *f, const struct kdb_id *sym)
+{
+    struct kdb_edge e = {.source = f->id, .target = *sym, .type = KDB_EDGE_CONTAINS};
+    int rc = kdb_put_edge(in->cli->db, &e);
+
+    if (rc == 0) {
+        e = (struct kdb_edge){.source = *sym, .target = f->id, .type = KDB_EDGE_DEFINED_IN};
+        rc = kdb_put_edge(in->cli->db, &e);
+    }
+    if (rc == 0) in->edges_added += 2;
+    return rc;
 }
 
 /*
@@ -708,13 +730,10 @@ static int ingest_file(struct ingest *in, uint32_t index, const char *text, size
         const struct c_symbol *s = &unit->symbols[i];
         struct sym *sym;
         struct kdb_id id;
-        const char *kind_name = c_kind_name(s->kind);
         size_t slot;
 
         local[i] = NONE;
-        kdb_id_for_symbol(f->path, strlen(f->path), kind_name, strlen(kind_name), s->name,
-                          s->name_len, &id);
-        if (seen_find(in, &seen, &id, &slot)) continue; /* the first definition stands */
+        if (seen_find(in, &seen, s, &slot)) continue; /* the first definition stands */
         rc = ingest_grow((void **)&in->syms, &in->sym_capacity, in->sym_count, sizeof(*in->syms));
         if (rc < 0) break;
         sym = &in->syms[in->sym_count];
@@ -728,7 +747,7 @@ static int ingest_file(struct ingest *in, uint32_t index, const char *text, size
         if (rc == 0)
             rc =
                 store_symbol(in, f->path, s->kind, s->name, s->name_len, text + s->start,
-                             s->end - s->start, s->line_start, s->line_end, s->is_static, &sym->id);
+                             s->end - s->start, s->line_start, s->line_end, s->is_static, &id);
         if (rc == -EFBIG) { /* one symbol over the limit: left out, the rest goes on */
             cli_error("ingest: %s: %.*s: over the content limit, left out", full, (int)s->name_len,
                       s->name);
@@ -736,6 +755,7 @@ static int ingest_file(struct ingest *in, uint32_t index, const char *text, size
             rc = 0;
             continue;
         }
+        if (rc == 0 && in->empty_db) rc = link_symbol(in, f, &id);
         if (rc == 0) {
             local[i] = (uint32_t)in->sym_count++;
             seen.slots[slot] = local[i] + 1;
@@ -806,9 +826,14 @@ struct parsed {
  * Workers take the files to read (todo[], in file order) one after the
  * other and read and parse them into a ring of slots; the main thread
  * stores them in the same order (so ingest's output does not depend on the
- * workers' timing). A worker waits while the ring is full. Meanwhile the
- * main thread takes the fresh files from the state.
+ * workers' timing). A worker waits while the ring is full, or while the
+ * files taken and not yet stored are over PARSE_AHEAD_BYTES (a tree has
+ * runs of generated headers of megabytes each). Meanwhile the main thread
+ * takes the fresh files from the state.
  */
+#define PARSE_AHEAD_BYTES (32u << 20)
+#define UNIT_KEEP_ITEMS   4096 /* a slot keeps its unit's arrays for the next file up to this */
+
 struct pool {
     struct ingest *in;
     pthread_mutex_t lock;
@@ -819,10 +844,19 @@ struct pool {
     size_t slot_count;
     size_t next;     /* the next todo[] entry a worker takes */
     size_t consumed; /* todo[] entries the main thread has stored */
+    uint64_t ahead;  /* bytes of the files taken and not yet stored (as listed) */
     bool stop;
     pthread_t *threads;
     size_t thread_count;
 };
+
+/* Whether a worker may take the next file now (with p->lock). The next one to store always. */
+static bool may_take(const struct pool *p)
+{
+    if (p->next - p->consumed >= p->slot_count) return false;
+    return p->next == p->consumed ||
+           p->ahead + p->in->files[p->todo[p->next]].stamp.size <= PARSE_AHEAD_BYTES;
+}
 
 static void *parse_worker(void *arg)
 {
@@ -834,10 +868,11 @@ static void *parse_worker(void *arg)
         size_t k;
         struct parsed *slot;
         char full[PATH_MAX * 2];
-        while (!p->stop && p->next < p->todo_count && p->next - p->consumed >= p->slot_count)
+        while (!p->stop && p->next < p->todo_count && !may_take(p))
             pthread_cond_wait(&p->changed, &p->lock);
         if (p->stop || p->next >= p->todo_count) break;
         k = p->next++;
+        p->ahead += p->in->files[p->todo[k]].stamp.size;
         slot = &p->slots[k % p->slot_count];
         pthread_mutex_unlock(&p->lock);
         /* The slot is this worker's alone until it is marked ready. */
@@ -935,9 +970,13 @@ static int ingest_files(struct ingest *in)
         rc = ingest_file(in, todo[k], slot->text, slot->len, &slot->unit, slot->rc);
         free(slot->text);
         slot->text = NULL;
+        if (slot->unit.capacity[0] + slot->unit.capacity[1] + slot->unit.capacity[2] >
+            UNIT_KEEP_ITEMS)
+            c_unit_release(&slot->unit); /* a large file's: not kept for the ring's next turn */
         pthread_mutex_lock(&p.lock);
         slot->ready = false;
         p.consumed++;
+        p.ahead -= in->files[todo[k]].stamp.size;
         pthread_cond_broadcast(&p.changed);
         pthread_mutex_unlock(&p.lock);
         if (in->progress && (++done % 16 == 0 || done == in->file_count)) progress(in, done);
@@ -949,12 +988,25 @@ static int ingest_files(struct ingest *in)
 
 /* ---- resolving names ---- */
 
+/* The chain of symbols a kept name's offset hashes to. */
+static size_t head_of(const struct ingest *in, uint32_t name)
+{
+    return (size_t)(((uint64_t)name * UINT64_C(0x9e3779b97f4a7c15)) >> 32) & in->head_mask;
+}
+
+/*
+ * Chains the symbols by name, once every name is kept: each name is kept
+ * once, so a name is its offset, and the table of kept names goes.
+ */
 static int index_names(struct ingest *in)
 {
     size_t size = 1024;
 
-    while (size < in->sym_count * 2)
-        size *= 2;
+    free(in->intern);
+    in->intern = NULL;
+    in->names_closed = true;
+    while (size < in->intern_count)
+        size *= 2; /* chains of one name or two on average */
     in->heads = malloc(size * sizeof(*in->heads));
     if (!in->heads) return -ENOMEM;
     memset(in->heads, 0xff, size * sizeof(*in->heads));
@@ -962,7 +1014,7 @@ static int index_names(struct ingest *in)
     /* Backwards, so that each chain runs in file order. */
     for (size_t i = in->sym_count; i-- > 0;) {
         struct sym *s = &in->syms[i];
-        size_t at = (size_t)ingest_name_hash(in->names + s->name, s->name_len) & in->head_mask;
+        size_t at = head_of(in, s->name);
         s->next = in->heads[at];
         in->heads[at] = (uint32_t)i;
     }
@@ -978,16 +1030,14 @@ static bool kind_fits(const struct sym *s, const struct ref *r)
 /* The symbol a reference names, by the rule at the top of this file, or NONE. */
 static uint32_t resolve(const struct ingest *in, const struct ref *r)
 {
-    const char *name = in->names + r->name;
     const struct sym *from = &in->syms[r->from];
     const struct file *file = &in->files[from->file];
     uint32_t same_file = NONE, global = NONE, same_dir = NONE;
     unsigned globals = 0, same_dirs = 0;
-    size_t at = (size_t)ingest_name_hash(name, r->name_len) & in->head_mask;
 
-    for (uint32_t i = in->heads[at]; i != NONE; i = in->syms[i].next) {
+    for (uint32_t i = in->heads[head_of(in, r->name)]; i != NONE; i = in->syms[i].next) {
         const struct sym *s = &in->syms[i];
-        if (!same_name(in, s, name, r->name_len) || !kind_fits(s, r)) continue;
+        if (s->name != r->name || !kind_fits(s, r)) continue; /* kept once: the same offset */
         if (s->file == from->file) {
             if (same_file == NONE || s->is_static) same_file = i;
             continue;
@@ -1282,8 +1332,10 @@ static int link_all(struct ingest *in, enum link_scope scope)
     bool all = scope == LINK_ALL;
     bool *link = calloc(in->file_count + 1, sizeof(*link));
     struct want w = {0};
-    struct kdb_id *keep = NULL;
+    struct kdb_id *keep = NULL, *ids = NULL, target_id;
     int rc = link ? files_to_link(in, scope, link) : -ENOMEM;
+
+    if (rc == 0) rc = index_names(in); /* the last names are the refs files_to_link() read */
 
     for (size_t t = 0; rc == 0 && all && t < in->tree_count; t++) {
         size_t n = 0;
@@ -1310,14 +1362,16 @@ static int link_all(struct ingest *in, enum link_scope scope)
         size_t n = 0;
         if (!link[i]) continue; /* its edges are as they were */
         keep = realloc(keep, (f->sym_count + 1) * sizeof(*keep));
-        if (!keep) {
+        ids = keep ? realloc(ids, (f->sym_count + 1) * sizeof(*ids)) : ids;
+        if (!keep || !ids) {
             rc = -ENOMEM;
             break;
         }
         w.count = 0;
-        for (uint32_t s = f->first_sym; rc == 0 && s < f->first_sym + f->sym_count; s++) {
-            keep[n++] = in->syms[s].id;
-            rc = want_edge(&w, &f->id, KDB_EDGE_CONTAINS, &in->syms[s].id);
+        for (uint32_t k = 0; rc == 0 && k < f->sym_count; k++) {
+            ingest_sym_id(in, f->first_sym + k, &ids[k]); /* each once: a hash of three strings */
+            keep[n++] = ids[k];
+            rc = want_edge(&w, &f->id, KDB_EDGE_CONTAINS, &ids[k]);
         }
         for (size_t k = f->first_inc; rc == 0 && k < f->first_inc + f->inc_count; k++) {
             uint32_t target = resolve_include(in, &in->incs[k]);
@@ -1333,25 +1387,30 @@ static int link_all(struct ingest *in, enum link_scope scope)
          * the file's, which are in symbol order). */
         size_t r = f->first_ref, refs_end = (size_t)f->first_ref + f->ref_count;
         for (uint32_t s = f->first_sym; rc == 0 && s < f->first_sym + f->sym_count; s++) {
+            const struct kdb_id *id = &ids[s - f->first_sym];
             w.count = 0;
-            rc = want_edge(&w, &in->syms[s].id, KDB_EDGE_DEFINED_IN, &f->id);
+            rc = want_edge(&w, id, KDB_EDGE_DEFINED_IN, &f->id);
             for (; rc == 0 && r < refs_end && in->refs[r].from == s; r++) {
                 uint32_t target = resolve(in, &in->refs[r]);
                 if (target == NONE) continue; /* a call of itself is an edge to itself */
-                rc =
-                    want_edge(&w, &in->syms[s].id,
-                              in->refs[r].kind == C_REF_CALL ? KDB_EDGE_CALLS : KDB_EDGE_REFERENCES,
-                              &in->syms[target].id);
+                if (target - f->first_sym < f->sym_count)
+                    target_id = ids[target - f->first_sym];
+                else
+                    ingest_sym_id(in, target, &target_id);
+                rc = want_edge(&w, id,
+                               in->refs[r].kind == C_REF_CALL ? KDB_EDGE_CALLS : KDB_EDGE_REFERENCES,
+                               &target_id);
             }
             if (rc < 0) break;
             if (w.count) qsort(w.edges, w.count, sizeof(*w.edges), edge_order);
-            rc = sync_edges(in, &in->syms[s].id, w.edges, w.count);
+            rc = sync_edges(in, id, w.edges, w.count);
         }
         if (in->progress && i % 64 == 0)
             fprintf(stderr, "\r\033[Kingest: linking %zu/%zu files, %llu edges", i, in->file_count,
                     (unsigned long long)in->edges_total);
     }
     free(keep);
+    free(ids);
     free(w.edges);
     free(link);
     return rc;
@@ -1383,13 +1442,6 @@ int ingest_store_index(struct ingest *in, const struct kdb_id *id, const char *k
 {
     return store_fields(in, id, NULL, index_meta(kind, name), content, len);
 }
-
-/* One tree's shards: each a sorted list of its symbols whose names hash there. */
-/* A symbol's place in the name index: its shard, then its line's text. */
-struct name_line {
-    uint32_t sym;
-    uint32_t shard;
-};
 
 /* n in decimal into buf (12 bytes): as the line has it. */
 static const char *decimal(uint32_t n, char *buf)
@@ -1426,8 +1478,11 @@ static char *put_line(const struct ingest *in, uint32_t sym, char *buf)
     p = put_field(p, in->names + s->name, s->name_len, '\t');
     p = put_field(p, kind, strlen(kind), '\t');
     p = put_field(p, path, strlen(path), '\t');
+    struct kdb_id id;
+
     p = put_field(p, line, strlen(line), '\t');
-    kdb_id_to_hex(&s->id, p); /* and its NUL, overwritten */
+    ingest_sym_id(in, sym, &id);
+    kdb_id_to_hex(&id, p); /* and its NUL, overwritten */
     p[KDB_ID_HEX_SIZE] = '\n';
     return p + KDB_ID_HEX_SIZE + 1;
 }
@@ -1456,57 +1511,74 @@ static int field_order(const char *a, const char *b)
 static int name_line_order(const void *pa, const void *pb, void *ctx)
 {
     const struct ingest *in = ctx;
-    const struct name_line *a = pa, *b = pb;
-    const struct sym *x = &in->syms[a->sym], *y = &in->syms[b->sym];
+    uint32_t a = *(const uint32_t *)pa, b = *(const uint32_t *)pb;
+    const struct sym *x = &in->syms[a], *y = &in->syms[b];
     uint32_t n = x->name_len < y->name_len ? x->name_len : y->name_len;
     char da[12], db[12];
+    struct kdb_id ida, idb;
     int c;
 
-    if (a->shard != b->shard) return a->shard < b->shard ? -1 : 1;
     c = memcmp(in->names + x->name, in->names + y->name, n);
     if (c) return c;
     if (x->name_len != y->name_len) return x->name_len < y->name_len ? -1 : 1;
     if ((c = field_order(c_kind_name(x->kind), c_kind_name(y->kind))) != 0) return c;
     if ((c = field_order(in->files[x->file].path, in->files[y->file].path)) != 0) return c;
     if ((c = field_order(decimal(x->line_start, da), decimal(y->line_start, db))) != 0) return c;
-    return memcmp(x->id.bytes, y->id.bytes, KDB_ID_SIZE); /* as its hex digits order */
+    ingest_sym_id(in, a, &ida);
+    ingest_sym_id(in, b, &idb);
+    return memcmp(ida.bytes, idb.bytes, KDB_ID_SIZE); /* as its hex digits order */
 }
 
-/* One tree's shards: each a sorted list of its symbols whose names hash there. */
+/*
+ * One tree's shards: each a sorted list of its symbols whose names hash
+ * there. One shard at a time, so that only its lines are held (a byte a
+ * symbol says which shard is its).
+ */
 static int write_shards(struct ingest *in, uint32_t t)
 {
     const char *root = in->trees[t].root;
-    struct name_line *lines = malloc((in->sym_count + 1) * sizeof(*lines));
-    size_t count = 0, at = 0;
-    int rc = lines ? 0 : -ENOMEM;
+    uint8_t *shard_of = malloc(in->sym_count + 1);
+    size_t counts[NAMES_SHARD_COUNT] = {0}, most = 0;
+    uint32_t *lines = NULL;
+    int rc = shard_of ? 0 : -ENOMEM;
 
+    static_assert(NAMES_SHARD_COUNT < UINT8_MAX, "a shard in a byte, and one for none");
     for (size_t i = 0; rc == 0 && i < in->sym_count; i++) {
         const struct sym *s = &in->syms[i];
+        shard_of[i] = UINT8_MAX;
         if (in->files[s->file].tree != t) continue;
-        lines[count++] =
-            (struct name_line){(uint32_t)i, names_shard(in->names + s->name, s->name_len)};
+        shard_of[i] = (uint8_t)names_shard(in->names + s->name, s->name_len);
+        counts[shard_of[i]]++;
     }
-    if (rc == 0 && count) qsort_r(lines, count, sizeof(*lines), name_line_order, in);
+    for (unsigned shard = 0; shard < NAMES_SHARD_COUNT; shard++)
+        most = counts[shard] > most ? counts[shard] : most;
+    if (rc == 0) lines = malloc((most + 1) * sizeof(*lines));
+    if (!lines) rc = -ENOMEM;
     for (unsigned shard = 0; rc == 0 && shard < NAMES_SHARD_COUNT; shard++) {
-        size_t room = 1, start = at;
+        size_t room = 1, count = 0;
         char *text, *p, name[PATH_MAX + 8];
         struct kdb_id id;
-        for (; at < count && lines[at].shard == shard; at++)
-            room += line_size(in, lines[at].sym);
+        for (size_t i = 0; i < in->sym_count; i++) {
+            if (shard_of[i] == shard) lines[count++] = (uint32_t)i;
+        }
+        if (count) qsort_r(lines, count, sizeof(*lines), name_line_order, in);
+        for (size_t i = 0; i < count; i++)
+            room += line_size(in, lines[i]);
         text = malloc(room);
         if (!text) {
             rc = -ENOMEM;
             break;
         }
         p = text;
-        for (size_t i = start; i < at; i++)
-            p = put_line(in, lines[i].sym, p);
+        for (size_t i = 0; i < count; i++)
+            p = put_line(in, lines[i], p);
         names_shard_id(root, shard, &id);
         snprintf(name, sizeof(name), "%s#%02u", root, shard);
         rc = ingest_store_index(in, &id, "names", name, text, (size_t)(p - text));
         free(text);
     }
     free(lines);
+    free(shard_of);
     return rc;
 }
 
@@ -1573,7 +1645,9 @@ static int patch_shards(struct ingest *in, uint32_t t)
         for (uint32_t k = 0; rc == 0 && k < f->sym_count; k++) {
             const struct sym *s = &in->syms[f->first_sym + k];
             char hex[KDB_ID_HEX_SIZE + 1];
-            kdb_id_to_hex(&s->id, hex);
+            struct kdb_id id;
+            ingest_sym_id(in, f->first_sym + k, &id);
+            kdb_id_to_hex(&id, hex);
             if (asprintf(&lines[line_count], "%c%.*s\t%s\t%s\t%u\t%s\n",
                          (char)names_shard(in->names + s->name, s->name_len), (int)s->name_len,
                          in->names + s->name, c_kind_name(s->kind), f->path, s->line_start,
@@ -1757,7 +1831,6 @@ static int run(struct ingest *in, char **dirs, int count)
     /* Many new blocks go out as a table while the files are linked. */
     if (rc == 0 && in->blocks_written > 1000) rc = kdb_flush_begin(in->cli->db);
     if (rc == 0) rc = kdb_result_new(in->cli->db, &in->r);
-    if (rc == 0) rc = index_names(in);
     if (rc == 0) rc = index_paths(in);
     if (rc == 0) {
         enum link_scope scope = link_scope_of(in); /* what the files read have changed */
@@ -1848,11 +1921,15 @@ int cmd_ingest(struct cli *cli, int argc, char **argv)
     in.start_wall_ns = wall_ns();
     in.full = full;
     in.progress = !quiet && isatty(STDERR_FILENO);
+    /* An ingest writes in bulk and only probes its tables: each probe would make 2 MiB of a
+     * table resident with the default's mappings. */
+    cli->vfs = kdb_vfs_posix_small_pages();
     status = cli_open(cli, false);
     if (status != EXIT_OK) return status;
     rc = run(&in, argv + optind, argc - optind);
     kdb_result_free(in.r); /* before the handle goes */
     in.r = NULL;
+    release(&in); /* before the handle writes the graph file: the counts stay */
     if (rc < 0) {
         cli_error("ingest: %s", kdb_strerror(rc));
         status = EXIT_FAIL;
@@ -1887,6 +1964,5 @@ int cmd_ingest(struct cli *cli, int argc, char **argv)
             printf("\n");
         }
     }
-    release(&in);
     return cli_finish_output(status);
 }

@@ -19,8 +19,8 @@
      (UINT32_C(1) << KDB_EDGE_CONTAINS) | (UINT32_C(1) << KDB_EDGE_DEFINED_IN) |                   \
      (UINT32_C(1) << KDB_EDGE_REFERENCES))
 
+/* A symbol; its id is a function of its file's path, its kind and its name (ingest_sym_id()). */
 struct sym {
-    struct kdb_id id;
     uint32_t file; /* index in files */
     uint32_t name; /* offset in names */
     uint32_t name_len;
@@ -104,7 +104,8 @@ struct ingest {
     size_t names_len, names_capacity;
     struct interned *intern; /* hash table of names */
     size_t intern_mask, intern_count;
-    uint32_t *heads; /* hash table of names: first symbol of each chain, or NONE */
+    bool names_closed;       /* every name is kept: intern is freed, and heads is built */
+    uint32_t *heads; /* hash table of kept names' offsets: first symbol of each chain, or NONE */
     size_t head_mask;
     /* Files by path and by base name (for #include), built once the list is sorted. */
     uint32_t *path_slots; /* file index + 1, 0 for empty */
@@ -138,11 +139,17 @@ int ingest_grow(void **items, size_t *capacity, size_t count, size_t size);
 /* Makes room for symbols more symbols, and about as many names of name_bytes bytes in all. */
 int ingest_reserve(struct ingest *in, size_t symbols, size_t name_bytes);
 
-/* Keeps a name (once: the same name gets the same offset); its offset into *off. */
+/*
+ * Keeps a name (once: the same name gets the same offset); its offset into
+ * *off. -EINVAL once linking has begun (names_closed): -ENOMEM, -EFBIG.
+ */
 int ingest_keep_name(struct ingest *in, const char *name, size_t len, uint32_t *off);
 
-/* Whether a name is kept already; its offset into *off. */
+/* Whether a name is kept already; its offset into *off. Not once names_closed. */
 bool ingest_find_name(const struct ingest *in, const char *name, size_t len, uint32_t *off);
+
+/* Symbol sym's block id. */
+void ingest_sym_id(const struct ingest *in, uint32_t sym, struct kdb_id *id);
 
 /* FNV-1a of a name: for the hash tables of names, and to pick a shard. */
 uint64_t ingest_name_hash(const char *s, size_t len);

@@ -444,7 +444,7 @@ int ingest_state_restore(struct ingest *in, uint32_t index)
     n = (uint32_t)take_le(&c, 4);
     for (uint32_t i = 0; rc == 0 && i < n; i++) {
         struct sym *s;
-        const char *name, *kind_name;
+        const char *name;
         rc = ingest_grow((void **)&in->syms, &in->sym_capacity, in->sym_count, sizeof(*in->syms));
         if (rc < 0) break;
         s = &in->syms[in->sym_count];
@@ -454,9 +454,6 @@ int ingest_state_restore(struct ingest *in, uint32_t index)
         s->is_static = take_le(&c, 1) != 0;
         s->line_start = (uint32_t)take_le(&c, 4);
         name = take_name(&c, &s->name_len);
-        kind_name = c_kind_name(s->kind);
-        kdb_id_for_symbol(f->path, strlen(f->path), kind_name, strlen(kind_name), name, s->name_len,
-                          &s->id);
         rc = ingest_keep_name(in, name, s->name_len, &s->name);
         if (rc == 0) in->sym_count++;
     }
