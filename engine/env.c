@@ -36,7 +36,8 @@
  * next one, which then takes no page faults and no pages the kernel must
  * zero (a bulk load turns its memtable over dozens of times: zeroing was
  * 6% of its CPU). Blocks from calloc (hash tables) and realloc (arrays
- * that grow, each size once) are unmapped when freed, as before.
+ * that grow, each size once) are unmapped when freed, as before. A large
+ * block that realloc grows is moved by the kernel (big_grow()), not copied.
  */
 #define HUGE_PAGE_SIZE  ((size_t)2 << 20)
 #define BIG_MIN         HUGE_PAGE_SIZE
@@ -202,6 +203,48 @@ static void std_prepare(void *ctx, void *ptr, size_t size)
 }
 
 /*
+ * Grows large block b to size bytes: the kernel moves its pages to a new
+ * aligned place, and the rest is new zeroed memory. So an array of
+ * hundreds of MiB grows without a copy, and never is it resident twice
+ * (the old and the new) at once. The new block is registered; the caller
+ * takes b's entry out. NULL, with b as it was, if the kernel cannot.
+ */
+static void *big_grow(struct big_block *b, size_t size)
+{
+    struct big_block grown = {.size = size, .keep = b->keep};
+    size_t old = b->len - HUGE_PAGE_SIZE, rounded;
+    char *p, *end = (char *)b->base + b->len, *ptr = b->ptr;
+    void *moved;
+
+    if (size > SIZE_MAX / 2) return NULL;
+    grown.len = big_len(size);
+    rounded = grown.len - HUGE_PAGE_SIZE;
+    /* A reservation to move into, aligned as big_alloc() aligns. */
+    grown.base = mmap(NULL, grown.len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1,
+                      0);
+    if (grown.base == MAP_FAILED) return NULL;
+    p = (char *)grown.base +
+        (HUGE_PAGE_SIZE - (uintptr_t)grown.base % HUGE_PAGE_SIZE) % HUGE_PAGE_SIZE;
+    grown.ptr = p;
+    if (!big_register(&grown)) {
+        (void)munmap(grown.base, grown.len);
+        return NULL;
+    }
+    moved = mremap(ptr, old, rounded, MREMAP_MAYMOVE | MREMAP_FIXED, p);
+    if (moved == MAP_FAILED) {
+        struct big_block never;
+        (void)big_find(p, &never, true);
+        (void)munmap(grown.base, grown.len);
+        return NULL;
+    }
+    /* The old mapping's room to align, around what moved, goes. */
+    if (ptr > (char *)b->base) (void)munmap(b->base, (size_t)(ptr - (char *)b->base));
+    if (end > ptr + old) (void)munmap(ptr + old, (size_t)(end - (ptr + old)));
+    (void)madvise(p, rounded, MADV_HUGEPAGE); /* advice only */
+    return p;
+}
+
+/*
  * Large zeroed blocks (hash tables) come straight from the kernel, already
  * zero and not populated: the pages fill in as the table does, so growing
  * a table costs no pass over it.
@@ -228,6 +271,11 @@ static void *std_realloc(void *ctx, void *ptr, size_t size)
     } else {
         old = b.size;
         if (size <= old) return ptr;
+        p = big_grow(&b, size);
+        if (p) {
+            (void)big_find(ptr, &b, true); /* moved: its entry goes */
+            return p;
+        }
     }
     p = size < BIG_MIN ? malloc(size) : big_alloc(size, false);
     if (!p) return NULL;

@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -124,6 +125,57 @@ static void test_arena_alignment_and_lifetime(void **state)
         memset(p, 0xab, (size_t)i * 7 + 1);
     }
     arena_release(&arena);
+}
+
+/* This process's peak resident memory (VmHWM), in KiB. */
+static long peak_kib(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long kib = -1;
+
+    assert_non_null(f);
+    while (fgets(line, sizeof(line), f))
+        if (strncmp(line, "VmHWM:", 6) == 0) kib = strtol(line + 6, NULL, 10);
+    fclose(f);
+    assert_true(kib > 0);
+    return kib;
+}
+
+/*
+ * The default allocator grows a large block by moving its pages: what it
+ * held is there, the rest is usable, the block is still 2 MiB aligned, and
+ * the process's peak memory does not take the old and the new at once.
+ */
+static void test_env_realloc_moves_a_large_block(void **state)
+{
+    const size_t old = (size_t)64 << 20, size = (size_t)128 << 20;
+    struct kdb_options options;
+    struct env env;
+    FILE *clear;
+    long before;
+    uint8_t *p;
+
+    (void)state;
+    kdb_options_init(&options); /* the default allocator */
+    env_init(&env, &options);
+    p = env_malloc(&env, old);
+    assert_non_null(p);
+    memset(p, 0x5a, old);
+    clear = fopen("/proc/self/clear_refs", "w"); /* "5": the peak starts again from now */
+    assert_non_null(clear);
+    assert_int_equal(fputs("5", clear) >= 0, 1);
+    assert_int_equal(fclose(clear), 0);
+    before = peak_kib();
+    p = env_realloc(&env, p, size);
+    assert_non_null(p);
+    assert_true(peak_kib() - before < 16 * 1024); /* a copy would add 64 MiB */
+    assert_int_equal((uintptr_t)p % ((uintptr_t)2 << 20), 0);
+    for (size_t i = 0; i < old; i += 4093)
+        assert_int_equal(p[i], 0x5a);
+    memset(p + old, 0xa5, size - old);
+    assert_int_equal(p[size - 1], 0xa5);
+    env_free(&env, p);
 }
 
 struct readied {
@@ -405,6 +457,7 @@ static void test_memtable_sorted_is_memcmp_order(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_env_realloc_moves_a_large_block),
         cmocka_unit_test_setup_teardown(test_arena_alignment_and_lifetime, setup, teardown),
         cmocka_unit_test_setup_teardown(test_arena_readies_the_next_chunk_before_using_it, setup,
                                         teardown),
