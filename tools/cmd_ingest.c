@@ -84,8 +84,6 @@ int ingest_grow(void **items, size_t *capacity, size_t count, size_t size)
     return 0;
 }
 
-/* Copies a name into the arena; its offset into *off. */
-
 /*
  * The names kept so far, by hash, so that each is kept once (a tree calls
  * the same names often): a table with room for at least count names, kept
@@ -1327,23 +1325,31 @@ static int files_to_link(struct ingest *in, enum link_scope scope, bool *link)
     return rc;
 }
 
+/* Room for count ids in *ids (of *capacity): 0 or -ENOMEM, *ids as it was. */
+static int ids_reserve(struct kdb_id **ids, size_t *capacity, size_t count)
+{
+    while (*capacity < count) {
+        int rc = ingest_grow((void **)ids, capacity, *capacity, sizeof(**ids));
+        if (rc < 0) return rc;
+    }
+    return 0;
+}
+
 static int link_all(struct ingest *in, enum link_scope scope)
 {
     bool all = scope == LINK_ALL;
     bool *link = calloc(in->file_count + 1, sizeof(*link));
     struct want w = {0};
     struct kdb_id *keep = NULL, *ids = NULL, target_id;
+    size_t keep_capacity = 0, ids_capacity = 0;
     int rc = link ? files_to_link(in, scope, link) : -ENOMEM;
 
     if (rc == 0) rc = index_names(in); /* the last names are the refs files_to_link() read */
 
     for (size_t t = 0; rc == 0 && all && t < in->tree_count; t++) {
         size_t n = 0;
-        keep = realloc(keep, (in->file_count + 1) * sizeof(*keep));
-        if (!keep) {
-            rc = -ENOMEM;
-            break;
-        }
+        rc = ids_reserve(&keep, &keep_capacity, in->file_count);
+        if (rc < 0) break;
         w.count = 0;
         for (size_t i = 0; rc == 0 && i < in->file_count; i++) {
             if (in->files[i].tree != t) continue;
@@ -1361,12 +1367,9 @@ static int link_all(struct ingest *in, enum link_scope scope)
         struct file *f = &in->files[i];
         size_t n = 0;
         if (!link[i]) continue; /* its edges are as they were */
-        keep = realloc(keep, (f->sym_count + 1) * sizeof(*keep));
-        ids = keep ? realloc(ids, (f->sym_count + 1) * sizeof(*ids)) : ids;
-        if (!keep || !ids) {
-            rc = -ENOMEM;
-            break;
-        }
+        rc = ids_reserve(&keep, &keep_capacity, f->sym_count);
+        if (rc == 0) rc = ids_reserve(&ids, &ids_capacity, f->sym_count);
+        if (rc < 0) break;
         w.count = 0;
         for (uint32_t k = 0; rc == 0 && k < f->sym_count; k++) {
             ingest_sym_id(in, f->first_sym + k, &ids[k]); /* each once: a hash of three strings */
