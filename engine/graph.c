@@ -57,9 +57,7 @@ int kdb_edge_type_from_name(const char *name, size_t len, unsigned *type)
  * table can be three quarters full: 5.3 to 10.7 bytes a node, where half
  * full took 8 to 16 (a bulk load makes millions of nodes).
  */
-#define SLOT_NODE_MASK ((UINT32_C(1) << GRAPH_NODE_BITS) - 1)
-
-static_assert(GRAPH_NODE_MAX <= SLOT_NODE_MASK, "node + 1 fits below the tag");
+#define SLOT_NODE_MASK GRAPH_NODE_MAX /* node numbers are below it: node + 1 fits */
 
 static uint64_t id_hash(const struct graph *g, const uint8_t id[KDB_ID_SIZE])
 {
