@@ -810,6 +810,10 @@ static int finish_flush(struct kdb *db)
     memtable_release(db->imm);
     db->imm = NULL;
     wal_forget(&db->wal, db->flush_log_number);
+    if (db->options.flags & KDB_OPEN_BULK) { /* what the puts since the last flush probed */
+        for (size_t i = 0; i < db->lsm.table_count; i++)
+            table_release_meta(db->lsm.tables[i], &db->env);
+    }
     return 0;
 }
 

@@ -932,6 +932,14 @@ static void give_back(const struct table *t, const struct env *env, uint64_t *re
     }
 }
 
+void table_release_meta(const struct table *t, const struct env *env)
+{
+    uint64_t index_at = (uint64_t)(t->index - t->map);
+    uint64_t released = (index_at + TABLE_PAGE_SIZE - 1) / TABLE_PAGE_SIZE * TABLE_PAGE_SIZE;
+
+    if (env->vfs->release) give_back(t, env, &released, index_at + t->meta_size);
+}
+
 int table_check_all(const struct table *t, const struct env *env, bool release)
 {
     struct order_check o = {.prev_end = TABLE_HEADER_SIZE, .block_count = t->count};
@@ -947,7 +955,8 @@ int table_check_all(const struct table *t, const struct env *env, bool release)
         uint64_t to = t->count - o.next > TABLE_CHECK_STEP ? o.next + TABLE_CHECK_STEP : t->count;
         rc = check_entries(t, env, o.next, to);
         if (rc == 0) rc = check_order(t, env, &o, to);
-        if (rc == 0 && release) give_back(t, env, &released, index_at + to * TABLE_INDEX_ENTRY_SIZE);
+        if (rc == 0 && release)
+            give_back(t, env, &released, index_at + to * TABLE_INDEX_ENTRY_SIZE);
     }
     if (rc == 0) rc = check_bytes(t, env, t->count * TABLE_INDEX_ENTRY_SIZE, t->meta_size);
     if (rc == 0) rc = check_order_end(t, env, &o);

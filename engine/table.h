@@ -205,6 +205,9 @@ int64_t table_find_edge(const struct table *t, const struct env *env, const uint
  */
 KDB_MUST_USE int table_check_all(const struct table *t, const struct env *env, bool release);
 
+/* Gives back t's index, radix table and bloom filter pages (the VFS's release), if it can. */
+void table_release_meta(const struct table *t, const struct env *env);
+
 /* Whether index entry i is a tombstone, an edge, and its id (an edge's key); after
  * table_check_all(), or a table_find() or table_read() that reached entry i. */
 bool table_is_tombstone(const struct table *t, uint64_t i);

@@ -247,8 +247,7 @@ static void count_release(void *ctx, const void *addr, uint64_t size)
  * each of content_len bytes (interleaved ids), compacted into one; then,
  * after a reopen, every block reads back whole.
  */
-static void compact_three_tables(const struct kdb_vfs *vfs, unsigned per_table,
-                                 size_t content_len)
+static void compact_three_tables(const struct kdb_vfs *vfs, unsigned per_table, size_t content_len)
 {
     char dir[] = "/tmp/kausal-lsm-release.XXXXXX", path[64], out[256];
     uint8_t *content = malloc(content_len);
@@ -304,7 +303,7 @@ static void test_lsm_compaction_gives_back_what_it_read(void **state)
     (void)state;
     vfs.release = count_release;
     released_bytes = 0;
-    compact_three_tables(&vfs, 3000, 1000); /* about 3 MiB each */
+    compact_three_tables(&vfs, 3000, 1000);    /* about 3 MiB each */
     assert_true(released_bytes >= (4u << 20)); /* at least 2 MiB of two of the inputs */
 }
 
@@ -324,6 +323,57 @@ static void test_lsm_compaction_gives_back_the_index_it_read(void **state)
     compact_three_tables(&vfs, 60000, 4);
     /* Each input's index is about 1.9 MB (32 bytes an entry). */
     assert_true(released_at_end >= 3 * (1u << 20));
+}
+
+/*
+ * A bulk open gives back its tables' index pages after each flush (the
+ * puts in between probed them); without the flag nothing is given back
+ * while no compaction runs. Every block reads back either way.
+ */
+static void test_lsm_bulk_open_gives_back_indexes_after_each_flush(void **state)
+{
+    (void)state;
+    for (int bulk = 0; bulk < 2; bulk++) {
+        struct kdb_vfs vfs = *kdb_vfs_posix();
+        char dir[] = "/tmp/kausal-lsm-bulk.XXXXXX", path[64], out[256];
+        const unsigned per_table = 60000, tables = 2;
+        struct kdb_options options;
+        struct kdb_stats stats;
+        struct kdb *db;
+
+        vfs.map = record_map;
+        vfs.release = count_release;
+        mapping_count = 0;
+        released_at_end = 0;
+        assert_non_null(mkdtemp(dir));
+        snprintf(path, sizeof(path), "%s/db", dir);
+        test_options(&options, &vfs);
+        options.flags |= KDB_OPEN_FOREGROUND | KDB_OPEN_CREATE | (bulk ? KDB_OPEN_BULK : 0);
+        assert_int_equal(kdb_open(path, &options, &db), 0);
+        for (unsigned t = 0; t < tables; t++) {
+            for (unsigned i = t; i < per_table * tables; i += tables) {
+                struct kdb_block block = {.id = wide_id(i), .content = &i, .content_len = 4};
+                assert_int_equal(kdb_put_block(db, &block, NULL), 0);
+            }
+            assert_int_equal(kdb_flush(db), 0);
+        }
+        kdb_get_stats(db, &stats);
+        assert_int_equal(stats.table_count, tables);
+        assert_int_equal(stats.compaction_count, 0);
+        /* The first table's index (about 1.9 MB) after the second flush, at least. */
+        if (bulk)
+            assert_true(released_at_end >= (1u << 20));
+        else
+            assert_int_equal(released_at_end, 0);
+        for (unsigned i = 0; i < per_table * tables; i++) {
+            struct kdb_id id = wide_id(i);
+            struct kdb_block view;
+            assert_int_equal(kdb_get_block_view(db, &id, &view), 0);
+            assert_memory_equal(view.content, &i, 4);
+        }
+        assert_int_equal(kdb_close(db), 0);
+        assert_int_equal(test_sh(out, sizeof(out), "rm -rf %s", dir), 0);
+    }
 }
 
 /* The VmFlags line of the mapping of the file whose path ends in suffix, in this process. */
@@ -1054,6 +1104,7 @@ int main(void)
         cmocka_unit_test(test_lsm_compacting_only_tombstones_leaves_nothing),
         cmocka_unit_test(test_lsm_compaction_gives_back_what_it_read),
         cmocka_unit_test(test_lsm_compaction_gives_back_the_index_it_read),
+        cmocka_unit_test(test_lsm_bulk_open_gives_back_indexes_after_each_flush),
         cmocka_unit_test(test_lsm_small_pages_vfs_maps_tables_without_huge_pages),
         cmocka_unit_test(test_lsm_memtables_on_reused_memory_keep_every_block),
         cmocka_unit_test(test_lsm_random_run_matches_model),

@@ -199,6 +199,11 @@ enum kdb_open_flags {
     /* Open the files or fail: never forward to a daemon that holds the
      * database (see kdb_serve()). */
     KDB_OPEN_LOCAL = 1 << 3,
+    /* A bulk load: after each flush, the pages of the tables' indexes and
+     * filters are given back (the VFS's release). Each new block's put asks
+     * every table whether the id is there, and its filter's false hits read
+     * index pages: over millions of puts, most of every index. */
+    KDB_OPEN_BULK = 1 << 4,
 };
 
 struct kdb_options {
