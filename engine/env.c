@@ -220,8 +220,8 @@ static void *big_grow(struct big_block *b, size_t size)
     grown.len = big_len(size);
     rounded = grown.len - HUGE_PAGE_SIZE;
     /* A reservation to move into, aligned as big_alloc() aligns. */
-    grown.base = mmap(NULL, grown.len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1,
-                      0);
+    grown.base =
+        mmap(NULL, grown.len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (grown.base == MAP_FAILED) return NULL;
     p = (char *)grown.base +
         (HUGE_PAGE_SIZE - (uintptr_t)grown.base % HUGE_PAGE_SIZE) % HUGE_PAGE_SIZE;

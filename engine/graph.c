@@ -160,8 +160,7 @@ static int nodes_reserve(struct graph *g)
     if (g->marks) { /* once a traversal has made them */
         marks = env_realloc(g->env, g->marks, (size_t)capacity * sizeof(*marks));
         if (!marks) return -ENOMEM;
-        memset(marks + g->node_capacity, 0,
-               (size_t)(capacity - g->node_capacity) * sizeof(*marks));
+        memset(marks + g->node_capacity, 0, (size_t)(capacity - g->node_capacity) * sizeof(*marks));
         g->marks = marks;
     }
     free_nodes = env_realloc(g->env, g->free_nodes, (size_t)capacity * sizeof(*free_nodes));

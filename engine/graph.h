@@ -134,7 +134,7 @@ struct graph {
     uint32_t *in_base;
 };
 
-#define GRAPH_GONE    UINT32_MAX           /* in from_base: the node lost its edges since */
+#define GRAPH_GONE    UINT32_MAX          /* in from_base: the node lost its edges since */
 #define GRAPH_PENDING (UINT32_C(1) << 31) /* in in_base: the node's lists are still in the base */
 
 /* Sets up an empty index; takes no memory until the first edge. */

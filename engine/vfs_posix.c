@@ -283,16 +283,15 @@ static int posix_random(void *ctx, void *buf, size_t len)
 #define POSIX_FUNCTIONS                                                                            \
     .open = posix_open, .close = posix_close, .pread = posix_pread, .pwrite = posix_pwrite,        \
     .fsync = posix_fsync, .writeback = posix_writeback, .truncate = posix_truncate,                \
-    .file_size = posix_file_size, .map = posix_map, .unmap = posix_unmap,                          \
-    .rename = posix_rename, .unlink = posix_unlink, .mkdir = posix_mkdir,                          \
-    .sync_dir = posix_sync_dir, .list_dir = posix_list_dir, .lock = posix_lock,                    \
-    .now_ns = posix_now_ns, .random = posix_random, .release = posix_release
+    .file_size = posix_file_size, .map = posix_map, .unmap = posix_unmap, .rename = posix_rename,  \
+    .unlink = posix_unlink, .mkdir = posix_mkdir, .sync_dir = posix_sync_dir,                      \
+    .list_dir = posix_list_dir, .lock = posix_lock, .now_ns = posix_now_ns,                        \
+    .random = posix_random, .release = posix_release
 
 static const struct kdb_vfs posix_vfs = {.ctx = NULL, POSIX_FUNCTIONS};
 
 /* The context is never written through: its address is only compared. */
-static const struct kdb_vfs posix_small_pages_vfs = {.ctx = (void *)&small_pages,
-                                                     POSIX_FUNCTIONS};
+static const struct kdb_vfs posix_small_pages_vfs = {.ctx = (void *)&small_pages, POSIX_FUNCTIONS};
 
 const struct kdb_vfs *kdb_vfs_posix(void)
 {

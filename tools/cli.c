@@ -109,7 +109,7 @@ int cli_open(struct cli *cli, bool create)
     held.holding = true;
     /* One change a run: it stays in the (synced) log for the next open to
      * replay, rather than each run writing a table of its own. */
-    options.flags = KDB_OPEN_KEEP_LOG;
+    options.flags = KDB_OPEN_KEEP_LOG | cli->open_flags;
     options.vfs = cli->vfs;
     if (create) options.flags |= KDB_OPEN_CREATE;
     /* A mountpoint stands for the database mounted there. */

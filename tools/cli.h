@@ -22,10 +22,11 @@
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
 
 struct cli {
-    const char *db_path; /* -d, --db, $KAUSAL_DB, or "." */
-    bool db_given;       /* by -d, --db or $KAUSAL_DB */
-    struct kdb *db;      /* once cli_open() succeeded */
+    const char *db_path;       /* -d, --db, $KAUSAL_DB, or "." */
+    bool db_given;             /* by -d, --db or $KAUSAL_DB */
+    struct kdb *db;            /* once cli_open() succeeded */
     const struct kdb_vfs *vfs; /* for cli_open(); NULL: the engine's default */
+    unsigned open_flags;       /* for cli_open(): kdb_open_flags added to its own */
 };
 
 /* A subcommand: argv[0] is its name; returns the exit status. */

@@ -731,6 +731,7 @@ static int ingest_file(struct ingest *in, uint32_t index, const char *text, size
         size_t slot;
 
         local[i] = NONE;
+        if (s->name_len > INGEST_NAME_MAX) continue;  /* no name is this long: text, misread */
         if (seen_find(in, &seen, s, &slot)) continue; /* the first definition stands */
         rc = ingest_grow((void **)&in->syms, &in->sym_capacity, in->sym_count, sizeof(*in->syms));
         if (rc < 0) break;
@@ -739,13 +740,12 @@ static int ingest_file(struct ingest *in, uint32_t index, const char *text, size
         sym->file = index;
         sym->kind = s->kind;
         sym->is_static = s->is_static;
-        sym->name_len = s->name_len;
+        sym->name_len = (uint16_t)s->name_len;
         sym->line_start = s->line_start;
         rc = ingest_keep_name(in, s->name, s->name_len, &sym->name);
         if (rc == 0)
-            rc =
-                store_symbol(in, f->path, s->kind, s->name, s->name_len, text + s->start,
-                             s->end - s->start, s->line_start, s->line_end, s->is_static, &id);
+            rc = store_symbol(in, f->path, s->kind, s->name, s->name_len, text + s->start,
+                              s->end - s->start, s->line_start, s->line_end, s->is_static, &id);
         if (rc == -EFBIG) { /* one symbol over the limit: left out, the rest goes on */
             cli_error("ingest: %s: %.*s: over the content limit, left out", full, (int)s->name_len,
                       s->name);
@@ -763,14 +763,14 @@ static int ingest_file(struct ingest *in, uint32_t index, const char *text, size
     for (size_t i = 0; i < unit->ref_count && rc == 0; i++) {
         const struct c_ref *r = &unit->refs[i];
         struct ref *ref;
-        if (local[r->from] == NONE) continue;
+        if (local[r->from] == NONE || r->name_len > INGEST_NAME_MAX) continue;
         rc = ingest_grow((void **)&in->refs, &in->ref_capacity, in->ref_count, sizeof(*in->refs));
         if (rc < 0) break;
         ref = &in->refs[in->ref_count];
         ref->from = local[r->from];
         ref->kind = r->kind;
         ref->type = r->type;
-        ref->name_len = r->name_len;
+        ref->name_len = (uint16_t)r->name_len;
         rc = ingest_keep_name(in, r->name, r->name_len, &ref->name);
         if (rc == 0) in->ref_count++;
     }
@@ -1400,9 +1400,9 @@ static int link_all(struct ingest *in, enum link_scope scope)
                     target_id = ids[target - f->first_sym];
                 else
                     ingest_sym_id(in, target, &target_id);
-                rc = want_edge(&w, id,
-                               in->refs[r].kind == C_REF_CALL ? KDB_EDGE_CALLS : KDB_EDGE_REFERENCES,
-                               &target_id);
+                rc = want_edge(
+                    &w, id, in->refs[r].kind == C_REF_CALL ? KDB_EDGE_CALLS : KDB_EDGE_REFERENCES,
+                    &target_id);
             }
             if (rc < 0) break;
             if (w.count) qsort(w.edges, w.count, sizeof(*w.edges), edge_order);
@@ -1925,8 +1925,10 @@ int cmd_ingest(struct cli *cli, int argc, char **argv)
     in.full = full;
     in.progress = !quiet && isatty(STDERR_FILENO);
     /* An ingest writes in bulk and only probes its tables: each probe would make 2 MiB of a
-     * table resident with the default's mappings. */
+     * table resident with the default's mappings, and what the probes read stays until a
+     * flush gives it back. */
     cli->vfs = kdb_vfs_posix_small_pages();
+    cli->open_flags = KDB_OPEN_BULK;
     status = cli_open(cli, false);
     if (status != EXIT_OK) return status;
     rc = run(&in, argv + optind, argc - optind);

@@ -19,13 +19,19 @@
      (UINT32_C(1) << KDB_EDGE_CONTAINS) | (UINT32_C(1) << KDB_EDGE_DEFINED_IN) |                   \
      (UINT32_C(1) << KDB_EDGE_REFERENCES))
 
-/* A symbol; its id is a function of its file's path, its kind and its name (ingest_sym_id()). */
+/* A name's length at most: the ingest state writes it in two bytes. */
+#define INGEST_NAME_MAX UINT16_MAX
+
+/*
+ * A symbol; its id is a function of its file's path, its kind and its name
+ * (ingest_sym_id()). 20 bytes: a tree like Linux has six million.
+ */
 struct sym {
     uint32_t file; /* index in files */
     uint32_t name; /* offset in names */
-    uint32_t name_len;
     uint32_t next; /* the next symbol of the same name (hash chain), or NONE */
     uint32_t line_start;
+    uint16_t name_len;
     uint8_t kind; /* enum c_kind */
     bool is_static;
 };
@@ -33,7 +39,7 @@ struct sym {
 struct ref {
     uint32_t from; /* index in syms */
     uint32_t name; /* offset in names */
-    uint32_t name_len;
+    uint16_t name_len;
     uint8_t kind; /* enum c_ref_kind */
     uint8_t type; /* for C_REF_TYPE */
 };
@@ -104,8 +110,8 @@ struct ingest {
     size_t names_len, names_capacity;
     struct interned *intern; /* hash table of names */
     size_t intern_mask, intern_count;
-    bool names_closed;       /* every name is kept: intern is freed, and heads is built */
-    uint32_t *heads; /* hash table of kept names' offsets: first symbol of each chain, or NONE */
+    bool names_closed; /* every name is kept: intern is freed, and heads is built */
+    uint32_t *heads;   /* hash table of kept names' offsets: first symbol of each chain, or NONE */
     size_t head_mask;
     /* Files by path and by base name (for #include), built once the list is sorted. */
     uint32_t *path_slots; /* file index + 1, 0 for empty */

@@ -430,7 +430,7 @@ int ingest_state_restore(struct ingest *in, uint32_t index)
     struct file *f = &in->files[index];
     struct cursor c = {f->old, f->old + f->old_len, false};
     struct record_head h;
-    uint32_t n, base = (uint32_t)in->sym_count;
+    uint32_t n, base = (uint32_t)in->sym_count, len;
     int rc = 0;
 
     take_head(&c, &h);
@@ -453,7 +453,8 @@ int ingest_state_restore(struct ingest *in, uint32_t index)
         s->kind = (uint8_t)take_le(&c, 1);
         s->is_static = take_le(&c, 1) != 0;
         s->line_start = (uint32_t)take_le(&c, 4);
-        name = take_name(&c, &s->name_len);
+        name = take_name(&c, &len);
+        s->name_len = (uint16_t)len; /* two bytes in the state */
         rc = ingest_keep_name(in, name, s->name_len, &s->name);
         if (rc == 0) in->sym_count++;
     }
@@ -484,7 +485,8 @@ int ingest_state_restore_refs(struct ingest *in, uint32_t index)
         r->from = base + (uint32_t)take_le(&c, 4);
         r->kind = (uint8_t)take_le(&c, 1);
         r->type = (uint8_t)take_le(&c, 1);
-        name = take_name(&c, &r->name_len);
+        name = take_name(&c, &len);
+        r->name_len = (uint16_t)len;
         rc = ingest_keep_name(in, name, r->name_len, &r->name);
         if (rc == 0) in->ref_count++;
     }
@@ -513,7 +515,8 @@ static uint64_t symbols_digest(const struct ingest *in, const struct file *f)
     for (uint32_t i = 0; i < f->sym_count; i++) {
         const struct sym *s = &in->syms[f->first_sym + i];
         uint8_t head[2 + 4] = {s->kind, s->is_static};
-        memcpy(head + 2, &s->name_len, 4);
+        uint32_t len = s->name_len;
+        memcpy(head + 2, &len, 4);
         for (size_t k = 0; k < sizeof(head); k++)
             h = (h ^ head[k]) * 0x100000001b3ull;
         for (uint32_t k = 0; k < s->name_len; k++)
