@@ -295,22 +295,6 @@ static int copy_record(struct lsm *lsm, struct table_builder *tb, const struct t
     return table_builder_add_raw(tb, table_id_at(t, i), bytes, len, flags, sum);
 }
 
-/* Gives back t's pages from *released up to upto (offsets in its map), in whole units. */
-static void give_back(const struct kdb_vfs *vfs, const struct table *t, uint64_t *released,
-                      uint64_t upto)
-{
-    upto = upto / LSM_RELEASE_UNIT * LSM_RELEASE_UNIT;
-    if (upto > *released) {
-        vfs->release(vfs->ctx, t->map + *released, upto - *released);
-        *released = upto;
-    }
-}
-
-static uint64_t index_offset(const struct table *t)
-{
-    return (uint64_t)(t->index - t->map);
-}
-
 /*
  * Gives back the pages of the inputs that the merge is past, a unit at a
  * time: a compaction reads every record and index entry once, and the pages
@@ -321,9 +305,7 @@ static uint64_t index_offset(const struct table *t)
 static void release_read(const struct lsm *lsm, const struct lsm_job *job, const uint64_t *pos,
                          uint64_t *released)
 {
-    const struct kdb_vfs *vfs = lsm->env->vfs;
-
-    if (!vfs->release) return;
+    if (!lsm->env->vfs->release) return;
     for (size_t j = 0; j < job->input_count; j++) {
         const struct table *t = job->inputs[j];
         const uint8_t *bytes;
@@ -331,9 +313,9 @@ static void release_read(const struct lsm *lsm, const struct lsm_job *job, const
         uint64_t flags, sum;
         if (pos[j] >= t->count) continue; /* done: closed soon */
         table_raw_at(t, pos[j], &bytes, &len, &flags, &sum);
-        give_back(vfs, t, &released[j], (uint64_t)(bytes - t->map));
-        give_back(vfs, t, &released[job->input_count + j],
-                  (uint64_t)(table_id_at(t, pos[j]) - t->map));
+        table_give_back(t, lsm->env, &released[j], (uint64_t)(bytes - t->map), LSM_RELEASE_UNIT);
+        table_give_back(t, lsm->env, &released[job->input_count + j],
+                        (uint64_t)(table_id_at(t, pos[j]) - t->map), LSM_RELEASE_UNIT);
     }
 }
 
@@ -349,7 +331,7 @@ static int check_inputs(const struct lsm *lsm, const struct lsm_job *job, uint64
         const struct table *t = job->inputs[j];
         int rc = table_check_all(t, lsm->env, true);
         if (rc < 0) return rc;
-        released[job->input_count + j] = (index_offset(t) + 4095) / 4096 * 4096;
+        released[job->input_count + j] = table_index_page(t);
     }
     return 0;
 }

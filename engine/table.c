@@ -921,12 +921,17 @@ int table_open(struct table *t, const struct env *env, const char *dir, uint64_t
     return rc;
 }
 
-/* Gives back t's pages from *released up to upto (offsets in its map, rounded in to pages). */
-static void give_back(const struct table *t, const struct env *env, uint64_t *released,
-                      uint64_t upto)
+uint64_t table_index_page(const struct table *t)
 {
-    upto = upto / TABLE_PAGE_SIZE * TABLE_PAGE_SIZE;
-    if (upto > *released) {
+    return ((uint64_t)(t->index - t->map) + TABLE_PAGE_SIZE - 1) / TABLE_PAGE_SIZE *
+           TABLE_PAGE_SIZE;
+}
+
+void table_give_back(const struct table *t, const struct env *env, uint64_t *released,
+                     uint64_t upto, uint64_t unit)
+{
+    upto = upto / unit * unit;
+    if (env->vfs->release && upto > *released) {
         env->vfs->release(env->vfs->ctx, t->map + *released, upto - *released);
         *released = upto;
     }
@@ -934,17 +939,16 @@ static void give_back(const struct table *t, const struct env *env, uint64_t *re
 
 void table_release_meta(const struct table *t, const struct env *env)
 {
-    uint64_t index_at = (uint64_t)(t->index - t->map);
-    uint64_t released = (index_at + TABLE_PAGE_SIZE - 1) / TABLE_PAGE_SIZE * TABLE_PAGE_SIZE;
+    uint64_t released = table_index_page(t);
 
-    if (env->vfs->release) give_back(t, env, &released, index_at + t->meta_size);
+    table_give_back(t, env, &released, (uint64_t)(t->index - t->map) + t->meta_size,
+                    TABLE_PAGE_SIZE);
 }
 
 int table_check_all(const struct table *t, const struct env *env, bool release)
 {
     struct order_check o = {.prev_end = TABLE_HEADER_SIZE, .block_count = t->count};
-    uint64_t index_at = (uint64_t)(t->index - t->map);
-    uint64_t released = (index_at + TABLE_PAGE_SIZE - 1) / TABLE_PAGE_SIZE * TABLE_PAGE_SIZE;
+    uint64_t index_at = (uint64_t)(t->index - t->map), released = table_index_page(t);
     int rc = 0;
 
     if (atomic_load(&t->all_ok)) return 0;
@@ -956,13 +960,15 @@ int table_check_all(const struct table *t, const struct env *env, bool release)
         rc = check_entries(t, env, o.next, to);
         if (rc == 0) rc = check_order(t, env, &o, to);
         if (rc == 0 && release)
-            give_back(t, env, &released, index_at + to * TABLE_INDEX_ENTRY_SIZE);
+            table_give_back(t, env, &released, index_at + to * TABLE_INDEX_ENTRY_SIZE,
+                            TABLE_PAGE_SIZE);
     }
     if (rc == 0) rc = check_bytes(t, env, t->count * TABLE_INDEX_ENTRY_SIZE, t->meta_size);
     if (rc == 0) rc = check_order_end(t, env, &o);
     if (rc == 0 && (o.block_count != t->block_count || o.tombstones != t->tombstones))
         rc = damaged(env, t, "the index's counts differ from its head's", -KDB_ECORRUPT);
-    if (rc == 0 && release) give_back(t, env, &released, index_at + t->meta_size);
+    if (rc == 0 && release)
+        table_give_back(t, env, &released, index_at + t->meta_size, TABLE_PAGE_SIZE);
     if (rc == 0) atomic_store((_Atomic bool *)&t->all_ok, true);
     return rc;
 }

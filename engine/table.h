@@ -205,6 +205,17 @@ int64_t table_find_edge(const struct table *t, const struct env *env, const uint
  */
 KDB_MUST_USE int table_check_all(const struct table *t, const struct env *env, bool release);
 
+/* The first whole page of t's index, as an offset in its map. */
+uint64_t table_index_page(const struct table *t);
+
+/*
+ * Gives back t's mapped pages from *released up to upto (offsets in its
+ * map; upto rounded down to a multiple of unit, a multiple of 4096) through
+ * the VFS's release, if it has one; *released moves on.
+ */
+void table_give_back(const struct table *t, const struct env *env, uint64_t *released,
+                     uint64_t upto, uint64_t unit);
+
 /* Gives back t's index, radix table and bloom filter pages (the VFS's release), if it can. */
 void table_release_meta(const struct table *t, const struct env *env);
 
