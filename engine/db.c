@@ -61,6 +61,7 @@ struct kdb {
     struct graph graph;   /* every live edge, both ways */
     uint64_t
         graph_sequence;   /* the tables' sequence the graph file on disk matches; or UINT64_MAX */
+    bool loading;         /* kdb_load_begin(): edges go to the log and tables, not the index */
     uint64_t recovery_ns; /* time kdb_open() spent in replay */
     uint64_t stall_count; /* changes that waited for a flush */
     uint64_t stall_ns;    /* time they waited */
@@ -319,6 +320,7 @@ static int apply_record(struct kdb *db, const uint8_t *record, const uint8_t *ke
 
     if (type == WAL_RECORD_PUT_EDGE || type == WAL_RECORD_DELETE_EDGE) {
         put_edge_entry(db, record, kept);
+        if (db->loading) return 0; /* indexed at the close */
         if (type == WAL_RECORD_DELETE_EDGE) {
             /* Live, graph_has() read both ends; in replay this can fail. */
             int rc = graph_remove(&db->graph, edge_payload_source(payload),
@@ -499,29 +501,77 @@ static int presize_for_replay(struct kdb *db, uint64_t first_segment)
     return memtable_presize(db->mem, (size_t)(ls.bytes >> 10));
 }
 
-/* Fills g from the tables' edge entries, oldest table first, so that a newer table's put or
- * tombstone has the last word. */
+/* Bytes of a table's records, and of its index, given back at a time as edges_from_tables() reads
+ * through them. */
+#define EDGES_RELEASE_UNIT (UINT64_C(2) << 20)
+/* Edge records read before they are applied, so that the cache misses of their random ids
+ * overlap: each one's hash slots are fetched as it is read, its nodes halfway. */
+#define EDGES_AHEAD 16
+
+/* Returns 0 or an error as graph_add(). */
+static int apply_table_edge(struct graph *g, const struct table_record *r)
+{
+    const uint8_t *p = r->payload;
+    int rc =
+        r->type == WAL_RECORD_DELETE_EDGE
+            ? graph_remove(g, edge_payload_source(p), edge_payload_type(p), edge_payload_target(p))
+            : graph_add(g, edge_payload_source(p), edge_payload_type(p), edge_payload_target(p));
+
+    return rc < 0 ? rc : 0;
+}
+
+/* Applies table t's edge entries to g, giving back the pages read behind the reading. */
+static int edges_from_table(struct kdb *db, struct table *t, struct graph *g)
+{
+    struct table_record ahead[EDGES_AHEAD];
+    const uint64_t first = t->block_count, end = t->count + EDGES_AHEAD;
+    uint64_t records_released = UINT64_MAX, index_released = table_index_page(t);
+    int rc = table_check_all(t, &db->env, true);
+
+    /* Step e applies entry e - AHEAD (whose place in ahead[] entry e takes), fetches the nodes
+     * of entry e - AHEAD / 2 and reads entry e. */
+    for (uint64_t e = first; rc == 0 && e < end; e++) {
+        if (e - first >= EDGES_AHEAD) {
+            const struct table_record *r = &ahead[(e - EDGES_AHEAD) % EDGES_AHEAD];
+            uint64_t at = (uint64_t)(r->payload - t->map);
+            rc = apply_table_edge(g, r);
+            if (records_released == UINT64_MAX) /* the blocks' records before: never read */
+                records_released = at / EDGES_RELEASE_UNIT * EDGES_RELEASE_UNIT;
+            table_give_back(t, &db->env, &records_released, at, EDGES_RELEASE_UNIT);
+            table_give_back(t, &db->env, &index_released,
+                            (uint64_t)(table_id_at(t, e - EDGES_AHEAD) - t->map),
+                            EDGES_RELEASE_UNIT);
+        }
+        if (e - first >= EDGES_AHEAD / 2 && e - EDGES_AHEAD / 2 < t->count) {
+            const uint8_t *p = ahead[(e - EDGES_AHEAD / 2) % EDGES_AHEAD].payload;
+            graph_prefetch(g, edge_payload_source(p), true);
+            graph_prefetch(g, edge_payload_target(p), true);
+        }
+        if (rc == 0 && e < t->count) {
+            rc = table_read(t, &db->env, e, &ahead[e % EDGES_AHEAD]);
+            if (rc < 0) break;
+            graph_prefetch(g, edge_payload_source(ahead[e % EDGES_AHEAD].payload), false);
+            graph_prefetch(g, edge_payload_target(ahead[e % EDGES_AHEAD].payload), false);
+        }
+    }
+    if (rc < 0) return rc;
+    if (records_released != UINT64_MAX)
+        table_give_back(t, &db->env, &records_released, (uint64_t)(t->index - t->map),
+                        TABLE_PAGE_SIZE);
+    table_release_meta(t, &db->env);
+    return 0;
+}
+
+/*
+ * Fills g from the tables' edge entries, oldest table first, so that a newer table's put or
+ * tombstone has the last word. The pages read are given back: the index being built is what
+ * stays.
+ */
 static int edges_from_tables(struct kdb *db, struct graph *g)
 {
     for (size_t i = db->lsm.table_count; i-- > 0;) {
-        struct table *t = db->lsm.tables[i];
-        int rc = table_check_all(t, &db->env, false);
+        int rc = edges_from_table(db, db->lsm.tables[i], g);
         if (rc < 0) return rc;
-        for (uint64_t e = t->block_count; e < t->count; e++) {
-            struct table_record r;
-            const uint8_t *p;
-            rc = table_read(t, &db->env, e, &r);
-            if (rc < 0) return rc;
-            p = r.payload;
-            if (r.type == WAL_RECORD_DELETE_EDGE) {
-                rc = graph_remove(g, edge_payload_source(p), edge_payload_type(p),
-                                  edge_payload_target(p));
-            } else {
-                rc = graph_add(g, edge_payload_source(p), edge_payload_type(p),
-                               edge_payload_target(p));
-            }
-            if (rc < 0) return rc;
-        }
     }
     return 0;
 }
@@ -742,6 +792,26 @@ static void save_graph(struct kdb *db)
     }
 }
 
+/*
+ * The end of a load (kdb_load_begin()): the tables hold every edge, and the
+ * index is built from them and saved. A failure is logged: the next open
+ * builds it the same way.
+ */
+static void index_the_load(struct kdb *db)
+{
+    int rc = edges_from_tables(db, &db->graph);
+
+    if (rc == 0) {
+        db->loading = false;
+        save_graph(db);
+        return;
+    }
+    KDB_LOG(
+        &db->env, KDB_LOG_WARNING,
+        "the edge index of the load was not built (%s): the next open builds it from the tables",
+        kdb_strerror(rc));
+}
+
 int kdb_close(struct kdb *db)
 {
     int rc = 0;
@@ -756,10 +826,15 @@ int kdb_close(struct kdb *db)
      * open should replay. */
     if (db->lsm_ready && db->wal_ready && !db->error && !db->wal.error &&
         memtable_count(db->mem) > 0 &&
-        (!(db->options.flags & KDB_OPEN_KEEP_LOG) || wal_bytes(&db->wal) > KEEP_LOG_BYTES_MAX ||
-         db->wal.segment_count > KEEP_LOG_SEGMENTS_MAX))
+        (db->loading || !(db->options.flags & KDB_OPEN_KEEP_LOG) ||
+         wal_bytes(&db->wal) > KEEP_LOG_BYTES_MAX || db->wal.segment_count > KEEP_LOG_SEGMENTS_MAX))
         rc = kdb_flush(db);
-    if (rc == 0 && db->lsm_ready && db->wal_ready && !db->error && !db->wal.error) save_graph(db);
+    if (rc == 0 && db->lsm_ready && db->wal_ready && !db->error && !db->wal.error) {
+        if (db->loading)
+            index_the_load(db);
+        else
+            save_graph(db);
+    }
     if (db->lsm_ready) lsm_close(&db->lsm);
     db->lsm_ready = false;
     if (db->wal_ready) {
@@ -960,6 +1035,7 @@ int kdb_delete_block(struct kdb *db, const struct kdb_id *id)
     int rc;
 
     if (db->remote) return remote_call(db->remote, REMOTE_DELETE_BLOCK, id);
+    if (db->loading) return -EBUSY; /* its edges are not in the index to go with it */
     if (!is_live(db, id->bytes)) return -ENOENT;
     rc = writable(db);
     if (rc < 0) return rc;
@@ -1023,16 +1099,30 @@ static bool edge_type_valid(unsigned type)
     return type >= 1 && type <= KDB_EDGE_TYPE_MAX;
 }
 
-int kdb_put_edge(struct kdb *db, const struct kdb_edge *edge)
+/* Logs an edge's put or delete (record_type) and applies it to the memtable. */
+static int log_edge(struct kdb *db, unsigned record_type, const struct kdb_edge *edge)
 {
     const size_t len = WAL_RECORD_HEADER_SIZE + EDGE_PAYLOAD_SIZE;
-    const uint8_t *source = edge->source.bytes, *target = edge->target.bytes;
     uint64_t version;
     uint8_t *record;
+    int rc = writable(db);
+
+    if (rc < 0) return rc;
+    record = memtable_alloc(db->mem, len);
+    if (!record) return -ENOMEM;
+    edge_encode(record + WAL_RECORD_HEADER_SIZE, edge->source.bytes, edge->type, edge->target.bytes,
+                db->env.vfs->now_ns(db->env.vfs->ctx));
+    return commit(db, record_type, record, len, &version);
+}
+
+int kdb_put_edge(struct kdb *db, const struct kdb_edge *edge)
+{
+    const uint8_t *source = edge->source.bytes, *target = edge->target.bytes;
     int rc;
 
     if (db->remote) return remote_edge(db->remote, REMOTE_PUT_EDGE, edge);
     if (!edge_type_valid(edge->type)) return -EINVAL;
+    if (db->loading) return log_edge(db, WAL_RECORD_PUT_EDGE, edge); /* indexed at the close */
     /* A block with edges is live: the index answers without a lookup. */
     if (!(graph_holds(&db->graph, source) || is_live(db, source)) ||
         !(graph_holds(&db->graph, target) || is_live(db, target)))
@@ -1041,14 +1131,7 @@ int kdb_put_edge(struct kdb *db, const struct kdb_edge *edge)
      * change must land. Whatever fails after it takes the edge back out. */
     rc = graph_add(&db->graph, source, edge->type, target);
     if (rc <= 0) return rc;
-    rc = writable(db);
-    record = rc == 0 ? memtable_alloc(db->mem, len) : NULL;
-    if (rc == 0 && !record) rc = -ENOMEM;
-    if (rc == 0) {
-        edge_encode(record + WAL_RECORD_HEADER_SIZE, source, edge->type, target,
-                    db->env.vfs->now_ns(db->env.vfs->ctx));
-        rc = commit(db, WAL_RECORD_PUT_EDGE, record, len, &version);
-    }
+    rc = log_edge(db, WAL_RECORD_PUT_EDGE, edge);
     if (rc < 0) {
         int undone = graph_remove(&db->graph, source, edge->type, target);
         kdb_assert(undone == 1); /* both ends were read: it cannot fail */
@@ -1059,22 +1142,14 @@ int kdb_put_edge(struct kdb *db, const struct kdb_edge *edge)
 
 int kdb_delete_edge(struct kdb *db, const struct kdb_edge *edge)
 {
-    const size_t len = WAL_RECORD_HEADER_SIZE + EDGE_PAYLOAD_SIZE;
-    uint64_t version;
-    uint8_t *record;
     int rc;
 
     if (db->remote) return remote_edge(db->remote, REMOTE_DELETE_EDGE, edge);
     if (!edge_type_valid(edge->type)) return -EINVAL;
+    if (db->loading) return -EBUSY; /* the index that says whether it is there is not kept */
     rc = graph_has(&db->graph, edge->source.bytes, edge->type, edge->target.bytes);
     if (rc <= 0) return rc < 0 ? rc : -ENOENT;
-    rc = writable(db);
-    if (rc < 0) return rc;
-    record = memtable_alloc(db->mem, len);
-    if (!record) return -ENOMEM;
-    edge_encode(record + WAL_RECORD_HEADER_SIZE, edge->source.bytes, edge->type, edge->target.bytes,
-                db->env.vfs->now_ns(db->env.vfs->ctx));
-    return commit(db, WAL_RECORD_DELETE_EDGE, record, len, &version);
+    return log_edge(db, WAL_RECORD_DELETE_EDGE, edge);
 }
 
 /* ---- queries ---- */
@@ -1195,7 +1270,7 @@ static uint32_t node_of(struct kdb *db, const uint8_t *id, int *rc)
 {
     uint32_t node;
 
-    *rc = graph_node(&db->graph, id, false, &node);
+    *rc = db->loading ? -EBUSY : graph_node(&db->graph, id, false, &node);
     if (*rc < 0) return GRAPH_NONE;
     *rc = node != GRAPH_NONE || is_live(db, id) ? 0 : -ENOENT;
     return node;
@@ -1479,6 +1554,14 @@ int kdb_scan_blocks(struct kdb *db, kdb_block_fn fn, void *fn_ctx)
     env_free(&db->env, refs[1]);
     env_free(&db->env, src);
     return rc;
+}
+
+int kdb_load_begin(struct kdb *db)
+{
+    if (db->remote) return -EOPNOTSUPP;
+    if (db->block_count > 0 || db->graph.edge_count > 0) return -ENOTEMPTY;
+    db->loading = true;
+    return 0;
 }
 
 int kdb_flush_begin(struct kdb *db)

@@ -92,6 +92,26 @@ static uint32_t mem_find(const struct graph *g, const uint8_t id[KDB_ID_SIZE])
     }
 }
 
+void graph_prefetch(const struct graph *g, const uint8_t id[KDB_ID_SIZE], bool node)
+{
+    uint64_t h;
+
+    if (!g->slots) return;
+    h = id_hash(g, id);
+    if (!node) {
+        __builtin_prefetch(&g->slots[(size_t)h & g->slot_mask]);
+        return;
+    }
+    for (size_t i = (size_t)h & g->slot_mask;; i = (i + 1) & g->slot_mask) {
+        uint32_t s = g->slots[i];
+        if (s == 0) return;
+        if ((s & ~SLOT_NODE_MASK) == slot_tag(h)) {
+            __builtin_prefetch(&g->nodes[slot_node(s)]);
+            return;
+        }
+    }
+}
+
 static void slot_insert(uint32_t *slots, size_t mask, const struct graph *g, uint32_t node)
 {
     uint64_t h = id_hash(g, g->nodes[node].id);

@@ -177,6 +177,14 @@ KDB_MUST_USE int graph_has(struct graph *g, const uint8_t source[KDB_ID_SIZE], u
 KDB_MUST_USE int graph_add(struct graph *g, const uint8_t source[KDB_ID_SIZE], unsigned type,
                            const uint8_t target[KDB_ID_SIZE]);
 
+/*
+ * Starts loading what a graph_add() of an edge with this end will read:
+ * the id's hash slot, or, once that is in the cache (node), its node. A
+ * loop over many edges asks for both some edges ahead, so that the cache
+ * misses of a random id overlap.
+ */
+void graph_prefetch(const struct graph *g, const uint8_t id[KDB_ID_SIZE], bool node);
+
 /* Removes an edge. Returns 1 if removed, 0 if it was not there, or an error as graph_node(). */
 KDB_MUST_USE int graph_remove(struct graph *g, const uint8_t source[KDB_ID_SIZE], unsigned type,
                               const uint8_t target[KDB_ID_SIZE]);

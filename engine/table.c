@@ -21,7 +21,6 @@
                   fsync is short */
 /* Index entries held in memory; beyond, they go to a spill file until finish. */
 #define TABLE_INDEX_HELD ((size_t)(1u << 20) / TABLE_INDEX_ENTRY_SIZE)
-#define TABLE_PAGE_SIZE  4096u  /* of memory: mapped pages are given back in these */
 #define TABLE_CHECK_STEP 65536u /* index entries table_check_all() checks at a time (2 MiB) */
 
 int table_path(char *path, size_t size, const char *dir, uint64_t number, const char *suffix)

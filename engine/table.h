@@ -39,6 +39,8 @@
 #include "env.h"
 #include "format.h"
 
+#define TABLE_PAGE_SIZE 4096u /* of memory: mapped pages are given back in these */
+
 /* ---- writing ---- */
 
 struct table_builder {

@@ -362,6 +362,23 @@ static void reopen_with(struct fixture *f, unsigned flags)
     f->options.flags = kept;
 }
 
+/* A clone of f's files as a power cut would leave them, opened in f's place (f's handle closed). */
+static void crash_into_clone(struct fixture *f)
+{
+    struct vfs_mem *crashed = vfs_mem_clone(f->mem);
+
+    assert_non_null(crashed);
+    vfs_mem_crash(crashed);
+    kdb_result_free(f->r);
+    f->r = NULL;
+    assert_int_equal(kdb_close(f->db), 0);
+    vfs_mem_free(f->mem);
+    f->mem = crashed;
+    f->options.vfs = vfs_mem_vfs(crashed);
+    assert_int_equal(kdb_open(DB, &f->options, &f->db), 0);
+    assert_int_equal(kdb_result_new(f->db, &f->r), 0);
+}
+
 /*
  * The index an open takes from GRAPH is the one the tables make, with the
  * log on top: after closes that flush and write it, closes that keep the
@@ -412,22 +429,11 @@ static void test_edges_graph_file_matches_the_tables(void **state)
         case 1: /* a close that keeps the log: the file stays right under it */
             reopen_with(f, f->options.flags | KDB_OPEN_KEEP_LOG);
             break;
-        case 2: { /* killed after a flush: the file no longer matches the tables */
-            struct vfs_mem *crashed;
+        case 2: /* killed after a flush: the file no longer matches the tables */
             assert_int_equal(kdb_flush(f->db), 0);
             assert_int_equal(kdb_sync(f->db), 0);
-            crashed = vfs_mem_clone(f->mem);
-            assert_non_null(crashed);
-            vfs_mem_crash(crashed);
-            kdb_result_free(f->r);
-            assert_int_equal(kdb_close(f->db), 0);
-            vfs_mem_free(f->mem);
-            f->mem = crashed;
-            f->options.vfs = vfs_mem_vfs(crashed);
-            assert_int_equal(kdb_open(DB, &f->options, &f->db), 0);
-            assert_int_equal(kdb_result_new(f->db, &f->r), 0);
+            crash_into_clone(f);
             break;
-        }
         default: { /* a damaged header: rebuilt from the tables */
             uint8_t *data;
             reopen(f);
@@ -445,6 +451,111 @@ static void test_edges_graph_file_matches_the_tables(void **state)
         assert_int_equal(kdb_check(f->db, NULL), 0); /* the graph file against the tables too */
     }
     free(m);
+}
+
+/* Puts random edges (some twice) between the model's blocks, through several flushes. */
+static void load_edges(struct fixture *f, struct model *m, uint64_t *x, unsigned n)
+{
+    for (unsigned op = 0; op < n; op++) {
+        unsigned s = 1 + (unsigned)(test_random(x) % MODEL_BLOCKS);
+        unsigned t = 1 + (unsigned)(test_random(x) % MODEL_BLOCKS);
+        unsigned ty = 1 + (unsigned)(test_random(x) % 3);
+        assert_int_equal(link(f, s, ty, t), 0);
+        m->count += !(m->edge[s][t] & (UINT32_C(1) << ty));
+        m->edge[s][t] |= UINT32_C(1) << ty;
+        if (op % 97 == 0) assert_int_equal(kdb_flush(f->db), 0);
+    }
+}
+
+/*
+ * A load (kdb_load_begin()) keeps no edge index while it runs: what needs
+ * one is refused, and the close builds it from the tables and saves it.
+ * The database is then the one the same puts make without a load. If the
+ * loader is killed, the next open builds the index from the tables and
+ * the log: every edge logged before the last sync is there.
+ */
+static void test_edges_load_is_indexed_at_the_close(void **state)
+{
+    struct fixture *f = *state;
+    struct model *m = calloc(1, sizeof(*m)), *synced = calloc(1, sizeof(*synced));
+    uint64_t x = test_seed(20261126) | 1;
+    struct kdb_id one = test_id(1), two = test_id(2);
+    struct kdb_walk walk = {.direction = KDB_DIRECTION_OUT, .max_depth = 3};
+
+    assert_non_null(m);
+    assert_non_null(synced);
+    assert_int_equal(kdb_load_begin(f->db), 0);
+    for (unsigned i = 1; i <= MODEL_BLOCKS; i++)
+        put(f, i);
+    load_edges(f, m, &x, 600);
+    assert_int_equal(link(f, 1, 0, 2), -EINVAL); /* the type is still checked */
+    assert_int_equal(edge_count(f), 0);          /* none indexed yet */
+    assert_int_equal(kdb_edges(f->db, &one, KDB_DIRECTION_OUT, 0, f->r), -EBUSY);
+    assert_int_equal(kdb_traverse(f->db, &one, &walk, f->r), -EBUSY);
+    assert_int_equal(kdb_path(f->db, &one, &two, &walk, f->r), -EBUSY);
+    assert_int_equal(unlink_edge(f, 1, KDB_EDGE_CALLS, 2), -EBUSY);
+    assert_int_equal(kdb_delete_block(f->db, &one), -EBUSY);
+    reopen(f);
+    assert_true(vfs_mem_file_size(f->mem, DB "/GRAPH") > 0);
+    check_model(f, m);
+    assert_int_equal(kdb_check(f->db, NULL), 0); /* the graph file against the tables */
+    assert_int_equal(kdb_load_begin(f->db), -ENOTEMPTY);
+
+    /* Killed during a load: no graph file for what it added; the tables and the log have it all. */
+    reopen(f);
+    for (unsigned i = 1; i <= MODEL_BLOCKS; i++) { /* an empty database again: */
+        struct kdb_id id = test_id(i);
+        assert_int_equal(kdb_delete_block(f->db, &id), 0);
+    }
+    memset(m, 0, sizeof(*m));
+    assert_int_equal(kdb_load_begin(f->db), 0);
+    for (unsigned i = 1; i <= MODEL_BLOCKS; i++)
+        put(f, i);
+    load_edges(f, m, &x, 300);
+    assert_int_equal(kdb_sync(f->db), 0);
+    *synced = *m;
+    load_edges(f, m, &x, 50); /* not synced: may be lost, as any change */
+    crash_into_clone(f);
+    {
+        uint64_t count = edge_count(f);
+        assert_true(count >= synced->count && count <= m->count);
+        if (count == synced->count) check_model(f, synced);
+        if (count == m->count) check_model(f, m);
+    }
+    assert_int_equal(kdb_check(f->db, NULL), 0);
+    free(synced);
+    free(m);
+}
+
+/*
+ * A memtable of edges stays within its limit: an edge's record takes 128
+ * bytes of arena and two to six 64-byte slots as the hash table grows, and
+ * the memtable is written out before it would grow past the limit (its
+ * first, empty table aside). Counting two slots an id let a table that had
+ * just doubled hold 1.75 MiB under this limit of 1.5 MiB.
+ */
+static void test_edges_memtable_of_edges_stays_within_its_limit(void **state)
+{
+    struct fixture *f = *state;
+    const uint64_t limit = 3u << 19, first_table = 1024 * 64;
+    uint64_t most = 0;
+    unsigned puts = 0;
+
+    f->options.memtable_size_bytes = limit;
+    reopen(f);
+    for (unsigned i = 1; i <= 200; i++)
+        put(f, i);
+    for (unsigned s = 1; s <= 200; s++) {
+        for (unsigned t = 1; t <= 200; t += 2, puts++) {
+            struct kdb_stats stats;
+            assert_int_equal(link(f, s, KDB_EDGE_CALLS, t), 0);
+            kdb_get_stats(f->db, &stats);
+            if (stats.memtable_bytes > most) most = stats.memtable_bytes;
+        }
+    }
+    assert_int_equal(edge_count(f), puts);
+    assert_true(most > limit / 2); /* it filled */
+    assert_true(most <= limit + first_table);
 }
 
 /* The id kausal put derives, and the ingester will give: XXH3-128 of URI, kind and name, NUL-joined. */
@@ -483,6 +594,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_edges_go_with_their_block_and_stay_gone, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_edges_graph_file_matches_the_tables, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_edges_load_is_indexed_at_the_close, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_edges_memtable_of_edges_stays_within_its_limit, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_edges_traversal_and_path, setup, teardown),
         cmocka_unit_test_setup_teardown(test_edges_batch_get_and_result_reuse, setup, teardown),
         cmocka_unit_test(test_edges_symbol_id_is_xxh3_128_of_its_parts),

@@ -664,24 +664,6 @@ static void full_path(const struct ingest *in, const struct file *f, char *full,
 }
 
 /*
- * Into a database that was empty, a symbol is linked to its file as soon as
- * it is stored: both blocks are then in the memtable, so that checking that
- * they are there costs no read of a table. Linking finds the two edges there.
- */
-static int link_symbol(struct ingest *in, const struct file *f, const struct kdb_id *sym)
-{
-    struct kdb_edge e = {.source = f->id, .target = *sym, .type = KDB_EDGE_CONTAINS};
-    int rc = kdb_put_edge(in->cli->db, &e);
-
-    if (rc == 0) {
-        e = (struct kdb_edge){.source = *sym, .target = f->id, .type = KDB_EDGE_DEFINED_IN};
-        rc = kdb_put_edge(in->cli->db, &e);
-    }
-    if (rc == 0) in->edges_added += 2;
-    return rc;
-}
-
-/*
  * Stores one file (text[0..len), as parse_rc says it was read and parsed
  * into unit) and its symbols; keeps its symbols' names, refs and includes.
  */
@@ -753,7 +735,6 @@ static int ingest_file(struct ingest *in, uint32_t index, const char *text, size
             rc = 0;
             continue;
         }
-        if (rc == 0 && in->empty_db) rc = link_symbol(in, f, &id);
         if (rc == 0) {
             local[i] = (uint32_t)in->sym_count++;
             seen.slots[slot] = local[i] + 1;
@@ -1199,10 +1180,12 @@ static int sync_edges(struct ingest *in, const struct kdb_id *source, const stru
 {
     struct kdb_edge *have;
     size_t have_count, j = 0;
-    int rc = kdb_edges(in->cli->db, source, KDB_DIRECTION_OUT, INGEST_TYPES, in->r);
+    /* A load: there is nothing to compare with, and no index to ask. */
+    int rc =
+        in->empty_db ? 0 : kdb_edges(in->cli->db, source, KDB_DIRECTION_OUT, INGEST_TYPES, in->r);
 
     if (rc < 0) return rc;
-    have_count = in->r->count;
+    have_count = in->empty_db ? 0 : in->r->count;
     have = malloc((have_count + 1) * sizeof(*have));
     if (!have) return -ENOMEM;
     if (have_count) {
@@ -1247,9 +1230,10 @@ static int delete_gone(struct ingest *in, const struct kdb_id *source, const str
 {
     struct kdb_id *old;
     size_t count;
-    int rc =
-        kdb_edges(in->cli->db, source, KDB_DIRECTION_OUT, UINT32_C(1) << KDB_EDGE_CONTAINS, in->r);
+    int rc;
 
+    if (in->empty_db) return 0; /* a load: nothing was there */
+    rc = kdb_edges(in->cli->db, source, KDB_DIRECTION_OUT, UINT32_C(1) << KDB_EDGE_CONTAINS, in->r);
     if (rc == -ENOENT) return 0;
     if (rc < 0) return rc;
     count = in->r->count;
@@ -1810,7 +1794,9 @@ static int run(struct ingest *in, char **dirs, int count)
     if (!kdb_is_remote(in->cli->db)) { /* a daemon's handle gives no counts */
         struct kdb_stats stats;
         kdb_get_stats(in->cli->db, &stats);
-        in->empty_db = stats.block_count == 0;
+        /* Into an empty database, a load: the edge index is built at the close (kdb.h), and
+         * memory holds this ingest's arrays or the index, not both. */
+        in->empty_db = stats.block_count == 0 && kdb_load_begin(in->cli->db) == 0;
     }
     in->trees = calloc((size_t)count, sizeof(*in->trees));
     if (!in->trees) rc = -ENOMEM;
@@ -1939,7 +1925,11 @@ int cmd_ingest(struct cli *cli, int argc, char **argv)
         cli_error("ingest: %s", kdb_strerror(rc));
         status = EXIT_FAIL;
     }
+    /* A load's close builds the edge index from the tables: seconds, for millions of edges. */
+    if (in.progress && in.empty_db && rc == 0)
+        fprintf(stderr, "\r\033[Kingest: indexing %llu edges", (unsigned long long)in.edges_total);
     if (cli_close(cli) != EXIT_OK) status = EXIT_FAIL;
+    if (in.progress && in.empty_db && rc == 0) fprintf(stderr, "\r\033[K");
     seconds = (double)(now_ns() - in.start_ns) / 1e9;
     if (status == EXIT_OK) {
         /* trees, files, symbols, the name index (a registry and each tree's shards), the state */

@@ -128,8 +128,10 @@ struct ingest {
     uint64_t start_ns;
     uint64_t start_wall_ns; /* CLOCK_REALTIME, as file times are */
     bool progress;
-    bool full;     /* --full: read every file, whatever the state says */
-    bool empty_db; /* the database held no block when the ingest began: nothing to compare with */
+    bool full; /* --full: read every file, whatever the state says */
+    /* The database held no block when the ingest began: nothing to compare with, and a load
+     * (kdb_load_begin()), whose edge index is built at the close. */
+    bool empty_db;
     /* The last ingest's state, kept while its records are read (ingest_state.c). */
     uint8_t **state_texts;
     size_t state_text_count;

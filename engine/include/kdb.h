@@ -319,6 +319,24 @@ KDB_MUST_USE int kdb_sync(struct kdb *db);
 KDB_MUST_USE int kdb_flush(struct kdb *db);
 
 /*
+ * Starts a load into a database that holds no block: from now until
+ * kdb_close(), edges are logged and stored but not indexed, so that the
+ * edge index is not in memory beside the loader's own data. kdb_put_edge()
+ * then checks an edge's type only: the caller has stored both ends, or
+ * will before the close, else the index is built with an edge to a block
+ * that is not there; and an edge put twice is stored twice (one edge in
+ * the index). What reads the index or needs it answers -EBUSY:
+ * kdb_edges(), kdb_traverse(), kdb_path(), kdb_delete_edge() and
+ * kdb_delete_block(); kdb_get_stats() counts no edges. kdb_close() writes
+ * the memtable out as a table, builds the index from the tables, a table
+ * at a time, and saves it as the graph file. If the process dies first,
+ * the next open builds it from the tables and the log: nothing logged is
+ * lost. Returns 0, -ENOTEMPTY (the database holds a block) or -EOPNOTSUPP
+ * (a forwarding handle).
+ */
+KDB_MUST_USE int kdb_load_begin(struct kdb *db);
+
+/*
  * Starts writing the memtable out as an SSTable and returns without waiting,
  * so that a writer with a large batch behind it (an ingest) overlaps the
  * table's writing with its next work. Changes after the call go to a new
