@@ -34,8 +34,6 @@
 #include "env.h"
 #include "kdb.h"
 
-#define MEMTABLE_SLOTS_INITIAL 1024 /* a new table's slots */
-
 /* What a lookup returns: filled by the caller at memtable_put(). */
 struct memtable_entry {
     const uint8_t *record; /* the record's bytes; never NULL in a filled slot */
@@ -144,22 +142,14 @@ static inline size_t memtable_count(const struct memtable *mt)
 }
 
 /*
- * What the table's contents cost, now or once the next new id is in:
- * arena bytes, and the slots of both tables, with the table twice the size
- * that the next new id would call for (the table is at most half full,
- * and the one it outgrew stays until drained), without the empty table it
- * starts with. The memtable is flushed on this, rather than grown past its
- * limit, so that it stays bounded in memory whatever the size of its
- * records: a table of edges holds two slots of 64 bytes, or up to six
- * while it grows, for each 61-byte record.
+ * What the table's contents cost: arena bytes and two slots an id (the
+ * table is at most half full), without the empty table it starts with.
+ * The memtable is flushed on this, so that it stays bounded in memory
+ * whatever the size of its records.
  */
 static inline uint64_t memtable_footprint(const struct memtable *mt)
 {
-    uint64_t slots = mt->slot_count + (mt->old ? mt->old_count : 0);
-
-    if (2 * (mt->used_count + 1) > mt->slot_count) slots += 2 * (uint64_t)mt->slot_count;
-    return mt->arena.bytes_held +
-           (slots - MEMTABLE_SLOTS_INITIAL) * (uint64_t)sizeof(struct memtable_slot);
+    return mt->arena.bytes_held + (uint64_t)mt->used_count * 2 * sizeof(struct memtable_slot);
 }
 
 /* Bytes held: table and arena. */

@@ -527,37 +527,6 @@ static void test_edges_load_is_indexed_at_the_close(void **state)
     free(m);
 }
 
-/*
- * A memtable of edges stays within its limit: an edge's record takes 128
- * bytes of arena and two to six 64-byte slots as the hash table grows, and
- * the memtable is written out before it would grow past the limit (its
- * first, empty table aside). Counting two slots an id let a table that had
- * just doubled hold 1.75 MiB under this limit of 1.5 MiB.
- */
-static void test_edges_memtable_of_edges_stays_within_its_limit(void **state)
-{
-    struct fixture *f = *state;
-    const uint64_t limit = 3u << 19, first_table = 1024 * 64;
-    uint64_t most = 0;
-    unsigned puts = 0;
-
-    f->options.memtable_size_bytes = limit;
-    reopen(f);
-    for (unsigned i = 1; i <= 200; i++)
-        put(f, i);
-    for (unsigned s = 1; s <= 200; s++) {
-        for (unsigned t = 1; t <= 200; t += 2, puts++) {
-            struct kdb_stats stats;
-            assert_int_equal(link(f, s, KDB_EDGE_CALLS, t), 0);
-            kdb_get_stats(f->db, &stats);
-            if (stats.memtable_bytes > most) most = stats.memtable_bytes;
-        }
-    }
-    assert_int_equal(edge_count(f), puts);
-    assert_true(most > limit / 2); /* it filled */
-    assert_true(most <= limit + first_table);
-}
-
 /* The id kausal put derives, and the ingester will give: XXH3-128 of URI, kind and name, NUL-joined. */
 static void test_edges_symbol_id_is_xxh3_128_of_its_parts(void **state)
 {
@@ -595,8 +564,6 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_edges_graph_file_matches_the_tables, setup, teardown),
         cmocka_unit_test_setup_teardown(test_edges_load_is_indexed_at_the_close, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_edges_memtable_of_edges_stays_within_its_limit, setup,
-                                        teardown),
         cmocka_unit_test_setup_teardown(test_edges_traversal_and_path, setup, teardown),
         cmocka_unit_test_setup_teardown(test_edges_batch_get_and_result_reuse, setup, teardown),
         cmocka_unit_test(test_edges_symbol_id_is_xxh3_128_of_its_parts),
