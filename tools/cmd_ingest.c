@@ -1179,13 +1179,14 @@ static int sync_edges(struct ingest *in, const struct kdb_id *source, const stru
                       size_t n)
 {
     struct kdb_edge *have;
-    size_t have_count, j = 0;
-    /* A load: there is nothing to compare with, and no index to ask. */
-    int rc =
-        in->empty_db ? 0 : kdb_edges(in->cli->db, source, KDB_DIRECTION_OUT, INGEST_TYPES, in->r);
+    size_t have_count = 0, j = 0;
+    int rc = 0;
 
-    if (rc < 0) return rc;
-    have_count = in->empty_db ? 0 : in->r->count;
+    if (!in->empty_db) { /* a load has nothing to compare with, and no index to ask */
+        rc = kdb_edges(in->cli->db, source, KDB_DIRECTION_OUT, INGEST_TYPES, in->r);
+        if (rc < 0) return rc;
+        have_count = in->r->count;
+    }
     have = malloc((have_count + 1) * sizeof(*have));
     if (!have) return -ENOMEM;
     if (have_count) {
