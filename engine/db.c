@@ -488,17 +488,31 @@ static int add_segment_size(void *ctx, const char *name)
 }
 
 /*
- * Sizes the memtable for the log about to be replayed, at a KiB a record:
- * growing a table of a million ids step by step moves every slot once
- * more, a cache miss each. A guess only: the table still grows if short.
+ * A brief handle (KDB_OPEN_BRIEF) whose open replays more log than this
+ * reads its tables and graph file through their mappings after all: each
+ * change replayed looks its block up in the tables and loads its edges'
+ * nodes, hundreds of reads for a log of a few edits.
  */
-static int presize_for_replay(struct kdb *db, uint64_t first_segment)
+#define BRIEF_REPLAY_MAX (UINT64_C(64) << 10)
+
+/* The bytes of the log from segment first_segment on: what an open replays. */
+static int log_bytes(struct kdb *db, uint64_t first_segment, uint64_t *bytes)
 {
     struct log_size ls = {.vfs = db->env.vfs, .dir = db->path, .first = first_segment};
     int rc = ls.vfs->list_dir(ls.vfs->ctx, db->path, add_segment_size, &ls);
 
-    if (rc < 0) return rc;
-    return memtable_presize(db->mem, (size_t)(ls.bytes >> 10));
+    *bytes = ls.bytes;
+    return rc;
+}
+
+/*
+ * Sizes the memtable for a log of bytes about to be replayed, at a KiB a
+ * record: growing a table of a million ids step by step moves every slot
+ * once more, a cache miss each. A guess only: the table still grows if short.
+ */
+static int presize_for_replay(struct kdb *db, uint64_t bytes)
+{
+    return memtable_presize(db->mem, (size_t)(bytes >> 10));
 }
 
 /* Bytes of a table's records, and of its index, given back at a time as edges_from_tables() reads
@@ -569,6 +583,7 @@ static int edges_from_table(struct kdb *db, struct table *t, struct graph *g)
  */
 static int edges_from_tables(struct kdb *db, struct graph *g)
 {
+    lsm_end_brief(&db->lsm); /* holds records EDGES_AHEAD at once */
     for (size_t i = db->lsm.table_count; i-- > 0;) {
         int rc = edges_from_table(db, db->lsm.tables[i], g);
         if (rc < 0) return rc;
@@ -581,7 +596,7 @@ static int edges_from_tables(struct kdb *db, struct graph *g)
  * from the graph file if it matches them, else from the tables' edge
  * entries. Replay then brings it up to date with the log.
  */
-static int load_edges(struct kdb *db, uint64_t sequence)
+static int load_edges(struct kdb *db, uint64_t sequence, bool brief)
 {
     struct graph_base *base = NULL;
     uint64_t seed = 0;
@@ -591,7 +606,7 @@ static int load_edges(struct kdb *db, uint64_t sequence)
     graph_init(&db->graph, &db->env, seed);
     db->graph_sequence = UINT64_MAX;
     if (db->lsm.table_count == 0) return 0;
-    rc = graph_base_open(&db->env, db->path, sequence, &base);
+    rc = graph_base_open(&db->env, db->path, sequence, brief, &base);
     if (rc == 0) {
         db->graph_sequence = sequence;
         return graph_attach(&db->graph, base);
@@ -620,15 +635,22 @@ static int check_graph_file(struct kdb *db)
                          (unsigned long long)base->edge_count, (unsigned long long)g.edge_count);
     for (uint64_t i = 0; rc == 0 && i < base->node_count; i++) {
         struct graph_base_node n, far;
-        uint32_t node;
+        uint32_t node, *out = NULL;
         rc = graph_base_node(base, (uint32_t)i, &n);
         if (rc == 0) rc = graph_node(&g, n.id, false, &node);
         if (rc == 0 && (node == GRAPH_NONE || g.nodes[node].out.count != n.out_count ||
                         g.nodes[node].in.count != n.in_count))
             rc = KDB_CORRUPT(&db->env, GRAPH_NAME ": node %llu's lists differ from the tables'",
                              (unsigned long long)i);
+        /* The out-list, kept: reading the far ends moves on what n.entries points at. */
+        if (rc == 0 && n.out_count) {
+            out = env_malloc(&db->env, (size_t)n.out_count * sizeof(*out));
+            if (!out) rc = -ENOMEM;
+        }
+        for (uint32_t k = 0; rc == 0 && k < n.out_count; k++)
+            out[k] = get_le32(n.entries + (size_t)k * 4);
         for (uint32_t k = 0; rc == 0 && k < n.out_count; k++) {
-            uint32_t entry = get_le32(n.entries + (size_t)k * 4);
+            uint32_t entry = out[k];
             if (graph_entry_node(entry) >= base->node_count) {
                 rc = KDB_CORRUPT(&db->env, GRAPH_NAME ": node %llu has a bad entry",
                                  (unsigned long long)i);
@@ -643,6 +665,7 @@ static int check_graph_file(struct kdb *db)
                 rc = 0;
             }
         }
+        env_free(&db->env, out);
     }
     graph_release(&g);
     return rc;
@@ -661,18 +684,26 @@ static int open_engine(struct kdb *db)
     };
     struct replay_ctx replay_ctx = {.db = db};
     struct wal_replay replay = {.ctx = &replay_ctx, .apply = replay_apply};
-    uint64_t last_sequence = 0, start;
+    uint64_t last_sequence = 0, start, replay_bytes = 0;
+    bool brief = (db->options.flags & KDB_OPEN_BRIEF) != 0;
     int rc;
 
     start = vfs->now_ns(vfs->ctx);
     rc = lsm_open(&db->lsm, &db->env, db->path, (db->options.flags & KDB_OPEN_FOREGROUND) != 0,
-                  &wal_options.first_segment, &last_sequence, &db->block_count);
+                  brief, &wal_options.first_segment, &last_sequence, &db->block_count);
     if (rc < 0) return rc;
     db->lsm_ready = true;
     wal_options.first_sequence = last_sequence + 1;
-    rc = load_edges(db, last_sequence);
+    rc = log_bytes(db, wal_options.first_segment, &replay_bytes);
+    if (rc < 0) return rc;
+    if (brief && replay_bytes > BRIEF_REPLAY_MAX) {
+        /* Replay reads much of the tables and the graph file: not brief. */
+        brief = false;
+        lsm_end_brief(&db->lsm);
+    }
+    rc = load_edges(db, last_sequence, brief);
     if (rc == 0) rc = new_memtable(db);
-    if (rc == 0) rc = presize_for_replay(db, wal_options.first_segment);
+    if (rc == 0) rc = presize_for_replay(db, replay_bytes);
     if (rc < 0) return rc;
     rc = wal_open(&db->wal, &db->env, db->path, &wal_options, &replay);
     if (rc) return rc < 0 ? rc : -EIO;
@@ -1463,6 +1494,7 @@ int kdb_get_blocks(struct kdb *db, const struct kdb_id *ids, size_t n, struct kd
 
     if (n > SIZE_MAX / sizeof(*views)) return -ENOMEM;
     if (db->remote) return remote_query_blocks(r, ids, n);
+    lsm_end_brief(&db->lsm); /* the views of every block are held at once */
     views = result_space(r, n * sizeof(*views));
     if (!views) return -ENOMEM;
     for (size_t at = 0; at < n; at += BATCH_GROUP) {
@@ -1530,6 +1562,7 @@ int kdb_scan_blocks(struct kdb *db, kdb_block_fn fn, void *fn_ctx)
     struct scan_source *src;
 
     if (db->remote) return -ENOTSUP;
+    lsm_end_brief(&db->lsm); /* reads every record */
     src = env_calloc(&db->env, max, sizeof(*src));
     struct memtable_ref *refs[2] = {NULL, NULL};
     const struct memtable *mts[2] = {db->mem, db->imm};

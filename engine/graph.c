@@ -282,17 +282,25 @@ static int node_load(struct graph *g, uint32_t node)
         lists[pass].capacity = count;
         if (!lists[pass].at.heap) rc = -ENOMEM;
     }
+    /* The entries as the file has them first: reading the nodes they name
+     * reads the base again, and b.entries is good only until then. */
     for (uint32_t i = 0; rc == 0 && i < b.out_count + b.in_count; i++) {
-        uint32_t entry = get_le32(b.entries + (size_t)i * 4);
-        uint32_t number = graph_entry_node(entry), other;
-        unsigned type = graph_entry_type(entry);
         struct graph_list *list = &lists[i >= b.out_count];
-        if (number >= g->base->node_count || type < 1 || type > KDB_EDGE_TYPE_MAX) {
-            rc = KDB_CORRUPT(g->env, "graph file: node %u has a bad entry %08x", node, entry);
-            break;
+        list_entries(list)[list->count++] = get_le32(b.entries + (size_t)i * 4);
+    }
+    for (int pass = 0; rc == 0 && pass < 2; pass++) {
+        uint32_t *entries = list_entries(&lists[pass]), kept = 0;
+        for (uint32_t k = 0; rc == 0 && k < lists[pass].count; k++) {
+            uint32_t entry = entries[k], number = graph_entry_node(entry), other;
+            unsigned type = graph_entry_type(entry);
+            if (number >= g->base->node_count || type < 1 || type > KDB_EDGE_TYPE_MAX) {
+                rc = KDB_CORRUPT(g->env, "graph file: node %u has a bad entry %08x", node, entry);
+                break;
+            }
+            other = node_from_base(g, number, &rc); /* may move g->nodes */
+            if (other != GRAPH_NONE) entries[kept++] = graph_entry(other, type);
         }
-        other = node_from_base(g, number, &rc); /* may move g->nodes */
-        if (other != GRAPH_NONE) list_entries(list)[list->count++] = graph_entry(other, type);
+        lists[pass].count = kept;
     }
     if (rc < 0) {
         list_free(g, &lists[0]);

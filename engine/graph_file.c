@@ -15,6 +15,7 @@
 #include "format.h"
 #include "graph.h"
 #include "kassert.h"
+#include "reader.h"
 
 #define WRITE_BUFFER_SIZE (1u << 20) /* body bytes gathered per pwrite: whole pages */
 
@@ -46,9 +47,10 @@ static int damaged(const struct env *env, const char *dir, const char *what)
                        what);
 }
 
+/* The header's fields, from b->head (the header's bytes at least). */
 static int check_header(struct graph_base *b, const char *dir, uint64_t sequence)
 {
-    const uint8_t *h = b->map;
+    const uint8_t *h = b->head;
     uint64_t body_size;
 
     if (b->size < GRAPH_HEADER_SIZE || memcmp(h, GRAPH_MAGIC, FORMAT_MAGIC_SIZE) != 0)
@@ -71,13 +73,55 @@ static int check_header(struct graph_base *b, const char *dir, uint64_t sequence
     b->page_count = page_count_of(body_size);
     b->body = body_offset_of(b->page_count);
     if (b->size != b->body + body_size) return damaged(b->env, dir, "size does not match counts");
-    if (get_le64(h + GRAPH_HEADER_SUMS_OFFSET) !=
-        checksum_64(h + GRAPH_HEADER_SIZE, b->page_count * 8, 0))
+    return 0;
+}
+
+/* The table of page checksums, from b->head (header and table). */
+static int check_sums(const struct graph_base *b, const char *dir)
+{
+    if (get_le64(b->head + GRAPH_HEADER_SUMS_OFFSET) !=
+        checksum_64(b->head + GRAPH_HEADER_SIZE, b->page_count * 8, 0))
         return damaged(b->env, dir, "page checksums damaged");
     return 0;
 }
 
-int graph_base_open(const struct env *env, const char *dir, uint64_t sequence,
+/*
+ * A brief handle's base: a reader of the body on fd (which it takes), and
+ * the header and page checksums read into memory and checked.
+ */
+static int open_brief(struct graph_base *b, const char *dir, uint64_t sequence, int fd)
+{
+    uint8_t header[GRAPH_HEADER_SIZE];
+    size_t head_size;
+    int rc;
+
+    b->reader = env_malloc(b->env, sizeof(*b->reader));
+    if (!b->reader) {
+        (void)b->env->vfs->close(b->env->vfs->ctx, fd);
+        return -ENOMEM;
+    }
+    reader_init(b->reader, b->env, fd, 0, 0);
+    if (b->size < GRAPH_HEADER_SIZE) return damaged(b->env, dir, "not a graph file");
+    rc = reader_read(b->reader, header, sizeof(header), 0);
+    if (rc < 0) return rc;
+    b->head = header;
+    rc = check_header(b, dir, sequence);
+    b->head = NULL;
+    if (rc < 0) return rc;
+    head_size = GRAPH_HEADER_SIZE + (size_t)b->page_count * 8;
+    b->head_copy = env_malloc(b->env, head_size);
+    if (!b->head_copy) return -ENOMEM;
+    memcpy(b->head_copy, header, sizeof(header));
+    rc = reader_read(b->reader, b->head_copy + GRAPH_HEADER_SIZE, head_size - GRAPH_HEADER_SIZE,
+                     GRAPH_HEADER_SIZE);
+    if (rc < 0) return rc;
+    b->head = b->head_copy;
+    b->reader->origin = b->body;
+    b->reader->length = b->size - b->body;
+    return check_sums(b, dir);
+}
+
+int graph_base_open(const struct env *env, const char *dir, uint64_t sequence, bool brief,
                     struct graph_base **out)
 {
     const struct kdb_vfs *vfs = env->vfs;
@@ -94,10 +138,17 @@ int graph_base_open(const struct env *env, const char *dir, uint64_t sequence,
     rc = vfs->open(vfs->ctx, path, KDB_VFS_OPEN_READ, &fd);
     if (rc == 0) rc = vfs->file_size(vfs->ctx, fd, &b->size);
     if (rc == 0 && b->size < GRAPH_HEADER_SIZE) rc = damaged(env, dir, "too short");
-    if (rc == 0) rc = vfs->map(vfs->ctx, fd, b->size, (const void **)&b->map);
+    if (rc == 0 && brief) {
+        rc = open_brief(b, dir, sequence, fd); /* takes fd */
+        fd = -1;
+    } else if (rc == 0) {
+        rc = vfs->map(vfs->ctx, fd, b->size, (const void **)&b->map);
+        b->head = b->map;
+        if (rc == 0) rc = check_header(b, dir, sequence);
+        if (rc == 0) rc = check_sums(b, dir);
+    }
     if (fd >= 0) (void)vfs->close(vfs->ctx, fd);
-    if (rc == 0) rc = check_header(b, dir, sequence);
-    if (rc == 0) {
+    if (rc == 0 && !brief) {
         b->checked = env_calloc(env, (size_t)(b->page_count + 63) / 64 + 1, sizeof(uint64_t));
         if (!b->checked) rc = -ENOMEM;
     }
@@ -113,40 +164,78 @@ void graph_base_close(struct graph_base *b)
 {
     if (!b) return;
     if (b->map) (void)b->env->vfs->unmap(b->env->vfs->ctx, b->map, b->size);
+    if (b->reader) {
+        reader_close(b->reader);
+        env_free(b->env, b->reader);
+    }
+    env_free(b->env, b->head_copy);
     env_free(b->env, b->checked);
     env_free(b->env, b);
 }
 
-/* Checks the body pages that hold body bytes [offset, offset + len), each once. */
-static int check_body(struct graph_base *b, uint64_t offset, uint64_t len)
+/* Body page p's bytes (len of them) against its checksum. */
+static int check_page(const struct graph_base *b, uint64_t p, const uint8_t *bytes, size_t len)
+{
+    if (checksum_64(bytes, len, 0) != get_le64(b->head + GRAPH_HEADER_SIZE + p * 8))
+        return KDB_CORRUPT(b->env, GRAPH_NAME ": page %llu of the body is damaged",
+                           (unsigned long long)p);
+    return 0;
+}
+
+static int brief_check_page(void *ctx, uint64_t p, const uint8_t *bytes, size_t len)
+{
+    return check_page(ctx, p, bytes, len);
+}
+
+/*
+ * Body bytes [offset, offset + len), their pages checked: through the
+ * mapping, each page once; through a brief handle's reader, the pages read
+ * whole into its span (valid until the next read).
+ */
+static const uint8_t *body_bytes(struct graph_base *b, uint64_t offset, uint64_t len, int *rc)
 {
     uint64_t body_size = b->size - b->body;
     uint64_t first = offset / GRAPH_PAGE_SIZE, last;
 
-    if (len == 0) return 0;
+    *rc = 0;
+    if (len == 0) return b->map ? b->map + b->body + offset : (const uint8_t *)"";
     last = (offset + len - 1) / GRAPH_PAGE_SIZE;
     kdb_assert(last < b->page_count);
+    if (b->reader) {
+        uint64_t start = first * GRAPH_PAGE_SIZE;
+        uint64_t end =
+            (last + 1) * GRAPH_PAGE_SIZE < body_size ? (last + 1) * GRAPH_PAGE_SIZE : body_size;
+        const uint8_t *span;
+        if (first == last) { /* one page: held by the reader for the next lookups */
+            size_t got;
+            span = reader_page(b->reader, first, brief_check_page, b, &got, rc);
+            return span ? span + (offset - start) : NULL;
+        }
+        span = reader_span(b->reader, b->body + start, (size_t)(end - start), rc);
+        for (uint64_t p = first; span && p <= last; p++) {
+            uint64_t at = p * GRAPH_PAGE_SIZE - start;
+            uint64_t size = p == last ? end - start - at : GRAPH_PAGE_SIZE;
+            *rc = check_page(b, p, span + at, (size_t)size);
+            if (*rc < 0) return NULL;
+        }
+        return span ? span + (offset - start) : NULL;
+    }
     for (uint64_t p = first; p <= last; p++) {
         uint64_t start = p * GRAPH_PAGE_SIZE, size = GRAPH_PAGE_SIZE;
         if (b->checked[p / 64] & (UINT64_C(1) << (p % 64))) continue;
         if (start + size > body_size) size = body_size - start;
-        if (checksum_64(b->map + b->body + start, (size_t)size, 0) !=
-            get_le64(b->map + GRAPH_HEADER_SIZE + p * 8))
-            return KDB_CORRUPT(b->env, GRAPH_NAME ": page %llu of the body is damaged",
-                               (unsigned long long)p);
+        *rc = check_page(b, p, b->map + b->body + start, (size_t)size);
+        if (*rc < 0) return NULL;
         b->checked[p / 64] |= UINT64_C(1) << (p % 64);
     }
-    return 0;
+    return b->map + b->body + offset;
 }
 
 /* Node number's record, checked; NULL on damage (rc set). */
 static const uint8_t *node_record(struct graph_base *b, uint32_t number, int *rc)
 {
-    uint64_t offset = (uint64_t)number * GRAPH_NODE_RECORD_SIZE;
-
     kdb_assert(number < b->node_count);
-    *rc = check_body(b, offset, GRAPH_NODE_RECORD_SIZE);
-    return *rc < 0 ? NULL : b->map + b->body + offset;
+    return body_bytes(b, (uint64_t)number * GRAPH_NODE_RECORD_SIZE, GRAPH_NODE_RECORD_SIZE, rc);
 }
 
 int graph_base_find(struct graph_base *b, const uint8_t id[KDB_ID_SIZE], uint32_t *number)
@@ -180,14 +269,14 @@ int graph_base_node(struct graph_base *b, uint32_t number, struct graph_base_nod
 
     if (!record) return rc;
     first = get_le64(record + KDB_ID_SIZE);
-    node->id = record;
+    memcpy(node->id, record, KDB_ID_SIZE);
     node->out_count = get_le32(record + KDB_ID_SIZE + 8);
     node->in_count = get_le32(record + KDB_ID_SIZE + 12);
     if (first > b->entry_count ||
         (uint64_t)node->out_count + node->in_count > b->entry_count - first)
         return KDB_CORRUPT(b->env, GRAPH_NAME ": node %u's lists lie outside the file", number);
-    rc = check_body(b, entries_at + first * 4, ((uint64_t)node->out_count + node->in_count) * 4);
-    node->entries = b->map + b->body + entries_at + first * 4;
+    node->entries = body_bytes(b, entries_at + first * 4,
+                               ((uint64_t)node->out_count + node->in_count) * 4, &rc);
     return rc;
 }
 

@@ -7,8 +7,10 @@
  * manifest's last sequence number: every node sorted by id, each with its
  * out-list and in-list. Opening it maps it and reads only its header and
  * its table of page checksums; a node's record and lists are checked the
- * first time they are read, page by page. graph.c reads a node from here
- * the first time a query or a change touches it (graph.h).
+ * first time they are read, page by page. A brief handle's (KDB_OPEN_BRIEF)
+ * is not mapped: it reads the pages it needs with pread (reader.h), each
+ * checked as it is read. graph.c reads a node from here the first time a
+ * query or a change touches it (graph.h).
  *
  * The file is a cache: a missing, stale or damaged one costs one rebuild
  * from the tables, never a wrong answer.
@@ -18,6 +20,7 @@
 #ifndef KDB_ENGINE_GRAPH_FILE_H
 #define KDB_ENGINE_GRAPH_FILE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "env.h"
@@ -26,15 +29,18 @@ struct graph;
 
 /* A node as the file holds it: its lists are entries (graph.h's packing, little-endian u32). */
 struct graph_base_node {
-    const uint8_t *id;
+    uint8_t id[KDB_ID_SIZE];
     const uint8_t *entries; /* out_count out-entries, then in_count in-entries */
     uint32_t out_count;
     uint32_t in_count;
 };
 
+struct reader;
+
 struct graph_base {
     const struct env *env;
-    const uint8_t *map;
+    const uint8_t *map;  /* NULL for a brief handle's, read through reader instead */
+    const uint8_t *head; /* the header and table of page checksums: in map, or head_copy */
     uint64_t size;
     uint64_t sequence;
     uint64_t node_count;
@@ -42,16 +48,19 @@ struct graph_base {
     uint64_t edge_count;
     uint64_t body; /* file offset of the nodes, then the entries */
     uint64_t page_count;
-    uint64_t *checked; /* a bit per body page: its checksum matched */
+    uint64_t *checked;     /* a bit per body page: its checksum matched (mapped) */
+    struct reader *reader; /* a brief handle's (KDB_OPEN_BRIEF): pages read with pread(2) */
+    uint8_t *head_copy;
 };
 
 /*
- * Maps dir's graph file if it was written at sequence. Returns 0, -ENOENT
- * (none), -ESTALE (written at another sequence), -KDB_ECORRUPT (damaged:
- * logged), -ENOMEM or an I/O error.
+ * Maps dir's graph file if it was written at sequence; brief: reads it with
+ * pread(2) instead, a page or a node's lists at a time (a brief handle's).
+ * Returns 0, -ENOENT (none), -ESTALE (written at another sequence),
+ * -KDB_ECORRUPT (damaged: logged), -ENOMEM or an I/O error.
  */
 KDB_MUST_USE int graph_base_open(const struct env *env, const char *dir, uint64_t sequence,
-                                 struct graph_base **out);
+                                 bool brief, struct graph_base **out);
 
 /* Unmaps and frees; NULL is fine. */
 void graph_base_close(struct graph_base *base);
@@ -60,7 +69,11 @@ void graph_base_close(struct graph_base *base);
 KDB_MUST_USE int graph_base_find(struct graph_base *base, const uint8_t id[KDB_ID_SIZE],
                                  uint32_t *number);
 
-/* Node number's record and lists, checked: 0 or -KDB_ECORRUPT. */
+/*
+ * Node number's record and lists, checked: 0, -KDB_ECORRUPT, or for a brief
+ * one -ENOMEM or an I/O error. node->entries is valid until the next
+ * graph_base_find() or graph_base_node().
+ */
 KDB_MUST_USE int graph_base_node(struct graph_base *base, uint32_t number,
                                  struct graph_base_node *node);
 

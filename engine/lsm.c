@@ -44,15 +44,16 @@ static void table_free(const struct env *env, struct table *t)
     env_free(env, t);
 }
 
-/* Opens table number into a new struct. */
-static int table_new(const struct env *env, const char *dir, uint64_t number, struct table **out)
+/* Opens table number into a new struct; brief: for a brief handle (table.h). */
+static int table_new(const struct env *env, const char *dir, uint64_t number, bool brief,
+                     struct table **out)
 {
     struct table *t = env_malloc(env, sizeof(*t));
     int rc;
 
     *out = NULL;
     if (!t) return -ENOMEM;
-    rc = table_open(t, env, dir, number);
+    rc = table_open(t, env, dir, number, brief);
     if (rc < 0) {
         env_free(env, t);
         return rc;
@@ -141,7 +142,7 @@ static int finish_output(struct lsm *lsm, struct table_builder *tb, struct lsm_j
     int rc = table_builder_finish(tb, &info);
 
     if (rc == 0) rc = lsm->env->vfs->sync_dir(lsm->env->vfs->ctx, lsm->dir);
-    if (rc == 0) rc = table_new(lsm->env, lsm->dir, info.number, &job->output);
+    if (rc == 0) rc = table_new(lsm->env, lsm->dir, info.number, false, &job->output);
     job->bytes_written = info.size;
     job->records_out = info.count;
     return rc;
@@ -653,6 +654,9 @@ static int submit_compaction(struct lsm *lsm, size_t first, size_t end)
     int rc;
 
     if (!list) return -ENOMEM;
+    /* The compactor asks older tables for ids: each table's lookups must be
+     * the mapping's, which any thread may use, before it starts. */
+    lsm_end_brief(lsm);
     memcpy(list, lsm->tables, lsm->table_count * TABLE_REF_SIZE);
     w->job = (struct lsm_job){
         .kind = LSM_JOB_COMPACT,
@@ -666,6 +670,12 @@ static int submit_compaction(struct lsm *lsm, size_t first, size_t end)
     rc = submit(lsm, w);
     if (rc < 0) free_job_list(lsm, &w->job);
     return rc < 0 ? rc : 1;
+}
+
+void lsm_end_brief(struct lsm *lsm)
+{
+    for (size_t i = 0; i < lsm->table_count; i++)
+        table_end_brief(lsm->tables[i]);
 }
 
 int lsm_maybe_compact(struct lsm *lsm)
@@ -767,7 +777,7 @@ static int init_sync(struct lsm *lsm)
     return 0;
 }
 
-int lsm_open(struct lsm *lsm, const struct env *env, const char *dir, bool foreground,
+int lsm_open(struct lsm *lsm, const struct env *env, const char *dir, bool foreground, bool brief,
              uint64_t *log_number, uint64_t *last_sequence, uint64_t *block_count)
 {
     struct manifest *m = NULL;
@@ -801,7 +811,7 @@ int lsm_open(struct lsm *lsm, const struct env *env, const char *dir, bool foreg
     }
     if (rc == 0) rc = list_reserve(lsm, m->table_count);
     for (size_t i = 0; rc == 0 && i < m->table_count; i++) {
-        rc = table_new(env, dir, m->tables[i].number, &lsm->tables[i]);
+        rc = table_new(env, dir, m->tables[i].number, brief, &lsm->tables[i]);
         if (rc == -ENOENT)
             rc = KDB_CORRUPT(env, "table %016" PRIx64 ", named by the manifest, is missing",
                              m->tables[i].number);

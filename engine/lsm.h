@@ -126,14 +126,15 @@ struct lsm {
 };
 
 /*
- * Reads the manifest (none: an empty database), opens its tables and
- * removes leftovers of a crash: unfinished files and tables the manifest
- * does not name. *log_number and *last_sequence say where the log starts,
+ * Reads the manifest (none: an empty database), opens its tables (brief:
+ * for a brief handle, table.h) and removes leftovers of a crash: unfinished
+ * files and tables the manifest does not name. *log_number and *last_sequence say where the log starts,
  * *block_count how many blocks the tables hold live. Returns an error as
  * table_open() and manifest_read() do; on failure nothing is left open.
  */
 KDB_MUST_USE int lsm_open(struct lsm *lsm, const struct env *env, const char *dir, bool foreground,
-                          uint64_t *log_number, uint64_t *last_sequence, uint64_t *block_count);
+                          bool brief, uint64_t *log_number, uint64_t *last_sequence,
+                          uint64_t *block_count);
 
 /* Stops the workers (a compaction is abandoned), closes every table. */
 void lsm_close(struct lsm *lsm);
@@ -146,6 +147,12 @@ void lsm_close(struct lsm *lsm);
 KDB_MUST_USE int lsm_submit_flush(struct lsm *lsm, const struct memtable *memtable,
                                   uint64_t log_number, uint64_t last_sequence,
                                   uint64_t block_count);
+
+/*
+ * Lookups in every table go through its mapping from now on (table.h,
+ * table_end_brief()): before a reader of much, or of many records at once.
+ */
+void lsm_end_brief(struct lsm *lsm);
 
 /* Starts a compaction if the tables call for one and the compactor is free: returns 1 if it did. */
 KDB_MUST_USE int lsm_maybe_compact(struct lsm *lsm);

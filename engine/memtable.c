@@ -90,7 +90,11 @@ static struct memtable_slot *find_slot(struct memtable_slot *slots, size_t slot_
 static struct memtable_slot *lookup(const struct memtable *mt, const uint8_t id[KDB_ID_SIZE],
                                     bool edge)
 {
-    struct memtable_slot *slot = find_slot(mt->slots, mt->slot_count, mt->seed, id, edge);
+    struct memtable_slot *slot;
+
+    /* An empty one (a reader's): no slot is touched, nor its page faulted in. */
+    if (mt->used_count == 0 && !mt->old) return NULL;
+    slot = find_slot(mt->slots, mt->slot_count, mt->seed, id, edge);
 
     if (slot->entry.record) return slot;
     if (mt->old) {

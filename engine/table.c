@@ -12,6 +12,7 @@
 #include "block.h"
 #include "coding.h"
 #include "kassert.h"
+#include "reader.h"
 
 /* Tables go out in aligned 2 MiB pieces: the page cache then keeps them in
  * 2 MiB folios, which a mapping reads through huge pages (vfs_posix.c). */
@@ -498,37 +499,59 @@ static bool entry_bounds_ok(const struct table *t, uint64_t i)
            end >= off + TABLE_RECORD_HEADER_SIZE && end % TABLE_RECORD_ALIGN == 0;
 }
 
+/* An index entry's location word: offset, tombstone and edge bits. */
+static uint64_t entry_location(const uint8_t *entry)
+{
+    return get_le64(entry + 16);
+}
+
 /*
- * Page p of the index and filters: its checksum, and the entries in it (each
- * of its kind by position, in order, with records in order inside the data).
+ * Page p of the index and filters, whose bytes are at bytes (len of them):
+ * its checksum, and the entries in it (each of its kind by position, in
+ * order, with records in order inside the data).
  */
+static int check_page_bytes(const struct table *t, const struct env *env, uint64_t p,
+                            const uint8_t *bytes, size_t len)
+{
+    uint64_t start = p * TABLE_META_PAGE_SIZE, end = start + len;
+    uint64_t index_end = t->count * TABLE_INDEX_ENTRY_SIZE, first, last;
+
+    if (checksum_64(bytes, len, 0) != get_le64(t->sums + TABLE_SUMS_HEAD_SIZE + p * 8))
+        return damaged(env, t, "an index page's checksum does not match", -KDB_ECHECKSUM);
+    first = start / TABLE_INDEX_ENTRY_SIZE;
+    last = (end < index_end ? end : index_end) / TABLE_INDEX_ENTRY_SIZE;
+    for (uint64_t i = first; i < last; i++) {
+        const uint8_t *e = bytes + (i - first) * TABLE_INDEX_ENTRY_SIZE;
+        uint64_t loc = entry_location(e), off = loc & TABLE_INDEX_OFFSET_MASK;
+        bool edge = (loc & TABLE_INDEX_EDGE) != 0;
+        if (edge != (i >= t->block_count) || off < TABLE_HEADER_SIZE || off % TABLE_RECORD_ALIGN ||
+            off + TABLE_RECORD_HEADER_SIZE > t->data_end)
+            return damaged(env, t, "index out of order", -KDB_ECORRUPT);
+        if (i > first) {
+            const uint8_t *prev = e - TABLE_INDEX_ENTRY_SIZE;
+            uint64_t prev_loc = entry_location(prev);
+            if (edge == ((prev_loc & TABLE_INDEX_EDGE) != 0) &&
+                (memcmp(prev, e, 16) >= 0 ||
+                 (prev_loc & TABLE_INDEX_OFFSET_MASK) + TABLE_RECORD_HEADER_SIZE > off))
+                return damaged(env, t, "index out of order", -KDB_ECORRUPT);
+        }
+    }
+    return 0;
+}
+
+/* Page p of the index and filters, through the mapping: checked once per handle. */
 static int check_page(const struct table *t, const struct env *env, uint64_t p)
 {
-    uint64_t bit = UINT64_C(1) << (p & 63), start, end, index_end, first, last;
+    uint64_t bit = UINT64_C(1) << (p & 63), start, end;
+    int rc;
 
     if (!t->pages_ok || (atomic_load_explicit(&t->pages_ok[p >> 6], memory_order_acquire) & bit))
         return 0;
     start = p * TABLE_META_PAGE_SIZE;
     end = start + TABLE_META_PAGE_SIZE < t->meta_size ? start + TABLE_META_PAGE_SIZE : t->meta_size;
-    if (checksum_64(t->index + start, (size_t)(end - start), 0) !=
-        get_le64(t->sums + TABLE_SUMS_HEAD_SIZE + p * 8))
-        return damaged(env, t, "an index page's checksum does not match", -KDB_ECHECKSUM);
-    index_end = t->count * TABLE_INDEX_ENTRY_SIZE;
-    first = start / TABLE_INDEX_ENTRY_SIZE;
-    last = (end < index_end ? end : index_end) / TABLE_INDEX_ENTRY_SIZE;
-    for (uint64_t i = first; i < last; i++) {
-        bool edge = table_is_edge(t, i);
-        uint64_t off = entry_offset(t, i);
-        if (edge != (i >= t->block_count) || off < TABLE_HEADER_SIZE || off % TABLE_RECORD_ALIGN ||
-            off + TABLE_RECORD_HEADER_SIZE > t->data_end)
-            return damaged(env, t, "index out of order", -KDB_ECORRUPT);
-        if (i > first && edge == table_is_edge(t, i - 1) &&
-            (memcmp(entry_at(t, i - 1), entry_at(t, i), 16) >= 0 ||
-             entry_offset(t, i - 1) + TABLE_RECORD_HEADER_SIZE > off))
-            return damaged(env, t, "index out of order", -KDB_ECORRUPT);
-    }
-    atomic_fetch_or_explicit(&t->pages_ok[p >> 6], bit, memory_order_release);
-    return 0;
+    rc = check_page_bytes(t, env, p, t->index + start, (size_t)(end - start));
+    if (rc == 0) atomic_fetch_or_explicit(&t->pages_ok[p >> 6], bit, memory_order_release);
+    return rc;
 }
 
 /* Checks the pages that hold bytes [from, to) of the index and filters. */
@@ -599,12 +622,19 @@ static int bucket_range(const struct table *t, const struct env *env, uint64_t b
     return rc;
 }
 
+/* Brief handles' lookups (below, after the records' decoding they share). */
+static int brief_may_contain(const struct table *t, const struct env *env, uint64_t hash);
+static int64_t brief_search(const struct table *t, const struct env *env, uint64_t lo, uint64_t hi,
+                            const uint8_t key[16]);
+static int64_t brief_find(const struct table *t, const struct env *env, const uint8_t id[16]);
+
 int table_may_contain(const struct table *t, const struct env *env, uint64_t hash)
 {
     uint64_t block = ((hash >> 32) * t->bloom_blocks) >> 32;
     const uint8_t *line = t->bloom + block * TABLE_BLOOM_BLOCK_SIZE;
     uint32_t x = (uint32_t)hash;
 
+    if (t->reader) return brief_may_contain(t, env, hash);
     if (t->pages_ok) {
         uint64_t at = (uint64_t)(line - t->index);
         int rc = check_bytes(t, env, at, at + TABLE_BLOOM_BLOCK_SIZE);
@@ -621,8 +651,11 @@ int table_may_contain(const struct table *t, const struct env *env, uint64_t has
 void table_prefetch_entries(const struct table *t, const uint8_t id[16])
 {
     uint64_t bucket = table_bucket(table_id_prefix(id), t->radix_bits);
-    uint64_t lo = get_le32(t->radix + bucket * 4), hi = get_le32(t->radix + bucket * 4 + 4);
+    uint64_t lo, hi;
 
+    if (t->reader) return; /* a brief handle reads nothing ahead */
+    lo = get_le32(t->radix + bucket * 4);
+    hi = get_le32(t->radix + bucket * 4 + 4);
     if (lo < hi && hi <= t->block_count) { /* a hint: unchecked bytes only bound it */
         __builtin_prefetch(entry_at(t, lo));
         __builtin_prefetch(entry_at(t, hi - 1));
@@ -631,12 +664,16 @@ void table_prefetch_entries(const struct table *t, const uint8_t id[16])
 
 void table_prefetch_record(const struct table *t, uint64_t i)
 {
-    uint64_t off = entry_offset(t, i);
+    uint64_t off;
+
+    if (t->reader) return; /* a brief handle reads nothing ahead */
+    off = entry_offset(t, i);
     if (off < t->data_end) __builtin_prefetch(t->map + off);
 }
 
 int64_t table_find_edge(const struct table *t, const struct env *env, const uint8_t key[16])
 {
+    if (t->reader) return brief_search(t, env, t->block_count, t->count, key);
     return search(t, env, t->block_count, t->count, key);
 }
 
@@ -659,41 +696,201 @@ void table_raw_at(const struct table *t, uint64_t i, const uint8_t **bytes, size
 int64_t table_find(const struct table *t, const struct env *env, const uint8_t id[16])
 {
     uint64_t lo, hi;
-    int rc = bucket_range(t, env, table_bucket(table_id_prefix(id), t->radix_bits), &lo, &hi);
+    int rc;
+
+    if (t->reader) return brief_find(t, env, id);
+    rc = bucket_range(t, env, table_bucket(table_id_prefix(id), t->radix_bits), &lo, &hi);
 
     return rc < 0 ? rc : search(t, env, lo, hi, id);
 }
 
-/* Decodes a record whose bytes are trusted to be the ones written. */
-static int decode(const struct table *t, const struct env *env, uint64_t i,
-                  struct table_record *out)
+/*
+ * Decodes the record r (len bytes) of the entry with key entry_id and
+ * location loc, its bytes trusted to be the ones written.
+ */
+static int decode_record(const struct table *t, const struct env *env, const uint8_t *r,
+                         uint64_t len, const uint8_t *entry_id, uint64_t loc,
+                         struct table_record *out)
 {
-    const uint8_t *r = t->map + entry_offset(t, i);
-    uint64_t len = entry_end(t, i) - entry_offset(t, i);
-    uint32_t payload_len = get_le32(r + 8);
-    unsigned type = r[12];
-
-    bool edge = type == WAL_RECORD_PUT_EDGE || type == WAL_RECORD_DELETE_EDGE;
+    uint32_t payload_len;
+    unsigned type;
+    bool edge;
     uint8_t key[16];
 
     memset(out, 0, sizeof(*out));
-    if (len < TABLE_RECORD_HEADER_SIZE || payload_len > len - TABLE_RECORD_HEADER_SIZE ||
-        edge != table_is_edge(t, i) ||
+    if (len < TABLE_RECORD_HEADER_SIZE) return damaged(env, t, "a malformed record", -KDB_ECORRUPT);
+    payload_len = get_le32(r + 8);
+    type = r[12];
+    edge = type == WAL_RECORD_PUT_EDGE || type == WAL_RECORD_DELETE_EDGE;
+    if (payload_len > len - TABLE_RECORD_HEADER_SIZE || edge != ((loc & TABLE_INDEX_EDGE) != 0) ||
         (type == WAL_RECORD_DELETE_BLOCK || type == WAL_RECORD_DELETE_EDGE) !=
-            table_is_tombstone(t, i) ||
+            ((loc & TABLE_INDEX_TOMBSTONE) != 0) ||
         block_check_payload(type, r + TABLE_RECORD_HEADER_SIZE, payload_len) < 0)
         return damaged(env, t, "a malformed record", -KDB_ECORRUPT);
     if (edge)
         edge_payload_key(r + TABLE_RECORD_HEADER_SIZE, key);
     else
         memcpy(key, block_payload_id(r + TABLE_RECORD_HEADER_SIZE), 16);
-    if (memcmp(key, entry_at(t, i), 16) != 0)
+    if (memcmp(key, entry_id, 16) != 0)
         return damaged(env, t, "a record under another id", -KDB_ECORRUPT);
     out->sequence = get_le64(r);
     out->type = type;
     out->payload = r + TABLE_RECORD_HEADER_SIZE;
     out->payload_len = payload_len;
     return 0;
+}
+
+/* Decodes entry i's record, through the mapping. */
+static int decode(const struct table *t, const struct env *env, uint64_t i,
+                  struct table_record *out)
+{
+    uint64_t off = entry_offset(t, i);
+
+    return decode_record(t, env, t->map + off, entry_end(t, i) - off, entry_at(t, i),
+                         entry_location(entry_at(t, i)), out);
+}
+
+/* ---- brief handles: lookups through the reader ---- */
+
+static_assert(READER_PAGE_SIZE == TABLE_META_PAGE_SIZE, "a reader's page is a summed page");
+
+struct brief_check {
+    const struct table *t;
+    const struct env *env;
+};
+
+static int brief_check_page(void *ctx, uint64_t p, const uint8_t *bytes, size_t len)
+{
+    const struct brief_check *c = ctx;
+    return check_page_bytes(c->t, c->env, p, bytes, len);
+}
+
+/* Bytes [at, at + len) of the index and filters, their pages checked, copied into out. */
+static int brief_meta(const struct table *t, const struct env *env, uint64_t at, void *out,
+                      size_t len)
+{
+    struct brief_check c = {t, env};
+    uint8_t *to = out;
+
+    kdb_assert(at + len <= t->meta_size);
+    while (len) {
+        uint64_t in = at % TABLE_META_PAGE_SIZE;
+        size_t got, n;
+        int rc;
+        const uint8_t *page =
+            reader_page(t->reader, at / TABLE_META_PAGE_SIZE, brief_check_page, &c, &got, &rc);
+        if (!page) return rc;
+        n = got - in < len ? (size_t)(got - in) : len;
+        memcpy(to, page + in, n);
+        to += n;
+        at += n;
+        len -= n;
+    }
+    return 0;
+}
+
+/* Index entry i, copied. */
+struct brief_entry {
+    uint8_t id[16];
+    uint64_t location;
+    uint64_t checksum;
+};
+
+static int brief_entry(const struct table *t, const struct env *env, uint64_t i,
+                       struct brief_entry *e)
+{
+    uint8_t bytes[TABLE_INDEX_ENTRY_SIZE];
+    int rc = brief_meta(t, env, i * TABLE_INDEX_ENTRY_SIZE, bytes, sizeof(bytes));
+
+    if (rc < 0) return rc;
+    memcpy(e->id, bytes, 16);
+    e->location = entry_location(bytes);
+    e->checksum = get_le64(bytes + 24);
+    return 0;
+}
+
+static int brief_may_contain(const struct table *t, const struct env *env, uint64_t hash)
+{
+    uint64_t block = ((hash >> 32) * t->bloom_blocks) >> 32;
+    uint8_t line[TABLE_BLOOM_BLOCK_SIZE];
+    uint32_t x = (uint32_t)hash;
+    int rc = brief_meta(t, env, (uint64_t)(t->bloom - t->index) + block * TABLE_BLOOM_BLOCK_SIZE,
+                        line, sizeof(line));
+
+    if (rc < 0) return rc;
+    for (int i = 0; i < TABLE_BLOOM_PROBES; i++) {
+        uint32_t bit = x >> (32 - 9);
+        if (!(line[bit >> 3] & (1u << (bit & 7)))) return 0;
+        x *= 0x9e3779b9u;
+    }
+    return 1;
+}
+
+/* The position of key among entries [lo, hi), sorted, or -ENOENT. */
+static int64_t brief_search(const struct table *t, const struct env *env, uint64_t lo, uint64_t hi,
+                            const uint8_t key[16])
+{
+    while (lo < hi) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        struct brief_entry e;
+        int rc = brief_entry(t, env, mid, &e), c;
+        if (rc < 0) return rc;
+        c = memcmp(e.id, key, 16);
+        if (c == 0) return (int64_t)mid;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return -ENOENT;
+}
+
+static int64_t brief_find(const struct table *t, const struct env *env, const uint8_t id[16])
+{
+    uint64_t b = table_bucket(table_id_prefix(id), t->radix_bits), lo, hi;
+    uint8_t bounds[8];
+    struct brief_entry e;
+    int rc = brief_meta(t, env, t->count * TABLE_INDEX_ENTRY_SIZE + b * 4, bounds, sizeof(bounds));
+
+    if (rc < 0) return rc;
+    lo = get_le32(bounds);
+    hi = get_le32(bounds + 4);
+    if (lo > hi || hi > t->block_count)
+        return damaged(env, t, "radix table out of order", -KDB_ECORRUPT);
+    if (lo == hi) return -ENOENT;
+    for (int end = 0; end < 2; end++) {
+        rc = brief_entry(t, env, end ? hi - 1 : lo, &e);
+        if (rc < 0) return rc;
+        if (table_bucket(table_id_prefix(e.id), t->radix_bits) != b)
+            return damaged(env, t, "radix table points at the wrong ids", -KDB_ECORRUPT);
+    }
+    return brief_search(t, env, lo, hi, id);
+}
+
+/* Reads entry i's record into the reader's span and checks it, every time. */
+static int brief_read(const struct table *t, const struct env *env, uint64_t i,
+                      struct table_record *out)
+{
+    struct brief_entry e, next;
+    uint64_t off, end = t->data_end;
+    const uint8_t *r;
+    int rc = brief_entry(t, env, i, &e);
+
+    memset(out, 0, sizeof(*out));
+    if (rc == 0 && i + 1 < t->count) {
+        rc = brief_entry(t, env, i + 1, &next);
+        if (rc == 0) end = next.location & TABLE_INDEX_OFFSET_MASK;
+    }
+    if (rc < 0) return rc;
+    off = e.location & TABLE_INDEX_OFFSET_MASK;
+    if (off < TABLE_HEADER_SIZE || off % TABLE_RECORD_ALIGN || end > t->data_end ||
+        end < off + TABLE_RECORD_HEADER_SIZE || end % TABLE_RECORD_ALIGN)
+        return damaged(env, t, "index out of order", -KDB_ECORRUPT);
+    r = reader_span(t->reader, off, (size_t)(end - off), &rc);
+    if (!r) return rc;
+    if (checksum_64(r, (size_t)(end - off), 0) != e.checksum)
+        return damaged(env, t, "a record's checksum does not match", -KDB_ECHECKSUM);
+    return decode_record(t, env, r, end - off, e.id, e.location, out);
 }
 
 int table_read_checked(const struct table *t, const struct env *env, uint64_t i,
@@ -720,15 +917,23 @@ int table_read(struct table *t, const struct env *env, uint64_t i, struct table_
     uint64_t bit = UINT64_C(1) << (i & 63);
     int rc;
 
+    if (t->reader) return brief_read(t, env, i, out);
+    if (!t->verified) {
+        /* At the first read: a handle that reads little never touches the rest. */
+        t->verified = env_calloc(env, (size_t)(t->count + 63) / 64 + 1, sizeof(uint64_t));
+        if (!t->verified) {
+            memset(out, 0, sizeof(*out));
+            return -ENOMEM;
+        }
+    }
     if (t->verified[i >> 6] & bit) return decode(t, env, i, out);
     rc = table_read_checked(t, env, i, out);
     if (rc == 0) t->verified[i >> 6] |= bit;
     return rc;
 }
 
-static int check_header(struct table *t, const struct env *env)
+static int check_header(struct table *t, const struct env *env, const uint8_t *h)
 {
-    const uint8_t *h = t->map;
 
     if (memcmp(h + TABLE_HEADER_MAGIC_OFFSET, TABLE_MAGIC, FORMAT_MAGIC_SIZE) != 0)
         return damaged(env, t, "not a table (bad magic)", -KDB_ECORRUPT);
@@ -762,6 +967,16 @@ static int lay_out_pages(struct table *t, const struct env *env, const uint8_t *
     t->radix = t->index + t->count * TABLE_INDEX_ENTRY_SIZE;
     t->bloom = t->radix + radix_size;
     t->sums = t->index + t->meta_size;
+    if (t->reader) {
+        int rc;
+        t->sums_copy = env_malloc(env, (size_t)sums_size);
+        if (!t->sums_copy) return -ENOMEM;
+        rc = reader_read(t->reader, t->sums_copy, (size_t)sums_size, t->data_end + t->meta_size);
+        if (rc < 0) return rc;
+        t->sums = t->sums_copy;
+        t->reader->origin = t->data_end;
+        t->reader->length = t->meta_size;
+    }
     if (checksum_64(t->sums, (size_t)sums_size, 0) != get_le64(f + TABLE_FOOTER_META_SUM_OFFSET))
         return damaged(env, t, "index checksum does not match", -KDB_ECHECKSUM);
     t->block_count = get_le64(t->sums);
@@ -772,10 +987,9 @@ static int lay_out_pages(struct table *t, const struct env *env, const uint8_t *
     return t->pages_ok ? 0 : -ENOMEM;
 }
 
-/* Reads the footer and lays out the sections; checks they tile the file. */
-static int check_footer(struct table *t, const struct env *env)
+/* Reads the footer f and lays out the sections; checks they tile the file. */
+static int check_footer(struct table *t, const struct env *env, const uint8_t *f)
 {
-    const uint8_t *f = t->map + t->size - TABLE_FOOTER_SIZE;
     struct checksum_stream stream;
     uint64_t radix_size, meta_end;
 
@@ -891,9 +1105,31 @@ static int check_structure(const struct table *t, const struct env *env, uint64_
     return rc;
 }
 
-int table_open(struct table *t, const struct env *env, const char *dir, uint64_t number)
+/*
+ * Starts t's reader on fd (which it takes) and reads the header and footer
+ * through it into h and f; with no reader, they are the mapping's.
+ */
+static int brief_start(struct table *t, const struct env *env, int fd, uint8_t h[TABLE_HEADER_SIZE],
+                       uint8_t f[TABLE_FOOTER_SIZE])
+{
+    int rc;
+
+    t->reader = env_malloc(env, sizeof(*t->reader));
+    if (!t->reader) {
+        (void)env->vfs->close(env->vfs->ctx, fd);
+        return -ENOMEM;
+    }
+    reader_init(t->reader, env, fd, 0, 0);
+    rc = reader_read(t->reader, h, TABLE_HEADER_SIZE, 0);
+    if (rc == 0) rc = reader_read(t->reader, f, TABLE_FOOTER_SIZE, t->size - TABLE_FOOTER_SIZE);
+    return rc;
+}
+
+int table_open(struct table *t, const struct env *env, const char *dir, uint64_t number, bool brief)
 {
     const struct kdb_vfs *vfs = env->vfs;
+    uint8_t head[TABLE_HEADER_SIZE], foot[TABLE_FOOTER_SIZE];
+    const uint8_t *h = NULL, *f = NULL;
     char path[4096];
     int fd = -1, rc;
 
@@ -905,19 +1141,41 @@ int table_open(struct table *t, const struct env *env, const char *dir, uint64_t
     if (rc == 0 && t->size < TABLE_HEADER_SIZE + TABLE_FOOTER_SIZE + TABLE_BLOOM_BLOCK_SIZE)
         rc = damaged(env, t, "too short to be a table", -KDB_ECORRUPT);
     if (rc == 0) rc = vfs->map(vfs->ctx, fd, t->size, (const void **)&t->map);
+    if (rc == 0 && brief) {
+        rc = brief_start(t, env, fd, head, foot); /* takes fd */
+        fd = -1;
+        h = head;
+        f = foot;
+    } else if (rc == 0) {
+        h = t->map;
+        f = t->map + t->size - TABLE_FOOTER_SIZE;
+    }
     if (fd >= 0) (void)vfs->close(vfs->ctx, fd);
-    if (rc == 0) rc = check_header(t, env);
-    if (rc == 0) rc = check_footer(t, env);
+    if (rc == 0) rc = check_header(t, env, h);
+    if (rc == 0) rc = check_footer(t, env, f);
     if (rc == 0 && t->version < 3) {
+        table_end_brief(t); /* checked whole, through the mapping: nothing to gain */
         rc = check_structure(t, env, &t->block_count, &t->tombstones);
         if (rc == 0) atomic_store(&t->all_ok, true);
     }
-    if (rc == 0) {
-        t->verified = env_calloc(env, (size_t)(t->count + 63) / 64 + 1, sizeof(uint64_t));
-        if (!t->verified) rc = -ENOMEM;
-    }
     if (rc < 0) table_close(t, env);
     return rc;
+}
+
+void table_end_brief(struct table *t)
+{
+    const struct env *env;
+
+    if (!t->reader) return;
+    env = t->reader->env;
+    reader_close(t->reader);
+    env_free(env, t->reader);
+    t->reader = NULL;
+    if (t->sums_copy) {
+        t->sums = t->index + t->meta_size; /* the same bytes, checked at open */
+        env_free(env, t->sums_copy);
+        t->sums_copy = NULL;
+    }
 }
 
 uint64_t table_index_page(const struct table *t)
@@ -974,6 +1232,7 @@ int table_check_all(const struct table *t, const struct env *env, bool release)
 
 void table_close(struct table *t, const struct env *env)
 {
+    table_end_brief(t);
     if (t->map) (void)env->vfs->unmap(env->vfs->ctx, t->map, t->size);
     env_free(env, t->verified);
     env_free(env, t->filters);

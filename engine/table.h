@@ -106,6 +106,8 @@ void table_builder_abort(struct table_builder *tb);
 
 /* ---- reading ---- */
 
+struct reader;
+
 struct table {
     uint64_t number;
     const uint8_t *map; /* the whole file */
@@ -123,7 +125,7 @@ struct table {
     uint64_t bloom_blocks;
     uint64_t max_sequence;
     uint64_t tombstones;
-    uint64_t *verified; /* a bit per record: its checksum matched */
+    uint64_t *verified; /* a bit per record: its checksum matched (from the first table_read()) */
     /* Version 3: index, radix table and bloom filter are read in place and
      * checked a 4 KiB page at a time, the first time a reader needs the page
      * (any thread); the structure across pages is checked whole only by the
@@ -132,6 +134,13 @@ struct table {
     const uint8_t *sums;        /* in map: head, then a checksum per page */
     _Atomic uint64_t *pages_ok; /* a bit per page: its checksum and entries were checked */
     _Atomic bool all_ok;        /* table_check_all() passed */
+    /* A brief handle's (KDB_OPEN_BRIEF), version 3: table_may_contain(),
+     * table_find(), table_find_edge() and table_read() go through the
+     * reader, which checks each page and record as it reads it, and never
+     * touch the mapping; the readers of whole tables still use it. Core only
+     * then, as table_read() is; a compaction ends it first (table_end_brief()). */
+    struct reader *reader;
+    uint8_t *sums_copy; /* brief: the sums section, read at open (sums points here) */
 };
 
 /* A record found in a table, decoded. */
@@ -143,12 +152,16 @@ struct table_record {
 };
 
 /*
- * Opens table number in dir. Returns -ENOENT, -EUCLEAN (inconsistent),
- * -EBADMSG (a checksum), -ENOTSUP (newer version), -ENOMEM or an I/O error;
- * damage is logged with the file name.
+ * Opens table number in dir; brief: for a brief handle (struct table's
+ * reader). Returns -ENOENT, -EUCLEAN (inconsistent), -EBADMSG (a checksum),
+ * -ENOTSUP (newer version), -ENOMEM or an I/O error; damage is logged with
+ * the file name.
  */
 KDB_MUST_USE int table_open(struct table *t, const struct env *env, const char *dir,
-                            uint64_t number);
+                            uint64_t number, bool brief);
+
+/* Lookups go through the mapping from now on (any thread again); core only. */
+void table_end_brief(struct table *t);
 void table_close(struct table *t, const struct env *env);
 
 /* An id's first 8 bytes, big-endian: what radix buckets are cut from. */
@@ -176,6 +189,7 @@ KDB_MUST_USE int table_may_contain(const struct table *t, const struct env *env,
 /* Starts loading what a lookup of id reads first: its bloom line and radix bucket. */
 static inline void table_prefetch(const struct table *t, uint64_t hash, uint64_t prefix)
 {
+    if (t->reader) return; /* a brief handle reads nothing ahead */
     __builtin_prefetch(t->bloom +
                        (((hash >> 32) * t->bloom_blocks) >> 32) * TABLE_BLOOM_BLOCK_SIZE);
     __builtin_prefetch(t->radix + table_bucket(prefix, t->radix_bits) * 4);
@@ -233,7 +247,9 @@ void table_raw_at(const struct table *t, uint64_t i, const uint8_t **bytes, size
 
 /*
  * Decodes entry i, checking its checksum the first time (core only).
- * Returns -EBADMSG or -EUCLEAN, logged.
+ * Returns -EBADMSG or -EUCLEAN, logged. Through a brief table's reader, the
+ * record is read and checked each time, and out->payload is valid until the
+ * next table_read() of t (else until t closes); -ENOMEM and I/O errors too.
  */
 KDB_MUST_USE int table_read(struct table *t, const struct env *env, uint64_t i,
                             struct table_record *out);

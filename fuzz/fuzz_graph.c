@@ -24,8 +24,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct graph_base *base = NULL;
 
     fuzz_file(mem, GRAPH_NAME, data, size);
-    if (graph_base_open(&env, FUZZ_DB, sequence, &base) == 0) {
+    for (int brief = 0; brief < 2; brief++) { /* mapped, then read as a brief handle does */
         struct graph g;
+        if (graph_base_open(&env, FUZZ_DB, sequence, brief, &base) != 0) continue;
         graph_init(&g, &env, 7);
         if (graph_attach(&g, base) == 0) {
             uint8_t id[KDB_ID_SIZE];

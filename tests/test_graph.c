@@ -578,8 +578,8 @@ static void save_and_reopen(struct fixture *f, const char *dir, uint64_t sequenc
     assert_int_equal(graph_file_write(&f->g, dir, sequence), 0);
     graph_release(&f->g);
     graph_init(&f->g, &f->env, 0x5eed + sequence);
-    assert_int_equal(graph_base_open(&f->env, dir, sequence + 1, &base), -ESTALE);
-    assert_int_equal(graph_base_open(&f->env, dir, sequence, &base), 0);
+    assert_int_equal(graph_base_open(&f->env, dir, sequence + 1, false, &base), -ESTALE);
+    assert_int_equal(graph_base_open(&f->env, dir, sequence, false, &base), 0);
     assert_int_equal(graph_attach(&f->g, base), 0);
     assert_int_equal(f->g.edge_count, edges);
     assert_int_equal(f->g.live_nodes, 0); /* nothing read yet */
@@ -648,16 +648,16 @@ static void test_graph_file_damage_is_detected(void **state)
     uint32_t n;
 
     assert_non_null(mkdtemp(dir));
-    assert_int_equal(graph_base_open(&f->env, dir, 1, &base), -ENOENT);
+    assert_int_equal(graph_base_open(&f->env, dir, 1, false, &base), -ENOENT);
     /* 2000 nodes: a chain, so the body spans many pages. */
     for (unsigned i = 0; i < 2000; i++)
         assert_int_equal(add(&f->g, i, KDB_EDGE_CALLS, i + 1), 1);
     assert_int_equal(graph_file_write(&f->g, dir, 9), 0);
 
     flip_byte(dir, 20); /* the sequence, in the header */
-    assert_int_equal(graph_base_open(&f->env, dir, 9, &base), -KDB_ECORRUPT);
+    assert_int_equal(graph_base_open(&f->env, dir, 9, false, &base), -KDB_ECORRUPT);
     flip_byte(dir, 20);
-    assert_int_equal(graph_base_open(&f->env, dir, 9, &base), 0);
+    assert_int_equal(graph_base_open(&f->env, dir, 9, false, &base), 0);
     graph_release(&f->g);
     graph_init(&f->g, &f->env, 1);
     assert_int_equal(graph_attach(&f->g, base), 0);

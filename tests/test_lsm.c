@@ -812,7 +812,8 @@ static struct vfs_mem *one_table(struct test_history *history, struct kdb_option
     return one_table_of(history, options, false);
 }
 
-static void test_lsm_every_flipped_table_byte_is_reported_never_served(void **state)
+/* Every byte of a table flipped in turn, opened with flags added: reported, never served. */
+static void flipped_table_sweep(unsigned flags)
 {
     struct test_history *history = calloc(1, sizeof(*history));
     struct expected expect[MODEL_IDS];
@@ -821,8 +822,8 @@ static void test_lsm_every_flipped_table_byte_is_reported_never_served(void **st
     int64_t size;
     unsigned at_open = 0, at_read = 0;
 
-    (void)state;
     base = one_table(history, &options);
+    options.flags |= flags;
     expected_state(history, expect);
     size = vfs_mem_file_size(base, TABLE_1);
     for (int64_t i = 0; i < size; i += test_quick() ? 7 : 1) {
@@ -854,6 +855,19 @@ static void test_lsm_every_flipped_table_byte_is_reported_never_served(void **st
     free(history);
 }
 
+static void test_lsm_every_flipped_table_byte_is_reported_never_served(void **state)
+{
+    (void)state;
+    flipped_table_sweep(0);
+}
+
+/* A brief handle reads with pread and checks each page as it reads it: the same guarantee. */
+static void test_lsm_every_flipped_table_byte_is_reported_never_served_brief(void **state)
+{
+    (void)state;
+    flipped_table_sweep(KDB_OPEN_BRIEF);
+}
+
 static void test_lsm_cut_table_is_refused(void **state)
 {
     struct test_history *history = calloc(1, sizeof(*history));
@@ -865,19 +879,149 @@ static void test_lsm_cut_table_is_refused(void **state)
     base = one_table(history, &options);
     size = vfs_mem_file_size(base, TABLE_1);
     for (int64_t cut = 0; cut < size; cut += test_quick() ? 13 : 1) {
-        struct vfs_mem *mem = vfs_mem_clone(base);
-        struct kdb *db;
-        int rc;
+        for (int brief = 0; brief < 2; brief++) { /* mapped, and read as a brief handle reads */
+            struct vfs_mem *mem = vfs_mem_clone(base);
+            struct kdb *db;
+            int rc;
 
-        assert_int_equal(vfs_mem_set_size(mem, TABLE_1, (uint64_t)cut), 0);
-        options.vfs = vfs_mem_vfs(mem);
-        rc = kdb_open(DB, &options, &db);
-        if (!is_damage(rc))
-            fail_msg("cut at %lld: open returned %s", (long long)cut, kdb_strerror(rc));
-        vfs_mem_free(mem);
+            assert_int_equal(vfs_mem_set_size(mem, TABLE_1, (uint64_t)cut), 0);
+            options.vfs = vfs_mem_vfs(mem);
+            options.flags =
+                brief ? options.flags | KDB_OPEN_BRIEF : options.flags & ~KDB_OPEN_BRIEF;
+            rc = kdb_open(DB, &options, &db);
+            if (!is_damage(rc))
+                fail_msg("cut at %lld%s: open returned %s", (long long)cut, brief ? ", brief" : "",
+                         kdb_strerror(rc));
+            vfs_mem_free(mem);
+        }
     }
     vfs_mem_free(base);
     free(history);
+}
+
+/*
+ * A brief handle (KDB_OPEN_BRIEF) reads its blocks and edges with pread,
+ * not through the mappings, and answers as any handle does: blocks, edges,
+ * check. A bit flipped in what pread returns is reported, and the next read
+ * serves the block. Its changes, a compaction among them, are kept.
+ */
+static void test_lsm_brief_handle_reads_by_pread_and_answers_the_same(void **state)
+{
+    struct test_history *history = calloc(1, sizeof(*history));
+    struct kdb_options options;
+    struct vfs_fault fault;
+    struct vfs_mem *mem;
+    struct test_op ops[60];
+    struct kdb_id id = test_id(0);
+    struct kdb_block view;
+    struct kdb *db;
+    uint64_t records, reads;
+    unsigned live = MODEL_IDS;
+
+    (void)state;
+    mem = one_table_of(history, &options, true);
+    vfs_fault_init(&fault, vfs_mem_vfs(mem));
+    options.vfs = &fault.vfs;
+
+    /* A mapped handle's get reads nothing with pread; a brief one's does. */
+    assert_int_equal(kdb_open(DB, &options, &db), 0);
+    for (unsigned i = 0; i < MODEL_IDS && live == MODEL_IDS; i++) {
+        id = test_id(i);
+        if (kdb_get_block_view(db, &id, &view) == 0) live = i;
+    }
+    assert_true(live < MODEL_IDS);
+    reads = fault.read_count;
+    assert_int_equal(kdb_get_block_view(db, &id, &view), 0);
+    assert_int_equal(fault.read_count, reads);
+    assert_int_equal(kdb_close(db), 0);
+    options.flags |= KDB_OPEN_BRIEF;
+    assert_int_equal(kdb_open(DB, &options, &db), 0);
+    reads = fault.read_count;
+    assert_int_equal(kdb_get_block_view(db, &id, &view), 0);
+    assert_true(fault.read_count > reads);
+
+    /* Each bit of the record's read flipped in turn: -KDB_ECHECKSUM, then the block again. */
+    reads = fault.read_count;
+    for (uint64_t bit = 0; bit < 64; bit += 9) {
+        fault.fired = false;
+        vfs_fault_flip_read(&fault, fault.read_count + 1, bit);
+        int rc = kdb_get_block_view(db, &id, &view);
+        assert_true(fault.fired);
+        assert_true(is_damage(rc));
+        assert_int_equal(kdb_get_block_view(db, &id, &view), 0);
+    }
+    assert_true(fault.read_count > reads);
+    fault.kind = VFS_FAULT_NONE;
+
+    test_check_prefix(db, history, history->count);
+    assert_int_equal(kdb_check(db, &records), 0);
+    assert_true(records > 0);
+    assert_int_equal(kdb_close(db), 0);
+
+    /* Changes through a brief handle, then a compaction: all kept, and read back. */
+    assert_int_equal(kdb_open(DB, &options, &db), 0);
+    test_workload_graph(ops, 60, 91, 300);
+    run_ops(db, ops, 60, history);
+    assert_int_equal(kdb_flush(db), 0);
+    assert_int_equal(kdb_compact(db), 0);
+    test_check_prefix(db, history, history->count);
+    assert_int_equal(kdb_close(db), 0);
+    options.flags &= ~KDB_OPEN_BRIEF;
+    assert_int_equal(kdb_open(DB, &options, &db), 0);
+    test_check_prefix(db, history, history->count);
+    assert_int_equal(kdb_close(db), 0);
+    vfs_mem_free(mem);
+    free(history);
+}
+
+/* A node whose lists span pages of the graph file: a brief handle reads them whole, checked. */
+static void test_lsm_brief_handle_reads_lists_across_pages(void **state)
+{
+    enum { FANOUT = 2500 }; /* 10 KB of out-entries: three pages at least */
+    struct vfs_mem *mem = vfs_mem_new(5);
+    struct kdb_options options;
+    struct kdb_result *r = NULL;
+    struct kdb_id hub = wide_id(0);
+    struct kdb *db;
+
+    (void)state;
+    lsm_options(&options, mem, true);
+    assert_int_equal(kdb_open(DB, &options, &db), 0);
+    for (unsigned i = 0; i <= FANOUT; i++) {
+        struct kdb_block b = {.id = wide_id(i), .content = "x", .content_len = 1};
+        assert_int_equal(kdb_put_block(db, &b, NULL), 0);
+    }
+    for (unsigned i = 1; i <= FANOUT; i++) {
+        struct kdb_edge e = {.source = hub, .target = wide_id(i), .type = KDB_EDGE_CALLS};
+        assert_int_equal(kdb_put_edge(db, &e), 0);
+    }
+    assert_int_equal(kdb_close(db), 0); /* writes the tables and the graph file */
+    assert_true(vfs_mem_file_size(mem, DB "/GRAPH") > 3 * 4096);
+
+    options.flags |= KDB_OPEN_BRIEF;
+    assert_int_equal(kdb_open(DB, &options, &db), 0);
+    assert_int_equal(kdb_result_new(db, &r), 0);
+    assert_int_equal(kdb_edges(db, &hub, KDB_DIRECTION_OUT, 0, r), 0);
+    assert_int_equal(r->count, FANOUT);
+    for (unsigned i = 1; i <= FANOUT; i += 97) {
+        struct kdb_id far = wide_id(i);
+        assert_int_equal(kdb_edges(db, &far, KDB_DIRECTION_IN, 0, r), 0);
+        assert_int_equal(r->count, 1);
+        assert_memory_equal(r->edges[0].source.bytes, hub.bytes, sizeof(hub.bytes));
+    }
+    kdb_result_free(r);
+    assert_int_equal(kdb_check(db, NULL), 0);
+    assert_int_equal(kdb_close(db), 0);
+
+    /* A page of the lists damaged: reported, never a short list. */
+    vfs_mem_file_data(mem, DB "/GRAPH")[vfs_mem_file_size(mem, DB "/GRAPH") - 100] ^= 0x40;
+    assert_int_equal(vfs_mem_commit(mem, DB "/GRAPH"), 0);
+    assert_int_equal(kdb_open(DB, &options, &db), 0);
+    assert_int_equal(kdb_result_new(db, &r), 0);
+    assert_int_equal(kdb_edges(db, &hub, KDB_DIRECTION_OUT, 0, r), -KDB_ECORRUPT);
+    kdb_result_free(r);
+    assert_int_equal(kdb_close(db), 0);
+    vfs_mem_free(mem);
 }
 
 static void test_lsm_every_flipped_manifest_byte_is_refused(void **state)
@@ -1110,7 +1254,10 @@ int main(void)
         cmocka_unit_test(test_lsm_random_run_matches_model),
         cmocka_unit_test(test_lsm_random_run_matches_model_in_foreground),
         cmocka_unit_test(test_lsm_every_flipped_table_byte_is_reported_never_served),
+        cmocka_unit_test(test_lsm_every_flipped_table_byte_is_reported_never_served_brief),
         cmocka_unit_test(test_lsm_cut_table_is_refused),
+        cmocka_unit_test(test_lsm_brief_handle_reads_by_pread_and_answers_the_same),
+        cmocka_unit_test(test_lsm_brief_handle_reads_lists_across_pages),
         cmocka_unit_test(test_lsm_every_flipped_manifest_byte_is_refused),
         cmocka_unit_test(test_lsm_open_removes_leftovers_and_refuses_a_missing_table),
         cmocka_unit_test(test_lsm_golden_v3_still_encodes_the_same),

@@ -199,6 +199,7 @@ int cmd_get(struct cli *cli, int argc, char **argv)
         }
     }
     if (argc - optind != 1) return cli_usage_error("get", "give one ID or NAME");
+    cli->open_flags |= KDB_OPEN_BRIEF; /* one block: a few reads, then the close */
     status = cli_open(cli, false);
     if (status != EXIT_OK) return status;
     status = cli_resolve(cli, "get", argv[optind], "function", &id);

@@ -190,6 +190,7 @@ static int open_with_id(struct cli *cli, const struct query_args *q, int argc, c
     if (argc - q->first != operands)
         return cli_usage_error(q->command,
                                operands == 1 ? "give one ID or NAME" : "give two IDs or NAMEs");
+    cli->open_flags |= KDB_OPEN_BRIEF; /* a query: a few reads, then the close */
     status = cli_open(cli, false);
     for (int i = 0; status == EXIT_OK && i < operands; i++)
         status = cli_resolve(cli, q->command, argv[q->first + i], "function", &ids[i]);
