@@ -1013,8 +1013,18 @@ static void test_lsm_brief_handle_reads_lists_across_pages(void **state)
     assert_int_equal(kdb_check(db, NULL), 0);
     assert_int_equal(kdb_close(db), 0);
 
-    /* A page of the lists damaged: reported, never a short list. */
-    vfs_mem_file_data(mem, DB "/GRAPH")[vfs_mem_file_size(mem, DB "/GRAPH") - 100] ^= 0x40;
+    /* The hub's out-list damaged, two entries swapped (each still a valid edge): reported.
+     * The file ends with the lists: the hub's (first by id) out-list, 4 bytes an entry,
+     * then the far ends' in-lists, one entry each. */
+    {
+        int64_t size = vfs_mem_file_size(mem, DB "/GRAPH");
+        uint8_t *at = vfs_mem_file_data(mem, DB "/GRAPH") + size - 4 * FANOUT - 2 * FANOUT;
+        uint8_t entry[4];
+        memcpy(entry, at, 4);
+        memcpy(at, at - 4, 4);
+        memcpy(at - 4, entry, 4);
+        assert_memory_not_equal(at, at - 4, 4);
+    }
     assert_int_equal(vfs_mem_commit(mem, DB "/GRAPH"), 0);
     assert_int_equal(kdb_open(DB, &options, &db), 0);
     assert_int_equal(kdb_result_new(db, &r), 0);
