@@ -1159,7 +1159,13 @@ int kdb_put_edge(struct kdb *db, const struct kdb_edge *edge)
         !(graph_holds(&db->graph, target) || is_live(db, target)))
         return -ENOENT;
     /* The index grows first (an edge there already is not logged again): once logged, the
-     * change must land. Whatever fails after it takes the edge back out. */
+     * change must land. Whatever fails after it takes the edge back out, which cannot fail
+     * once both ends' lists are read (graph_add() alone need not read them). */
+    for (int end = 0; end < 2; end++) {
+        uint32_t node;
+        rc = graph_node(&db->graph, end ? target : source, false, &node);
+        if (rc < 0) return rc;
+    }
     rc = graph_add(&db->graph, source, edge->type, target);
     if (rc <= 0) return rc;
     rc = log_edge(db, WAL_RECORD_PUT_EDGE, edge);

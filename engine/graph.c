@@ -258,6 +258,27 @@ static void list_free(const struct graph *g, struct graph_list *list)
     if (list->capacity) env_free(g->env, list->at.heap);
 }
 
+/* Room for one more entry: 0 or -ENOMEM. */
+static int list_reserve(struct graph *g, struct graph_list *list)
+{
+    uint32_t capacity;
+    uint32_t *entries;
+
+    if (list->count < (list->capacity ? list->capacity : GRAPH_LIST_LOCAL)) return 0;
+    capacity = list->capacity ? list->capacity * 2 : GRAPH_LIST_MIN;
+    if (list->capacity) {
+        entries = env_realloc(g->env, list->at.heap, (size_t)capacity * sizeof(*entries));
+    } else { /* out of the list into memory of its own */
+        entries = env_malloc(g->env, (size_t)capacity * sizeof(*entries));
+        if (entries) memcpy(entries, list->at.local, (size_t)list->count * sizeof(*entries));
+    }
+    if (!entries) return -ENOMEM;
+    g->list_bytes += (uint64_t)(capacity - list->capacity) * sizeof(*entries);
+    list->at.heap = entries;
+    list->capacity = capacity;
+    return 0;
+}
+
 /* Whether node's lists are still only in the base. */
 static bool node_pending(const struct graph *g, uint32_t node)
 {
@@ -269,6 +290,7 @@ static int node_load(struct graph *g, uint32_t node)
 {
     struct graph_base_node b;
     struct graph_list lists[2];
+    uint64_t list_bytes;
     int rc;
 
     if (!node_pending(g, node)) return 0;
@@ -302,10 +324,26 @@ static int node_load(struct graph *g, uint32_t node)
         }
         lists[pass].count = kept;
     }
+    /* Then the edges added while the node was pending (graph_add()), after the file's;
+     * list_reserve() counts what it grows, and lists are counted whole below. */
+    list_bytes = g->list_bytes;
+    for (int pass = 0; rc == 0 && pass < 2; pass++) {
+        const struct graph_list *added = pass ? &g->nodes[node].in : &g->nodes[node].out;
+        for (uint32_t k = 0; rc == 0 && k < added->count; k++) {
+            rc = list_reserve(g, &lists[pass]);
+            if (rc == 0) list_entries(&lists[pass])[lists[pass].count++] = graph_list_get(added, k);
+        }
+    }
+    g->list_bytes = list_bytes;
     if (rc < 0) {
         list_free(g, &lists[0]);
         list_free(g, &lists[1]);
         return rc;
+    }
+    for (int pass = 0; pass < 2; pass++) {
+        struct graph_list *added = pass ? &g->nodes[node].in : &g->nodes[node].out;
+        g->list_bytes -= (uint64_t)added->capacity * sizeof(uint32_t);
+        list_free(g, added);
     }
     g->nodes[node].out = lists[0];
     g->nodes[node].in = lists[1];
@@ -314,15 +352,13 @@ static int node_load(struct graph *g, uint32_t node)
     return 0;
 }
 
-/* The node of id, its lists read, made if missing; GRAPH_NONE with *rc set on failure. */
-static uint32_t node_get_or_add(struct graph *g, const uint8_t id[KDB_ID_SIZE], int *rc)
+/* The node of id, made if missing, its lists not read; GRAPH_NONE with *rc set on failure. */
+static uint32_t node_find_or_add(struct graph *g, const uint8_t id[KDB_ID_SIZE], int *rc)
 {
     uint32_t node = node_lookup(g, id, rc);
 
     if (*rc < 0) return GRAPH_NONE;
-    if (node == GRAPH_NONE) return node_new(g, id, rc);
-    *rc = node_load(g, node);
-    return *rc < 0 ? GRAPH_NONE : node;
+    return node == GRAPH_NONE ? node_new(g, id, rc) : node;
 }
 
 /* Frees node if it has no edges left. */
@@ -342,27 +378,6 @@ static void node_drop_if_empty(struct graph *g, uint32_t node)
     memset(n, 0, sizeof(*n));
     g->free_nodes[g->free_count++] = node;
     g->live_nodes--;
-}
-
-/* Room for one more entry: 0 or -ENOMEM. */
-static int list_reserve(struct graph *g, struct graph_list *list)
-{
-    uint32_t capacity;
-    uint32_t *entries;
-
-    if (list->count < (list->capacity ? list->capacity : GRAPH_LIST_LOCAL)) return 0;
-    capacity = list->capacity ? list->capacity * 2 : GRAPH_LIST_MIN;
-    if (list->capacity) {
-        entries = env_realloc(g->env, list->at.heap, (size_t)capacity * sizeof(*entries));
-    } else { /* out of the list into memory of its own */
-        entries = env_malloc(g->env, (size_t)capacity * sizeof(*entries));
-        if (entries) memcpy(entries, list->at.local, (size_t)list->count * sizeof(*entries));
-    }
-    if (!entries) return -ENOMEM;
-    g->list_bytes += (uint64_t)(capacity - list->capacity) * sizeof(*entries);
-    list->at.heap = entries;
-    list->capacity = capacity;
-    return 0;
 }
 
 static int64_t list_find(const struct graph_list *list, uint32_t entry)
@@ -506,6 +521,31 @@ int graph_load_all(struct graph *g)
     return rc;
 }
 
+/*
+ * Whether edge s -> t of type is there, reading no list it need not: 1, 0,
+ * or an error as graph_base_node() gives. A node whose lists are read holds
+ * all its edges, each far end a node; with both ends pending, the edge is
+ * one added since (in s's list in memory) or in s's out-list in the file.
+ */
+static int edge_known(struct graph *g, uint32_t s, uint32_t t, unsigned type)
+{
+    struct graph_base_node b;
+    uint32_t want;
+    int rc;
+
+    if (!node_pending(g, s) && !node_pending(g, t)) return edge_listed(g, s, t, type);
+    if (!node_pending(g, s)) return list_find(&g->nodes[s].out, graph_entry(t, type)) >= 0;
+    if (!node_pending(g, t)) return list_find(&g->nodes[t].in, graph_entry(s, type)) >= 0;
+    if (list_find(&g->nodes[s].out, graph_entry(t, type)) >= 0) return 1;
+    rc = graph_base_node(g->base, g->in_base[s] & ~GRAPH_PENDING, &b);
+    if (rc < 0) return rc;
+    want = graph_entry(g->in_base[t] & ~GRAPH_PENDING, type);
+    for (uint32_t i = 0; i < b.out_count; i++) {
+        if (get_le32(b.entries + (size_t)i * 4) == want) return 1;
+    }
+    return 0;
+}
+
 int graph_add(struct graph *g, const uint8_t source[KDB_ID_SIZE], unsigned type,
               const uint8_t target[KDB_ID_SIZE])
 {
@@ -513,14 +553,19 @@ int graph_add(struct graph *g, const uint8_t source[KDB_ID_SIZE], unsigned type,
     uint32_t s, t;
 
     kdb_assert(type >= 1 && type <= KDB_EDGE_TYPE_MAX);
-    s = node_get_or_add(g, source, &rc);
+    s = node_find_or_add(g, source, &rc);
     if (s == GRAPH_NONE) return rc;
-    t = node_get_or_add(g, target, &rc);
+    t = node_find_or_add(g, target, &rc);
     if (t == GRAPH_NONE) {
         node_drop_if_empty(g, s);
         return rc;
     }
-    if (edge_listed(g, s, t, type)) return 0; /* there already */
+    rc = edge_known(g, s, t, type);
+    if (rc != 0) {
+        node_drop_if_empty(g, s);
+        if (t != s) node_drop_if_empty(g, t);
+        return rc < 0 ? rc : 0; /* there already, or an error */
+    }
     /* Room in both lists first, so that a failure leaves no half edge. */
     rc = list_reserve(g, &g->nodes[s].out);
     if (rc == 0) rc = list_reserve(g, &g->nodes[t].in);

@@ -22,9 +22,13 @@
  * the first time it is looked up, as a pending node (its id only), and its
  * lists the first time they are read or changed, when each far end becomes
  * a node (pending) in turn. So an open costs nothing per edge, and a query
- * reads the nodes it touches. Every change reads both ends' lists first,
- * so a pending node's lists in the file are still right; a node dropped
- * from memory is marked gone, so that the file never brings it back.
+ * reads the nodes it touches. A removal reads both ends' lists first; an
+ * edge added between two pending nodes is looked for in the source's
+ * out-list in the file and, if new, kept in their lists in memory, which
+ * join the file's when they are read (replaying a log of a few edits then
+ * reads no file's lists whole). So a pending node's lists in the file are
+ * still right; a node dropped from memory is marked gone, so that the file
+ * never brings it back.
  *
  * Threads: core only, like the memtable.
  */
@@ -172,7 +176,8 @@ KDB_MUST_USE int graph_has(struct graph *g, const uint8_t source[KDB_ID_SIZE], u
 /*
  * Adds an edge; type is 1..KDB_EDGE_TYPE_MAX. Returns 1 if added, 0 if it
  * was there, -ENOMEM (nothing changed), -ENOSPC (GRAPH_NODE_MAX nodes) or
- * -KDB_ECORRUPT.
+ * -KDB_ECORRUPT. Ends whose lists are still in the file stay so (see the
+ * top of this file): a graph_remove() of the edge then reads them.
  */
 KDB_MUST_USE int graph_add(struct graph *g, const uint8_t source[KDB_ID_SIZE], unsigned type,
                            const uint8_t target[KDB_ID_SIZE]);
