@@ -85,42 +85,6 @@ static int check_sums(const struct graph_base *b, const char *dir)
     return 0;
 }
 
-/*
- * A brief handle's base: a reader of the body on fd (which it takes), and
- * the header and page checksums read into memory and checked.
- */
-static int open_brief(struct graph_base *b, const char *dir, uint64_t sequence, int fd)
-{
-    uint8_t header[GRAPH_HEADER_SIZE];
-    size_t head_size;
-    int rc;
-
-    b->reader = env_malloc(b->env, sizeof(*b->reader));
-    if (!b->reader) {
-        (void)b->env->vfs->close(b->env->vfs->ctx, fd);
-        return -ENOMEM;
-    }
-    reader_init(b->reader, b->env, fd, 0, 0);
-    if (b->size < GRAPH_HEADER_SIZE) return damaged(b->env, dir, "not a graph file");
-    rc = reader_read(b->reader, header, sizeof(header), 0);
-    if (rc < 0) return rc;
-    b->head = header;
-    rc = check_header(b, dir, sequence);
-    b->head = NULL;
-    if (rc < 0) return rc;
-    head_size = GRAPH_HEADER_SIZE + (size_t)b->page_count * 8;
-    b->head_copy = env_malloc(b->env, head_size);
-    if (!b->head_copy) return -ENOMEM;
-    memcpy(b->head_copy, header, sizeof(header));
-    rc = reader_read(b->reader, b->head_copy + GRAPH_HEADER_SIZE, head_size - GRAPH_HEADER_SIZE,
-                     GRAPH_HEADER_SIZE);
-    if (rc < 0) return rc;
-    b->head = b->head_copy;
-    b->reader->origin = b->body;
-    b->reader->length = b->size - b->body;
-    return check_sums(b, dir);
-}
-
 int graph_base_open(const struct env *env, const char *dir, uint64_t sequence, bool brief,
                     struct graph_base **out)
 {
@@ -138,14 +102,19 @@ int graph_base_open(const struct env *env, const char *dir, uint64_t sequence, b
     rc = vfs->open(vfs->ctx, path, KDB_VFS_OPEN_READ, &fd);
     if (rc == 0) rc = vfs->file_size(vfs->ctx, fd, &b->size);
     if (rc == 0 && b->size < GRAPH_HEADER_SIZE) rc = damaged(env, dir, "too short");
+    if (rc == 0) rc = vfs->map(vfs->ctx, fd, b->size, (const void **)&b->map);
+    b->head = b->map;
+    if (rc == 0) rc = check_header(b, dir, sequence);
+    if (rc == 0) rc = check_sums(b, dir);
     if (rc == 0 && brief) {
-        rc = open_brief(b, dir, sequence, fd); /* takes fd */
-        fd = -1;
-    } else if (rc == 0) {
-        rc = vfs->map(vfs->ctx, fd, b->size, (const void **)&b->map);
-        b->head = b->map;
-        if (rc == 0) rc = check_header(b, dir, sequence);
-        if (rc == 0) rc = check_sums(b, dir);
+        /* The body is read with pread; the header and sums, checked, stay mapped. */
+        b->reader = env_malloc(env, sizeof(*b->reader));
+        if (!b->reader) {
+            rc = -ENOMEM;
+        } else {
+            reader_init(b->reader, env, fd, b->body, b->size - b->body); /* takes fd */
+            fd = -1;
+        }
     }
     if (fd >= 0) (void)vfs->close(vfs->ctx, fd);
     if (rc == 0 && !brief) {
@@ -168,7 +137,6 @@ void graph_base_close(struct graph_base *b)
         reader_close(b->reader);
         env_free(b->env, b->reader);
     }
-    env_free(b->env, b->head_copy);
     env_free(b->env, b->checked);
     env_free(b->env, b);
 }
@@ -198,7 +166,7 @@ static const uint8_t *body_bytes(struct graph_base *b, uint64_t offset, uint64_t
     uint64_t first = offset / GRAPH_PAGE_SIZE, last;
 
     *rc = 0;
-    if (len == 0) return b->map ? b->map + b->body + offset : (const uint8_t *)"";
+    if (len == 0) return b->map + b->body + offset;
     last = (offset + len - 1) / GRAPH_PAGE_SIZE;
     kdb_assert(last < b->page_count);
     if (b->reader) {

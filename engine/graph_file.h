@@ -8,7 +8,7 @@
  * out-list and in-list. Opening it maps it and reads only its header and
  * its table of page checksums; a node's record and lists are checked the
  * first time they are read, page by page. A brief handle's (KDB_OPEN_BRIEF)
- * is not mapped: it reads the pages it needs with pread (reader.h), each
+ * reads the body's pages it needs with pread instead (reader.h), each
  * checked as it is read. graph.c reads a node from here the first time a
  * query or a change touches it (graph.h).
  *
@@ -39,8 +39,8 @@ struct reader;
 
 struct graph_base {
     const struct env *env;
-    const uint8_t *map;  /* NULL for a brief handle's, read through reader instead */
-    const uint8_t *head; /* the header and table of page checksums: in map, or head_copy */
+    const uint8_t *map;
+    const uint8_t *head; /* the header and table of page checksums (in map) */
     uint64_t size;
     uint64_t sequence;
     uint64_t node_count;
@@ -49,13 +49,12 @@ struct graph_base {
     uint64_t body; /* file offset of the nodes, then the entries */
     uint64_t page_count;
     uint64_t *checked;     /* a bit per body page: its checksum matched (mapped) */
-    struct reader *reader; /* a brief handle's (KDB_OPEN_BRIEF): pages read with pread(2) */
-    uint8_t *head_copy;
+    struct reader *reader; /* a brief handle's (KDB_OPEN_BRIEF): the body read with pread */
 };
 
 /*
- * Maps dir's graph file if it was written at sequence; brief: reads it with
- * pread(2) instead, a page or a node's lists at a time (a brief handle's).
+ * Maps dir's graph file if it was written at sequence; brief: reads its
+ * body with pread instead, a page or a node's lists at a time.
  * Returns 0, -ENOENT (none), -ESTALE (written at another sequence),
  * -KDB_ECORRUPT (damaged: logged), -ENOMEM or an I/O error.
  */

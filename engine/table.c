@@ -967,13 +967,7 @@ static int lay_out_pages(struct table *t, const struct env *env, const uint8_t *
     t->radix = t->index + t->count * TABLE_INDEX_ENTRY_SIZE;
     t->bloom = t->radix + radix_size;
     t->sums = t->index + t->meta_size;
-    if (t->reader) {
-        int rc;
-        t->sums_copy = env_malloc(env, (size_t)sums_size);
-        if (!t->sums_copy) return -ENOMEM;
-        rc = reader_read(t->reader, t->sums_copy, (size_t)sums_size, t->data_end + t->meta_size);
-        if (rc < 0) return rc;
-        t->sums = t->sums_copy;
+    if (t->reader) { /* its pages are the index and filters; the sums stay the mapping's */
         t->reader->origin = t->data_end;
         t->reader->length = t->meta_size;
     }
@@ -1171,11 +1165,6 @@ void table_end_brief(struct table *t)
     reader_close(t->reader);
     env_free(env, t->reader);
     t->reader = NULL;
-    if (t->sums_copy) {
-        t->sums = t->index + t->meta_size; /* the same bytes, checked at open */
-        env_free(env, t->sums_copy);
-        t->sums_copy = NULL;
-    }
 }
 
 uint64_t table_index_page(const struct table *t)

@@ -135,12 +135,12 @@ struct table {
     _Atomic uint64_t *pages_ok; /* a bit per page: its checksum and entries were checked */
     _Atomic bool all_ok;        /* table_check_all() passed */
     /* A brief handle's (KDB_OPEN_BRIEF), version 3: table_may_contain(),
-     * table_find(), table_find_edge() and table_read() go through the
-     * reader, which checks each page and record as it reads it, and never
-     * touch the mapping; the readers of whole tables still use it. Core only
-     * then, as table_read() is; a compaction ends it first (table_end_brief()). */
+     * table_find(), table_find_edge() and table_read() read the index,
+     * filters and records through the reader, which checks each page and
+     * record as it reads it; the page sums, checked whole at open, and the
+     * readers of whole tables still use the mapping. Core only then, as
+     * table_read() is; a compaction ends it first (table_end_brief()). */
     struct reader *reader;
-    uint8_t *sums_copy; /* brief: the sums section, read at open (sums points here) */
 };
 
 /* A record found in a table, decoded. */
