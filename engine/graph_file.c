@@ -206,17 +206,68 @@ static const uint8_t *node_record(struct graph_base *b, uint32_t number, int *rc
     return body_bytes(b, (uint64_t)number * GRAPH_NODE_RECORD_SIZE, GRAPH_NODE_RECORD_SIZE, rc);
 }
 
+/* Node number's id against id (memcmp's sign) into *order: 0, or an error as node_record(). */
+static int compare_at(struct graph_base *b, uint64_t number, const uint8_t id[KDB_ID_SIZE],
+                      int *order)
+{
+    int rc;
+    const uint8_t *record = node_record(b, (uint32_t)number, &rc);
+
+    if (record) *order = memcmp(record, id, KDB_ID_SIZE);
+    return rc;
+}
+
+/* Nodes a page of the body holds: a step of the search costs one page. */
+#define NODES_PER_PAGE (GRAPH_PAGE_SIZE / GRAPH_NODE_RECORD_SIZE)
+
+/*
+ * Ids are hashes, spread evenly: an id's place among n sorted ones is about
+ * n times its leading bits, give or take some sqrt(n). The search reads
+ * there first, then steps away a page, two, four... until it passes the
+ * id, then halves what is left: a few pages, where halving the whole list
+ * reads one page per step.
+ */
 int graph_base_find(struct graph_base *b, const uint8_t id[KDB_ID_SIZE], uint32_t *number)
 {
-    uint64_t lo = 0, hi = b->node_count;
-    int rc;
+    uint64_t n = b->node_count, lo = 0, hi = n, guess, prefix = 0;
+    int order = 0, rc;
 
+    if (n == 0) return -ENOENT;
+    for (int i = 0; i < 8; i++)
+        prefix = prefix << 8 | id[i];
+    guess = ((prefix >> 32) * n) >> 32; /* n < 2^32 */
+    rc = compare_at(b, guess, id, &order);
+    if (rc < 0) return rc;
+    if (order < 0) { /* the id is after guess */
+        lo = guess + 1;
+        for (uint64_t step = NODES_PER_PAGE; lo + step - 1 < n; step *= 2) {
+            rc = compare_at(b, lo + step - 1, id, &order);
+            if (rc < 0) return rc;
+            if (order >= 0) {
+                hi = lo + step; /* the id is at lo + step - 1 or before */
+                break;
+            }
+            lo += step;
+        }
+    } else if (order > 0) { /* the id is before guess */
+        hi = guess;
+        for (uint64_t step = NODES_PER_PAGE; hi >= step; step *= 2) {
+            rc = compare_at(b, hi - step, id, &order);
+            if (rc < 0) return rc;
+            if (order <= 0) {
+                lo = hi - step; /* the id is at hi - step or after */
+                break;
+            }
+            hi -= step;
+        }
+    } else {
+        *number = (uint32_t)guess;
+        return 0;
+    }
     while (lo < hi) {
         uint64_t mid = lo + (hi - lo) / 2;
-        const uint8_t *record = node_record(b, (uint32_t)mid, &rc);
-        int order;
-        if (!record) return rc;
-        order = memcmp(record, id, KDB_ID_SIZE);
+        rc = compare_at(b, mid, id, &order);
+        if (rc < 0) return rc;
         if (order == 0) {
             *number = (uint32_t)mid;
             return 0;

@@ -620,6 +620,66 @@ static void test_graph_file_random_against_model(void **state)
     free(m);
 }
 
+/* Ids as the engine's are: hashes, spread evenly (a splitmix64 stream). */
+static void hash_id_of(uint64_t *state, uint8_t id[KDB_ID_SIZE])
+{
+    for (int half = 0; half < 2; half++) {
+        uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+        z ^= z >> 31;
+        memcpy(id + half * 8, &z, 8);
+    }
+}
+
+/*
+ * The file finds every node by its id, and no id it lacks, read mapped or
+ * brief: ids spread as hashes are (the search starts where the id should
+ * be) and ids all alike in their leading bytes (where that guess is far).
+ */
+static void test_graph_file_finds_every_node(void **state)
+{
+    enum { NODES = 30000 };
+    struct fixture *f = *state;
+    char dir[] = "/tmp/kdb-graph-XXXXXX";
+    uint8_t(*ids)[KDB_ID_SIZE] = malloc((size_t)NODES * KDB_ID_SIZE);
+    uint64_t stream = 42;
+
+    assert_non_null(ids);
+    assert_non_null(mkdtemp(dir));
+    for (unsigned i = 0; i < NODES; i++)
+        hash_id_of(&stream, ids[i]);
+    for (unsigned i = 0; i + 1 < NODES; i += 2)
+        assert_int_equal(graph_add(&f->g, ids[i], KDB_EDGE_CALLS, ids[i + 1]), 1);
+    assert_int_equal(graph_file_write(&f->g, dir, 3), 0);
+    for (int brief = 0; brief < 2; brief++) {
+        struct graph_base *base = NULL;
+        assert_int_equal(graph_base_open(&f->env, dir, 3, brief, &base), 0);
+        assert_int_equal(base->node_count, NODES);
+        for (unsigned i = 0; i < NODES; i++) {
+            struct graph_base_node node;
+            uint32_t number = UINT32_MAX;
+            assert_int_equal(graph_base_find(base, ids[i], &number), 0);
+            assert_int_equal(graph_base_node(base, number, &node), 0);
+            assert_memory_equal(node.id, ids[i], KDB_ID_SIZE);
+        }
+        for (unsigned i = 0; i < 2000; i++) {
+            uint8_t absent[KDB_ID_SIZE];
+            uint32_t number;
+            hash_id_of(&stream, absent);
+            assert_int_equal(graph_base_find(base, absent, &number), -ENOENT);
+            id_of(i, absent); /* all alike but the last bytes, before every hash */
+            assert_int_equal(graph_base_find(base, absent, &number), -ENOENT);
+            memset(absent, 0xff, 12); /* after every hash */
+            assert_int_equal(graph_base_find(base, absent, &number), -ENOENT);
+        }
+        graph_base_close(base);
+    }
+    assert_int_equal(graph_file_remove(&f->env, dir), 0);
+    assert_int_equal(rmdir(dir), 0);
+    free(ids);
+}
+
 /* Flips one byte of dir's graph file at offset. */
 static void flip_byte(const char *dir, long offset)
 {
@@ -722,6 +782,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_graph_path_is_shortest, setup, teardown),
         cmocka_unit_test_setup_teardown(test_graph_random_against_model, setup, teardown),
         cmocka_unit_test_setup_teardown(test_graph_file_random_against_model, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_graph_file_finds_every_node, setup, teardown),
         cmocka_unit_test_setup_teardown(test_graph_file_damage_is_detected, setup, teardown),
         cmocka_unit_test_setup_teardown(test_graph_failed_allocation_changes_nothing, setup,
                                         teardown),
