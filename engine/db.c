@@ -508,11 +508,14 @@ static int log_bytes(struct kdb *db, uint64_t first_segment, uint64_t *bytes)
 /*
  * Sizes the memtable for a log of bytes about to be replayed, at a KiB a
  * record: growing a table of a million ids step by step moves every slot
- * once more, a cache miss each. A guess only: the table still grows if short.
+ * once more, a cache miss each. A guess only: the table still grows if
+ * short. A log of a few MiB grows it a few times, cheaply, and a guess
+ * there would mostly be slots never touched but zeroed (records of whole
+ * files run to tens of KiB).
  */
 static int presize_for_replay(struct kdb *db, uint64_t bytes)
 {
-    return memtable_presize(db->mem, (size_t)(bytes >> 10));
+    return bytes < (UINT64_C(4) << 20) ? 0 : memtable_presize(db->mem, (size_t)(bytes >> 10));
 }
 
 /* Bytes of a table's records, and of its index, given back at a time as edges_from_tables() reads

@@ -212,24 +212,104 @@ static uint32_t node_new(struct graph *g, const uint8_t id[KDB_ID_SIZE], int *rc
     return node;
 }
 
+/* ---- base numbers to nodes (struct graph's from_base and from_map) ---- */
+
+#define FROM_MAP_MIN 64 /* entries of the first table */
+
+static size_t from_map_home(const struct graph *g, uint32_t number)
+{
+    return (size_t)((number * UINT64_C(0x9e3779b97f4a7c15)) >> 32) & g->from_map_mask;
+}
+
+/* Base node number's value: its node number + 1, 0 if not read yet, or GRAPH_GONE. */
+static uint32_t from_get(const struct graph *g, uint32_t number)
+{
+    if (g->from_base) return g->from_base[number];
+    if (!g->from_map) return 0;
+    for (size_t i = from_map_home(g, number);; i = (i + 1) & g->from_map_mask) {
+        uint64_t e = g->from_map[i];
+        if (!e) return 0;
+        if ((uint32_t)(e >> 32) == number + 1) return (uint32_t)e;
+    }
+}
+
+/* Sets number's value: there must be room (from_reserve()) unless number has one. */
+static void from_set(struct graph *g, uint32_t number, uint32_t value)
+{
+    if (g->from_base) {
+        g->from_base[number] = value;
+        return;
+    }
+    for (size_t i = from_map_home(g, number);; i = (i + 1) & g->from_map_mask) {
+        uint64_t e = g->from_map[i];
+        if (e && (uint32_t)(e >> 32) != number + 1) continue;
+        if (!e) g->from_map_count++;
+        g->from_map[i] = (uint64_t)(number + 1) << 32 | value;
+        return;
+    }
+}
+
+/*
+ * Room for one more number: 0 or -ENOMEM (nothing changed). The table
+ * doubles at half full; once it would take more than half the array's
+ * memory, the array takes over.
+ */
+static int from_reserve(struct graph *g)
+{
+    uint64_t *old = g->from_map;
+    size_t old_size = old ? (size_t)g->from_map_mask + 1 : 0;
+    size_t size = old ? old_size * 2 : FROM_MAP_MIN;
+    uint64_t array_bytes = (g->base->node_count + 1) * sizeof(*g->from_base);
+
+    if (g->from_base || (old && 2 * ((size_t)g->from_map_count + 1) <= old_size)) return 0;
+    if (size * sizeof(*old) > array_bytes / 2) {
+        uint32_t *array =
+            env_calloc(g->env, (size_t)g->base->node_count + 1, sizeof(*g->from_base));
+        if (!array) return -ENOMEM;
+        for (size_t i = 0; i < old_size; i++) {
+            if (old[i]) array[(uint32_t)(old[i] >> 32) - 1] = (uint32_t)old[i];
+        }
+        g->from_base = array;
+    } else {
+        uint64_t *map = env_calloc(g->env, size, sizeof(*map));
+        if (!map) return -ENOMEM;
+        g->from_map = map;
+        g->from_map_mask = (uint32_t)(size - 1);
+        g->from_map_count = 0;
+        for (size_t i = 0; i < old_size; i++) {
+            if (old[i]) from_set(g, (uint32_t)(old[i] >> 32) - 1, (uint32_t)old[i]);
+        }
+    }
+    if (g->from_base) {
+        g->from_map = NULL;
+        g->from_map_mask = 0;
+        g->from_map_count = 0;
+    }
+    env_free(g->env, old);
+    return 0;
+}
+
 /* The node of the base's node number, in memory: as it is, or new and pending. */
 static uint32_t node_from_base(struct graph *g, uint32_t number, int *rc)
 {
     struct graph_base_node b;
     uint32_t node;
 
+    uint32_t known = from_get(g, number);
+
     *rc = 0;
-    if (g->from_base[number]) {
+    if (known) {
         /* A node gone has no edges left, so no list still names it. */
-        kdb_assert(g->from_base[number] != GRAPH_GONE);
-        return g->from_base[number] - 1;
+        kdb_assert(known != GRAPH_GONE);
+        return known - 1;
     }
     *rc = graph_base_node(g->base, number, &b);
+    if (*rc == 0) *rc = from_reserve(g); /* first: nothing can fail after the node is made */
     if (*rc < 0) return GRAPH_NONE;
     node = node_new(g, b.id, rc);
     if (node == GRAPH_NONE) return node;
     g->in_base[node] = number | GRAPH_PENDING;
-    g->from_base[number] = node + 1;
+    from_set(g, number, node + 1);
     return node;
 }
 
@@ -243,7 +323,7 @@ static uint32_t node_lookup(struct graph *g, const uint8_t id[KDB_ID_SIZE], int 
     *rc = graph_base_find(g->base, id, &number);
     if (*rc == -ENOENT) *rc = 0; /* in neither */
     if (*rc < 0 || number == GRAPH_NONE) return GRAPH_NONE;
-    if (g->from_base[number] == GRAPH_GONE) return GRAPH_NONE;
+    if (from_get(g, number) == GRAPH_GONE) return GRAPH_NONE;
     return node_from_base(g, number, rc);
 }
 
@@ -371,7 +451,7 @@ static void node_drop_if_empty(struct graph *g, uint32_t node)
     if (node_pending(g, node) || n->out.count || n->in.count || mem_find(g, n->id) != node) return;
     slot_delete(g, node);
     if (g->in_base && g->in_base[node] != GRAPH_NONE)
-        g->from_base[g->in_base[node] & ~GRAPH_PENDING] = GRAPH_GONE;
+        from_set(g, g->in_base[node] & ~GRAPH_PENDING, GRAPH_GONE); /* it has a value */
     g->list_bytes -= ((uint64_t)n->out.capacity + n->in.capacity) * sizeof(uint32_t);
     list_free(g, &n->out);
     list_free(g, &n->in);
@@ -424,16 +504,9 @@ void graph_init(struct graph *g, const struct env *env, uint64_t seed)
 int graph_attach(struct graph *g, struct graph_base *base)
 {
     kdb_assert(g->node_count == 0 && !g->base);
-    g->from_base = env_calloc(g->env, (size_t)base->node_count + 1, sizeof(*g->from_base));
-    if (!g->from_base) {
-        graph_base_close(base);
-        return -ENOMEM;
-    }
     if (g->node_capacity) {
         g->in_base = env_malloc(g->env, (size_t)g->node_capacity * sizeof(*g->in_base));
         if (!g->in_base) {
-            env_free(g->env, g->from_base);
-            g->from_base = NULL;
             graph_base_close(base);
             return -ENOMEM;
         }
@@ -454,6 +527,7 @@ void graph_release(struct graph *g)
     env_free(g->env, g->free_nodes);
     env_free(g->env, g->slots);
     env_free(g->env, g->from_base);
+    env_free(g->env, g->from_map);
     env_free(g->env, g->in_base);
     graph_base_close(g->base);
     memset(g, 0, sizeof(*g));
@@ -514,7 +588,7 @@ int graph_load_all(struct graph *g)
 
     for (uint64_t i = 0; rc == 0 && g->base && i < g->base->node_count; i++) {
         uint32_t node;
-        if (g->from_base[i] == GRAPH_GONE) continue;
+        if (from_get(g, (uint32_t)i) == GRAPH_GONE) continue;
         node = node_from_base(g, (uint32_t)i, &rc);
         if (node != GRAPH_NONE) rc = node_load(g, node);
     }
@@ -783,6 +857,7 @@ uint64_t graph_bytes(const struct graph *g)
     if (g->marks) bytes += (uint64_t)g->node_capacity * sizeof(*g->marks);
     if (g->in_base) bytes += (uint64_t)g->node_capacity * sizeof(*g->in_base);
     if (g->slots) bytes += (g->slot_mask + 1) * sizeof(*g->slots);
-    if (g->base) bytes += (g->base->node_count + 1) * sizeof(*g->from_base);
+    if (g->from_base) bytes += (g->base->node_count + 1) * sizeof(*g->from_base);
+    if (g->from_map) bytes += ((uint64_t)g->from_map_mask + 1) * sizeof(*g->from_map);
     return bytes + g->list_bytes;
 }

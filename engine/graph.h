@@ -130,9 +130,16 @@ struct graph {
     uint32_t *marks;
     uint32_t epoch;
     /* The graph file the index started from, or NULL; for each of its
-     * nodes, its node number + 1 here, 0 if not read yet, or GRAPH_GONE. */
+     * nodes, its node number + 1 here, 0 if not read yet, or GRAPH_GONE:
+     * in from_map (open addressing, (file number + 1) << 32 | value) while
+     * few are read, so that a query touches a page of it, not one per node
+     * it reads; in the array from_base (by file number) once more than an
+     * eighth of them are. */
     struct graph_base *base;
     uint32_t *from_base;
+    uint64_t *from_map;
+    uint32_t from_map_mask;
+    uint32_t from_map_count;
     /* With a base, for each node: its number in the base, with GRAPH_PENDING
      * while its lists are still only there; or GRAPH_NONE. NULL without one. */
     uint32_t *in_base;

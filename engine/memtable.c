@@ -10,7 +10,7 @@
 #include "checksum.h"
 #include "kassert.h"
 
-#define MEMTABLE_SLOTS_INITIAL 1024
+#define MEMTABLE_SLOTS_INITIAL 128 /* 8 KiB: a handle that writes little touches two pages */
 #define MEMTABLE_RECORD_ALIGN  64
 #define MEMTABLE_MOVE_STEP     16 /* old slots moved per reserve while growing */
 

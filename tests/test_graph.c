@@ -620,6 +620,47 @@ static void test_graph_file_random_against_model(void **state)
     free(m);
 }
 
+/*
+ * A large file of which a few nodes are read: where each stands in memory
+ * is kept in a small table, and a node that lost its edges stays gone;
+ * once many are read the table gives way to an array, which keeps both.
+ */
+static void test_graph_file_few_nodes_read_of_many(void **state)
+{
+    enum { CHAIN = 5000 };
+    struct fixture *f = *state;
+    char dir[] = "/tmp/kdb-graph-XXXXXX";
+
+    assert_non_null(mkdtemp(dir));
+    for (unsigned i = 0; i < CHAIN; i++)
+        assert_int_equal(add(&f->g, i, KDB_EDGE_CALLS, i + 1), 1);
+    save_and_reopen(f, dir, 5, false);
+
+    /* Node 101 loses both its edges: gone, then made anew by an edge of its own. */
+    assert_int_equal(del(&f->g, 100, KDB_EDGE_CALLS, 101), 1);
+    assert_int_equal(del(&f->g, 101, KDB_EDGE_CALLS, 102), 1);
+    assert_int_equal(node(&f->g, 101), GRAPH_NONE);
+    assert_true(f->g.from_map != NULL && f->g.from_base == NULL); /* few read: the table */
+    assert_int_equal(add(&f->g, 101, KDB_EDGE_IMPORTS, 4000), 1);
+    assert_false(has(&f->g, 101, KDB_EDGE_CALLS, 102));
+    assert_true(has(&f->g, 101, KDB_EDGE_IMPORTS, 4000));
+    assert_int_equal(f->g.nodes[node(&f->g, 101)].out.count, 1);
+    assert_int_equal(f->g.nodes[node(&f->g, 4000)].in.count, 2);
+
+    /* Every node read: the array takes over, and answers the same. */
+    for (unsigned i = 0; i < CHAIN; i++) {
+        bool cut = i == 100 || i == 101;
+        assert_int_equal(has(&f->g, i, KDB_EDGE_CALLS, i + 1), !cut);
+    }
+    assert_true(f->g.from_base != NULL && f->g.from_map == NULL);
+    assert_int_equal(f->g.nodes[node(&f->g, 101)].out.count, 1);
+    assert_int_equal(f->g.nodes[node(&f->g, 101)].in.count, 0);
+    assert_int_equal(f->g.nodes[node(&f->g, 102)].in.count, 0);
+    assert_int_equal(f->g.edge_count, CHAIN - 2 + 1);
+    assert_int_equal(graph_file_remove(&f->env, dir), 0);
+    assert_int_equal(rmdir(dir), 0);
+}
+
 /* Ids as the engine's are: hashes, spread evenly (a splitmix64 stream). */
 static void hash_id_of(uint64_t *state, uint8_t id[KDB_ID_SIZE])
 {
@@ -783,6 +824,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_graph_random_against_model, setup, teardown),
         cmocka_unit_test_setup_teardown(test_graph_file_random_against_model, setup, teardown),
         cmocka_unit_test_setup_teardown(test_graph_file_finds_every_node, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_graph_file_few_nodes_read_of_many, setup, teardown),
         cmocka_unit_test_setup_teardown(test_graph_file_damage_is_detected, setup, teardown),
         cmocka_unit_test_setup_teardown(test_graph_failed_allocation_changes_nothing, setup,
                                         teardown),
