@@ -970,6 +970,7 @@ static void test_lsm_brief_handle_reads_by_pread_and_answers_the_same(void **sta
     assert_int_equal(kdb_open(DB, &options, &db), 0);
     test_check_prefix(db, history, history->count);
     assert_int_equal(kdb_close(db), 0);
+    assert_int_equal(vfs_mem_open_count(mem), 0); /* the readers' files closed too */
     vfs_mem_free(mem);
     free(history);
 }
@@ -1031,6 +1032,7 @@ static void test_lsm_brief_handle_reads_lists_across_pages(void **state)
     assert_int_equal(kdb_edges(db, &hub, KDB_DIRECTION_OUT, 0, r), -KDB_ECORRUPT);
     kdb_result_free(r);
     assert_int_equal(kdb_close(db), 0);
+    assert_int_equal(vfs_mem_open_count(mem), 0);
     vfs_mem_free(mem);
 }
 
