@@ -583,15 +583,36 @@ static int entry_ready(const struct table *t, const struct env *env, uint64_t i)
     return rc;
 }
 
-/* The position of id among index entries [lo, hi), sorted, or -ENOENT; each probe's page checked. */
+/* Index entry i, copied (a brief handle's lookups). */
+struct brief_entry {
+    uint8_t id[16];
+    uint64_t location;
+    uint64_t checksum;
+};
+
+static int brief_entry(const struct table *t, const struct env *env, uint64_t i,
+                       struct brief_entry *e);
+
+/*
+ * The position of id among index entries [lo, hi), sorted, or -ENOENT; each
+ * probe's page checked (through the reader, for a brief handle).
+ */
 static int64_t search(const struct table *t, const struct env *env, uint64_t lo, uint64_t hi,
                       const uint8_t id[16])
 {
     while (lo < hi) {
         uint64_t mid = lo + (hi - lo) / 2;
-        int rc = check_entries(t, env, mid, mid);
+        struct brief_entry e;
+        const uint8_t *at = e.id;
+        int rc, c;
+        if (t->reader) {
+            rc = brief_entry(t, env, mid, &e);
+        } else {
+            rc = check_entries(t, env, mid, mid);
+            at = entry_at(t, mid);
+        }
         if (rc < 0) return rc;
-        int c = memcmp(entry_at(t, mid), id, 16);
+        c = memcmp(at, id, 16);
         if (c == 0) return (int64_t)mid;
         if (c < 0)
             lo = mid + 1;
@@ -622,17 +643,27 @@ static int bucket_range(const struct table *t, const struct env *env, uint64_t b
     return rc;
 }
 
+/* Whether the bloom filter's line (the id's, for hash) has every bit of hash set. */
+static int bloom_line_has(const uint8_t *line, uint64_t hash)
+{
+    uint32_t x = (uint32_t)hash;
+
+    for (int i = 0; i < TABLE_BLOOM_PROBES; i++) {
+        uint32_t bit = x >> (32 - 9);
+        if (!(line[bit >> 3] & (1u << (bit & 7)))) return 0;
+        x *= 0x9e3779b9u;
+    }
+    return 1;
+}
+
 /* Brief handles' lookups (below, after the records' decoding they share). */
 static int brief_may_contain(const struct table *t, const struct env *env, uint64_t hash);
-static int64_t brief_search(const struct table *t, const struct env *env, uint64_t lo, uint64_t hi,
-                            const uint8_t key[16]);
 static int64_t brief_find(const struct table *t, const struct env *env, const uint8_t id[16]);
 
 int table_may_contain(const struct table *t, const struct env *env, uint64_t hash)
 {
     uint64_t block = ((hash >> 32) * t->bloom_blocks) >> 32;
     const uint8_t *line = t->bloom + block * TABLE_BLOOM_BLOCK_SIZE;
-    uint32_t x = (uint32_t)hash;
 
     if (t->reader) return brief_may_contain(t, env, hash);
     if (t->pages_ok) {
@@ -640,12 +671,7 @@ int table_may_contain(const struct table *t, const struct env *env, uint64_t has
         int rc = check_bytes(t, env, at, at + TABLE_BLOOM_BLOCK_SIZE);
         if (rc < 0) return rc;
     }
-    for (int i = 0; i < TABLE_BLOOM_PROBES; i++) {
-        uint32_t bit = x >> (32 - 9);
-        if (!(line[bit >> 3] & (1u << (bit & 7)))) return 0;
-        x *= 0x9e3779b9u;
-    }
-    return 1;
+    return bloom_line_has(line, hash);
 }
 
 void table_prefetch_entries(const struct table *t, const uint8_t id[16])
@@ -673,7 +699,6 @@ void table_prefetch_record(const struct table *t, uint64_t i)
 
 int64_t table_find_edge(const struct table *t, const struct env *env, const uint8_t key[16])
 {
-    if (t->reader) return brief_search(t, env, t->block_count, t->count, key);
     return search(t, env, t->block_count, t->count, key);
 }
 
@@ -789,13 +814,6 @@ static int brief_meta(const struct table *t, const struct env *env, uint64_t at,
     return 0;
 }
 
-/* Index entry i, copied. */
-struct brief_entry {
-    uint8_t id[16];
-    uint64_t location;
-    uint64_t checksum;
-};
-
 static int brief_entry(const struct table *t, const struct env *env, uint64_t i,
                        struct brief_entry *e)
 {
@@ -813,36 +831,10 @@ static int brief_may_contain(const struct table *t, const struct env *env, uint6
 {
     uint64_t block = ((hash >> 32) * t->bloom_blocks) >> 32;
     uint8_t line[TABLE_BLOOM_BLOCK_SIZE];
-    uint32_t x = (uint32_t)hash;
     int rc = brief_meta(t, env, (uint64_t)(t->bloom - t->index) + block * TABLE_BLOOM_BLOCK_SIZE,
                         line, sizeof(line));
 
-    if (rc < 0) return rc;
-    for (int i = 0; i < TABLE_BLOOM_PROBES; i++) {
-        uint32_t bit = x >> (32 - 9);
-        if (!(line[bit >> 3] & (1u << (bit & 7)))) return 0;
-        x *= 0x9e3779b9u;
-    }
-    return 1;
-}
-
-/* The position of key among entries [lo, hi), sorted, or -ENOENT. */
-static int64_t brief_search(const struct table *t, const struct env *env, uint64_t lo, uint64_t hi,
-                            const uint8_t key[16])
-{
-    while (lo < hi) {
-        uint64_t mid = lo + (hi - lo) / 2;
-        struct brief_entry e;
-        int rc = brief_entry(t, env, mid, &e), c;
-        if (rc < 0) return rc;
-        c = memcmp(e.id, key, 16);
-        if (c == 0) return (int64_t)mid;
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return -ENOENT;
+    return rc < 0 ? rc : bloom_line_has(line, hash);
 }
 
 static int64_t brief_find(const struct table *t, const struct env *env, const uint8_t id[16])
@@ -864,7 +856,7 @@ static int64_t brief_find(const struct table *t, const struct env *env, const ui
         if (table_bucket(table_id_prefix(e.id), t->radix_bits) != b)
             return damaged(env, t, "radix table points at the wrong ids", -KDB_ECORRUPT);
     }
-    return brief_search(t, env, lo, hi, id);
+    return search(t, env, lo, hi, id);
 }
 
 /* Reads entry i's record into the reader's span and checks it, every time. */
