@@ -205,9 +205,9 @@ enum kdb_open_flags {
      * index pages: over millions of puts, most of every index. */
     KDB_OPEN_BULK = 1 << 4,
     /* A handle for a few reads, then a close (a command-line query): the
-     * tables and the graph file are read with pread(2) into a few buffers
-     * that are reused, instead of through their mappings, each page and
-     * record checked as it is read. A page fault costs more than a read of
+     * tables' indexes, filters and records and the graph file's nodes are
+     * read with pread(2) into a few buffers that are reused, instead of
+     * through their mappings, each page and record checked as it is read. A page fault costs more than a read of
      * a page where the handle touches a few dozen pages once each; a handle
      * that reads much is faster without. The pointers of a view
      * (kdb_get_block_view()) are then valid only until the next read of the
