@@ -50,4 +50,13 @@ static inline uint64_t get_le64(const uint8_t *p)
     return v;
 }
 
+/* Big-endian: the order in which ids sort (memcmp), for their leading bytes as a number. */
+static inline uint64_t get_be64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = (v << 8) | p[i];
+    return v;
+}
+
 #endif /* KDB_ENGINE_CODING_H */

@@ -627,6 +627,7 @@ static int load_edges(struct kdb *db, uint64_t sequence, bool brief)
 static int check_graph_file(struct kdb *db)
 {
     struct graph_base *base = db->graph.base;
+    uint32_t *out = NULL, out_capacity = 0; /* a node's out-list, kept: see below */
     struct graph g;
     int rc;
 
@@ -638,7 +639,7 @@ static int check_graph_file(struct kdb *db)
                          (unsigned long long)base->edge_count, (unsigned long long)g.edge_count);
     for (uint64_t i = 0; rc == 0 && i < base->node_count; i++) {
         struct graph_base_node n, far;
-        uint32_t node, *out = NULL;
+        uint32_t node;
         rc = graph_base_node(base, (uint32_t)i, &n);
         if (rc == 0) rc = graph_node(&g, n.id, false, &node);
         if (rc == 0 && (node == GRAPH_NONE || g.nodes[node].out.count != n.out_count ||
@@ -646,9 +647,14 @@ static int check_graph_file(struct kdb *db)
             rc = KDB_CORRUPT(&db->env, GRAPH_NAME ": node %llu's lists differ from the tables'",
                              (unsigned long long)i);
         /* The out-list, kept: reading the far ends moves on what n.entries points at. */
-        if (rc == 0 && n.out_count) {
-            out = env_malloc(&db->env, (size_t)n.out_count * sizeof(*out));
-            if (!out) rc = -ENOMEM;
+        if (rc == 0 && n.out_count > out_capacity) {
+            uint32_t *grown = env_realloc(&db->env, out, (size_t)n.out_count * sizeof(*out));
+            if (grown) {
+                out = grown;
+                out_capacity = n.out_count;
+            } else {
+                rc = -ENOMEM;
+            }
         }
         for (uint32_t k = 0; rc == 0 && k < n.out_count; k++)
             out[k] = get_le32(n.entries + (size_t)k * 4);
@@ -668,8 +674,8 @@ static int check_graph_file(struct kdb *db)
                 rc = 0;
             }
         }
-        env_free(&db->env, out);
     }
+    env_free(&db->env, out);
     graph_release(&g);
     return rc;
 }

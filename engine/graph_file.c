@@ -47,10 +47,9 @@ static int damaged(const struct env *env, const char *dir, const char *what)
                        what);
 }
 
-/* The header's fields, from b->head (the header's bytes at least). */
 static int check_header(struct graph_base *b, const char *dir, uint64_t sequence)
 {
-    const uint8_t *h = b->head;
+    const uint8_t *h = b->map;
     uint64_t body_size;
 
     if (b->size < GRAPH_HEADER_SIZE || memcmp(h, GRAPH_MAGIC, FORMAT_MAGIC_SIZE) != 0)
@@ -76,11 +75,11 @@ static int check_header(struct graph_base *b, const char *dir, uint64_t sequence
     return 0;
 }
 
-/* The table of page checksums, from b->head (header and table). */
+/* The table of page checksums, against the header's checksum of it. */
 static int check_sums(const struct graph_base *b, const char *dir)
 {
-    if (get_le64(b->head + GRAPH_HEADER_SUMS_OFFSET) !=
-        checksum_64(b->head + GRAPH_HEADER_SIZE, b->page_count * 8, 0))
+    if (get_le64(b->map + GRAPH_HEADER_SUMS_OFFSET) !=
+        checksum_64(b->map + GRAPH_HEADER_SIZE, b->page_count * 8, 0))
         return damaged(b->env, dir, "page checksums damaged");
     return 0;
 }
@@ -103,7 +102,6 @@ int graph_base_open(const struct env *env, const char *dir, uint64_t sequence, b
     if (rc == 0) rc = vfs->file_size(vfs->ctx, fd, &b->size);
     if (rc == 0 && b->size < GRAPH_HEADER_SIZE) rc = damaged(env, dir, "too short");
     if (rc == 0) rc = vfs->map(vfs->ctx, fd, b->size, (const void **)&b->map);
-    b->head = b->map;
     if (rc == 0) rc = check_header(b, dir, sequence);
     if (rc == 0) rc = check_sums(b, dir);
     if (rc == 0 && brief) {
@@ -144,7 +142,7 @@ void graph_base_close(struct graph_base *b)
 /* Body page p's bytes (len of them) against its checksum. */
 static int check_page(const struct graph_base *b, uint64_t p, const uint8_t *bytes, size_t len)
 {
-    if (checksum_64(bytes, len, 0) != get_le64(b->head + GRAPH_HEADER_SIZE + p * 8))
+    if (checksum_64(bytes, len, 0) != get_le64(b->map + GRAPH_HEADER_SIZE + p * 8))
         return KDB_CORRUPT(b->env, GRAPH_NAME ": page %llu of the body is damaged",
                            (unsigned long long)p);
     return 0;
@@ -180,13 +178,14 @@ static const uint8_t *body_bytes(struct graph_base *b, uint64_t offset, uint64_t
             return span ? span + (offset - start) : NULL;
         }
         span = reader_span(b->reader, b->body + start, (size_t)(end - start), rc);
-        for (uint64_t p = first; span && p <= last; p++) {
+        if (!span) return NULL;
+        for (uint64_t p = first; p <= last; p++) {
             uint64_t at = p * GRAPH_PAGE_SIZE - start;
             uint64_t size = p == last ? end - start - at : GRAPH_PAGE_SIZE;
             *rc = check_page(b, p, span + at, (size_t)size);
             if (*rc < 0) return NULL;
         }
-        return span ? span + (offset - start) : NULL;
+        return span + (offset - start);
     }
     for (uint64_t p = first; p <= last; p++) {
         uint64_t start = p * GRAPH_PAGE_SIZE, size = GRAPH_PAGE_SIZE;
@@ -229,13 +228,11 @@ static int compare_at(struct graph_base *b, uint64_t number, const uint8_t id[KD
  */
 int graph_base_find(struct graph_base *b, const uint8_t id[KDB_ID_SIZE], uint32_t *number)
 {
-    uint64_t n = b->node_count, lo = 0, hi = n, guess, prefix = 0;
+    uint64_t n = b->node_count, lo = 0, hi = n, guess;
     int order = 0, rc;
 
     if (n == 0) return -ENOENT;
-    for (int i = 0; i < 8; i++)
-        prefix = prefix << 8 | id[i];
-    guess = ((prefix >> 32) * n) >> 32; /* n < 2^32 */
+    guess = ((get_be64(id) >> 32) * n) >> 32; /* n < 2^32 */
     rc = compare_at(b, guess, id, &order);
     if (rc < 0) return rc;
     if (order < 0) { /* the id is after guess */

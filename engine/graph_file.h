@@ -40,7 +40,6 @@ struct reader;
 struct graph_base {
     const struct env *env;
     const uint8_t *map;
-    const uint8_t *head; /* the header and table of page checksums (in map) */
     uint64_t size;
     uint64_t sequence;
     uint64_t node_count;

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "checksum.h"
+#include "coding.h"
 #include "kassert.h"
 
 #define MEMTABLE_SLOTS_INITIAL 128 /* 8 KiB: a handle that writes little touches two pages */
@@ -255,11 +256,9 @@ struct sorted_ctx {
 static int add_item(void *fn_ctx, const uint8_t id[KDB_ID_SIZE], const struct memtable_entry *entry)
 {
     struct sorted_ctx *ctx = fn_ctx;
-    uint64_t key = 0;
+    uint64_t key = get_be64(id);
 
     kdb_assert(ctx->blocks + ctx->edges < ctx->capacity);
-    for (int i = 0; i < 8; i++)
-        key = key << 8 | id[i];
     ctx->items[entry->edge ? ctx->capacity - ++ctx->edges : ctx->blocks++] =
         (struct sort_item){.key = key, .ref = {.id = id, .entry = entry}};
     return 0;

@@ -79,11 +79,11 @@ const uint8_t *reader_span(struct reader *r, uint64_t offset, size_t len, int *r
 {
     if (len > r->span_cap) {
         size_t cap = r->span_cap ? r->span_cap : READER_PAGE_SIZE;
+        uint8_t *grown;
         if (len > SIZE_MAX / 2) {
             *rc = -ENOMEM;
             return NULL;
         }
-        uint8_t *grown;
         while (cap < len)
             cap *= 2;
         /* The old bytes are not wanted: free first, so that the two are never held at once. */

@@ -491,12 +491,16 @@ static int damaged(const struct env *env, const struct table *t, const char *wha
 
 /* ---- version 3: pages checked on first use ---- */
 
-/* Entry i's record lies in the data, after the header, and ends where it may. */
-static bool entry_bounds_ok(const struct table *t, uint64_t i)
+/* A record at [off, end) lies in the data, after the header, and ends where it may. */
+static bool record_bounds_ok(const struct table *t, uint64_t off, uint64_t end)
 {
-    uint64_t off = entry_offset(t, i), end = entry_end(t, i);
     return off >= TABLE_HEADER_SIZE && off % TABLE_RECORD_ALIGN == 0 && end <= t->data_end &&
            end >= off + TABLE_RECORD_HEADER_SIZE && end % TABLE_RECORD_ALIGN == 0;
+}
+
+static bool entry_bounds_ok(const struct table *t, uint64_t i)
+{
+    return record_bounds_ok(t, entry_offset(t, i), entry_end(t, i));
 }
 
 /* An index entry's location word: offset, tombstone and edge bits. */
@@ -583,35 +587,88 @@ static int entry_ready(const struct table *t, const struct env *env, uint64_t i)
     return rc;
 }
 
-/* Index entry i, copied (a brief handle's lookups). */
-struct brief_entry {
+/* An index entry, copied out of a page a brief handle read. */
+struct index_entry {
     uint8_t id[16];
     uint64_t location;
     uint64_t checksum;
 };
 
+static_assert(READER_PAGE_SIZE == TABLE_META_PAGE_SIZE, "a reader's page is a summed page");
+
+struct brief_check {
+    const struct table *t;
+    const struct env *env;
+};
+
+static int brief_check_page(void *ctx, uint64_t p, const uint8_t *bytes, size_t len)
+{
+    const struct brief_check *c = ctx;
+    return check_page_bytes(c->t, c->env, p, bytes, len);
+}
+
+/* Bytes [at, at + len) of the index and filters, their pages checked, copied into out. */
+static int brief_meta(const struct table *t, const struct env *env, uint64_t at, void *out,
+                      size_t len)
+{
+    struct brief_check c = {t, env};
+    uint8_t *to = out;
+
+    kdb_assert(at + len <= t->meta_size);
+    while (len) {
+        uint64_t in = at % TABLE_META_PAGE_SIZE;
+        size_t got, n;
+        int rc;
+        const uint8_t *page =
+            reader_page(t->reader, at / TABLE_META_PAGE_SIZE, brief_check_page, &c, &got, &rc);
+        if (!page) return rc;
+        n = got - in < len ? (size_t)(got - in) : len;
+        memcpy(to, page + in, n);
+        to += n;
+        at += n;
+        len -= n;
+    }
+    return 0;
+}
+
 static int brief_entry(const struct table *t, const struct env *env, uint64_t i,
-                       struct brief_entry *e);
+                       struct index_entry *e)
+{
+    uint8_t bytes[TABLE_INDEX_ENTRY_SIZE];
+    int rc = brief_meta(t, env, i * TABLE_INDEX_ENTRY_SIZE, bytes, sizeof(bytes));
+
+    if (rc < 0) return rc;
+    memcpy(e->id, bytes, 16);
+    e->location = entry_location(bytes);
+    e->checksum = get_le64(bytes + 24);
+    return 0;
+}
 
 /*
- * The position of id among index entries [lo, hi), sorted, or -ENOENT; each
- * probe's page checked (through the reader, for a brief handle).
+ * Entry i's id, its page checked: in place through the mapping, or copied
+ * into *e through a brief handle's reader. NULL with *rc on damage.
  */
+static const uint8_t *entry_id(const struct table *t, const struct env *env, uint64_t i,
+                               struct index_entry *e, int *rc)
+{
+    if (t->reader) {
+        *rc = brief_entry(t, env, i, e);
+        return *rc < 0 ? NULL : e->id;
+    }
+    *rc = check_entries(t, env, i, i);
+    return *rc < 0 ? NULL : entry_at(t, i);
+}
+
+/* The position of id among index entries [lo, hi), sorted, or -ENOENT; each probe's page checked. */
 static int64_t search(const struct table *t, const struct env *env, uint64_t lo, uint64_t hi,
                       const uint8_t id[16])
 {
     while (lo < hi) {
         uint64_t mid = lo + (hi - lo) / 2;
-        struct brief_entry e;
-        const uint8_t *at = e.id;
+        struct index_entry e;
         int rc, c;
-        if (t->reader) {
-            rc = brief_entry(t, env, mid, &e);
-        } else {
-            rc = check_entries(t, env, mid, mid);
-            at = entry_at(t, mid);
-        }
-        if (rc < 0) return rc;
+        const uint8_t *at = entry_id(t, env, mid, &e, &rc);
+        if (!at) return rc;
         c = memcmp(at, id, 16);
         if (c == 0) return (int64_t)mid;
         if (c < 0)
@@ -622,25 +679,35 @@ static int64_t search(const struct table *t, const struct env *env, uint64_t lo,
     return -ENOENT;
 }
 
-/* Radix bucket b's entries [*lo, *hi), checked. */
+/* Radix bucket b's entries [*lo, *hi), checked: the bounds, and the ids at both ends. */
 static int bucket_range(const struct table *t, const struct env *env, uint64_t b, uint64_t *lo,
                         uint64_t *hi)
 {
     uint64_t at = t->count * TABLE_INDEX_ENTRY_SIZE + b * 4;
-    int rc = check_bytes(t, env, at, at + 8);
+    uint8_t bounds[8];
+    int rc;
 
+    if (t->reader) {
+        rc = brief_meta(t, env, at, bounds, sizeof(bounds));
+    } else {
+        rc = check_bytes(t, env, at, at + sizeof(bounds));
+        if (rc == 0) memcpy(bounds, t->radix + b * 4, sizeof(bounds));
+    }
     if (rc < 0) return rc;
-    *lo = get_le32(t->radix + b * 4);
-    *hi = get_le32(t->radix + b * 4 + 4);
+    *lo = get_le32(bounds);
+    *hi = get_le32(bounds + 4);
     if (!t->pages_ok) return 0;
     if (*lo > *hi || *hi > t->block_count)
         return damaged(env, t, "radix table out of order", -KDB_ECORRUPT);
     if (*lo == *hi) return 0;
-    rc = check_entries(t, env, *lo, *hi - 1);
-    if (rc == 0 && (table_bucket(table_id_prefix(entry_at(t, *lo)), t->radix_bits) != b ||
-                    table_bucket(table_id_prefix(entry_at(t, *hi - 1)), t->radix_bits) != b))
-        rc = damaged(env, t, "radix table points at the wrong ids", -KDB_ECORRUPT);
-    return rc;
+    for (int end = 0; end < 2; end++) {
+        struct index_entry e;
+        const uint8_t *id = entry_id(t, env, end ? *hi - 1 : *lo, &e, &rc);
+        if (!id) return rc;
+        if (table_bucket(table_id_prefix(id), t->radix_bits) != b)
+            return damaged(env, t, "radix table points at the wrong ids", -KDB_ECORRUPT);
+    }
+    return 0;
 }
 
 /* Whether the bloom filter's line (the id's, for hash) has every bit of hash set. */
@@ -656,9 +723,8 @@ static int bloom_line_has(const uint8_t *line, uint64_t hash)
     return 1;
 }
 
-/* Brief handles' lookups (below, after the records' decoding they share). */
+/* Brief handles' bloom probe (below, beside their reads). */
 static int brief_may_contain(const struct table *t, const struct env *env, uint64_t hash);
-static int64_t brief_find(const struct table *t, const struct env *env, const uint8_t id[16]);
 
 int table_may_contain(const struct table *t, const struct env *env, uint64_t hash)
 {
@@ -723,7 +789,6 @@ int64_t table_find(const struct table *t, const struct env *env, const uint8_t i
     uint64_t lo, hi;
     int rc;
 
-    if (t->reader) return brief_find(t, env, id);
     rc = bucket_range(t, env, table_bucket(table_id_prefix(id), t->radix_bits), &lo, &hi);
 
     return rc < 0 ? rc : search(t, env, lo, hi, id);
@@ -775,58 +840,6 @@ static int decode(const struct table *t, const struct env *env, uint64_t i,
                          entry_location(entry_at(t, i)), out);
 }
 
-/* ---- brief handles: lookups through the reader ---- */
-
-static_assert(READER_PAGE_SIZE == TABLE_META_PAGE_SIZE, "a reader's page is a summed page");
-
-struct brief_check {
-    const struct table *t;
-    const struct env *env;
-};
-
-static int brief_check_page(void *ctx, uint64_t p, const uint8_t *bytes, size_t len)
-{
-    const struct brief_check *c = ctx;
-    return check_page_bytes(c->t, c->env, p, bytes, len);
-}
-
-/* Bytes [at, at + len) of the index and filters, their pages checked, copied into out. */
-static int brief_meta(const struct table *t, const struct env *env, uint64_t at, void *out,
-                      size_t len)
-{
-    struct brief_check c = {t, env};
-    uint8_t *to = out;
-
-    kdb_assert(at + len <= t->meta_size);
-    while (len) {
-        uint64_t in = at % TABLE_META_PAGE_SIZE;
-        size_t got, n;
-        int rc;
-        const uint8_t *page =
-            reader_page(t->reader, at / TABLE_META_PAGE_SIZE, brief_check_page, &c, &got, &rc);
-        if (!page) return rc;
-        n = got - in < len ? (size_t)(got - in) : len;
-        memcpy(to, page + in, n);
-        to += n;
-        at += n;
-        len -= n;
-    }
-    return 0;
-}
-
-static int brief_entry(const struct table *t, const struct env *env, uint64_t i,
-                       struct brief_entry *e)
-{
-    uint8_t bytes[TABLE_INDEX_ENTRY_SIZE];
-    int rc = brief_meta(t, env, i * TABLE_INDEX_ENTRY_SIZE, bytes, sizeof(bytes));
-
-    if (rc < 0) return rc;
-    memcpy(e->id, bytes, 16);
-    e->location = entry_location(bytes);
-    e->checksum = get_le64(bytes + 24);
-    return 0;
-}
-
 static int brief_may_contain(const struct table *t, const struct env *env, uint64_t hash)
 {
     uint64_t block = ((hash >> 32) * t->bloom_blocks) >> 32;
@@ -837,33 +850,11 @@ static int brief_may_contain(const struct table *t, const struct env *env, uint6
     return rc < 0 ? rc : bloom_line_has(line, hash);
 }
 
-static int64_t brief_find(const struct table *t, const struct env *env, const uint8_t id[16])
-{
-    uint64_t b = table_bucket(table_id_prefix(id), t->radix_bits), lo, hi;
-    uint8_t bounds[8];
-    struct brief_entry e;
-    int rc = brief_meta(t, env, t->count * TABLE_INDEX_ENTRY_SIZE + b * 4, bounds, sizeof(bounds));
-
-    if (rc < 0) return rc;
-    lo = get_le32(bounds);
-    hi = get_le32(bounds + 4);
-    if (lo > hi || hi > t->block_count)
-        return damaged(env, t, "radix table out of order", -KDB_ECORRUPT);
-    if (lo == hi) return -ENOENT;
-    for (int end = 0; end < 2; end++) {
-        rc = brief_entry(t, env, end ? hi - 1 : lo, &e);
-        if (rc < 0) return rc;
-        if (table_bucket(table_id_prefix(e.id), t->radix_bits) != b)
-            return damaged(env, t, "radix table points at the wrong ids", -KDB_ECORRUPT);
-    }
-    return search(t, env, lo, hi, id);
-}
-
 /* Reads entry i's record into the reader's span and checks it, every time. */
 static int brief_read(const struct table *t, const struct env *env, uint64_t i,
                       struct table_record *out)
 {
-    struct brief_entry e, next;
+    struct index_entry e, next;
     uint64_t off, end = t->data_end;
     const uint8_t *r;
     int rc = brief_entry(t, env, i, &e);
@@ -875,9 +866,7 @@ static int brief_read(const struct table *t, const struct env *env, uint64_t i,
     }
     if (rc < 0) return rc;
     off = e.location & TABLE_INDEX_OFFSET_MASK;
-    if (off < TABLE_HEADER_SIZE || off % TABLE_RECORD_ALIGN || end > t->data_end ||
-        end < off + TABLE_RECORD_HEADER_SIZE || end % TABLE_RECORD_ALIGN)
-        return damaged(env, t, "index out of order", -KDB_ECORRUPT);
+    if (!record_bounds_ok(t, off, end)) return damaged(env, t, "index out of order", -KDB_ECORRUPT);
     r = reader_span(t->reader, off, (size_t)(end - off), &rc);
     if (!r) return rc;
     if (checksum_64(r, (size_t)(end - off), 0) != e.checksum)

@@ -36,6 +36,7 @@
 #include <stdint.h>
 
 #include "checksum.h"
+#include "coding.h"
 #include "env.h"
 #include "format.h"
 
@@ -167,10 +168,7 @@ void table_close(struct table *t, const struct env *env);
 /* An id's first 8 bytes, big-endian: what radix buckets are cut from. */
 static inline uint64_t table_id_prefix(const uint8_t *id)
 {
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = (v << 8) | id[i];
-    return v;
+    return get_be64(id);
 }
 
 /* The radix bucket of an id whose first 8 bytes, big-endian, are prefix. */
