@@ -136,6 +136,7 @@ struct segment_replay {
     uint64_t number;
     uint64_t size;           /* bytes mapped */
     const uint8_t *image;    /* the file's bytes */
+    const uint8_t *head;     /* its header's: the mapping's, or replay's buffer's */
     uint64_t salt;           /* from the header */
     uint64_t first_sequence; /* from the header */
     uint64_t end;            /* offset after the last good record */
@@ -146,12 +147,15 @@ struct segment_replay {
  * Replay reads a segment through a buffer: sequential pread here runs
  * several times faster than first touches of a fresh mapping. The mapping,
  * which keeps the records for the memtable, is touched only by later reads.
+ * The buffer is large memory (env.c: huge pages where the kernel has
+ * them), which a log of a few small segments first touches once: sized to
+ * them in 4 KiB pages instead, the same bytes took longer to make present.
  */
 struct window {
-    const struct kdb_vfs *vfs;
-    int fd;       /* the segment */
-    uint8_t *buf; /* buf_size bytes */
-    size_t buf_size;
+    const struct env *env;
+    int fd;         /* the segment */
+    uint64_t size;  /* its bytes */
+    uint8_t *buf;   /* WAL_REPLAY_BUFFER_SIZE bytes */
     uint64_t start; /* buf holds the file's bytes [start, start + len) */
     size_t len;
 };
@@ -199,6 +203,7 @@ static int map_segment(struct wal *wal, struct segment_replay *seg, struct windo
     }
     rc = vfs->map(vfs->ctx, fd, seg->size, (const void **)&seg->image);
     if (rc < 0) goto out;
+    seg->head = seg->image;
     if (w) {
         struct wal_map map = {.number = seg->number, .addr = seg->image, .size = seg->size};
         rc = add_map(wal, &map);
@@ -207,6 +212,7 @@ static int map_segment(struct wal *wal, struct segment_replay *seg, struct windo
             goto out;
         }
         w->fd = fd;
+        w->size = seg->size;
         w->start = 0;
         w->len = 0;
         fd = -1;
@@ -230,7 +236,7 @@ static void unmap_all(struct wal *wal)
 /* Segment headers are made durable before the segment is named: any flaw is damage. */
 static int check_segment_header(struct wal *wal, struct segment_replay *seg)
 {
-    const uint8_t *h = seg->image;
+    const uint8_t *h = seg->head;
     uint32_t version;
 
     kdb_assert(seg->size >= WAL_HEADER_SIZE);
@@ -260,19 +266,23 @@ static int check_segment_header(struct wal *wal, struct segment_replay *seg)
 
 /*
  * The file's bytes [offset, offset + len): from the buffer, refilled as
- * needed, or from the mapping map when they are larger than the buffer.
- * NULL with *rc set on a read error, NULL with *rc 0 if the file is short.
+ * needed (up to the segment's end: no read past it), or from the mapping
+ * map when they are larger than the buffer. NULL with *rc set on a read
+ * error, NULL with *rc 0 if the file is short.
  */
 static const uint8_t *window_get(struct window *w, const uint8_t *map, uint64_t offset, size_t len,
                                  int *rc)
 {
-    size_t got = 0;
+    size_t got = 0, want;
 
     *rc = 0;
-    if (len > w->buf_size) return map + offset;
+    if (len > WAL_REPLAY_BUFFER_SIZE) return map + offset;
     if (offset < w->start || offset + len > w->start + w->len) {
+        if (offset >= w->size || w->size - offset < len) return NULL;
+        want = w->size - offset < WAL_REPLAY_BUFFER_SIZE ? (size_t)(w->size - offset)
+                                                         : WAL_REPLAY_BUFFER_SIZE;
         w->len = 0;
-        *rc = w->vfs->pread(w->vfs->ctx, w->fd, w->buf, w->buf_size, offset, &got);
+        *rc = w->env->vfs->pread(w->env->vfs->ctx, w->fd, w->buf, want, offset, &got);
         if (*rc < 0) return NULL;
         w->start = offset;
         w->len = got;
@@ -313,7 +323,7 @@ static int apply_records(struct wal *wal, struct segment_replay *seg,
 static bool header_is_blank(const struct segment_replay *seg)
 {
     for (size_t i = 0; i < WAL_HEADER_SIZE; i++) {
-        if (seg->image[i]) return false;
+        if (seg->head[i]) return false;
     }
     return true;
 }
@@ -828,15 +838,23 @@ static int drop_blank_segment(struct wal *wal, uint64_t number)
 static int replay_segments(struct wal *wal, const struct segment_list *list,
                            const struct wal_replay *replay, struct segment_replay *last)
 {
-    struct window w = {.vfs = wal->env->vfs, .fd = -1, .buf_size = WAL_REPLAY_BUFFER_SIZE};
+    struct window w = {.env = wal->env, .fd = -1};
     int rc = 0;
 
-    w.buf = env_malloc(wal->env, w.buf_size);
+    w.buf = env_malloc(wal->env, WAL_REPLAY_BUFFER_SIZE);
     if (!w.buf) return -ENOMEM;
     for (size_t i = 0; rc == 0 && i < list->count; i++) {
         struct segment_replay seg = {.number = list->numbers[i]};
         bool newest = i + 1 == list->count;
         rc = map_segment(wal, &seg, &w);
+        if (rc == 0) {
+            /* The header through the buffer too, which then holds the first records: the
+             * mapping is touched only where the memtable later reads a record. */
+            seg.head = window_get(&w, seg.image, 0, WAL_HEADER_SIZE, &rc);
+            if (!seg.head && rc == 0)
+                rc = KDB_CORRUPT(wal->env, "log segment %016" PRIx64 ": shorter than its size",
+                                 seg.number);
+        }
         if (rc == -ENODATA || (rc == 0 && header_is_blank(&seg))) {
             rc = newest
                      ? drop_blank_segment(wal, seg.number)

@@ -413,6 +413,28 @@ static void test_wal_bit_flipped_in_a_read_is_reported(void **state)
     small_db_free(s);
 }
 
+/* A bit of a segment's header flipped on its way from the disk: replay reads the header
+ * through its buffer as well, and reports it. */
+static void test_wal_bit_flipped_in_a_header_read_is_reported(void **state)
+{
+    struct small_db *s = small_db_new(20, 200);
+    struct kdb_options options = s->options;
+    struct vfs_fault fault;
+    struct kdb *db = NULL;
+    uint64_t prefix;
+
+    (void)state;
+    vfs_fault_init(&fault, vfs_mem_vfs(s->mem));
+    vfs_fault_flip_read(&fault, 1, 8 * 2 + 5); /* the magic's third byte */
+    options.vfs = &fault.vfs;
+    assert_int_equal(kdb_open(DB, &options, &db), -KDB_ECORRUPT);
+    assert_true(fault.fired);
+    assert_null(db);
+    assert_int_equal(open_and_check(s, s->mem, &prefix), 0);
+    assert_int_equal(prefix, s->history.count);
+    small_db_free(s);
+}
+
 /* ---- sweeps ---- */
 
 /* Every byte of every segment of a cleanly closed log, one bit flipped (the
@@ -495,6 +517,7 @@ int main(void)
         cmocka_unit_test(test_wal_replay_missing_segment_is_euclean),
         cmocka_unit_test(test_wal_newest_segment_without_header_is_removed),
         cmocka_unit_test(test_wal_bit_flipped_in_a_read_is_reported),
+        cmocka_unit_test(test_wal_bit_flipped_in_a_header_read_is_reported),
         cmocka_unit_test(test_wal_corruption_sweep_flip_every_byte),
         cmocka_unit_test(test_wal_corruption_sweep_cut_every_offset),
     };
