@@ -150,7 +150,10 @@ static int64_t tables_find_hashed(const struct kdb *db, const uint8_t *id, uint6
     for (size_t i = 0; i < n; i++)
         table_prefetch(tables[i], hash, prefix);
     for (size_t i = 0; i < n; i++) {
-        int64_t at = table_may_contain(tables[i], &db->env, hash);
+        /* Through a brief handle a filter's probe costs a read, as an index page does: the
+         * oldest table, which holds an id the newer ones lack if any does, is searched at once. */
+        int64_t at =
+            i + 1 == n && tables[i]->reader ? 1 : table_may_contain(tables[i], &db->env, hash);
         if (at == 0) continue;
         if (at > 0) at = table_find(tables[i], &db->env, id);
         if (at >= 0) {
@@ -190,23 +193,30 @@ static int lookup(struct kdb *db, const uint8_t *id, struct found *f)
     return 1;
 }
 
-/* Whether id's newest version below mem is a put; touches no record in a table. */
-static bool is_live_below_mem(const struct kdb *db, const uint8_t *id)
+/*
+ * Whether id's newest version below mem is a put: 1, 0, or the error of a
+ * table's page that cannot be read. Touches no record in a table.
+ */
+static int live_below_mem(const struct kdb *db, const uint8_t *id)
 {
     const struct memtable_entry *e = db->imm ? memtable_get(db->imm, id) : NULL;
     struct table *table = NULL;
     int64_t at;
+    int rc;
 
     if (e) return e->live != 0;
     at = tables_find(db, id, &table);
-    return at >= 0 && !table_is_tombstone(table, (uint64_t)at);
+    if (at == -ENOENT) return 0;
+    if (at < 0) return (int)at;
+    rc = table_found_is_tombstone(table, &db->env, (uint64_t)at);
+    return rc < 0 ? rc : !rc;
 }
 
-/* Whether id's newest version is a put. */
-static bool is_live(const struct kdb *db, const uint8_t *id)
+/* Whether id's newest version is a put: 1, 0, or an error as live_below_mem(). */
+static int live(const struct kdb *db, const uint8_t *id)
 {
     const struct memtable_entry *e = memtable_get(db->mem, id);
-    return e ? e->live != 0 : is_live_below_mem(db, id);
+    return e ? e->live != 0 : live_below_mem(db, id);
 }
 
 /* ---- applying records ---- */
@@ -335,8 +345,8 @@ static int apply_record(struct kdb *db, const uint8_t *record, const uint8_t *ke
     block_payload_lengths(payload, &entry.uri_len, &entry.meta_len, &entry.content_len);
     if (memtable_put(db->mem, id, &entry, &previous))
         was_live = previous.live;
-    else
-        was_live = is_live_below_mem(db, id);
+    else /* the change is logged: a table that cannot be read counts as not holding id */
+        was_live = live_below_mem(db, id) > 0;
     db->mem_bytes += WAL_RECORD_HEADER_SIZE + wal_record_payload_len(record);
     if (entry.live && !was_live) db->block_count++;
     if (!entry.live && was_live) db->block_count--;
@@ -366,7 +376,17 @@ struct replay_ctx {
     struct replay_pending queue[REPLAY_PIPELINE]; /* a ring */
     size_t head;                                  /* oldest entry */
     size_t count;                                 /* entries queued */
+    uint64_t applied;                             /* records applied */
 };
+
+/*
+ * A brief handle (KDB_OPEN_BRIEF) replays the log of a few edits brief:
+ * each change looks its block up in the tables and may read its edges'
+ * nodes, a few reads of a page each. Past this many changes its tables and
+ * graph file go back to their mappings, whose pages, once touched, serve
+ * every later lookup of a long replay.
+ */
+#define BRIEF_REPLAY_RECORDS 256
 
 static int replay_drain_one(struct replay_ctx *ctx)
 {
@@ -376,6 +396,10 @@ static int replay_drain_one(struct replay_ctx *ctx)
                             &implied);
 
     if (rc == 0) rc = apply_record(ctx->db, p->record, p->kept, implied);
+    if (rc == 0 && ++ctx->applied == BRIEF_REPLAY_RECORDS) {
+        lsm_end_brief(&ctx->db->lsm);
+        rc = graph_base_end_brief(ctx->db->graph.base);
+    }
     if (rc < 0) return rc;
     ctx->head = (ctx->head + 1) % REPLAY_PIPELINE;
     ctx->count--;
@@ -486,14 +510,6 @@ static int add_segment_size(void *ctx, const char *name)
     (void)ls->vfs->close(ls->vfs->ctx, fd);
     return 0;
 }
-
-/*
- * A brief handle (KDB_OPEN_BRIEF) whose open replays more log than this
- * reads its tables and graph file through their mappings after all: each
- * change replayed looks its block up in the tables and loads its edges'
- * nodes, hundreds of reads for a log of a few edits.
- */
-#define BRIEF_REPLAY_MAX (UINT64_C(64) << 10)
 
 /* The bytes of the log from segment first_segment on: what an open replays. */
 static int log_bytes(struct kdb *db, uint64_t first_segment, uint64_t *bytes)
@@ -705,11 +721,6 @@ static int open_engine(struct kdb *db)
     wal_options.first_sequence = last_sequence + 1;
     rc = log_bytes(db, wal_options.first_segment, &replay_bytes);
     if (rc < 0) return rc;
-    if (brief && replay_bytes > BRIEF_REPLAY_MAX) {
-        /* Replay reads much of the tables and the graph file: not brief. */
-        brief = false;
-        lsm_end_brief(&db->lsm);
-    }
     rc = load_edges(db, last_sequence, brief);
     if (rc == 0) rc = new_memtable(db);
     if (rc == 0) rc = presize_for_replay(db, replay_bytes);
@@ -1076,7 +1087,8 @@ int kdb_delete_block(struct kdb *db, const struct kdb_id *id)
 
     if (db->remote) return remote_call(db->remote, REMOTE_DELETE_BLOCK, id);
     if (db->loading) return -EBUSY; /* its edges are not in the index to go with it */
-    if (!is_live(db, id->bytes)) return -ENOENT;
+    rc = live(db, id->bytes);
+    if (rc <= 0) return rc < 0 ? rc : -ENOENT;
     rc = writable(db);
     if (rc < 0) return rc;
     record = memtable_alloc(db->mem, len);
@@ -1164,9 +1176,12 @@ int kdb_put_edge(struct kdb *db, const struct kdb_edge *edge)
     if (!edge_type_valid(edge->type)) return -EINVAL;
     if (db->loading) return log_edge(db, WAL_RECORD_PUT_EDGE, edge); /* indexed at the close */
     /* A block with edges is live: the index answers without a lookup. */
-    if (!(graph_holds(&db->graph, source) || is_live(db, source)) ||
-        !(graph_holds(&db->graph, target) || is_live(db, target)))
-        return -ENOENT;
+    for (int end = 0; end < 2; end++) {
+        const uint8_t *block = end ? target : source;
+        if (graph_holds(&db->graph, block)) continue;
+        rc = live(db, block);
+        if (rc <= 0) return rc < 0 ? rc : -ENOENT;
+    }
     /* The index grows first (an edge there already is not logged again): once logged, the
      * change must land. Whatever fails after it takes the edge back out, which cannot fail
      * once both ends' lists are read (graph_add() alone need not read them). */
@@ -1309,8 +1324,9 @@ static bool walk_valid(unsigned direction, uint32_t type_mask)
 
 /*
  * id's node in the index; GRAPH_NONE with *rc 0 for a live block without
- * edges, or with *rc -ENOENT for no block. A node's block is live: a
- * block's delete takes its edges, so the common case reads no table.
+ * edges, with *rc -ENOENT for no block, or with *rc a read error. A node's
+ * block is live: a block's delete takes its edges, so the common case
+ * reads no table.
  */
 static uint32_t node_of(struct kdb *db, const uint8_t *id, int *rc)
 {
@@ -1318,7 +1334,9 @@ static uint32_t node_of(struct kdb *db, const uint8_t *id, int *rc)
 
     *rc = db->loading ? -EBUSY : graph_node(&db->graph, id, false, &node);
     if (*rc < 0) return GRAPH_NONE;
-    *rc = node != GRAPH_NONE || is_live(db, id) ? 0 : -ENOENT;
+    if (node != GRAPH_NONE) return node;
+    *rc = live(db, id);
+    *rc = *rc < 0 ? *rc : *rc ? 0 : -ENOENT;
     return node;
 }
 

@@ -292,10 +292,9 @@ static int from_reserve(struct graph *g)
 /* The node of the base's node number, in memory: as it is, or new and pending. */
 static uint32_t node_from_base(struct graph *g, uint32_t number, int *rc)
 {
-    struct graph_base_node b;
-    uint32_t node;
-
     uint32_t known = from_get(g, number);
+    uint8_t id[KDB_ID_SIZE];
+    uint32_t node;
 
     *rc = 0;
     if (known) {
@@ -303,10 +302,10 @@ static uint32_t node_from_base(struct graph *g, uint32_t number, int *rc)
         kdb_assert(known != GRAPH_GONE);
         return known - 1;
     }
-    *rc = graph_base_node(g->base, number, &b);
+    *rc = graph_base_node_id(g->base, number, id); /* its lists wait for node_load() */
     if (*rc == 0) *rc = from_reserve(g); /* first: nothing can fail after the node is made */
     if (*rc < 0) return GRAPH_NONE;
-    node = node_new(g, b.id, rc);
+    node = node_new(g, id, rc);
     if (node == GRAPH_NONE) return node;
     g->in_base[node] = number | GRAPH_PENDING;
     from_set(g, number, node + 1);

@@ -139,6 +139,20 @@ void graph_base_close(struct graph_base *b)
     env_free(b->env, b);
 }
 
+int graph_base_end_brief(struct graph_base *b)
+{
+    uint64_t *checked;
+
+    if (!b || !b->reader) return 0;
+    checked = env_calloc(b->env, (size_t)(b->page_count + 63) / 64 + 1, sizeof(uint64_t));
+    if (!checked) return -ENOMEM;
+    reader_close(b->reader);
+    env_free(b->env, b->reader);
+    b->reader = NULL;
+    b->checked = checked;
+    return 0;
+}
+
 /* Body page p's bytes (len of them) against its checksum. */
 static int check_page(const struct graph_base *b, uint64_t p, const uint8_t *bytes, size_t len)
 {
@@ -293,6 +307,15 @@ int graph_base_node(struct graph_base *b, uint32_t number, struct graph_base_nod
         return KDB_CORRUPT(b->env, GRAPH_NAME ": node %u's lists lie outside the file", number);
     node->entries = body_bytes(b, entries_at + first * 4,
                                ((uint64_t)node->out_count + node->in_count) * 4, &rc);
+    return rc;
+}
+
+int graph_base_node_id(struct graph_base *b, uint32_t number, uint8_t id[KDB_ID_SIZE])
+{
+    int rc;
+    const uint8_t *record = node_record(b, number, &rc);
+
+    if (record) memcpy(id, record, KDB_ID_SIZE);
     return rc;
 }
 

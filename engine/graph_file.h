@@ -63,6 +63,12 @@ KDB_MUST_USE int graph_base_open(const struct env *env, const char *dir, uint64_
 /* Unmaps and frees; NULL is fine. */
 void graph_base_close(struct graph_base *base);
 
+/*
+ * A brief base reads its body through its mapping from now on, as others
+ * do: 0, or -ENOMEM (it stays brief). NULL, or a base not brief, is fine.
+ */
+KDB_MUST_USE int graph_base_end_brief(struct graph_base *base);
+
 /* The number of the node of id: 0, -ENOENT if it has none, or -KDB_ECORRUPT. */
 KDB_MUST_USE int graph_base_find(struct graph_base *base, const uint8_t id[KDB_ID_SIZE],
                                  uint32_t *number);
@@ -74,6 +80,10 @@ KDB_MUST_USE int graph_base_find(struct graph_base *base, const uint8_t id[KDB_I
  */
 KDB_MUST_USE int graph_base_node(struct graph_base *base, uint32_t number,
                                  struct graph_base_node *node);
+
+/* Node number's id alone, its record checked (its lists are not read): errors as above. */
+KDB_MUST_USE int graph_base_node_id(struct graph_base *base, uint32_t number,
+                                    uint8_t id[KDB_ID_SIZE]);
 
 /*
  * Writes g, whole, as dir's graph file for sequence (GRAPH.tmp, fsync'd,

@@ -644,6 +644,16 @@ static int brief_entry(const struct table *t, const struct env *env, uint64_t i,
     return 0;
 }
 
+int table_found_is_tombstone(const struct table *t, const struct env *env, uint64_t i)
+{
+    struct index_entry e;
+    int rc;
+
+    if (!t->reader) return table_is_tombstone(t, i);
+    rc = brief_entry(t, env, i, &e); /* the page table_find() read: the reader holds it */
+    return rc < 0 ? rc : (e.location & TABLE_INDEX_TOMBSTONE) != 0;
+}
+
 /*
  * Entry i's id, its page checked: in place through the mapping, or copied
  * into *e through a brief handle's reader. NULL with *rc on damage.

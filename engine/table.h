@@ -239,6 +239,13 @@ bool table_is_tombstone(const struct table *t, uint64_t i);
 bool table_is_edge(const struct table *t, uint64_t i);
 const uint8_t *table_id_at(const struct table *t, uint64_t i);
 
+/*
+ * Whether entry i, which a table_find() reached, is a tombstone: 1 or 0,
+ * read where that lookup read it (a brief handle's reader, or the
+ * mapping); or for a brief handle -ENOMEM, an I/O error or -KDB_ECORRUPT.
+ */
+KDB_MUST_USE int table_found_is_tombstone(const struct table *t, const struct env *env, uint64_t i);
+
 /* Entry i's record bytes (with padding) and its stored checksum and location flags. */
 void table_raw_at(const struct table *t, uint64_t i, const uint8_t **bytes, size_t *len,
                   uint64_t *flags, uint64_t *checksum);

@@ -1036,6 +1036,176 @@ static void test_lsm_brief_handle_reads_lists_across_pages(void **state)
     vfs_mem_free(mem);
 }
 
+/* Applies op to db and history; it must be accepted. */
+static void apply_ok(struct kdb *db, struct test_op op, struct test_history *history)
+{
+    assert_int_equal(test_apply(db, &op, history), 0);
+}
+
+/* Opens db brief through fault, checks it against history, and tells whether a get of a block
+ * only the tables hold read with pread (brief) or through the mappings. */
+static bool brief_reopen_reads_by_pread(struct kdb_options options, struct vfs_mem *mem,
+                                        const struct test_history *history, unsigned untouched)
+{
+    struct vfs_fault fault;
+    struct kdb_id id = test_id(untouched);
+    struct kdb_block view;
+    struct kdb *db;
+    uint64_t reads;
+
+    vfs_fault_init(&fault, vfs_mem_vfs(mem));
+    options.vfs = &fault.vfs;
+    options.flags |= KDB_OPEN_BRIEF | KDB_OPEN_KEEP_LOG;
+    assert_int_equal(kdb_open(DB, &options, &db), 0);
+    reads = fault.read_count;
+    assert_int_equal(kdb_get_block_view(db, &id, &view), 0);
+    reads = fault.read_count - reads;
+    test_check_prefix(db, history, history->count); /* its scan maps the tables */
+    assert_int_equal(kdb_check(db, NULL), 0);
+    assert_int_equal(kdb_close(db), 0);
+    assert_int_equal(vfs_mem_open_count(mem), 0);
+    return reads > 0;
+}
+
+/*
+ * A brief handle replays the log of a few changes brief, and a long log
+ * through the mappings after its first few hundred changes; either way it
+ * answers as any handle. The short log puts back blocks whose newest
+ * version in the tables is a tombstone: the block count reads that
+ * tombstone through the reader.
+ */
+static void test_lsm_brief_handle_replays_short_logs_brief_and_long_ones_mapped(void **state)
+{
+    struct test_history *history = calloc(1, sizeof(*history));
+    struct vfs_mem *mem = vfs_mem_new(31);
+    struct kdb_options options;
+    struct kdb *db;
+
+    (void)state;
+    assert_non_null(history);
+    lsm_options(&options, mem, true);
+    options.memtable_size_bytes = 1u << 20;     /* only kdb_flush() makes a table */
+    options.wal_segment_size_bytes = 64u << 10; /* the long log in a few segments, all kept */
+    assert_int_equal(kdb_open(DB, &options, &db), 0);
+    for (unsigned i = 0; i < MODEL_IDS; i++)
+        apply_ok(
+            db,
+            (struct test_op){.kind = TEST_OP_PUT, .id_index = i, .content_len = 40 + i, .salt = i},
+            history);
+    for (unsigned i = 0; i + 1 < MODEL_IDS; i++)
+        apply_ok(db,
+                 (struct test_op){.kind = TEST_OP_LINK,
+                                  .id_index = i,
+                                  .target_index = i + 1,
+                                  .edge_type = KDB_EDGE_CALLS},
+                 history);
+    assert_int_equal(kdb_flush(db), 0);
+    for (unsigned i = 2; i <= 4; i++) /* tombstones in the second table */
+        apply_ok(db, (struct test_op){.kind = TEST_OP_DELETE, .id_index = i}, history);
+    assert_int_equal(kdb_close(db), 0); /* the second table and the graph file */
+
+    /* A short log: the tombstoned blocks put back, an edge added. */
+    options.flags |= KDB_OPEN_KEEP_LOG;
+    assert_int_equal(kdb_open(DB, &options, &db), 0);
+    for (unsigned i = 2; i <= 3; i++)
+        apply_ok(
+            db,
+            (struct test_op){.kind = TEST_OP_PUT, .id_index = i, .content_len = 7, .salt = 90 + i},
+            history);
+    apply_ok(db,
+             (struct test_op){.kind = TEST_OP_LINK,
+                              .id_index = 0,
+                              .target_index = 2,
+                              .edge_type = KDB_EDGE_REFERENCES},
+             history);
+    assert_int_equal(kdb_close(db), 0);
+    assert_true(brief_reopen_reads_by_pread(options, mem, history, 10));
+
+    /* A long log, on blocks 0 and 1 alone: 600 changes. */
+    assert_int_equal(kdb_open(DB, &options, &db), 0);
+    for (unsigned k = 0; k < 300; k++) {
+        apply_ok(db,
+                 (struct test_op){
+                     .kind = TEST_OP_PUT, .id_index = k % 2, .content_len = 1 + k % 50, .salt = k},
+                 history);
+        apply_ok(db,
+                 (struct test_op){.kind = k % 2 ? TEST_OP_UNLINK : TEST_OP_LINK,
+                                  .id_index = 1,
+                                  .target_index = 0,
+                                  .edge_type = KDB_EDGE_CALLS},
+                 history);
+    }
+    assert_int_equal(kdb_close(db), 0);
+    assert_false(brief_reopen_reads_by_pread(options, mem, history, 10));
+    vfs_mem_free(mem);
+    free(history);
+}
+
+/* One change or query on a fresh brief handle whose next read has a bit flipped. */
+static int op_on_a_flipped_read(struct kdb_options options, struct vfs_fault *fault, int op,
+                                const struct kdb_id *live, const struct kdb_id *other)
+{
+    struct kdb_edge edge = {.source = *live, .target = *other, .type = KDB_EDGE_CALLS};
+    struct kdb_result *r = NULL;
+    struct kdb *db;
+    int rc;
+
+    options.vfs = &fault->vfs;
+    assert_int_equal(kdb_open(DB, &options, &db), 0);
+    fault->fired = false;
+    vfs_fault_flip_read(fault, fault->read_count + 1, 3);
+    if (op == 0) {
+        rc = kdb_delete_block(db, live);
+    } else if (op == 1) {
+        rc = kdb_put_edge(db, &edge);
+    } else {
+        assert_int_equal(kdb_result_new(db, &r), 0);
+        rc = kdb_edges(db, live, KDB_DIRECTION_OUT, 0, r);
+        kdb_result_free(r);
+    }
+    assert_true(fault->fired);
+    fault->kind = VFS_FAULT_NONE;
+    assert_int_equal(kdb_close(db), 0);
+    return rc;
+}
+
+/*
+ * A delete, an edge's put and an edge query check that their blocks are
+ * live in the tables: a read there that comes back damaged is reported as
+ * damage, never as "no such block".
+ */
+static void test_lsm_damage_under_a_liveness_check_is_reported(void **state)
+{
+    struct test_history *history = calloc(1, sizeof(*history));
+    struct expected expect[MODEL_IDS];
+    struct kdb_options options;
+    struct vfs_fault fault;
+    struct vfs_mem *mem;
+    struct kdb_id live = test_id(0), other = test_id(0);
+    unsigned found = 0;
+
+    (void)state;
+    assert_non_null(history);
+    mem = one_table(history, &options);
+    expected_state(history, expect);
+    for (unsigned i = 0; i < MODEL_IDS && found < 2; i++) {
+        if (!expect[i].live) continue;
+        if (found++ == 0)
+            live = test_id(i);
+        else
+            other = test_id(i);
+    }
+    assert_int_equal(found, 2);
+    options.flags |= KDB_OPEN_BRIEF;
+    vfs_fault_init(&fault, vfs_mem_vfs(mem));
+    for (int op = 0; op < 3; op++) {
+        int rc = op_on_a_flipped_read(options, &fault, op, &live, &other);
+        if (!is_damage(rc)) fail_msg("operation %d returned %s", op, kdb_strerror(rc));
+    }
+    vfs_mem_free(mem);
+    free(history);
+}
+
 static void test_lsm_every_flipped_manifest_byte_is_refused(void **state)
 {
     struct test_history *history = calloc(1, sizeof(*history));
@@ -1270,6 +1440,8 @@ int main(void)
         cmocka_unit_test(test_lsm_cut_table_is_refused),
         cmocka_unit_test(test_lsm_brief_handle_reads_by_pread_and_answers_the_same),
         cmocka_unit_test(test_lsm_brief_handle_reads_lists_across_pages),
+        cmocka_unit_test(test_lsm_brief_handle_replays_short_logs_brief_and_long_ones_mapped),
+        cmocka_unit_test(test_lsm_damage_under_a_liveness_check_is_reported),
         cmocka_unit_test(test_lsm_every_flipped_manifest_byte_is_refused),
         cmocka_unit_test(test_lsm_open_removes_leftovers_and_refuses_a_missing_table),
         cmocka_unit_test(test_lsm_golden_v3_still_encodes_the_same),

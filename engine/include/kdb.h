@@ -207,13 +207,14 @@ enum kdb_open_flags {
     /* A handle for a few reads, then a close (a command-line query): the
      * tables' indexes, filters and records and the graph file's nodes are
      * read with pread(2) into a few buffers that are reused, instead of
-     * through their mappings, each page and record checked as it is read. A page fault costs more than a read of
-     * a page where the handle touches a few dozen pages once each; a handle
-     * that reads much is faster without. The pointers of a view
-     * (kdb_get_block_view()) are then valid only until the next read of the
-     * database as well. An open that replays more than 64 KiB of log, and
-     * the handle's first compaction, batch read (kdb_get_blocks()) or scan,
-     * go back to the mappings: they read much. */
+     * through their mappings, each page and record checked as it is read.
+     * A page fault costs more than a read of a page where the handle
+     * touches a few dozen pages once each; a handle that reads much is
+     * faster without. The pointers of a view (kdb_get_block_view()) are
+     * then valid only until the next read of the database as well. An open
+     * that replays more than a few hundred changes of log, and the
+     * handle's first compaction, batch read (kdb_get_blocks()) or scan, go
+     * back to the mappings: they read much. */
     KDB_OPEN_BRIEF = 1 << 5,
 };
 
