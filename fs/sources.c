@@ -5,10 +5,13 @@
 #include "sources.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 /* As the ingester makes them (kausal(1), INGEST). */
+#define FILES_SHARDS 64u /* the blocks of a tree's file list */
+
 static void registry_id(struct kdb_id *id)
 {
     kdb_id_for_symbol("", 0, "registry", 8, "trees", 5, id);
@@ -17,6 +20,15 @@ static void registry_id(struct kdb_id *id)
 static void tree_id(const char *root, size_t len, struct kdb_id *id)
 {
     kdb_id_for_symbol("", 0, "tree", 4, root, len, id);
+}
+
+/* Shard shard of a tree's file list (kausal(1), INGEST: blocks of kind "files"). */
+static void files_id(const char *root, size_t len, unsigned shard, struct kdb_id *id)
+{
+    char name[8];
+    int n = snprintf(name, sizeof(name), "%02u", shard);
+
+    kdb_id_for_symbol(root, len, "files", 5, name, (size_t)n, id);
 }
 
 void sources_dir_id(const char *path, size_t len, struct kdb_id *id)
@@ -39,7 +51,7 @@ static void clear(struct sources *s)
     free(s->dirs);
     s->files = NULL;
     s->dirs = NULL;
-    s->file_count = s->dir_count = 0;
+    s->file_count = s->file_capacity = s->dir_count = 0;
     s->valid = false;
 }
 
@@ -58,14 +70,78 @@ static int by_dir_id(const void *a, const void *b)
     return memcmp(a, b, KDB_ID_SIZE);
 }
 
-/* The files one tree contains, appended. */
-static int load_tree(struct sources *s, struct kdb *db, const struct kdb_id *tree,
+/* Appends a file: 0 or -ENOMEM. */
+static int add_file(struct sources *s, const struct kdb_id *id, const char *path, size_t len)
+{
+    if (s->file_count == s->file_capacity) {
+        size_t capacity = s->file_capacity ? 2 * s->file_capacity : 64;
+        struct source_file *more = realloc(s->files, capacity * sizeof(*more));
+        if (!more) return -ENOMEM;
+        s->files = more;
+        s->file_capacity = capacity;
+    }
+    s->files[s->file_count].id = *id;
+    s->files[s->file_count].path = strndup(path, len);
+    if (!s->files[s->file_count].path) return -ENOMEM;
+    s->file_count++;
+    return 0;
+}
+
+/* Takes the files appended from the first on back out. */
+static void drop_files(struct sources *s, size_t first)
+{
+    while (s->file_count > first)
+        free(s->files[--s->file_count].path);
+}
+
+/*
+ * The files of tree root[0..len), appended from its file list: 1, or 0
+ * with nothing appended when the tree keeps no whole list (an ingest
+ * before lists were kept, or cut short), or an error of the database's.
+ */
+static int load_listed(struct sources *s, struct kdb *db, const char *root, size_t len)
+{
+    size_t first = s->file_count;
+    int rc = 0;
+
+    for (unsigned shard = 0; rc == 0 && shard < FILES_SHARDS; shard++) {
+        struct kdb_block view;
+        struct kdb_id id;
+        const char *at, *end;
+        files_id(root, len, shard, &id);
+        rc = kdb_get_block_view(db, &id, &view);
+        if (rc < 0) break;
+        at = view.content;
+        end = at + view.content_len;
+        while (rc == 0 && at < end) {
+            const char *path = NULL, *nul = NULL;
+            if (end - at > KDB_ID_HEX_SIZE + 1 && at[KDB_ID_HEX_SIZE] == ' ') {
+                path = at + KDB_ID_HEX_SIZE + 1;
+                nul = memchr(path, '\0', (size_t)(end - path));
+            }
+            if (!nul || nul == path || kdb_id_from_hex(at, KDB_ID_HEX_SIZE, &id) < 0) {
+                rc = -ENOENT; /* not a list this build can read: as if none */
+                break;
+            }
+            rc = add_file(s, &id, path, (size_t)(nul - path));
+            at = nul + 1;
+        }
+    }
+    if (rc < 0) drop_files(s, first);
+    return rc == -ENOENT ? 0 : rc < 0 ? rc : 1;
+}
+
+/* The files one tree contains, appended: from its file list, else each file's block. */
+static int load_tree(struct sources *s, struct kdb *db, const char *root, size_t len,
                      struct kdb_result *r)
 {
-    struct kdb_id *ids;
-    size_t n;
-    int rc = kdb_edges(db, tree, KDB_DIRECTION_OUT, UINT32_C(1) << KDB_EDGE_CONTAINS, r);
+    struct kdb_id tree, *ids;
+    size_t n, first = s->file_count;
+    int rc = load_listed(s, db, root, len);
 
+    if (rc != 0) return rc < 0 ? rc : 0;
+    tree_id(root, len, &tree);
+    rc = kdb_edges(db, &tree, KDB_DIRECTION_OUT, UINT32_C(1) << KDB_EDGE_CONTAINS, r);
     if (rc == -ENOENT) return 0;
     if (rc < 0) return rc;
     n = r->count;
@@ -75,22 +151,11 @@ static int load_tree(struct sources *s, struct kdb *db, const struct kdb_id *tre
         ids[i] = r->edges[i].target;
     for (size_t i = 0; i < n && rc == 0; i++) {
         struct kdb_block view;
-        struct source_file *more;
         if (kdb_get_block_view(db, &ids[i], &view) < 0 || view.source_uri_len == 0) continue;
-        more = realloc(s->files, (s->file_count + 1) * sizeof(*more));
-        if (!more) {
-            rc = -ENOMEM;
-            break;
-        }
-        s->files = more;
-        more[s->file_count].id = ids[i];
-        more[s->file_count].path = strndup(view.source_uri, view.source_uri_len);
-        if (!more[s->file_count].path)
-            rc = -ENOMEM;
-        else
-            s->file_count++;
+        rc = add_file(s, &ids[i], view.source_uri, view.source_uri_len);
     }
     free(ids);
+    if (rc < 0) drop_files(s, first);
     return rc;
 }
 
@@ -158,10 +223,8 @@ int sources_load(struct sources *s, struct kdb *db)
     if (rc < 0) return rc;
     roots = strndup(view.content, view.content_len);
     rc = roots ? kdb_result_new(db, &r) : -ENOMEM;
-    for (char *root = roots, *eol; rc == 0 && root && (eol = strchr(root, '\n')); root = eol + 1) {
-        tree_id(root, (size_t)(eol - root), &id);
-        rc = load_tree(s, db, &id, r);
-    }
+    for (char *root = roots, *eol; rc == 0 && root && (eol = strchr(root, '\n')); root = eol + 1)
+        rc = load_tree(s, db, root, (size_t)(eol - root), r);
     kdb_result_free(r);
     free(roots);
     if (rc == 0) {

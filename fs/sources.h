@@ -6,9 +6,12 @@
  * the files come from the files' paths.
  *
  * The ingested graph is read the way kausal(1) describes it (INGEST): the
- * registry block lists the trees' roots, each tree `contains` its files,
- * each file's source URI is its path and it `contains` its symbols. The
- * list of files is read once and kept until the database changes.
+ * registry block lists the trees' roots, each tree lists its files (paths
+ * and ids) in blocks of kind "files", and each file `contains` its
+ * symbols. A tree without a whole list (ingested by an older kausal) is
+ * read by its `contains` edges and each file's source URI instead, a
+ * block a file. The list of files is read once and kept until the
+ * database changes.
  */
 #ifndef KDB_FS_SOURCES_H
 #define KDB_FS_SOURCES_H
@@ -32,6 +35,7 @@ struct source_dir {
 struct sources {
     struct source_file *files; /* by path; a path once, from the first tree that has it */
     size_t file_count;
+    size_t file_capacity;
     struct source_dir *dirs; /* by id */
     size_t dir_count;
     bool valid;

@@ -23,6 +23,7 @@
  * unless CI=true, where that is a failure.
  */
 #include <errno.h>
+#include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -476,6 +477,23 @@ static void test_mount_fsync_survives_kill_9(void **state)
     expect_out(f, "aligned");
 }
 
+/* The ids of the 64 blocks of tree root's file list (kausal(1), INGEST), hex, a space after each. */
+static void file_list_ids(const char *root, char *out, size_t size)
+{
+    size_t used = 0;
+
+    out[0] = '\0';
+    for (unsigned shard = 0; shard < 64; shard++) {
+        char name[8], hex[KDB_ID_HEX_SIZE + 1];
+        struct kdb_id id;
+        int n = snprintf(name, sizeof(name), "%02u", shard);
+        kdb_id_for_symbol(root, strlen(root), "files", 5, name, (size_t)n, &id);
+        kdb_id_to_hex(&id, hex);
+        assert_true(used + KDB_ID_HEX_SIZE + 2 <= size);
+        used += (size_t)snprintf(out + used, size - used, "%s ", hex);
+    }
+}
+
 /* kausal ingest into the mounted database: sources/ shows the tree by path, at once. */
 static void test_mount_sources_after_ingest(void **state)
 {
@@ -511,6 +529,32 @@ static void test_mount_sources_after_ingest(void **state)
     assert_string_equal(f->m.out, "api\nextra\ntwice\ntwice@macro\n");
     assert_int_equal(sh(f, "ls %s/sources/src/a.c/api/in/calls", f->m.mnt), 0);
     assert_string_equal(f->m.out, "extra\n");
+
+    /* The tree's file list, which sources/ is read from: each file's id and path. */
+    {
+        char tree[4096], root[PATH_MAX], ids[64 * (KDB_ID_HEX_SIZE + 1) + 1];
+        char file[KDB_ID_HEX_SIZE + 16];
+        struct kdb_id id;
+        snprintf(tree, sizeof(tree), "%s/tree", f->m.dir);
+        assert_non_null(realpath(tree, root)); /* as the ingester names the tree */
+        file_list_ids(root, ids, sizeof(ids));
+        kdb_id_for_symbol("src/a.c", 7, "file", 4, "src/a.c", 7, &id);
+        kdb_id_to_hex(&id, file);
+        strcat(file, " src/a.c");
+        assert_int_equal(sh(f, "cd %s/blocks && cat %s | tr '\\0' '\\n'", f->m.mnt, ids), 0);
+        assert_string_equal(f->m.out, strcat(file, "\n"));
+        /* Without it (a tree ingested by an older kausal), sources/ reads each file's block
+         * and shows the same; the next ingest writes the list again. */
+        assert_int_equal(sh(f, "%s -d %s rm %s", KAUSAL, f->m.db, ids), 0);
+        assert_int_not_equal(sh(f, "cd %s/blocks && cat %s 2>/dev/null", f->m.mnt, ids), 0);
+        assert_int_equal(sh(f, "ls %s/sources", f->m.mnt), 0);
+        assert_string_equal(f->m.out, "src\n");
+        assert_int_equal(sh(f, "ls %s/sources/src/a.c", f->m.mnt), 0);
+        assert_string_equal(f->m.out, "api\nextra\ntwice\ntwice@macro\n");
+        assert_int_equal(sh(f, "%s ingest %s %s/tree --quiet", KAUSAL, f->m.db, f->m.dir), 0);
+        assert_int_equal(sh(f, "cd %s/blocks && cat %s | tr '\\0' '\\n'", f->m.mnt, ids), 0);
+        assert_string_equal(f->m.out, file);
+    }
 }
 
 /* A full disk: the write that meets it fails with ENOSPC, and the database stays whole. */

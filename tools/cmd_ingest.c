@@ -1702,6 +1702,62 @@ static int patch_shards(struct ingest *in, uint32_t t)
     return rc;
 }
 
+/*
+ * Tree t's file list (names.h): written whole when a file came or went, or
+ * when its last shard is missing (a database ingested before lists were
+ * kept, or an ingest cut short while writing them, in shard order); a
+ * shard that comes out as it was is not written again.
+ */
+static int write_files(struct ingest *in, uint32_t t, enum link_scope scope)
+{
+    const char *root = in->trees[t].root;
+    uint8_t *shard_of;
+    struct kdb_block view;
+    struct kdb_id id;
+    char *text = NULL;
+    int rc;
+
+    if (scope != LINK_ALL) {
+        names_files_id(root, NAMES_SHARD_COUNT - 1, &id);
+        rc = kdb_get_block_view(in->cli->db, &id, &view);
+        if (rc != -ENOENT) return rc;
+    }
+    shard_of = malloc(in->file_count + 1);
+    if (!shard_of) return -ENOMEM;
+    for (size_t i = 0; i < in->file_count; i++) {
+        const char *path = in->files[i].path;
+        shard_of[i] = in->files[i].tree == t ? (uint8_t)names_shard(path, strlen(path)) : UINT8_MAX;
+    }
+    rc = 0;
+    for (unsigned shard = 0; rc == 0 && shard < NAMES_SHARD_COUNT; shard++) {
+        size_t room = 1;
+        char *p, name[PATH_MAX + 8];
+        for (size_t i = 0; i < in->file_count; i++) {
+            if (shard_of[i] == shard) room += KDB_ID_HEX_SIZE + 2 + strlen(in->files[i].path);
+        }
+        text = malloc(room);
+        if (!text) {
+            rc = -ENOMEM;
+            break;
+        }
+        p = text;
+        for (size_t i = 0; i < in->file_count; i++) { /* the files are by path */
+            size_t len = strlen(in->files[i].path);
+            if (shard_of[i] != shard) continue;
+            kdb_id_to_hex(&in->files[i].id, p);
+            p[KDB_ID_HEX_SIZE] = ' ';
+            memcpy(p + KDB_ID_HEX_SIZE + 1, in->files[i].path, len + 1);
+            p += KDB_ID_HEX_SIZE + 2 + len;
+        }
+        names_files_id(root, shard, &id);
+        snprintf(name, sizeof(name), "%s#%02u", root, shard);
+        rc = ingest_store_index(in, &id, "files", name, text, (size_t)(p - text));
+        free(text);
+    }
+    free(shard_of);
+    return rc;
+}
+
 static int root_order(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
@@ -1717,8 +1773,10 @@ static int write_names(struct ingest *in, enum link_scope scope)
     int rc = 0;
 
     /* Every line made anew when a file came or went; else only the files read have new lines. */
-    for (uint32_t t = 0; rc == 0 && t < in->tree_count; t++)
+    for (uint32_t t = 0; rc == 0 && t < in->tree_count; t++) {
         rc = scope == LINK_ALL ? write_shards(in, t) : patch_shards(in, t);
+        if (rc == 0) rc = write_files(in, t, scope);
+    }
     if (rc < 0) return rc;
     names_registry_id(&id);
     rc = kdb_get_block_view(in->cli->db, &id, &view);

@@ -31,6 +31,14 @@ void names_shard_id(const char *root, unsigned shard, struct kdb_id *id)
     kdb_id_for_symbol(root, strlen(root), "names", 5, name, (size_t)n, id);
 }
 
+void names_files_id(const char *root, unsigned shard, struct kdb_id *id)
+{
+    char name[8];
+    int n = snprintf(name, sizeof(name), "%02u", shard);
+
+    kdb_id_for_symbol(root, strlen(root), "files", 5, name, (size_t)n, id);
+}
+
 static char *field_dup(const char *start, const char *end)
 {
     return strndup(start, (size_t)(end - start));

@@ -28,6 +28,15 @@ void names_registry_id(struct kdb_id *id);
 
 void names_shard_id(const char *root, unsigned shard, struct kdb_id *id);
 
+/*
+ * The file list of tree root, for kausalfs(1)'s sources/: NAMES_SHARD_COUNT
+ * blocks of kind "files", shard s listing the tree's files whose paths
+ * hash to s (names_shard() of the path), sorted by path, each as its
+ * block's id in 32 hex digits, a space, its path and a NUL byte (a path may
+ * hold any other byte). The id of shard s is names_files_id().
+ */
+void names_files_id(const char *root, unsigned shard, struct kdb_id *id);
+
 /* A symbol a name found. */
 struct name_hit {
     char *name;
