@@ -49,8 +49,10 @@ static void clear(struct sources *s)
         free(s->dirs[i].path);
     free(s->files);
     free(s->dirs);
+    free(s->by_id);
     s->files = NULL;
     s->dirs = NULL;
+    s->by_id = NULL;
     s->file_count = s->file_capacity = s->dir_count = 0;
     s->valid = false;
 }
@@ -68,6 +70,25 @@ static int by_path(const void *a, const void *b)
 static int by_dir_id(const void *a, const void *b)
 {
     return memcmp(a, b, KDB_ID_SIZE);
+}
+
+/* Orders file numbers by their files' ids (qsort_r()'s context: the sources). */
+static int by_file_id(const void *a, const void *b, void *ctx)
+{
+    const struct sources *s = ctx;
+    return memcmp(s->files[*(const uint32_t *)a].id.bytes, s->files[*(const uint32_t *)b].id.bytes,
+                  KDB_ID_SIZE);
+}
+
+/* The files by id: 0 or -ENOMEM. */
+static int index_by_id(struct sources *s)
+{
+    s->by_id = malloc((s->file_count + 1) * sizeof(*s->by_id));
+    if (!s->by_id) return -ENOMEM;
+    for (size_t i = 0; i < s->file_count; i++)
+        s->by_id[i] = (uint32_t)i;
+    qsort_r(s->by_id, s->file_count, sizeof(*s->by_id), by_file_id, s);
+    return 0;
 }
 
 /* Appends a file: 0 or -ENOMEM. */
@@ -238,7 +259,8 @@ int sources_load(struct sources *s, struct kdb *db)
             s->files[kept++] = s->files[i];
         }
         s->file_count = kept;
-        rc = load_dirs(s);
+        rc = s->file_count <= UINT32_MAX ? load_dirs(s) : -EOVERFLOW;
+        if (rc == 0) rc = index_by_id(s);
     }
     if (rc < 0) clear(s);
     s->valid = rc == 0;
@@ -253,8 +275,17 @@ const char *sources_dir_path(const struct sources *s, const struct kdb_id *id)
 
 const char *sources_file_path(const struct sources *s, const struct kdb_id *id)
 {
-    for (size_t i = 0; i < s->file_count; i++) {
-        if (memcmp(s->files[i].id.bytes, id->bytes, KDB_ID_SIZE) == 0) return s->files[i].path;
+    size_t lo = 0, hi = s->by_id ? s->file_count : 0;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        const struct source_file *f = &s->files[s->by_id[mid]];
+        int c = memcmp(f->id.bytes, id->bytes, KDB_ID_SIZE);
+        if (c == 0) return f->path;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     return NULL;
 }

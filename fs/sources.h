@@ -36,6 +36,7 @@ struct sources {
     struct source_file *files; /* by path; a path once, from the first tree that has it */
     size_t file_count;
     size_t file_capacity;
+    uint32_t *by_id;         /* files[] by id, for sources_file_path() */
     struct source_dir *dirs; /* by id */
     size_t dir_count;
     bool valid;
