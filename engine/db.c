@@ -1340,45 +1340,54 @@ static uint32_t node_of(struct kdb *db, const uint8_t *id, int *rc)
     return node;
 }
 
+struct edge_fill {
+    const uint8_t *id;
+    struct kdb_edge *edges;
+    size_t count;
+    size_t bound;
+};
+
+static int fill_edge(void *ctx, const uint8_t far[KDB_ID_SIZE], unsigned type, bool in)
+{
+    struct edge_fill *f = ctx;
+    struct kdb_edge *e = &f->edges[f->count];
+
+    kdb_assert(f->count < f->bound);
+    memcpy(e->source.bytes, in ? far : f->id, KDB_ID_SIZE);
+    memcpy(e->target.bytes, in ? f->id : far, KDB_ID_SIZE);
+    e->type = type;
+    f->count++;
+    return 0;
+}
+
 int kdb_edges(struct kdb *db, const struct kdb_id *id, unsigned direction, uint32_t type_mask,
               struct kdb_result *pub)
 {
     struct result *r = (struct result *)(void *)pub;
-    const struct graph_node *n;
-    struct kdb_edge *edges;
-    size_t count = 0;
-    int rc;
+    struct edge_fill fill = {.id = id->bytes};
+    uint64_t bound = 0;
     uint32_t node;
+    int rc;
 
     if (db->remote) return remote_query_edges(r, id, direction, type_mask);
     if (!walk_valid(direction, type_mask)) return -EINVAL;
-    node = node_of(db, id->bytes, &rc);
+    if (db->loading) return -EBUSY;
+    /* Only the lists asked for are read, and of their far ends only the ids. */
+    rc = graph_find(&db->graph, id->bytes, &node, &bound);
+    if (rc == 0 && node == GRAPH_NONE) { /* a block without edges, or none */
+        rc = live(db, id->bytes);
+        rc = rc < 0 ? rc : rc ? 0 : -ENOENT;
+    }
     if (rc < 0) return rc;
-    n = node == GRAPH_NONE ? NULL : &db->graph.nodes[node];
-    edges = result_space(r, n ? ((size_t)n->out.count + n->in.count) * sizeof(*edges) : 0);
-    if (!edges) return -ENOMEM;
-    if (!n) return 0;                      /* a block without edges */
-    for (int pass = 0; pass < 2; pass++) { /* the far ends' ids, fetched at once */
-        const struct graph_list *list = pass ? &n->in : &n->out;
-        if (!(direction & (pass ? KDB_DIRECTION_IN : KDB_DIRECTION_OUT))) continue;
-        for (uint32_t i = 0; i < list->count && i < 64; i++)
-            __builtin_prefetch(db->graph.nodes[graph_entry_node(graph_list_get(list, i))].id);
-    }
-    for (int pass = 0; pass < 2; pass++) {
-        const struct graph_list *list = pass ? &n->in : &n->out;
-        if (!(direction & (pass ? KDB_DIRECTION_IN : KDB_DIRECTION_OUT))) continue;
-        for (uint32_t i = 0; i < list->count; i++) {
-            uint32_t entry = graph_list_get(list, i);
-            unsigned type = graph_entry_type(entry);
-            const uint8_t *far = db->graph.nodes[graph_entry_node(entry)].id;
-            if (type_mask && !(type_mask & (UINT32_C(1) << type))) continue;
-            memcpy(edges[count].source.bytes, pass ? far : id->bytes, KDB_ID_SIZE);
-            memcpy(edges[count].target.bytes, pass ? id->bytes : far, KDB_ID_SIZE);
-            edges[count++].type = type;
-        }
-    }
-    pub->edges = edges;
-    pub->count = count;
+    if (bound > SIZE_MAX / sizeof(*fill.edges)) return -ENOMEM;
+    fill.bound = (size_t)bound;
+    fill.edges = result_space(r, fill.bound * sizeof(*fill.edges));
+    if (!fill.edges) return -ENOMEM;
+    if (node != GRAPH_NONE)
+        rc = graph_each_edge(&db->graph, node, direction, type_mask, fill_edge, &fill);
+    if (rc < 0) return rc;
+    pub->edges = fill.edges;
+    pub->count = fill.count;
     return 0;
 }
 

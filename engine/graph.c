@@ -550,6 +550,92 @@ int graph_node(struct graph *g, const uint8_t id[KDB_ID_SIZE], bool neighbours_t
     return rc;
 }
 
+int graph_find(struct graph *g, const uint8_t id[KDB_ID_SIZE], uint32_t *node, uint64_t *bound)
+{
+    struct graph_base_node b;
+    int rc;
+
+    *bound = 0;
+    *node = node_lookup(g, id, &rc);
+    if (*node == GRAPH_NONE) return rc;
+    *bound = (uint64_t)g->nodes[*node].out.count + g->nodes[*node].in.count;
+    if (!node_pending(g, *node)) return 0;
+    rc = graph_base_node(g->base, g->in_base[*node] & ~GRAPH_PENDING, &b);
+    if (rc < 0) {
+        *node = GRAPH_NONE;
+        return rc;
+    }
+    *bound += (uint64_t)b.out_count + b.in_count; /* the file's, then those added since */
+    return 0;
+}
+
+static bool type_wanted(uint32_t type_mask, unsigned type)
+{
+    return !type_mask || (type_mask & (UINT32_C(1) << type));
+}
+
+/* The file's entries of a pending node's list of one direction, of the types asked. */
+static int base_edges(struct graph *g, uint32_t node, bool in, uint32_t type_mask, graph_edge_fn fn,
+                      void *ctx)
+{
+    struct graph_base_node b;
+    uint32_t *wanted, count = 0, first, total;
+    int rc = graph_base_node(g->base, g->in_base[node] & ~GRAPH_PENDING, &b);
+
+    if (rc < 0) return rc;
+    first = in ? b.out_count : 0;
+    total = in ? b.in_count : b.out_count;
+    /* Kept aside: reading the far ends reads the base again, and b.entries is good until then. */
+    wanted = env_malloc(g->env, ((size_t)total + 1) * sizeof(*wanted));
+    if (!wanted) return -ENOMEM;
+    for (uint32_t i = 0; i < total; i++) {
+        uint32_t entry = get_le32(b.entries + ((size_t)first + i) * 4);
+        if (type_wanted(type_mask, graph_entry_type(entry))) wanted[count++] = entry;
+    }
+    for (uint32_t i = 0; rc == 0 && i < count; i++) {
+        uint32_t number = graph_entry_node(wanted[i]), known;
+        unsigned type = graph_entry_type(wanted[i]);
+        uint8_t far[KDB_ID_SIZE];
+        if (number >= g->base->node_count || type < 1 || type > KDB_EDGE_TYPE_MAX) {
+            rc = KDB_CORRUPT(g->env, "graph file: node %u has a bad entry %08x", node, wanted[i]);
+            break;
+        }
+        known = from_get(g, number);
+        /* A node gone has no edges left, so no list still names it. */
+        kdb_assert(known != GRAPH_GONE);
+        if (known)
+            memcpy(far, g->nodes[known - 1].id, KDB_ID_SIZE);
+        else
+            rc = graph_base_node_id(g->base, number, far);
+        if (rc == 0) rc = fn(ctx, far, type, in);
+    }
+    env_free(g->env, wanted);
+    return rc;
+}
+
+int graph_each_edge(struct graph *g, uint32_t node, unsigned direction, uint32_t type_mask,
+                    graph_edge_fn fn, void *ctx)
+{
+    int rc = 0;
+
+    for (int pass = 0; rc == 0 && pass < 2; pass++) {
+        const struct graph_list *list;
+        if (!(direction & (1u << pass))) continue;
+        if (node_pending(g, node)) rc = base_edges(g, node, pass == 1, type_mask, fn, ctx);
+        /* Then the list in memory: all of it, or what was added while the node was pending. */
+        list = pass ? &g->nodes[node].in : &g->nodes[node].out;
+        for (uint32_t i = 0; i < list->count && i < 64;
+             i++) /* the far ends' ids, fetched at once */
+            __builtin_prefetch(g->nodes[graph_entry_node(graph_list_get(list, i))].id);
+        for (uint32_t i = 0; rc == 0 && i < list->count; i++) {
+            uint32_t entry = graph_list_get(list, i);
+            if (!type_wanted(type_mask, graph_entry_type(entry))) continue;
+            rc = fn(ctx, g->nodes[graph_entry_node(entry)].id, graph_entry_type(entry), pass == 1);
+        }
+    }
+    return rc;
+}
+
 /*
  * The edge's two nodes into *s and *t, source's lists read: 1 if the edge
  * is there, 0 if not, or an error as graph_node() gives.

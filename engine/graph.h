@@ -170,6 +170,29 @@ KDB_MUST_USE int graph_node(struct graph *g, const uint8_t id[KDB_ID_SIZE], bool
                             uint32_t *node);
 
 /*
+ * The node of id into *node (GRAPH_NONE when id has no edges), its lists
+ * not read, and in *bound at least the number of its edges both ways
+ * (its record in the file read for that). Returns 0, -ENOMEM or
+ * -KDB_ECORRUPT, or for a brief base an I/O error.
+ */
+KDB_MUST_USE int graph_find(struct graph *g, const uint8_t id[KDB_ID_SIZE], uint32_t *node,
+                            uint64_t *bound);
+
+/* Called by graph_each_edge() with an edge's far end and type; nonzero stops the walk. */
+typedef int (*graph_edge_fn)(void *ctx, const uint8_t far[KDB_ID_SIZE], unsigned type, bool in);
+
+/*
+ * Calls fn for each edge of node (graph_find()'s) in direction (1: out,
+ * 2: in, 3: both; out-edges first) whose type is in type_mask (0: any),
+ * in list order. A node whose lists are still in the file stays so: only
+ * the list asked for and its far ends' ids are read, not the node's other
+ * list, nor the far ends' lists. Returns 0, fn's nonzero, -ENOMEM or an
+ * error as graph_find().
+ */
+KDB_MUST_USE int graph_each_edge(struct graph *g, uint32_t node, unsigned direction,
+                                 uint32_t type_mask, graph_edge_fn fn, void *ctx);
+
+/*
  * Whether id is a node in memory (with edges, or with its lists still in
  * the base): then its block is live, since a block's delete takes its
  * edges, and its node, with it. False says nothing.

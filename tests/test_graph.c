@@ -536,6 +536,79 @@ static void churn(struct graph *g, struct model *m, uint64_t *x)
     }
 }
 
+/* graph_each_edge()'s callback: each edge as a bit in the model's layout, once. */
+struct listing {
+    unsigned node;
+    uint32_t edge[MODEL_NODES][MODEL_NODES];
+    uint32_t self_in;    /* a self-loop is in both lists: its in-list's turn */
+    size_t order_errors; /* an in-edge before an out-edge */
+    bool seen_in;
+};
+
+static int note_edge(void *ctx, const uint8_t far[KDB_ID_SIZE], unsigned type, bool in)
+{
+    struct listing *l = ctx;
+    unsigned other = index_of(far);
+    uint32_t *cell = in ? &l->edge[other][l->node] : &l->edge[l->node][other];
+
+    assert_true(other < MODEL_NODES);
+    if (in && other == l->node) cell = &l->self_in;
+    if (!in && l->seen_in) l->order_errors++;
+    l->seen_in |= in;
+    assert_false(*cell & (UINT32_C(1) << type)); /* never twice */
+    *cell |= UINT32_C(1) << type;
+    return 0;
+}
+
+/*
+ * Each node's edges as graph_each_edge() lists them, before anything else
+ * reads its lists: the model's, both ways and by type. Right after a
+ * reopen most nodes are still in the file, some with edges added since.
+ */
+static void check_listings(struct graph *g, const struct model *m, uint64_t *x)
+{
+    static struct listing l;
+
+    for (unsigned s = 0; s < MODEL_NODES; s++) {
+        unsigned direction = 1 + (unsigned)(next_random(x) % 3);
+        uint32_t mask = next_random(x) % 2 ? 0 : UINT32_C(1) << (1 + next_random(x) % 3);
+        uint8_t id[KDB_ID_SIZE];
+        uint64_t bound = 0, listed = 0, degree = 0;
+        uint32_t n;
+        memset(&l, 0, sizeof(l));
+        l.node = s;
+        id_of(s, id);
+        assert_int_equal(graph_find(g, id, &n, &bound), 0);
+        if (n != GRAPH_NONE)
+            assert_int_equal(graph_each_edge(g, n, direction, mask, note_edge, &l), 0);
+        assert_int_equal(l.order_errors, 0);
+        for (unsigned t = 0; t < MODEL_NODES; t++) {
+            uint32_t want_out = direction & 1 ? m->edge[s][t] : 0;
+            uint32_t want_in = direction & 2 ? m->edge[t][s] : 0;
+            if (mask) {
+                want_out &= mask;
+                want_in &= mask;
+            }
+            degree += (uint64_t)__builtin_popcount(m->edge[s][t]) +
+                      (uint64_t)__builtin_popcount(m->edge[t][s]);
+            if (t == s) { /* a self-loop is in both lists */
+                assert_int_equal(l.edge[s][s], want_out);
+                assert_int_equal(l.self_in, want_in);
+                listed += (uint64_t)__builtin_popcount(l.edge[s][s]) +
+                          (uint64_t)__builtin_popcount(l.self_in);
+                continue;
+            }
+            assert_int_equal(l.edge[s][t], want_out);
+            assert_int_equal(l.edge[t][s], want_in);
+            listed += (uint64_t)__builtin_popcount(l.edge[s][t]) +
+                      (uint64_t)__builtin_popcount(l.edge[t][s]);
+        }
+        assert_int_equal(n == GRAPH_NONE, degree == 0);
+        assert_true(listed <= bound);
+        assert_true(degree <= bound);
+    }
+}
+
 /* A few traversals and paths from random starts, against the model's. */
 static void traverse_some(struct graph *g, const struct model *m, uint64_t *x,
                           struct graph_visits *v)
@@ -610,6 +683,7 @@ static void test_graph_file_random_against_model(void **state)
             save_and_reopen(f, dir, round + 1, (round / 6) % 2 == 1);
             if (round % 2 == 0) continue; /* the next churn meets nodes still in the file */
         }
+        check_listings(&f->g, m, &x);
         traverse_some(&f->g, m, &x, &v);
         check_against_model(&f->g, m);
     }
@@ -618,6 +692,64 @@ static void test_graph_file_random_against_model(void **state)
     assert_int_equal(graph_file_remove(&f->env, dir), 0);
     assert_int_equal(rmdir(dir), 0);
     free(m);
+}
+
+/* graph_each_edge()'s callback: a tally of the edges and their far ends. */
+struct tally {
+    uint64_t count, in, calls, far_sum;
+};
+
+static int tally_edge(void *ctx, const uint8_t far[KDB_ID_SIZE], unsigned type, bool in)
+{
+    struct tally *t = ctx;
+
+    t->count++;
+    t->in += in;
+    t->calls += type == KDB_EDGE_CALLS;
+    t->far_sum += index_of(far);
+    return 0;
+}
+
+/*
+ * Listing a node's edges from the file reads the list asked for and its
+ * far ends' ids only: neither the node's other list nor any far end
+ * becomes a node in memory. A hub calls 300 nodes and is called by one.
+ */
+static void test_graph_file_listing_makes_no_far_nodes(void **state)
+{
+    enum { FANOUT = 300 };
+    struct fixture *f = *state;
+    struct tally in = {0}, out = {0};
+    char dir[] = "/tmp/kdb-graph-XXXXXX";
+    uint8_t hub[KDB_ID_SIZE];
+    uint64_t bound = 0;
+    uint32_t n;
+
+    assert_non_null(mkdtemp(dir));
+    for (unsigned i = 1; i <= FANOUT; i++)
+        assert_int_equal(add(&f->g, 0, KDB_EDGE_CALLS, i), 1);
+    assert_int_equal(add(&f->g, FANOUT + 1, KDB_EDGE_REFERENCES, 0), 1);
+    save_and_reopen(f, dir, 1, true);
+    id_of(0, hub);
+    assert_int_equal(graph_find(&f->g, hub, &n, &bound), 0);
+    assert_int_not_equal(n, GRAPH_NONE);
+    assert_int_equal(bound, FANOUT + 1);
+    assert_int_equal(f->g.live_nodes, 1); /* the hub alone, its lists still in the file */
+    assert_int_equal(graph_each_edge(&f->g, n, KDB_DIRECTION_IN, 0, tally_edge, &in), 0);
+    assert_int_equal(in.count, 1);
+    assert_int_equal(in.in, 1);
+    assert_int_equal(in.far_sum, FANOUT + 1);
+    assert_int_equal(f->g.live_nodes, 1);
+    assert_int_equal(graph_each_edge(&f->g, n, KDB_DIRECTION_BOTH, UINT32_C(1) << KDB_EDGE_CALLS,
+                                     tally_edge, &out),
+                     0);
+    assert_int_equal(out.count, FANOUT);
+    assert_int_equal(out.calls, FANOUT);
+    assert_int_equal(out.in, 0);
+    assert_int_equal(out.far_sum, (uint64_t)FANOUT * (FANOUT + 1) / 2);
+    assert_int_equal(f->g.live_nodes, 1);
+    assert_int_equal(graph_file_remove(&f->env, dir), 0);
+    assert_int_equal(rmdir(dir), 0);
 }
 
 /*
@@ -825,6 +957,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_graph_file_random_against_model, setup, teardown),
         cmocka_unit_test_setup_teardown(test_graph_file_finds_every_node, setup, teardown),
         cmocka_unit_test_setup_teardown(test_graph_file_few_nodes_read_of_many, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_graph_file_listing_makes_no_far_nodes, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_graph_file_damage_is_detected, setup, teardown),
         cmocka_unit_test_setup_teardown(test_graph_failed_allocation_changes_nothing, setup,
                                         teardown),
