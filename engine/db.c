@@ -219,6 +219,13 @@ static int live(const struct kdb *db, const uint8_t *id)
     return e ? e->live != 0 : live_below_mem(db, id);
 }
 
+/* 0 if id's block is live, -ENOENT if not, or an error as live_below_mem(). */
+static int block_exists(const struct kdb *db, const uint8_t *id)
+{
+    int rc = live(db, id);
+    return rc < 0 ? rc : rc ? 0 : -ENOENT;
+}
+
 /* ---- applying records ---- */
 
 /* An edge tombstone a block's delete implies: header and payload, never logged. */
@@ -1087,9 +1094,8 @@ int kdb_delete_block(struct kdb *db, const struct kdb_id *id)
 
     if (db->remote) return remote_call(db->remote, REMOTE_DELETE_BLOCK, id);
     if (db->loading) return -EBUSY; /* its edges are not in the index to go with it */
-    rc = live(db, id->bytes);
-    if (rc <= 0) return rc < 0 ? rc : -ENOENT;
-    rc = writable(db);
+    rc = block_exists(db, id->bytes);
+    if (rc == 0) rc = writable(db);
     if (rc < 0) return rc;
     record = memtable_alloc(db->mem, len);
     if (!record) return -ENOMEM;
@@ -1178,9 +1184,8 @@ int kdb_put_edge(struct kdb *db, const struct kdb_edge *edge)
     /* A block with edges is live: the index answers without a lookup. */
     for (int end = 0; end < 2; end++) {
         const uint8_t *block = end ? target : source;
-        if (graph_holds(&db->graph, block)) continue;
-        rc = live(db, block);
-        if (rc <= 0) return rc < 0 ? rc : -ENOENT;
+        rc = graph_holds(&db->graph, block) ? 0 : block_exists(db, block);
+        if (rc < 0) return rc;
     }
     /* The index grows first (an edge there already is not logged again): once logged, the
      * change must land. Whatever fails after it takes the edge back out, which cannot fail
@@ -1334,9 +1339,7 @@ static uint32_t node_of(struct kdb *db, const uint8_t *id, int *rc)
 
     *rc = db->loading ? -EBUSY : graph_node(&db->graph, id, false, &node);
     if (*rc < 0) return GRAPH_NONE;
-    if (node != GRAPH_NONE) return node;
-    *rc = live(db, id);
-    *rc = *rc < 0 ? *rc : *rc ? 0 : -ENOENT;
+    if (node == GRAPH_NONE) *rc = block_exists(db, id);
     return node;
 }
 
@@ -1374,10 +1377,7 @@ int kdb_edges(struct kdb *db, const struct kdb_id *id, unsigned direction, uint3
     if (db->loading) return -EBUSY;
     /* Only the lists asked for are read, and of their far ends only the ids. */
     rc = graph_find(&db->graph, id->bytes, &node, &bound);
-    if (rc == 0 && node == GRAPH_NONE) { /* a block without edges, or none */
-        rc = live(db, id->bytes);
-        rc = rc < 0 ? rc : rc ? 0 : -ENOENT;
-    }
+    if (rc == 0 && node == GRAPH_NONE) rc = block_exists(db, id->bytes); /* without edges? */
     if (rc < 0) return rc;
     if (bound > SIZE_MAX / sizeof(*fill.edges)) return -ENOMEM;
     fill.bound = (size_t)bound;
