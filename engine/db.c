@@ -688,7 +688,7 @@ static int check_graph_file(struct kdb *db)
                                  (unsigned long long)i);
                 break;
             }
-            rc = graph_base_node(base, graph_entry_node(entry), &far);
+            rc = graph_base_node_record(base, graph_entry_node(entry), &far);
             if (rc == 0) rc = graph_has(&g, n.id, graph_entry_type(entry), far.id);
             if (rc == 0) {
                 rc = KDB_CORRUPT(&db->env, GRAPH_NAME ": node %llu has an edge the tables lack",

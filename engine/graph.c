@@ -293,7 +293,7 @@ static int from_reserve(struct graph *g)
 static uint32_t node_from_base(struct graph *g, uint32_t number, int *rc)
 {
     uint32_t known = from_get(g, number);
-    uint8_t id[KDB_ID_SIZE];
+    struct graph_base_node b;
     uint32_t node;
 
     *rc = 0;
@@ -302,10 +302,10 @@ static uint32_t node_from_base(struct graph *g, uint32_t number, int *rc)
         kdb_assert(known != GRAPH_GONE);
         return known - 1;
     }
-    *rc = graph_base_node_id(g->base, number, id); /* its lists wait for node_load() */
+    *rc = graph_base_node_record(g->base, number, &b); /* its lists wait for node_load() */
     if (*rc == 0) *rc = from_reserve(g); /* first: nothing can fail after the node is made */
     if (*rc < 0) return GRAPH_NONE;
-    node = node_new(g, id, rc);
+    node = node_new(g, b.id, rc);
     if (node == GRAPH_NONE) return node;
     g->in_base[node] = number | GRAPH_PENDING;
     from_set(g, number, node + 1);
@@ -358,6 +358,16 @@ static int list_reserve(struct graph *g, struct graph_list *list)
     return 0;
 }
 
+/* A base entry of node: 0, or -KDB_ECORRUPT (logged) if it names no node or no type. */
+static int check_entry(const struct graph *g, uint32_t node, uint32_t entry)
+{
+    unsigned type = graph_entry_type(entry);
+
+    if (graph_entry_node(entry) < g->base->node_count && type >= 1 && type <= KDB_EDGE_TYPE_MAX)
+        return 0;
+    return KDB_CORRUPT(g->env, "graph file: node %u has a bad entry %08x", node, entry);
+}
+
 /* Whether node's lists are still only in the base. */
 static bool node_pending(const struct graph *g, uint32_t node)
 {
@@ -392,14 +402,11 @@ static int node_load(struct graph *g, uint32_t node)
     for (int pass = 0; rc == 0 && pass < 2; pass++) {
         uint32_t *entries = list_entries(&lists[pass]), kept = 0;
         for (uint32_t k = 0; rc == 0 && k < lists[pass].count; k++) {
-            uint32_t entry = entries[k], number = graph_entry_node(entry), other;
-            unsigned type = graph_entry_type(entry);
-            if (number >= g->base->node_count || type < 1 || type > KDB_EDGE_TYPE_MAX) {
-                rc = KDB_CORRUPT(g->env, "graph file: node %u has a bad entry %08x", node, entry);
-                break;
-            }
-            other = node_from_base(g, number, &rc); /* may move g->nodes */
-            if (other != GRAPH_NONE) entries[kept++] = graph_entry(other, type);
+            uint32_t entry = entries[k], other;
+            rc = check_entry(g, node, entry);
+            if (rc < 0) break;
+            other = node_from_base(g, graph_entry_node(entry), &rc); /* may move g->nodes */
+            if (other != GRAPH_NONE) entries[kept++] = graph_entry(other, graph_entry_type(entry));
         }
         lists[pass].count = kept;
     }
@@ -560,7 +567,7 @@ int graph_find(struct graph *g, const uint8_t id[KDB_ID_SIZE], uint32_t *node, u
     if (*node == GRAPH_NONE) return rc;
     *bound = (uint64_t)g->nodes[*node].out.count + g->nodes[*node].in.count;
     if (!node_pending(g, *node)) return 0;
-    rc = graph_base_node(g->base, g->in_base[*node] & ~GRAPH_PENDING, &b);
+    rc = graph_base_node_record(g->base, g->in_base[*node] & ~GRAPH_PENDING, &b);
     if (rc < 0) {
         *node = GRAPH_NONE;
         return rc;
@@ -594,20 +601,17 @@ static int base_edges(struct graph *g, uint32_t node, bool in, uint32_t type_mas
     }
     for (uint32_t i = 0; rc == 0 && i < count; i++) {
         uint32_t number = graph_entry_node(wanted[i]), known;
-        unsigned type = graph_entry_type(wanted[i]);
-        uint8_t far[KDB_ID_SIZE];
-        if (number >= g->base->node_count || type < 1 || type > KDB_EDGE_TYPE_MAX) {
-            rc = KDB_CORRUPT(g->env, "graph file: node %u has a bad entry %08x", node, wanted[i]);
-            break;
-        }
+        struct graph_base_node far;
+        rc = check_entry(g, node, wanted[i]);
+        if (rc < 0) break;
         known = from_get(g, number);
         /* A node gone has no edges left, so no list still names it. */
         kdb_assert(known != GRAPH_GONE);
         if (known)
-            memcpy(far, g->nodes[known - 1].id, KDB_ID_SIZE);
+            memcpy(far.id, g->nodes[known - 1].id, KDB_ID_SIZE);
         else
-            rc = graph_base_node_id(g->base, number, far);
-        if (rc == 0) rc = fn(ctx, far, type, in);
+            rc = graph_base_node_record(g->base, number, &far);
+        if (rc == 0) rc = fn(ctx, far.id, graph_entry_type(wanted[i]), in);
     }
     env_free(g->env, wanted);
     return rc;
@@ -624,8 +628,8 @@ int graph_each_edge(struct graph *g, uint32_t node, unsigned direction, uint32_t
         if (node_pending(g, node)) rc = base_edges(g, node, pass == 1, type_mask, fn, ctx);
         /* Then the list in memory: all of it, or what was added while the node was pending. */
         list = pass ? &g->nodes[node].in : &g->nodes[node].out;
-        for (uint32_t i = 0; i < list->count && i < 64;
-             i++) /* the far ends' ids, fetched at once */
+        /* The far ends' ids, fetched at once. */
+        for (uint32_t i = 0; i < list->count && i < 64; i++)
             __builtin_prefetch(g->nodes[graph_entry_node(graph_list_get(list, i))].id);
         for (uint32_t i = 0; rc == 0 && i < list->count; i++) {
             uint32_t entry = graph_list_get(list, i);

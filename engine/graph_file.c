@@ -106,13 +106,9 @@ int graph_base_open(const struct env *env, const char *dir, uint64_t sequence, b
     if (rc == 0) rc = check_sums(b, dir);
     if (rc == 0 && brief) {
         /* The body is read with pread; the header and sums, checked, stay mapped. */
-        b->reader = env_malloc(env, sizeof(*b->reader));
-        if (!b->reader) {
-            rc = -ENOMEM;
-        } else {
-            reader_init(b->reader, env, fd, b->body, b->size - b->body); /* takes fd */
-            fd = -1;
-        }
+        b->reader = reader_open(env, fd, b->body, b->size - b->body); /* takes fd */
+        fd = -1;
+        if (!b->reader) rc = -ENOMEM;
     }
     if (fd >= 0) (void)vfs->close(vfs->ctx, fd);
     if (rc == 0 && !brief) {
@@ -131,10 +127,7 @@ void graph_base_close(struct graph_base *b)
 {
     if (!b) return;
     if (b->map) (void)b->env->vfs->unmap(b->env->vfs->ctx, b->map, b->size);
-    if (b->reader) {
-        reader_close(b->reader);
-        env_free(b->env, b->reader);
-    }
+    reader_free(b->reader);
     env_free(b->env, b->checked);
     env_free(b->env, b);
 }
@@ -146,8 +139,7 @@ int graph_base_end_brief(struct graph_base *b)
     if (!b || !b->reader) return 0;
     checked = env_calloc(b->env, (size_t)(b->page_count + 63) / 64 + 1, sizeof(uint64_t));
     if (!checked) return -ENOMEM;
-    reader_close(b->reader);
-    env_free(b->env, b->reader);
+    reader_free(b->reader);
     b->reader = NULL;
     b->checked = checked;
     return 0;
@@ -291,32 +283,42 @@ int graph_base_find(struct graph_base *b, const uint8_t id[KDB_ID_SIZE], uint32_
     return -ENOENT;
 }
 
-int graph_base_node(struct graph_base *b, uint32_t number, struct graph_base_node *node)
+/* Node number's record into *node (entries NULL), checked; *first: its lists' first entry. */
+static int read_record(struct graph_base *b, uint32_t number, struct graph_base_node *node,
+                       uint64_t *first)
 {
     int rc;
     const uint8_t *record = node_record(b, number, &rc);
-    uint64_t first, entries_at = b->node_count * GRAPH_NODE_RECORD_SIZE;
 
+    *first = 0;
     if (!record) return rc;
-    first = get_le64(record + KDB_ID_SIZE);
+    *first = get_le64(record + KDB_ID_SIZE);
     memcpy(node->id, record, KDB_ID_SIZE);
+    node->entries = NULL;
     node->out_count = get_le32(record + KDB_ID_SIZE + 8);
     node->in_count = get_le32(record + KDB_ID_SIZE + 12);
-    if (first > b->entry_count ||
-        (uint64_t)node->out_count + node->in_count > b->entry_count - first)
+    if (*first > b->entry_count ||
+        (uint64_t)node->out_count + node->in_count > b->entry_count - *first)
         return KDB_CORRUPT(b->env, GRAPH_NAME ": node %u's lists lie outside the file", number);
+    return 0;
+}
+
+int graph_base_node(struct graph_base *b, uint32_t number, struct graph_base_node *node)
+{
+    uint64_t first, entries_at = b->node_count * GRAPH_NODE_RECORD_SIZE;
+    int rc = read_record(b, number, node, &first);
+
+    if (rc < 0) return rc;
     node->entries = body_bytes(b, entries_at + first * 4,
                                ((uint64_t)node->out_count + node->in_count) * 4, &rc);
     return rc;
 }
 
-int graph_base_node_id(struct graph_base *b, uint32_t number, uint8_t id[KDB_ID_SIZE])
+int graph_base_node_record(struct graph_base *b, uint32_t number, struct graph_base_node *node)
 {
-    int rc;
-    const uint8_t *record = node_record(b, number, &rc);
+    uint64_t first;
 
-    if (record) memcpy(id, record, KDB_ID_SIZE);
-    return rc;
+    return read_record(b, number, node, &first);
 }
 
 /* ---- writing ---- */

@@ -81,9 +81,10 @@ KDB_MUST_USE int graph_base_find(struct graph_base *base, const uint8_t id[KDB_I
 KDB_MUST_USE int graph_base_node(struct graph_base *base, uint32_t number,
                                  struct graph_base_node *node);
 
-/* Node number's id alone, its record checked (its lists are not read): errors as above. */
-KDB_MUST_USE int graph_base_node_id(struct graph_base *base, uint32_t number,
-                                    uint8_t id[KDB_ID_SIZE]);
+/* Node number's id and list lengths alone, its record checked (node->entries NULL: the lists
+ * are not read). Errors as above. */
+KDB_MUST_USE int graph_base_node_record(struct graph_base *base, uint32_t number,
+                                        struct graph_base_node *node);
 
 /*
  * Writes g, whole, as dir's graph file for sequence (GRAPH.tmp, fsync'd,

@@ -10,8 +10,14 @@
 
 #include "kassert.h"
 
-void reader_init(struct reader *r, const struct env *env, int fd, uint64_t origin, uint64_t length)
+struct reader *reader_open(const struct env *env, int fd, uint64_t origin, uint64_t length)
 {
+    struct reader *r = env_malloc(env, sizeof(*r));
+
+    if (!r) {
+        (void)env->vfs->close(env->vfs->ctx, fd);
+        return NULL;
+    }
     memset(r, 0, sizeof(*r));
     r->env = env;
     r->fd = fd;
@@ -19,17 +25,16 @@ void reader_init(struct reader *r, const struct env *env, int fd, uint64_t origi
     r->length = length;
     for (unsigned i = 0; i < READER_SLOTS; i++)
         r->page_of[i] = UINT64_MAX;
+    return r;
 }
 
-void reader_close(struct reader *r)
+void reader_free(struct reader *r)
 {
-    if (r->env && r->fd >= 0) (void)r->env->vfs->close(r->env->vfs->ctx, r->fd);
-    if (r->env) {
-        env_free(r->env, r->pages);
-        env_free(r->env, r->span);
-    }
-    memset(r, 0, sizeof(*r));
-    r->fd = -1;
+    if (!r) return;
+    (void)r->env->vfs->close(r->env->vfs->ctx, r->fd);
+    env_free(r->env, r->pages);
+    env_free(r->env, r->span);
+    env_free(r->env, r);
 }
 
 int reader_read(struct reader *r, void *buf, size_t len, uint64_t offset)

@@ -30,7 +30,7 @@ typedef int (*reader_check_fn)(void *ctx, uint64_t p, const uint8_t *bytes, size
 
 struct reader {
     const struct env *env;
-    int fd;                         /* the reader's own; -1 when closed */
+    int fd;                         /* the reader's own */
     uint64_t origin;                /* the file offset of page 0 of the region */
     uint64_t length;                /* bytes of the region */
     uint8_t *pages;                 /* READER_SLOTS pages, allocated at the first read */
@@ -40,11 +40,14 @@ struct reader {
     size_t span_cap;
 };
 
-/* Starts a reader of fd (which it takes) whose pages are those of bytes [origin, origin + length). */
-void reader_init(struct reader *r, const struct env *env, int fd, uint64_t origin, uint64_t length);
+/*
+ * A new reader of fd (which it takes: closed on failure too) whose pages
+ * are those of bytes [origin, origin + length); NULL if out of memory.
+ */
+struct reader *reader_open(const struct env *env, int fd, uint64_t origin, uint64_t length);
 
-/* Closes the file and frees the buffers; a reader that was never started is fine if zeroed. */
-void reader_close(struct reader *r);
+/* Closes the file and frees the reader with its buffers; NULL is fine. */
+void reader_free(struct reader *r);
 
 /*
  * Page p of the region (*len bytes: READER_PAGE_SIZE, or fewer for the

@@ -797,9 +797,7 @@ void table_raw_at(const struct table *t, uint64_t i, const uint8_t **bytes, size
 int64_t table_find(const struct table *t, const struct env *env, const uint8_t id[16])
 {
     uint64_t lo, hi;
-    int rc;
-
-    rc = bucket_range(t, env, table_bucket(table_id_prefix(id), t->radix_bits), &lo, &hi);
+    int rc = bucket_range(t, env, table_bucket(table_id_prefix(id), t->radix_bits), &lo, &hi);
 
     return rc < 0 ? rc : search(t, env, lo, hi, id);
 }
@@ -1099,12 +1097,8 @@ static int brief_start(struct table *t, const struct env *env, int fd, uint8_t h
 {
     int rc;
 
-    t->reader = env_malloc(env, sizeof(*t->reader));
-    if (!t->reader) {
-        (void)env->vfs->close(env->vfs->ctx, fd);
-        return -ENOMEM;
-    }
-    reader_init(t->reader, env, fd, 0, 0);
+    t->reader = reader_open(env, fd, 0, 0); /* its region is laid out with the sections */
+    if (!t->reader) return -ENOMEM;
     rc = reader_read(t->reader, h, TABLE_HEADER_SIZE, 0);
     if (rc == 0) rc = reader_read(t->reader, f, TABLE_FOOTER_SIZE, t->size - TABLE_FOOTER_SIZE);
     return rc;
@@ -1149,12 +1143,7 @@ int table_open(struct table *t, const struct env *env, const char *dir, uint64_t
 
 void table_end_brief(struct table *t)
 {
-    const struct env *env;
-
-    if (!t->reader) return;
-    env = t->reader->env;
-    reader_close(t->reader);
-    env_free(env, t->reader);
+    reader_free(t->reader);
     t->reader = NULL;
 }
 

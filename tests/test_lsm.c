@@ -1036,9 +1036,20 @@ static void test_lsm_brief_handle_reads_lists_across_pages(void **state)
     vfs_mem_free(mem);
 }
 
-/* Applies op to db and history; it must be accepted. */
-static void apply_ok(struct kdb *db, struct test_op op, struct test_history *history)
+/* A put of block index (content of len bytes, varied by salt), accepted, into db and history. */
+static void put_ok(struct kdb *db, unsigned index, size_t len, uint32_t salt,
+                   struct test_history *history)
 {
+    struct test_op op = {.kind = TEST_OP_PUT, .id_index = index, .content_len = len, .salt = salt};
+    assert_int_equal(test_apply(db, &op, history), 0);
+}
+
+/* An edge's link, unlink or a block's delete (kind), accepted, into db and history. */
+static void change_ok(struct kdb *db, unsigned kind, unsigned source, unsigned target,
+                      unsigned type, struct test_history *history)
+{
+    struct test_op op = {
+        .kind = kind, .id_index = source, .target_index = target, .edge_type = type};
     assert_int_equal(test_apply(db, &op, history), 0);
 }
 
@@ -1088,52 +1099,28 @@ static void test_lsm_brief_handle_replays_short_logs_brief_and_long_ones_mapped(
     options.wal_segment_size_bytes = 64u << 10; /* the long log in a few segments, all kept */
     assert_int_equal(kdb_open(DB, &options, &db), 0);
     for (unsigned i = 0; i < MODEL_IDS; i++)
-        apply_ok(
-            db,
-            (struct test_op){.kind = TEST_OP_PUT, .id_index = i, .content_len = 40 + i, .salt = i},
-            history);
+        put_ok(db, i, 40 + i, i, history);
     for (unsigned i = 0; i + 1 < MODEL_IDS; i++)
-        apply_ok(db,
-                 (struct test_op){.kind = TEST_OP_LINK,
-                                  .id_index = i,
-                                  .target_index = i + 1,
-                                  .edge_type = KDB_EDGE_CALLS},
-                 history);
+        change_ok(db, TEST_OP_LINK, i, i + 1, KDB_EDGE_CALLS, history);
     assert_int_equal(kdb_flush(db), 0);
     for (unsigned i = 2; i <= 4; i++) /* tombstones in the second table */
-        apply_ok(db, (struct test_op){.kind = TEST_OP_DELETE, .id_index = i}, history);
+        change_ok(db, TEST_OP_DELETE, i, 0, 0, history);
     assert_int_equal(kdb_close(db), 0); /* the second table and the graph file */
 
     /* A short log: the tombstoned blocks put back, an edge added. */
     options.flags |= KDB_OPEN_KEEP_LOG;
     assert_int_equal(kdb_open(DB, &options, &db), 0);
     for (unsigned i = 2; i <= 3; i++)
-        apply_ok(
-            db,
-            (struct test_op){.kind = TEST_OP_PUT, .id_index = i, .content_len = 7, .salt = 90 + i},
-            history);
-    apply_ok(db,
-             (struct test_op){.kind = TEST_OP_LINK,
-                              .id_index = 0,
-                              .target_index = 2,
-                              .edge_type = KDB_EDGE_REFERENCES},
-             history);
+        put_ok(db, i, 7, 90 + i, history);
+    change_ok(db, TEST_OP_LINK, 0, 2, KDB_EDGE_REFERENCES, history);
     assert_int_equal(kdb_close(db), 0);
     assert_true(brief_reopen_reads_by_pread(options, mem, history, 10));
 
     /* A long log, on blocks 0 and 1 alone: 600 changes. */
     assert_int_equal(kdb_open(DB, &options, &db), 0);
     for (unsigned k = 0; k < 300; k++) {
-        apply_ok(db,
-                 (struct test_op){
-                     .kind = TEST_OP_PUT, .id_index = k % 2, .content_len = 1 + k % 50, .salt = k},
-                 history);
-        apply_ok(db,
-                 (struct test_op){.kind = k % 2 ? TEST_OP_UNLINK : TEST_OP_LINK,
-                                  .id_index = 1,
-                                  .target_index = 0,
-                                  .edge_type = KDB_EDGE_CALLS},
-                 history);
+        put_ok(db, k % 2, 1 + k % 50, k, history);
+        change_ok(db, k % 2 ? TEST_OP_UNLINK : TEST_OP_LINK, 1, 0, KDB_EDGE_CALLS, history);
     }
     assert_int_equal(kdb_close(db), 0);
     assert_false(brief_reopen_reads_by_pread(options, mem, history, 10));
