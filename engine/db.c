@@ -800,9 +800,15 @@ int kdb_open(const char *path, const struct kdb_options *options, struct kdb **o
             *out = db;
             return 0;
         }
-        if (remote_rc != -ECONNREFUSED)
+        if (remote_rc == -EPROTO) {
+            KDB_LOG(&db->env, KDB_LOG_WARNING,
+                    "database %s: its server speaks another protocol (another build of "
+                    "KausalDB?): stop it, or use its build",
+                    db->path);
+        } else if (remote_rc != -ECONNREFUSED) {
             KDB_LOG(&db->env, KDB_LOG_WARNING, "database %s: its server does not answer: %s",
                     db->path, kdb_strerror(remote_rc));
+        }
     }
     if (rc == -EBUSY) log_lock_holder(db);
     if (rc < 0) goto out_free;
@@ -1305,16 +1311,16 @@ static int remote_query_walk(struct result *r, enum remote_op op, const struct k
     return 0;
 }
 
-static int remote_query_blocks(struct result *r, const struct kdb_id *ids, size_t n)
+static int remote_query_blocks(struct result *r, const struct kdb_id *ids, size_t n, bool heads)
 {
     struct kdb_block *views;
     size_t bytes;
-    int rc = remote_get_blocks(r->db->remote, ids, n, &bytes);
+    int rc = remote_get_blocks(r->db->remote, ids, n, heads, &bytes);
 
     if (rc < 0) return rc;
     views = result_space(r, n * sizeof(*views) + bytes);
     if (!views) return -ENOMEM;
-    remote_take_blocks(r->db->remote, views, n, (uint8_t *)(views + n));
+    remote_take_blocks(r->db->remote, views, n, heads, (uint8_t *)(views + n));
     r->pub.blocks = views;
     r->pub.count = n;
     return 0;
@@ -1529,13 +1535,95 @@ static int get_group(struct kdb *db, const struct kdb_id *ids, size_t m, struct 
     return 0;
 }
 
-int kdb_get_blocks(struct kdb *db, const struct kdb_id *ids, size_t n, struct kdb_result *pub)
+/* A brief handle reads a batch of at most this many blocks as it reads one block. */
+#define BRIEF_BATCH_MAX 256
+
+/* A view read into a brief batch's scratch: its bytes at offset there. */
+struct copied_view {
+    struct kdb_block view;
+    size_t offset;
+};
+
+/*
+ * A brief handle's batch, read block by block through the buffers of
+ * kdb_get_block_view(), which each read reuses: so each block's bytes (but
+ * the content of heads) are copied out before the next read, then
+ * everything into r.
+ */
+static int get_blocks_brief(struct kdb *db, struct result *r, const struct kdb_id *ids, size_t n,
+                            bool heads)
+{
+    struct copied_view *cv = env_malloc(&db->env, n * sizeof(*cv));
+    struct kdb_block *views = NULL;
+    uint8_t *bytes = NULL;
+    size_t used = 0, capacity = 0;
+    int rc = cv ? 0 : -ENOMEM;
+
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        const struct kdb_block *v = &cv[i].view;
+        size_t size;
+        cv[i].offset = used;
+        rc = kdb_get_block_view(db, &ids[i], &cv[i].view);
+        if (rc == -ENOENT) { /* missing: version 0, no fields */
+            cv[i].view.id = ids[i];
+            rc = 0;
+            continue;
+        }
+        if (rc < 0) continue;
+        if (heads) cv[i].view.content = NULL;
+        size = v->source_uri_len + v->metadata_len + (heads ? 0 : v->content_len);
+        if (size == 0) continue;
+        if (size > capacity - used) {
+            size_t grown = capacity ? capacity : 4096;
+            uint8_t *more;
+            while (grown - used < size)
+                grown *= 2;
+            more = env_realloc(&db->env, bytes, grown);
+            if (!more) {
+                rc = -ENOMEM;
+                break;
+            }
+            bytes = more;
+            capacity = grown;
+        }
+        memcpy(bytes + used, v->source_uri, v->source_uri_len);
+        memcpy(bytes + used + v->source_uri_len, v->metadata, v->metadata_len);
+        if (!heads)
+            memcpy(bytes + used + v->source_uri_len + v->metadata_len, v->content, v->content_len);
+        used += size;
+    }
+    if (rc == 0) views = result_space(r, n * sizeof(*views) + used);
+    if (rc == 0 && !views) rc = -ENOMEM;
+    if (rc == 0 && used) memcpy(views + n, bytes, used);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        const char *at = (const char *)(views + n) + cv[i].offset;
+        views[i] = cv[i].view;
+        if (views[i].version == 0) continue;
+        views[i].source_uri = at;
+        views[i].metadata = at + views[i].source_uri_len;
+        if (!heads)
+            views[i].content =
+                (const uint8_t *)at + views[i].source_uri_len + views[i].metadata_len;
+    }
+    if (rc == 0) {
+        r->pub.blocks = views;
+        r->pub.count = n;
+    }
+    env_free(&db->env, bytes);
+    env_free(&db->env, cv);
+    return rc;
+}
+
+static int get_blocks(struct kdb *db, const struct kdb_id *ids, size_t n, struct kdb_result *pub,
+                      bool heads)
 {
     struct result *r = (struct result *)(void *)pub;
     struct kdb_block *views;
 
     if (n > SIZE_MAX / sizeof(*views)) return -ENOMEM;
-    if (db->remote) return remote_query_blocks(r, ids, n);
+    if (db->remote) return remote_query_blocks(r, ids, n, heads);
+    if ((db->options.flags & KDB_OPEN_BRIEF) && n > 0 && n <= BRIEF_BATCH_MAX)
+        return get_blocks_brief(db, r, ids, n, heads);
     lsm_end_brief(&db->lsm); /* the views of every block are held at once */
     views = result_space(r, n * sizeof(*views));
     if (!views) return -ENOMEM;
@@ -1543,9 +1631,21 @@ int kdb_get_blocks(struct kdb *db, const struct kdb_id *ids, size_t n, struct kd
         int rc = get_group(db, ids + at, n - at < BATCH_GROUP ? n - at : BATCH_GROUP, views + at);
         if (rc < 0) return rc;
     }
+    for (size_t i = 0; heads && i < n; i++)
+        views[i].content = NULL;
     pub->blocks = views;
     pub->count = n;
     return 0;
+}
+
+int kdb_get_blocks(struct kdb *db, const struct kdb_id *ids, size_t n, struct kdb_result *r)
+{
+    return get_blocks(db, ids, n, r, false);
+}
+
+int kdb_get_block_heads(struct kdb *db, const struct kdb_id *ids, size_t n, struct kdb_result *r)
+{
+    return get_blocks(db, ids, n, r, true);
 }
 
 /* ---- scans: a merge of the memtables and the tables, in id order ---- */

@@ -32,6 +32,7 @@ static const struct error_name error_names[] = {
     {ENOTDIR, "not a directory"},
     {EDQUOT, "disk quota exceeded"},
     {E2BIG, "argument list too long"},
+    {EPROTO, "protocol error"},
 };
 
 const char *kdb_strerror(int rc)

@@ -24,7 +24,7 @@
 #define GRAPH_MAGIC       "KDBGRAPH"
 #define GRAPH_VERSION     1u
 #define SOCKET_MAGIC      "KDBSOCK\0" /* the first frame a server sends */
-#define SOCKET_VERSION    1u
+#define SOCKET_VERSION    2u
 
 /* File names inside the database directory. */
 #define FORMAT_LOCK_NAME   "LOCK"

@@ -153,7 +153,7 @@ int remote_put_block(struct remote *r, const struct kdb_block *b, uint64_t *vers
 
     wire_begin(&r->out);
     wire_put_u8(&r->out, REMOTE_PUT_BLOCK);
-    wire_put_block(&r->out, b);
+    wire_put_block(&r->out, b, true);
     rc = call(r);
     if (rc < 0) return rc;
     version = wire_get_u64(&r->in);
@@ -172,7 +172,7 @@ int remote_get_block(struct remote *r, const struct kdb_id *id, struct kdb_block
     wire_put_id(&r->out, id);
     rc = call(r);
     if (rc < 0) return rc;
-    wire_get_block(&r->in, view);
+    wire_get_block(&r->in, view, true);
     rc = answered(r);
     if (rc < 0) memset(view, 0, sizeof(*view));
     return rc;
@@ -315,14 +315,15 @@ void remote_take_nodes(struct remote *r, struct kdb_node *nodes, size_t count)
     }
 }
 
-int remote_get_blocks(struct remote *r, const struct kdb_id *ids, size_t n, size_t *bytes)
+int remote_get_blocks(struct remote *r, const struct kdb_id *ids, size_t n, bool heads,
+                      size_t *bytes)
 {
     size_t count;
     int rc;
 
     *bytes = 0;
     wire_begin(&r->out);
-    wire_put_u8(&r->out, REMOTE_GET_BLOCKS);
+    wire_put_u8(&r->out, heads ? REMOTE_GET_HEADS : REMOTE_GET_BLOCKS);
     wire_put_u64(&r->out, n);
     for (size_t i = 0; i < n; i++)
         wire_put_id(&r->out, &ids[i]);
@@ -339,13 +340,14 @@ static const void *rebase(const void *p, const uint8_t *from, uint8_t *to)
     return p ? to + ((const uint8_t *)p - from) : NULL;
 }
 
-void remote_take_blocks(struct remote *r, struct kdb_block *views, size_t n, uint8_t *bytes)
+void remote_take_blocks(struct remote *r, struct kdb_block *views, size_t n, bool heads,
+                        uint8_t *bytes)
 {
     const uint8_t *base = r->in.at;
 
     if (r->in.left) memcpy(bytes, base, r->in.left);
     for (size_t i = 0; i < n; i++) {
-        wire_get_block(&r->in, &views[i]);
+        wire_get_block(&r->in, &views[i], !heads);
         views[i].source_uri = rebase(views[i].source_uri, base, bytes);
         views[i].metadata = rebase(views[i].metadata, base, bytes);
         views[i].content = rebase(views[i].content, base, bytes);
@@ -418,7 +420,7 @@ static int execute(struct server *s, unsigned op)
 
     switch (op) {
     case REMOTE_PUT_BLOCK:
-        wire_get_block(in, &block);
+        wire_get_block(in, &block, true);
         if (in->bad) return -EPROTO;
         will_change(s, KDB_CHANGE_PUT_BLOCK, &block.id, NULL);
         rc = kdb_put_block(db, &block, &u);
@@ -433,7 +435,7 @@ static int execute(struct server *s, unsigned op)
         wire_get_id(in, &id);
         if (in->bad) return -EPROTO;
         rc = kdb_get_block_view(db, &id, &block);
-        if (rc == 0) wire_put_block(out, &block);
+        if (rc == 0) wire_put_block(out, &block, true);
         return rc;
     case REMOTE_READ_BLOCK: {
         size_t size, got;
@@ -491,17 +493,20 @@ static int execute(struct server *s, unsigned op)
                                : kdb_traverse(db, &id, &walk, s->result);
         if (rc == 0) put_walk_answer(s);
         return rc;
-    case REMOTE_GET_BLOCKS: {
+    case REMOTE_GET_BLOCKS:
+    case REMOTE_GET_HEADS: {
+        const bool heads = op == REMOTE_GET_HEADS;
         const void *ids;
         u = wire_get_u64(in);
         if (in->bad || u > in->left / KDB_ID_SIZE) return -EPROTO;
         ids = wire_get_bytes(in, (size_t)u * KDB_ID_SIZE);
         /* The ids are copied out of the frame: struct kdb_id is bytes, with no alignment need. */
-        rc = kdb_get_blocks(db, ids, (size_t)u, s->result);
+        rc = heads ? kdb_get_block_heads(db, ids, (size_t)u, s->result)
+                   : kdb_get_blocks(db, ids, (size_t)u, s->result);
         if (rc < 0) return rc;
         wire_put_u64(out, s->result->count);
         for (size_t i = 0; i < s->result->count; i++)
-            wire_put_block(out, &s->result->blocks[i]);
+            wire_put_block(out, &s->result->blocks[i], !heads);
         return 0;
     }
     case REMOTE_CHECK:

@@ -38,6 +38,7 @@ enum remote_op {
     REMOTE_GET_BLOCKS = 13,
     REMOTE_CHECK = 14,
     REMOTE_STATS = 15,
+    REMOTE_GET_HEADS = 16,
 };
 
 /*
@@ -69,9 +70,13 @@ void remote_take_edges(struct remote *r, struct kdb_edge *edges, size_t count);
 KDB_MUST_USE int remote_walk(struct remote *r, enum remote_op op, const struct kdb_id *from,
                              const struct kdb_id *to, const struct kdb_walk *walk, size_t *count);
 void remote_take_nodes(struct remote *r, struct kdb_node *nodes, size_t count);
-/* n views wait, with *bytes bytes of fields, for remote_take_blocks() to copy into bytes. */
-KDB_MUST_USE int remote_get_blocks(struct remote *r, const struct kdb_id *ids, size_t n,
+/*
+ * n views (heads: without their content) wait, with *bytes bytes of
+ * fields, for remote_take_blocks() to copy into bytes.
+ */
+KDB_MUST_USE int remote_get_blocks(struct remote *r, const struct kdb_id *ids, size_t n, bool heads,
                                    size_t *bytes);
-void remote_take_blocks(struct remote *r, struct kdb_block *views, size_t n, uint8_t *bytes);
+void remote_take_blocks(struct remote *r, struct kdb_block *views, size_t n, bool heads,
+                        uint8_t *bytes);
 
 #endif /* KDB_ENGINE_REMOTE_H */

@@ -105,7 +105,7 @@ void wire_put_edge(struct wire_out *w, const struct kdb_edge *e)
     wire_put_u32(w, e->type);
 }
 
-void wire_put_block(struct wire_out *w, const struct kdb_block *b)
+void wire_put_block(struct wire_out *w, const struct kdb_block *b, bool content)
 {
     wire_put_id(w, &b->id);
     wire_put_u64(w, b->version);
@@ -115,7 +115,7 @@ void wire_put_block(struct wire_out *w, const struct kdb_block *b)
     wire_put_u64(w, b->content_len);
     wire_put_bytes(w, b->source_uri, b->source_uri_len);
     wire_put_bytes(w, b->metadata, b->metadata_len);
-    wire_put_bytes(w, b->content, b->content_len);
+    if (content) wire_put_bytes(w, b->content, b->content_len);
 }
 
 int wire_send(int fd, struct wire_out *w)
@@ -240,7 +240,7 @@ static size_t get_len(struct wire_in *r)
     return (size_t)len;
 }
 
-void wire_get_block(struct wire_in *r, struct kdb_block *b)
+void wire_get_block(struct wire_in *r, struct kdb_block *b, bool content)
 {
     size_t uri_len, meta_len, content_len;
 
@@ -250,11 +250,21 @@ void wire_get_block(struct wire_in *r, struct kdb_block *b)
     b->mtime_ns = wire_get_u64(r);
     uri_len = get_len(r);
     meta_len = get_len(r);
-    content_len = get_len(r);
+    if (!content) { /* a head: the length of a content that is not sent */
+        uint64_t len = wire_get_u64(r);
+        content_len = len > KDB_CONTENT_SIZE_LIMIT ? 0 : (size_t)len;
+        r->bad |= len > KDB_CONTENT_SIZE_LIMIT;
+    } else {
+        content_len = get_len(r);
+    }
     b->source_uri = wire_get_bytes(r, uri_len);
     b->source_uri_len = b->source_uri ? uri_len : 0;
     b->metadata = wire_get_bytes(r, meta_len);
     b->metadata_len = b->metadata ? meta_len : 0;
+    if (!content) {
+        b->content_len = r->bad ? 0 : content_len;
+        return;
+    }
     b->content = wire_get_bytes(r, content_len);
     b->content_len = b->content ? content_len : 0;
 }

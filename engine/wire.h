@@ -53,7 +53,8 @@ void wire_put_u64(struct wire_out *w, uint64_t v);
 void wire_put_bytes(struct wire_out *w, const void *bytes, size_t len);
 void wire_put_id(struct wire_out *w, const struct kdb_id *id);
 void wire_put_edge(struct wire_out *w, const struct kdb_edge *e);
-void wire_put_block(struct wire_out *w, const struct kdb_block *b);
+/* A block; without content, its content_len and no content bytes (a head). */
+void wire_put_block(struct wire_out *w, const struct kdb_block *b, bool content);
 
 /* Room for len more bytes at the end of the body, for the caller to fill; NULL on failure. */
 uint8_t *wire_room(struct wire_out *w, size_t len);
@@ -78,7 +79,7 @@ uint64_t wire_get_u64(struct wire_in *r);
 const void *wire_get_bytes(struct wire_in *r, size_t len);
 void wire_get_id(struct wire_in *r, struct kdb_id *id);
 void wire_get_edge(struct wire_in *r, struct kdb_edge *e);
-/* A block whose fields point into the body. */
-void wire_get_block(struct wire_in *r, struct kdb_block *b);
+/* A block whose fields point into the body; without content, a head (content NULL). */
+void wire_get_block(struct wire_in *r, struct kdb_block *b, bool content);
 
 #endif /* KDB_ENGINE_WIRE_H */

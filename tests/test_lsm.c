@@ -975,6 +975,101 @@ static void test_lsm_brief_handle_reads_by_pread_and_answers_the_same(void **sta
     free(history);
 }
 
+/* Block i of the batch test: its content, source URI and metadata, distinct and of many lengths. */
+static struct kdb_block batch_block(unsigned i, char *content, char *uri, char *meta)
+{
+    size_t len = 100 + 97 * (size_t)i;
+
+    for (size_t k = 0; k < len; k++)
+        content[k] = (char)('a' + (i + k) % 26);
+    snprintf(uri, 32, "src/file%u.c", i);
+    snprintf(meta, 32, "{\"name\":\"f%u\"}", i);
+    return (struct kdb_block){.id = wide_id(i),
+                              .content = content,
+                              .content_len = len,
+                              .source_uri = uri,
+                              .source_uri_len = strlen(uri),
+                              .metadata = meta,
+                              .metadata_len = strlen(meta)};
+}
+
+/*
+ * A brief handle's batch (kdb_get_blocks(), kdb_get_block_heads()) is read
+ * block by block through buffers that later reads reuse, and the handle
+ * stays brief: its views are copies, whole after those reads, from the
+ * tables and the memtable alike; heads carry no content, only its length.
+ */
+static void test_lsm_brief_batch_views_outlive_later_reads(void **state)
+{
+    enum { BLOCKS = 40 }; /* contents of 100 to 3,883 bytes */
+    static char content[BLOCKS][4096], uri[BLOCKS][32], meta[BLOCKS][32];
+    struct vfs_mem *mem = vfs_mem_new(5);
+    struct kdb_result *all = NULL, *heads = NULL;
+    struct kdb_id ids[BLOCKS + 1];
+    struct kdb_options options;
+    struct vfs_fault fault;
+    struct kdb_block view;
+    struct kdb *db;
+    uint64_t reads;
+
+    (void)state;
+    lsm_options(&options, mem, true);
+    vfs_fault_init(&fault, vfs_mem_vfs(mem));
+    options.vfs = &fault.vfs;
+    assert_int_equal(kdb_open(DB, &options, &db), 0);
+    for (unsigned i = 0; i < BLOCKS; i++) {
+        struct kdb_block b = batch_block(i, content[i], uri[i], meta[i]);
+        assert_int_equal(kdb_put_block(db, &b, NULL), 0);
+        ids[i] = b.id;
+    }
+    ids[BLOCKS] = wide_id(BLOCKS);      /* never put */
+    assert_int_equal(kdb_close(db), 0); /* the blocks go to a table */
+
+    options.flags |= KDB_OPEN_BRIEF;
+    assert_int_equal(kdb_open(DB, &options, &db), 0);
+    { /* block 7's newest version is in the memtable */
+        struct kdb_block b = batch_block(7, content[7], uri[7], meta[7]);
+        memcpy(content[7], "newer", 5);
+        assert_int_equal(kdb_put_block(db, &b, NULL), 0);
+    }
+    assert_int_equal(kdb_result_new(db, &all), 0);
+    assert_int_equal(kdb_result_new(db, &heads), 0);
+    assert_int_equal(kdb_get_blocks(db, ids, BLOCKS + 1, all), 0);
+    assert_int_equal(kdb_get_block_heads(db, ids, BLOCKS + 1, heads), 0);
+    for (unsigned i = BLOCKS; i-- > 0;) { /* more reads, each through the handle's buffers */
+        reads = fault.read_count;
+        assert_int_equal(kdb_get_block_view(db, &ids[i], &view), 0);
+        if (i != 7) assert_true(fault.read_count > reads);
+    }
+    assert_int_equal(all->count, BLOCKS + 1);
+    assert_int_equal(heads->count, BLOCKS + 1);
+    for (unsigned i = 0; i < BLOCKS; i++) {
+        const struct kdb_block *a = &all->blocks[i], *h = &heads->blocks[i];
+        assert_true(a->version > 0);
+        assert_int_equal(h->version, a->version);
+        assert_memory_equal(a->id.bytes, ids[i].bytes, KDB_ID_SIZE);
+        assert_int_equal(a->content_len, 100 + 97 * i);
+        assert_memory_equal(a->content, content[i], a->content_len);
+        assert_null(h->content);
+        assert_int_equal(h->content_len, a->content_len);
+        for (int k = 0; k < 2; k++) {
+            const struct kdb_block *v = k ? h : a;
+            assert_int_equal(v->source_uri_len, strlen(uri[i]));
+            assert_memory_equal(v->source_uri, uri[i], v->source_uri_len);
+            assert_int_equal(v->metadata_len, strlen(meta[i]));
+            assert_memory_equal(v->metadata, meta[i], v->metadata_len);
+        }
+    }
+    assert_memory_equal(all->blocks[7].content, "newer", 5);
+    assert_int_equal(all->blocks[BLOCKS].version, 0); /* missing */
+    assert_int_equal(heads->blocks[BLOCKS].version, 0);
+    assert_memory_equal(heads->blocks[BLOCKS].id.bytes, ids[BLOCKS].bytes, KDB_ID_SIZE);
+    kdb_result_free(all);
+    kdb_result_free(heads);
+    assert_int_equal(kdb_close(db), 0);
+    vfs_mem_free(mem);
+}
+
 /* A node whose lists span pages of the graph file: a brief handle reads them whole, checked. */
 static void test_lsm_brief_handle_reads_lists_across_pages(void **state)
 {
@@ -1427,6 +1522,7 @@ int main(void)
         cmocka_unit_test(test_lsm_cut_table_is_refused),
         cmocka_unit_test(test_lsm_brief_handle_reads_by_pread_and_answers_the_same),
         cmocka_unit_test(test_lsm_brief_handle_reads_lists_across_pages),
+        cmocka_unit_test(test_lsm_brief_batch_views_outlive_later_reads),
         cmocka_unit_test(test_lsm_brief_handle_replays_short_logs_brief_and_long_ones_mapped),
         cmocka_unit_test(test_lsm_damage_under_a_liveness_check_is_reported),
         cmocka_unit_test(test_lsm_every_flipped_manifest_byte_is_refused),

@@ -231,6 +231,14 @@ static void test_remote_forwards_every_call(void **state)
     assert_int_equal(r->blocks[2].content_len, b.content_len);
     assert_memory_equal(r->blocks[2].content, b.content, b.content_len);
     assert_memory_equal(r->blocks[0].metadata, "{\"name\":\"a\"}", 12);
+    /* Their heads: the same, without the content, whose length stays. */
+    assert_int_equal(kdb_get_block_heads(client, ids, 3, r), 0);
+    assert_int_equal(r->count, 3);
+    assert_int_equal(r->blocks[1].version, 0);
+    assert_null(r->blocks[2].content);
+    assert_int_equal(r->blocks[2].content_len, b.content_len);
+    assert_true(r->blocks[2].version > 0);
+    assert_memory_equal(r->blocks[0].metadata, "{\"name\":\"a\"}", 12);
 
     assert_int_equal(kdb_sync(client), 0);
     assert_int_equal(kdb_flush(client), 0);

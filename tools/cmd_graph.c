@@ -135,30 +135,27 @@ static int parse_query(int argc, char **argv, struct query_args *q, const char *
     return EXIT_OK;
 }
 
-/* A block's name (metadata "name") and source URI, for people; "-" when it has none. */
-static void describe(struct cli *cli, const struct kdb_id *id, char **name, char **uri)
+/* A block's name (metadata "name") and source URI, for people; NULL when it has none. */
+static void describe(const struct kdb_block *view, char **name, char **uri)
 {
-    struct kdb_block view;
-
     *name = *uri = NULL;
-    if (kdb_get_block_view(cli->db, id, &view) == 0) {
-        *name = cli_meta_string(&view, "name");
-        if (view.source_uri_len) *uri = strndup(view.source_uri, view.source_uri_len);
-    }
+    if (view->version == 0) return; /* no such block */
+    *name = cli_meta_string(view, "name");
+    if (view->source_uri_len) *uri = strndup(view->source_uri, view->source_uri_len);
 }
 
 /* A caller or callee as JSON: id, edge type, and what the metadata says of it. */
-static json_t *call_json(struct cli *cli, const struct kdb_id *id, const char *type)
+static json_t *call_json(const struct kdb_id *id, const struct kdb_block *view, const char *type)
 {
-    struct kdb_block view;
     json_t *o = json_pack("{s:s, s:s}", "id", cli_hex(id, 0), "type", type);
     json_t *meta = NULL;
 
-    if (o && kdb_get_block_view(cli->db, id, &view) == 0) {
-        meta = json_loadb(view.metadata, view.metadata_len, 0, NULL);
+    if (o && view->version != 0) {
+        meta = json_loadb(view->metadata, view->metadata_len, 0, NULL);
         json_object_set_new(o, "source_uri",
-                            view.source_uri_len ? json_stringn(view.source_uri, view.source_uri_len)
-                                                : json_null());
+                            view->source_uri_len
+                                ? json_stringn(view->source_uri, view->source_uri_len)
+                                : json_null());
     }
     if (o) {
         static const char *const keys[] = {"name", "kind", "line_start", "line_end"};
@@ -169,6 +166,29 @@ static json_t *call_json(struct cli *cli, const struct kdb_id *id, const char *t
     }
     json_decref(meta);
     return o;
+}
+
+/*
+ * The blocks of a listing, read together into *out (one request when a
+ * daemon holds the database): n ids, the first at first and each stride
+ * bytes after the one before (a field of the listing's entries). EXIT_OK,
+ * or EXIT_FAIL with the error printed and *out to free all the same.
+ */
+static int read_blocks(struct cli *cli, const char *operand, const void *first, size_t stride,
+                       size_t n, struct kdb_result **out)
+{
+    struct kdb_id *ids = malloc((n ? n : 1) * sizeof(*ids));
+    int rc = ids ? kdb_result_new(cli->db, out) : -ENOMEM;
+
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        memcpy(&ids[i], (const uint8_t *)first + i * stride, sizeof(ids[i]));
+    if (rc == 0) rc = kdb_get_block_heads(cli->db, ids, n, *out);
+    free(ids);
+    if (rc < 0) {
+        cli_error("%s: reading the blocks listed: %s", operand, kdb_strerror(rc));
+        return EXIT_FAIL;
+    }
+    return EXIT_OK;
 }
 
 static json_t *edge_json(const struct kdb_edge *e)
@@ -244,7 +264,7 @@ int cmd_edges(struct cli *cli, int argc, char **argv)
 static int calls(struct cli *cli, int argc, char **argv, bool callers)
 {
     struct query_args q = {.command = callers ? "callers" : "callees"};
-    struct kdb_result *r = NULL;
+    struct kdb_result *r = NULL, *blocks = NULL;
     struct kdb_id id;
     int rc, status;
 
@@ -268,24 +288,30 @@ static int calls(struct cli *cli, int argc, char **argv, bool callers)
         rc = kdb_edges(cli->db, &id, callers ? KDB_DIRECTION_IN : KDB_DIRECTION_OUT, CALL_TYPES, r);
     if (rc < 0) {
         status = query_failed(argv[q.first], rc);
-    } else {
+    } else if (r->count) {
+        const struct kdb_edge *e = &r->edges[0];
+        status = read_blocks(cli, argv[q.first], callers ? &e->source : &e->target, sizeof(*e),
+                             r->count, &blocks);
+    }
+    if (status == EXIT_OK) {
         json_t *a = q.json ? json_array() : NULL;
-        /* describe() reads blocks; r stays as it is. */
         for (size_t i = 0; i < r->count; i++) {
             const struct kdb_edge *e = &r->edges[i];
             const struct kdb_id *other = callers ? &e->source : &e->target;
             char *name, *uri;
             if (a) {
-                json_array_append_new(a, call_json(cli, other, kdb_edge_type_name(e->type)));
+                json_array_append_new(
+                    a, call_json(other, &blocks->blocks[i], kdb_edge_type_name(e->type)));
                 continue;
             }
-            describe(cli, other, &name, &uri);
+            describe(&blocks->blocks[i], &name, &uri);
             printf("%s\t%s\t%s\n", cli_hex(other, 0), name ? name : "-", uri ? uri : "-");
             free(name);
             free(uri);
         }
         if (a) status = cli_print_json(a);
     }
+    kdb_result_free(blocks);
     kdb_result_free(r);
     status = cli_finish_output(status);
     if (cli_close(cli) != EXIT_OK) status = EXIT_FAIL;
@@ -312,15 +338,20 @@ static void via(const struct kdb_node *n, char *buf, size_t size)
 }
 
 /* Prints r->nodes as lines (depth first when with_depth) or as a JSON array. */
-static int print_nodes(struct cli *cli, const struct kdb_result *r, bool json, bool with_depth)
+static int print_nodes(struct cli *cli, const char *operand, const struct kdb_result *r, bool json,
+                       bool with_depth)
 {
-    json_t *a = json ? json_array() : NULL;
+    struct kdb_result *blocks = NULL;
+    json_t *a = NULL;
+    int status = EXIT_OK;
 
-    /* describe() reads blocks; r stays as it is. */
-    for (size_t i = 0; i < r->count; i++) {
+    if (r->count)
+        status = read_blocks(cli, operand, &r->nodes[0].id, sizeof(r->nodes[0]), r->count, &blocks);
+    if (status == EXIT_OK && json) a = json_array();
+    for (size_t i = 0; status == EXIT_OK && i < r->count; i++) {
         const struct kdb_node *n = &r->nodes[i];
         char *name, *uri, how[48];
-        describe(cli, &n->id, &name, &uri);
+        describe(&blocks->blocks[i], &name, &uri);
         via(n, how, sizeof(how));
         if (a) {
             json_t *o = json_pack("{s:s, s:I, s:s?, s:s?}", "id", cli_hex(&n->id, 0), "depth",
@@ -339,7 +370,8 @@ static int print_nodes(struct cli *cli, const struct kdb_result *r, bool json, b
         free(name);
         free(uri);
     }
-    return a ? cli_print_json(a) : EXIT_OK;
+    kdb_result_free(blocks);
+    return a ? cli_print_json(a) : status;
 }
 
 int cmd_trace(struct cli *cli, int argc, char **argv)
@@ -370,7 +402,8 @@ int cmd_trace(struct cli *cli, int argc, char **argv)
                              .limit = (size_t)q.limit};
     rc = kdb_result_new(cli->db, &r);
     if (rc == 0) rc = kdb_traverse(cli->db, &id, &walk, r);
-    status = rc < 0 ? query_failed(argv[q.first], rc) : print_nodes(cli, r, q.json, true);
+    status =
+        rc < 0 ? query_failed(argv[q.first], rc) : print_nodes(cli, argv[q.first], r, q.json, true);
     kdb_result_free(r);
     status = cli_finish_output(status);
     if (cli_close(cli) != EXIT_OK) status = EXIT_FAIL;
@@ -408,7 +441,7 @@ int cmd_path(struct cli *cli, int argc, char **argv)
         cli_error("no path from %s to %s", argv[q.first], argv[q.first + 1]);
         status = EXIT_FAIL;
     } else {
-        status = print_nodes(cli, r, q.json, false);
+        status = print_nodes(cli, argv[q.first], r, q.json, false);
     }
     kdb_result_free(r);
     status = cli_finish_output(status);

@@ -478,11 +478,21 @@ KDB_MUST_USE int kdb_path(struct kdb *db, const struct kdb_id *from, const struc
 
 /*
  * Views of n blocks, in the order of ids, into r->blocks (r->count = n),
- * without copying their bytes: a missing id's view has version 0 and no
- * fields. Returns a read error as kdb_get_block_view() does, or -ENOMEM.
+ * without copying their bytes (a brief handle, whose reads reuse their
+ * buffers, copies a batch of up to 256 into r): a missing id's view has
+ * version 0 and no fields. Returns a read error as kdb_get_block_view()
+ * does, or -ENOMEM.
  */
 KDB_MUST_USE int kdb_get_blocks(struct kdb *db, const struct kdb_id *ids, size_t n,
                                 struct kdb_result *r);
+
+/*
+ * As kdb_get_blocks(), for a listing that needs names, not contents: each
+ * view's content is NULL, and content_len still says how long it is. A
+ * brief handle copies less, and a daemon sends less.
+ */
+KDB_MUST_USE int kdb_get_block_heads(struct kdb *db, const struct kdb_id *ids, size_t n,
+                                     struct kdb_result *r);
 
 /* The type's name ("calls", "defined_in", ...), or NULL if type is not one. */
 const char *kdb_edge_type_name(unsigned type);
