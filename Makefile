@@ -45,7 +45,7 @@ TS_C_DIR := build/tree-sitter-c
 TS_C_OBJ := $(BUILD)/tree-sitter-c/parser.o
 KAUSAL_BIN := $(BUILD)/kausal
 
-KAUSALFS_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard fs/*.c))
+KAUSALFS_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard fs/*.c)) $(BUILD)/tools/names.o
 KAUSALFS_BIN := $(BUILD)/kausalfs
 FUSE_CFLAGS   = $(shell pkg-config --cflags fuse3 2>/dev/null)
 FUSE_LIBS     = $(shell pkg-config --libs fuse3 2>/dev/null || echo -lfuse3)
@@ -130,7 +130,7 @@ $(BUILD)/%.o: %.c
 $(BUILD)/fs/%.o: fs/%.c
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  CC      $@")
-	$(Q)$(CC) $(CFLAGS) $(FUSE_CFLAGS) -Iengine/include -c $< -o $@
+	$(Q)$(CC) $(CFLAGS) $(FUSE_CFLAGS) -Iengine/include -Itools -c $< -o $@
 
 $(BUILD)/tests/%.o: tests/%.c
 	@mkdir -p $(@D)

@@ -1535,9 +1535,6 @@ static int get_group(struct kdb *db, const struct kdb_id *ids, size_t m, struct 
     return 0;
 }
 
-/* A brief handle reads a batch of at most this many blocks as it reads one block. */
-#define BRIEF_BATCH_MAX 256
-
 /* A view read into a brief batch's scratch: its bytes at offset there. */
 struct copied_view {
     struct kdb_block view;
@@ -1622,7 +1619,7 @@ static int get_blocks(struct kdb *db, const struct kdb_id *ids, size_t n, struct
 
     if (n > SIZE_MAX / sizeof(*views)) return -ENOMEM;
     if (db->remote) return remote_query_blocks(r, ids, n, heads);
-    if ((db->options.flags & KDB_OPEN_BRIEF) && n > 0 && n <= BRIEF_BATCH_MAX)
+    if ((db->options.flags & KDB_OPEN_BRIEF) && n > 0)
         return get_blocks_brief(db, r, ids, n, heads);
     lsm_end_brief(&db->lsm); /* the views of every block are held at once */
     views = result_space(r, n * sizeof(*views));

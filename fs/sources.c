@@ -9,26 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* As the ingester makes them (kausal(1), INGEST). */
-#define FILES_SHARDS 64u /* the blocks of a tree's file list */
-
-static void registry_id(struct kdb_id *id)
-{
-    kdb_id_for_symbol("", 0, "registry", 8, "trees", 5, id);
-}
+#include "names.h"
 
 static void tree_id(const char *root, size_t len, struct kdb_id *id)
 {
     kdb_id_for_symbol("", 0, "tree", 4, root, len, id);
-}
-
-/* Shard shard of a tree's file list (kausal(1), INGEST: blocks of kind "files"). */
-static void files_id(const char *root, size_t len, unsigned shard, struct kdb_id *id)
-{
-    char name[8];
-    int n = snprintf(name, sizeof(name), "%02u", shard);
-
-    kdb_id_for_symbol(root, len, "files", 5, name, (size_t)n, id);
 }
 
 void sources_dir_id(const char *path, size_t len, struct kdb_id *id)
@@ -116,20 +101,20 @@ static void drop_files(struct sources *s, size_t first)
 }
 
 /*
- * The files of tree root[0..len), appended from its file list: 1, or 0
+ * The files of tree root, appended from its file list: 1, or 0
  * with nothing appended when the tree keeps no whole list (an ingest
  * before lists were kept, or cut short), or an error of the database's.
  */
-static int load_listed(struct sources *s, struct kdb *db, const char *root, size_t len)
+static int load_listed(struct sources *s, struct kdb *db, const char *root)
 {
     size_t first = s->file_count;
     int rc = 0;
 
-    for (unsigned shard = 0; rc == 0 && shard < FILES_SHARDS; shard++) {
+    for (unsigned shard = 0; rc == 0 && shard < NAMES_FILE_SHARDS; shard++) {
         struct kdb_block view;
         struct kdb_id id;
         const char *at, *end;
-        files_id(root, len, shard, &id);
+        names_files_id(root, shard, &id);
         rc = kdb_get_block_view(db, &id, &view);
         if (rc < 0) break;
         at = view.content;
@@ -158,7 +143,7 @@ static int load_tree(struct sources *s, struct kdb *db, const char *root, size_t
 {
     struct kdb_id tree, *ids;
     size_t n, first = s->file_count;
-    int rc = load_listed(s, db, root, len);
+    int rc = load_listed(s, db, root);
 
     if (rc != 0) return rc < 0 ? rc : 0;
     tree_id(root, len, &tree);
@@ -234,7 +219,7 @@ int sources_load(struct sources *s, struct kdb *db)
 
     if (s->valid) return 0;
     clear(s);
-    registry_id(&id);
+    names_registry_id(&id);
     rc = kdb_get_block_view(db, &id, &view);
     if (rc == -ENOENT) { /* nothing ingested: an empty sources/ */
         rc = load_dirs(s);
@@ -244,8 +229,13 @@ int sources_load(struct sources *s, struct kdb *db)
     if (rc < 0) return rc;
     roots = strndup(view.content, view.content_len);
     rc = roots ? kdb_result_new(db, &r) : -ENOMEM;
-    for (char *root = roots, *eol; rc == 0 && root && (eol = strchr(root, '\n')); root = eol + 1)
-        rc = load_tree(s, db, root, (size_t)(eol - root), r);
+    for (char *root = roots, *eol; rc == 0 && root && (eol = strchr(root, '\n')); root = eol + 1) {
+        size_t len;
+        unsigned shards;
+        if (!names_registry_line(root, (size_t)(eol - root), &len, &shards)) continue;
+        root[len] = '\0';
+        rc = load_tree(s, db, root, len, r);
+    }
     kdb_result_free(r);
     free(roots);
     if (rc == 0) {

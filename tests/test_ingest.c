@@ -483,6 +483,22 @@ static void test_ingest_reads_only_changed_files(void **state)
 }
 
 /*
+ * Writes dir/file of count lines, awk's printf of line (its program text,
+ * quoted) with i and i for i from 0; then dates the tree back and ingests it.
+ */
+static void generate_and_ingest(struct fixture *f, const char *dir, const char *file,
+                                unsigned count, const char *line)
+{
+    assert_int_equal(sh(f,
+                        "mkdir -p %s/%s && awk 'BEGIN { for (i = 0; i < %u; i++) printf %s, i, i }'"
+                        " > %s/%s/%s",
+                        f->tree, dir, count, line, f->tree, dir, file),
+                     0);
+    age(f, "", "2020-01-01");
+    ingest(f);
+}
+
+/*
  * A generated header too big for its symbols to be kept in the state (64,000
  * macros with 200-character names) keeps a digest of them: it is read each
  * time, but while its symbols stay the same no other file is linked again,
@@ -492,13 +508,7 @@ static void test_ingest_a_header_too_big_for_the_state(void **state)
 {
     struct fixture *f = *state;
 
-    assert_int_equal(sh(f,
-                        "mkdir -p %s/lib/big && awk 'BEGIN { for (i = 0; i < 64000; i++) "
-                        "printf \"#define REG_%%0195d %%d\\n\", i, i }' > %s/lib/big/regs.h",
-                        f->tree, f->tree),
-                     0);
-    age(f, "", "2020-01-01");
-    ingest(f);
+    generate_and_ingest(f, "lib/big", "regs.h", 64000, "\"#define REG_%0195d %d\\n\"");
     expect_out(f, "\"files_read\":6");
     ingest(f);
     expect_out(f, "\"files_read\":1"); /* the header, each time */
@@ -515,6 +525,75 @@ static void test_ingest_a_header_too_big_for_the_state(void **state)
         long edges = at ? strtol(at + 8, NULL, 10) : 0;
         assert_true(edges > 127998); /* the header's, and every other file's */
     }
+    assert_int_equal(sh(f, "%s -d %s check", TEST_KAUSAL, f->db), 0);
+}
+
+/* The registry block (kausal(1), INGEST), in hex. */
+static const char *registry_hex(void)
+{
+    static char hex[KDB_ID_HEX_SIZE + 1];
+    struct kdb_id id;
+
+    kdb_id_for_symbol("", 0, "registry", 8, "trees", 5, &id);
+    kdb_id_to_hex(&id, hex);
+    return hex;
+}
+
+/* Whether kausal get finds each function gen_N, N from 0 by step below count: "found K". */
+static void get_generated(struct fixture *f, unsigned step, unsigned count)
+{
+    assert_int_equal(sh(f,
+                        "n=0; for i in $(seq 0 %u %u); do %s -d %s get gen_$i | grep -q "
+                        "\"return $i;\" && n=$((n+1)); done; echo found $n",
+                        step, count - 1, TEST_KAUSAL, f->db),
+                     0);
+}
+
+/*
+ * The name index has as many shards as the tree needs, 64 at the least: a
+ * tree of 5,000 functions more has 128, which the registry says, and every
+ * name finds its symbol. A registry line of the root alone (as an index
+ * written before the count could vary has it) is read as 64 shards; the
+ * next ingest writes the line with its count and nothing else.
+ */
+static void test_ingest_name_index_grows_with_the_tree(void **state)
+{
+    struct fixture *f = *state;
+    char root[PATH_MAX], line[PATH_MAX + 16];
+
+    assert_non_null(realpath(f->tree, root));
+    ingest(f);
+    assert_int_equal(sh(f, "%s -d %s get %s", TEST_KAUSAL, f->db, registry_hex()), 0);
+    snprintf(line, sizeof(line), "%s\t64\n", root);
+    assert_string_equal(f->out, line);
+    /* The line of an older index: the root alone. */
+    assert_int_equal(
+        sh(f, "printf '%%s\\n' '%s' | %s -d %s put %s", root, TEST_KAUSAL, f->db, registry_hex()),
+        0);
+    assert_int_equal(sh(f, "%s -d %s get clamp", TEST_KAUSAL, f->db), 0);
+    expect_out(f, "return v < 0");
+    ingest(f);
+    expect_out(f, "\"blocks_written\":1");
+    assert_int_equal(sh(f, "%s -d %s get %s", TEST_KAUSAL, f->db, registry_hex()), 0);
+    assert_string_equal(f->out, line);
+
+    /* 5,000 functions more: 128 shards, every one written, each name found. */
+    generate_and_ingest(f, "gen", "gen.c", 5000, "\"int gen_%d(void) { return %d; }\\n\"");
+    assert_int_equal(sh(f, "%s -d %s get %s", TEST_KAUSAL, f->db, registry_hex()), 0);
+    snprintf(line, sizeof(line), "%s\t128\n", root);
+    assert_string_equal(f->out, line);
+    get_generated(f, 7, 5000); /* 715 names, in every shard or nearly */
+    expect_out(f, "found 715");
+    assert_int_equal(sh(f, "%s -d %s get clamp", TEST_KAUSAL, f->db), 0);
+    expect_out(f, "return v < 0");
+    /* An edit patches the shards it touches, at 128. */
+    assert_int_equal(
+        sh(f, "printf 'int gen_5000(void) { return 5000; }\\n' >> %s/gen/gen.c", f->tree), 0);
+    age(f, "gen", "2020-01-02");
+    ingest(f);
+    expect_out(f, "\"files_read\":1");
+    get_generated(f, 1000, 5001);
+    expect_out(f, "found 6");
     assert_int_equal(sh(f, "%s -d %s check", TEST_KAUSAL, f->db), 0);
 }
 
@@ -547,6 +626,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_ingest_reads_only_changed_files, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ingest_a_header_too_big_for_the_state, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_ingest_name_index_grows_with_the_tree, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_ingest_follows_git, setup, teardown),
     };

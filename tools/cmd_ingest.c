@@ -1406,13 +1406,18 @@ static int link_all(struct ingest *in, enum link_scope scope)
 
 /* ---- the name index (names.h) ---- */
 
+/* A line of the name index, to be merged into its shard. */
+struct shard_line {
+    uint32_t shard;
+    char *text;
+};
+
 static int line_order(const void *a, const void *b)
 {
-    const char *x = *(char *const *)a, *y = *(char *const *)b;
-    unsigned sx = (unsigned char)x[0], sy = (unsigned char)y[0]; /* the shard, stored first */
+    const struct shard_line *x = a, *y = b;
 
-    if (sx != sy) return sx < sy ? -1 : 1;
-    return strcmp(x + 1, y + 1);
+    if (x->shard != y->shard) return x->shard < y->shard ? -1 : 1;
+    return strcmp(x->text, y->text);
 }
 
 /* Text for a kind "names" or "registry" block's metadata. */
@@ -1519,39 +1524,41 @@ static int name_line_order(const void *pa, const void *pb, void *ctx)
 
 /*
  * One tree's shards: each a sorted list of its symbols whose names hash
- * there. One shard at a time, so that only its lines are held (a byte a
- * symbol says which shard is its).
+ * there, of the tree's count of shards. The symbols are put in order of
+ * their shards first (a counting sort), so that each shard takes its own.
  */
 static int write_shards(struct ingest *in, uint32_t t)
 {
     const char *root = in->trees[t].root;
-    uint8_t *shard_of = malloc(in->sym_count + 1);
-    size_t counts[NAMES_SHARD_COUNT] = {0}, most = 0;
+    const unsigned shards = in->trees[t].name_shards;
+    uint32_t *shard_of = malloc((in->sym_count + 1) * sizeof(*shard_of));
+    uint32_t *start = calloc((size_t)shards + 1, sizeof(*start));
     uint32_t *lines = NULL;
-    int rc = shard_of ? 0 : -ENOMEM;
+    int rc = shard_of && start ? 0 : -ENOMEM;
 
-    static_assert(NAMES_SHARD_COUNT < UINT8_MAX, "a shard in a byte, and one for none");
     for (size_t i = 0; rc == 0 && i < in->sym_count; i++) {
         const struct sym *s = &in->syms[i];
-        shard_of[i] = UINT8_MAX;
+        shard_of[i] = UINT32_MAX;
         if (in->files[s->file].tree != t) continue;
-        shard_of[i] = (uint8_t)names_shard(in->names + s->name, s->name_len);
-        counts[shard_of[i]]++;
+        shard_of[i] = names_shard(in->names + s->name, s->name_len, shards);
+        start[shard_of[i] + 1]++;
     }
-    for (unsigned shard = 0; shard < NAMES_SHARD_COUNT; shard++)
-        most = counts[shard] > most ? counts[shard] : most;
-    if (rc == 0) lines = malloc((most + 1) * sizeof(*lines));
+    for (unsigned shard = 0; rc == 0 && shard < shards; shard++)
+        start[shard + 1] += start[shard];
+    if (rc == 0) lines = malloc(((size_t)start[shards] + 1) * sizeof(*lines));
     if (!lines) rc = -ENOMEM;
-    for (unsigned shard = 0; rc == 0 && shard < NAMES_SHARD_COUNT; shard++) {
-        size_t room = 1, count = 0;
-        char *text, *p, name[PATH_MAX + 8];
+    for (size_t i = 0; rc == 0 && i < in->sym_count; i++) { /* start[s] moves to s's end */
+        if (shard_of[i] != UINT32_MAX) lines[start[shard_of[i]]++] = (uint32_t)i;
+    }
+    for (unsigned shard = 0, first = 0; rc == 0 && shard < shards; shard++) {
+        size_t room = 1, count = start[shard] - first;
+        char *text, *p, name[PATH_MAX + 16];
         struct kdb_id id;
-        for (size_t i = 0; i < in->sym_count; i++) {
-            if (shard_of[i] == shard) lines[count++] = (uint32_t)i;
-        }
-        if (count) qsort_r(lines, count, sizeof(*lines), name_line_order, in);
+        uint32_t *mine = lines + first;
+        first = start[shard];
+        if (count) qsort_r(mine, count, sizeof(*mine), name_line_order, in);
         for (size_t i = 0; i < count; i++)
-            room += line_size(in, lines[i]);
+            room += line_size(in, mine[i]);
         text = malloc(room);
         if (!text) {
             rc = -ENOMEM;
@@ -1559,20 +1566,30 @@ static int write_shards(struct ingest *in, uint32_t t)
         }
         p = text;
         for (size_t i = 0; i < count; i++)
-            p = put_line(in, lines[i], p);
+            p = put_line(in, mine[i], p);
         names_shard_id(root, shard, &id);
         snprintf(name, sizeof(name), "%s#%02u", root, shard);
         rc = ingest_store_index(in, &id, "names", name, text, (size_t)(p - text));
         free(text);
     }
     free(lines);
+    free(start);
     free(shard_of);
     return rc;
 }
 
+/* The shards a patch rewrites: a bit each. */
+struct touched {
+    uint64_t *bits;
+    unsigned shards;
+};
+
 static void touch_shard(void *ctx, const char *name, uint32_t len)
 {
-    *(uint64_t *)ctx |= UINT64_C(1) << names_shard(name, len);
+    struct touched *touched = ctx;
+    unsigned shard = names_shard(name, len, touched->shards);
+
+    touched->bits[shard / 64] |= UINT64_C(1) << (shard % 64);
 }
 
 static int str_order(const void *a, const void *b)
@@ -1605,12 +1622,15 @@ static bool line_of(const char *line, const char *end, char **paths, size_t coun
 static int patch_shards(struct ingest *in, uint32_t t)
 {
     const char *root = in->trees[t].root;
-    char **paths = NULL, **lines = NULL, *text = NULL;
+    struct touched touched = {.shards = in->trees[t].name_shards};
+    struct shard_line *lines = NULL;
+    char **paths = NULL, *text = NULL;
     size_t path_count = 0, line_count = 0;
-    uint64_t touched = 0;
+    bool any = false;
     int rc = 0;
 
-    static_assert(NAMES_SHARD_COUNT <= 64, "a bit per shard");
+    touched.bits = calloc(touched.shards / 64 + 1, sizeof(*touched.bits));
+    if (!touched.bits) return -ENOMEM;
     for (size_t i = 0; i < in->file_count; i++) {
         const struct file *f = &in->files[i];
         if (f->tree != t || f->fresh) continue;
@@ -1621,7 +1641,12 @@ static int patch_shards(struct ingest *in, uint32_t t)
             touch_shard(&touched, in->names + s->name, s->name_len);
         }
     }
-    if (!touched) return 0;
+    for (unsigned w = 0; w <= touched.shards / 64; w++)
+        any |= touched.bits[w] != 0;
+    if (!any) {
+        free(touched.bits);
+        return 0;
+    }
     paths = calloc(path_count + 1, sizeof(*paths));
     lines = calloc(in->sym_count + 1, sizeof(*lines));
     if (!paths || !lines) rc = -ENOMEM;
@@ -1636,8 +1661,8 @@ static int patch_shards(struct ingest *in, uint32_t t)
             struct kdb_id id;
             ingest_sym_id(in, f->first_sym + k, &id);
             kdb_id_to_hex(&id, hex);
-            if (asprintf(&lines[line_count], "%c%.*s\t%s\t%s\t%u\t%s\n",
-                         (char)names_shard(in->names + s->name, s->name_len), (int)s->name_len,
+            lines[line_count].shard = names_shard(in->names + s->name, s->name_len, touched.shards);
+            if (asprintf(&lines[line_count].text, "%.*s\t%s\t%s\t%u\t%s\n", (int)s->name_len,
                          in->names + s->name, c_kind_name(s->kind), f->path, s->line_start,
                          hex) < 0)
                 rc = -ENOMEM;
@@ -1649,15 +1674,15 @@ static int patch_shards(struct ingest *in, uint32_t t)
         qsort(paths, path_count, sizeof(*paths), str_order);
         qsort(lines, line_count, sizeof(*lines), line_order);
     }
-    for (unsigned shard = 0, at = 0; rc == 0 && shard < NAMES_SHARD_COUNT; shard++) {
+    for (unsigned shard = 0, at = 0; rc == 0 && shard < touched.shards; shard++) {
         struct kdb_block view;
         struct kdb_id id;
-        char name[PATH_MAX + 8], *p;
+        char name[PATH_MAX + 16], *p;
         const char *old = "", *old_end;
         size_t new_len = 0, first = at;
-        while (at < line_count && (unsigned char)lines[at][0] == shard)
-            new_len += strlen(lines[at++] + 1);
-        if (!(touched & (UINT64_C(1) << shard))) continue;
+        while (at < line_count && lines[at].shard == shard)
+            new_len += strlen(lines[at++].text);
+        if (!(touched.bits[shard / 64] & (UINT64_C(1) << (shard % 64)))) continue;
         names_shard_id(root, shard, &id);
         rc = kdb_get_block_view(in->cli->db, &id, &view);
         if (rc == 0) old = view.content;
@@ -1680,13 +1705,13 @@ static int patch_shards(struct ingest *in, uint32_t t)
                 continue;
             }
             if (!eol && k == at) break;
-            if (eol && (k == at || strncmp(old, lines[k] + 1, old_len) < 0)) {
+            if (eol && (k == at || strncmp(old, lines[k].text, old_len) < 0)) {
                 memcpy(p, old, old_len);
                 p += old_len;
                 old = eol + 1;
             } else {
-                size_t n = strlen(lines[k] + 1);
-                memcpy(p, lines[k] + 1, n);
+                size_t n = strlen(lines[k].text);
+                memcpy(p, lines[k].text, n);
                 p += n;
                 k++;
             }
@@ -1695,10 +1720,11 @@ static int patch_shards(struct ingest *in, uint32_t t)
         rc = ingest_store_index(in, &id, "names", name, text, (size_t)(p - text));
     }
     for (size_t i = 0; i < line_count; i++)
-        free(lines[i]);
+        free(lines[i].text);
     free(lines);
     free(paths);
     free(text);
+    free(touched.bits);
     return rc;
 }
 
@@ -1718,7 +1744,7 @@ static int write_files(struct ingest *in, uint32_t t, enum link_scope scope)
     int rc;
 
     if (scope != LINK_ALL) {
-        names_files_id(root, NAMES_SHARD_COUNT - 1, &id);
+        names_files_id(root, NAMES_FILE_SHARDS - 1, &id);
         rc = kdb_get_block_view(in->cli->db, &id, &view);
         if (rc != -ENOENT) return rc;
     }
@@ -1726,10 +1752,13 @@ static int write_files(struct ingest *in, uint32_t t, enum link_scope scope)
     if (!shard_of) return -ENOMEM;
     for (size_t i = 0; i < in->file_count; i++) {
         const char *path = in->files[i].path;
-        shard_of[i] = in->files[i].tree == t ? (uint8_t)names_shard(path, strlen(path)) : UINT8_MAX;
+        shard_of[i] = in->files[i].tree == t
+                          ? (uint8_t)names_shard(path, strlen(path), NAMES_FILE_SHARDS)
+                          : UINT8_MAX;
     }
     rc = 0;
-    for (unsigned shard = 0; rc == 0 && shard < NAMES_SHARD_COUNT; shard++) {
+    static_assert(NAMES_FILE_SHARDS < UINT8_MAX, "a shard in a byte, and one for none");
+    for (unsigned shard = 0; rc == 0 && shard < NAMES_FILE_SHARDS; shard++) {
         size_t room = 1;
         char *p, name[PATH_MAX + 8];
         for (size_t i = 0; i < in->file_count; i++) {
@@ -1763,58 +1792,97 @@ static int root_order(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* The registry: every tree ever ingested here (its lines), and these. */
+/* The tree of this ingest whose root is root[0..len), or NONE. */
+static uint32_t tree_of_root(const struct ingest *in, const char *root, size_t len)
+{
+    for (uint32_t t = 0; t < in->tree_count; t++) {
+        if (strlen(in->trees[t].root) == len && memcmp(in->trees[t].root, root, len) == 0) return t;
+    }
+    return NONE;
+}
+
+/*
+ * The name index and file list of each tree, then the registry: every
+ * tree ever ingested here (its lines as they are), and these, each with
+ * its count of name shards. A tree's shards are written whole when a file
+ * came or went or when the count grows; else patched.
+ */
 static int write_names(struct ingest *in, enum link_scope scope)
 {
-    struct kdb_block view;
+    struct kdb_block view = {0};
     struct kdb_id id;
-    char *old = NULL, **roots = NULL, *text = NULL;
-    size_t count = 0, len = 0;
-    int rc = 0;
+    char *old = NULL, **lines = NULL, **made = NULL, *text = NULL;
+    size_t *symbols = NULL, count = 0, len = 0;
+    int rc;
 
-    /* Every line made anew when a file came or went; else only the files read have new lines. */
-    for (uint32_t t = 0; rc == 0 && t < in->tree_count; t++) {
-        rc = scope == LINK_ALL ? write_shards(in, t) : patch_shards(in, t);
-        if (rc == 0) rc = write_files(in, t, scope);
-    }
-    if (rc < 0) return rc;
     names_registry_id(&id);
     rc = kdb_get_block_view(in->cli->db, &id, &view);
     if (rc == 0) old = strndup(view.content, view.content_len);
     if (rc == -ENOENT) old = strdup("");
     if (!old) return rc < 0 && rc != -ENOENT ? rc : -ENOMEM;
-    roots = calloc(in->tree_count + 1 + (size_t)view.content_len, sizeof(*roots));
-    rc = roots ? 0 : -ENOMEM;
+    lines = calloc(in->tree_count + 1 + (size_t)view.content_len, sizeof(*lines));
+    made = calloc(in->tree_count + 1, sizeof(*made)); /* this ingest's lines */
+    symbols = calloc(in->tree_count + 1, sizeof(*symbols));
+    rc = lines && made && symbols ? 0 : -ENOMEM;
+    for (uint32_t t = 0; t < in->tree_count; t++)
+        in->trees[t].name_shards = 0; /* none yet */
     for (char *line = old, *eol; rc == 0 && (eol = strchr(line, '\n')); line = eol + 1) {
+        size_t root_len;
+        unsigned shards;
+        uint32_t t;
         *eol = '\0';
-        roots[count++] = line;
+        if (!names_registry_line(line, (size_t)(eol - line), &root_len, &shards)) continue;
+        t = tree_of_root(in, line, root_len);
+        if (t == NONE)
+            lines[count++] = line; /* another tree's, kept */
+        else
+            in->trees[t].name_shards = shards;
     }
-    for (uint32_t t = 0; rc == 0 && t < in->tree_count; t++)
-        roots[count++] = in->trees[t].root;
+    for (size_t i = 0; rc == 0 && i < in->sym_count; i++)
+        symbols[in->files[in->syms[i].file].tree]++;
+    for (uint32_t t = 0; rc == 0 && t < in->tree_count; t++) {
+        struct tree *tree = &in->trees[t];
+        unsigned shards = names_shard_count(symbols[t], tree->name_shards);
+        bool whole = scope == LINK_ALL || shards != tree->name_shards;
+        tree->name_shards = shards;
+        in->index_blocks += 1 + shards + NAMES_FILE_SHARDS;
+        rc = whole ? write_shards(in, t) : patch_shards(in, t);
+        if (rc == 0) rc = write_files(in, t, scope);
+        if (rc == 0 && asprintf(&made[t], "%s\t%u", tree->root, shards) < 0) {
+            made[t] = NULL; /* asprintf(3) leaves it undefined */
+            rc = -ENOMEM;
+        }
+        if (rc == 0) lines[count++] = made[t];
+    }
     if (rc == 0) {
-        qsort(roots, count, sizeof(*roots), root_order);
+        qsort(lines, count, sizeof(*lines), root_order);
         for (size_t i = 0; i < count; i++)
-            len += strlen(roots[i]) + 1;
+            len += strlen(lines[i]) + 1;
         text = malloc(len + 1);
         rc = text ? 0 : -ENOMEM;
     }
     if (rc == 0) {
         char *p = text;
         for (size_t i = 0; i < count; i++) {
-            size_t n = strlen(roots[i]);
-            if (i && strcmp(roots[i], roots[i - 1]) == 0) continue; /* once each */
-            memcpy(p, roots[i], n);
+            size_t n = strlen(lines[i]);
+            if (i && strcmp(lines[i], lines[i - 1]) == 0) continue; /* once each */
+            memcpy(p, lines[i], n);
             p[n] = '\n';
             p += n + 1;
         }
         rc = ingest_store_index(in, &id, "registry", "trees", text, (size_t)(p - text));
+        in->index_blocks++;
     }
     for (uint32_t t = 0; rc == 0 && t < in->tree_count; t++) {
         struct kdb_edge e = {id, in->trees[t].id, KDB_EDGE_CONTAINS};
         rc = kdb_put_edge(in->cli->db, &e);
     }
+    for (uint32_t t = 0; made && t < in->tree_count; t++)
+        free(made[t]);
+    free(made);
     free(text);
-    free(roots);
+    free(lines);
+    free(symbols);
     free(old);
     return rc;
 }
@@ -1991,9 +2059,9 @@ int cmd_ingest(struct cli *cli, int argc, char **argv)
     if (in.progress && in.empty_db && rc == 0) fprintf(stderr, "\r\033[K");
     seconds = (double)(now_ns() - in.start_ns) / 1e9;
     if (status == EXIT_OK) {
-        /* trees, files, symbols, the name index (a registry and each tree's shards), the state */
-        uint64_t blocks = in.tree_count * (1 + NAMES_SHARD_COUNT) + 1 + in.file_count +
-                          in.sym_count + in.state_blocks;
+        /* files, symbols, the state, and the index: trees, each one's name shards and file
+         * list, the registry */
+        uint64_t blocks = in.file_count + in.sym_count + in.state_blocks + in.index_blocks;
         if (json) {
             status = cli_print_json(json_pack(
                 "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f}", "files",

@@ -90,6 +90,7 @@ struct interned {
 struct tree {
     char *root; /* the directory, absolute */
     struct kdb_id id;
+    unsigned name_shards; /* of its name index (names.h), once the index is written */
 };
 
 #define NONE UINT32_MAX
@@ -138,6 +139,7 @@ struct ingest {
     uint8_t *refs_loaded;  /* a flag per tree and shard: its refs shard was read */
     uint64_t files_gone;   /* files the state lists that the tree no longer has */
     uint64_t state_blocks; /* shards of the state written (or found unchanged) */
+    uint64_t index_blocks; /* of the index: trees, name shards, file lists, the registry */
     uint64_t files_read;
 };
 

@@ -9,13 +9,40 @@
 #include <stdlib.h>
 #include <string.h>
 
-unsigned names_shard(const char *name, size_t len)
+unsigned names_shard(const char *name, size_t len, unsigned count)
 {
     uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a: the shard is part of the index's format */
 
     for (size_t i = 0; i < len; i++)
         h = (h ^ (uint8_t)name[i]) * 0x100000001b3ull;
-    return (unsigned)(h % NAMES_SHARD_COUNT);
+    return (unsigned)(h % count);
+}
+
+unsigned names_shard_count(size_t symbols, unsigned current)
+{
+    unsigned count = current > NAMES_SHARD_MIN ? current : NAMES_SHARD_MIN;
+
+    while (count < NAMES_SHARD_MAX && symbols > (size_t)count * NAMES_SHARD_LINES)
+        count *= 2;
+    return count;
+}
+
+bool names_registry_line(const char *line, size_t len, size_t *root_len, unsigned *shards)
+{
+    const char *tab = len ? memrchr(line, '\t', len) : NULL;
+    unsigned long count = 0;
+
+    *root_len = len; /* no count after a tab: the root alone (which may hold a tab) */
+    *shards = NAMES_SHARD_MIN;
+    for (const char *p = tab ? tab + 1 : line + len; p < line + len; p++) {
+        if (*p < '0' || *p > '9' || count > NAMES_SHARD_MAX) return len > 0;
+        count = count * 10 + (unsigned long)(*p - '0');
+    }
+    if (tab && count >= NAMES_SHARD_MIN && count <= NAMES_SHARD_MAX && !(count & (count - 1))) {
+        *root_len = (size_t)(tab - line);
+        *shards = (unsigned)count;
+    }
+    return *root_len > 0;
 }
 
 void names_registry_id(struct kdb_id *id)
@@ -113,10 +140,13 @@ int names_find(struct kdb *db, const char *name, size_t len, const char *path,
     if (roots_len) memcpy(roots, registry.content, roots_len);
     roots[roots_len] = '\0';
     for (char *root = roots, *eol; rc == 0 && *root; root = eol + 1) {
+        size_t root_len;
+        unsigned shards;
         eol = strchr(root, '\n');
         if (!eol) break;
-        *eol = '\0';
-        names_shard_id(root, names_shard(name, len), &id);
+        if (!names_registry_line(root, (size_t)(eol - root), &root_len, &shards)) continue;
+        root[root_len] = '\0';
+        names_shard_id(root, names_shard(name, len, shards), &id);
         rc = kdb_get_block_view(db, &id, &shard);
         if (rc == -ENOENT) {
             rc = 0;

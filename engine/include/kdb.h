@@ -211,10 +211,10 @@ enum kdb_open_flags {
      * A page fault costs more than a read of a page where the handle
      * touches a few dozen pages once each; a handle that reads much is
      * faster without. The pointers of a view (kdb_get_block_view()) are
-     * then valid only until the next read of the database as well. An open
-     * that replays more than a few hundred changes of log, and the
-     * handle's first compaction, batch read (kdb_get_blocks()) or scan, go
-     * back to the mappings: they read much. */
+     * then valid only until the next read of the database as well (a
+     * batch, kdb_get_blocks(), is copied into its result). An open that
+     * replays more than a few hundred changes of log, and the handle's
+     * first compaction or scan, go back to the mappings: they read much. */
     KDB_OPEN_BRIEF = 1 << 5,
 };
 
@@ -478,10 +478,10 @@ KDB_MUST_USE int kdb_path(struct kdb *db, const struct kdb_id *from, const struc
 
 /*
  * Views of n blocks, in the order of ids, into r->blocks (r->count = n),
- * without copying their bytes (a brief handle, whose reads reuse their
- * buffers, copies a batch of up to 256 into r): a missing id's view has
- * version 0 and no fields. Returns a read error as kdb_get_block_view()
- * does, or -ENOMEM.
+ * without copying their bytes (but a brief handle's, read as it reads one
+ * block, through buffers that its next read reuses, copied into r): a
+ * missing id's view has version 0 and no fields. Returns a read error as
+ * kdb_get_block_view() does, or -ENOMEM.
  */
 KDB_MUST_USE int kdb_get_blocks(struct kdb *db, const struct kdb_id *ids, size_t n,
                                 struct kdb_result *r);
