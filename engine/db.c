@@ -16,7 +16,9 @@
  * valid until the next change.
  *
  * Invariants: block_count is the number of ids whose newest version is a
- * put; every record a memtable points at passed block_check_payload().
+ * put, but for the unsure ids whose versions in the tables a brief replay
+ * did not look up, which it counts as absent there (settled_count()); every
+ * record a memtable points at passed block_check_payload().
  * The handle is single-threaded (kdb.h).
  */
 #include "kdb.h"
@@ -57,8 +59,11 @@ struct kdb {
     struct wal wal;
     bool wal_ready;       /* wal_open() succeeded */
     int error;            /* a failed flush or compaction: sticky, 0 or a negative errno */
-    uint64_t block_count; /* live blocks */
-    struct graph graph;   /* every live edge, both ways */
+    uint64_t block_count; /* live blocks, taking unsure ids for absent from the tables */
+    uint8_t (*unsure)[KDB_ID_SIZE]; /* ids a brief replay put, not looked up below */
+    size_t unsure_count, unsure_capacity;
+    bool count_lazily;  /* a brief replay: new ids go to unsure */
+    struct graph graph; /* every live edge, both ways */
     uint64_t
         graph_sequence;   /* the tables' sequence the graph file on disk matches; or UINT64_MAX */
     bool loading;         /* kdb_load_begin(): edges go to the log and tables, not the index */
@@ -314,6 +319,44 @@ static void drop_edges(struct kdb *db, const uint8_t *id, uint64_t sequence, uin
     (void)graph_remove_node(&db->graph, id);
 }
 
+/* Adds id to the unsure ids; -ENOMEM. */
+static int note_unsure(struct kdb *db, const uint8_t *id)
+{
+    if (db->unsure_count == db->unsure_capacity) {
+        size_t capacity = db->unsure_capacity ? 2 * db->unsure_capacity : 64;
+        void *grown = env_realloc(&db->env, db->unsure, capacity * KDB_ID_SIZE);
+        if (!grown) return -ENOMEM;
+        db->unsure = grown;
+        db->unsure_capacity = capacity;
+    }
+    memcpy(db->unsure[db->unsure_count++], id, KDB_ID_SIZE);
+    return 0;
+}
+
+/*
+ * The live blocks: block_count, less the unsure ids that the tables hold
+ * live (their first put in the memtable was counted as new). Reads a few
+ * pages for each. As in replay, a table that cannot be read counts as not
+ * holding the id. The tables below change only by a flush of the memtable
+ * that holds them, which settles first (freeze()).
+ */
+static uint64_t settled_count(const struct kdb *db)
+{
+    uint64_t count = db->block_count;
+
+    for (size_t i = 0; i < db->unsure_count; i++)
+        count -= live_below_mem(db, db->unsure[i]) > 0;
+    return count;
+}
+
+static void settle_count(struct kdb *db)
+{
+    db->block_count = settled_count(db);
+    env_free(&db->env, db->unsure);
+    db->unsure = NULL;
+    db->unsure_count = db->unsure_capacity = 0;
+}
+
 /*
  * Points the memtable at kept, a checked record whose header and fixed
  * payload are also at record (the same pointer, or a copy in replay), and
@@ -352,6 +395,8 @@ static int apply_record(struct kdb *db, const uint8_t *record, const uint8_t *ke
     block_payload_lengths(payload, &entry.uri_len, &entry.meta_len, &entry.content_len);
     if (memtable_put(db->mem, id, &entry, &previous))
         was_live = previous.live;
+    else if (db->count_lazily && note_unsure(db, id) == 0)
+        was_live = false; /* until the count is asked for: a query seldom asks */
     else /* the change is logged: a table that cannot be read counts as not holding id */
         was_live = live_below_mem(db, id) > 0;
     db->mem_bytes += WAL_RECORD_HEADER_SIZE + wal_record_payload_len(record);
@@ -404,6 +449,7 @@ static int replay_drain_one(struct replay_ctx *ctx)
 
     if (rc == 0) rc = apply_record(ctx->db, p->record, p->kept, implied);
     if (rc == 0 && ++ctx->applied == BRIEF_REPLAY_RECORDS) {
+        ctx->db->count_lazily = false; /* the lookups' pages are mapped, touched once */
         lsm_end_brief(&ctx->db->lsm);
         rc = graph_base_end_brief(ctx->db->graph.base);
     }
@@ -732,6 +778,7 @@ static int open_engine(struct kdb *db)
     if (rc == 0) rc = new_memtable(db);
     if (rc == 0) rc = presize_for_replay(db, replay_bytes);
     if (rc < 0) return rc;
+    db->count_lazily = brief;
     rc = wal_open(&db->wal, &db->env, db->path, &wal_options, &replay);
     if (rc) return rc < 0 ? rc : -EIO;
     db->wal_ready = true;
@@ -740,6 +787,7 @@ static int open_engine(struct kdb *db)
         rc = replay_drain_one(&replay_ctx);
         if (rc < 0) return rc;
     }
+    db->count_lazily = false;
     db->recovery_ns = vfs->now_ns(vfs->ctx) - start;
     return 0;
 }
@@ -754,6 +802,7 @@ static void db_free(struct kdb *db)
     if (db->mem) memtable_release(db->mem);
     if (db->imm) memtable_release(db->imm);
     graph_release(&db->graph);
+    env_free(&db->env, db->unsure);
     if (db->lock_fd >= 0) (void)vfs->close(vfs->ctx, db->lock_fd);
     remote_close(db->remote);
     env_free(&db->env, db->path);
@@ -992,6 +1041,7 @@ static int freeze(struct kdb *db)
     int rc;
 
     kdb_assert(!db->imm);
+    settle_count(db); /* before the tables below the unsure ids change */
     rc = wal_rotate(&db->wal, foreground, &number, &ticket);
     if (rc < 0) return rc;
     db->imm = db->mem;
@@ -1731,6 +1781,7 @@ int kdb_scan_blocks(struct kdb *db, kdb_block_fn fn, void *fn_ctx)
 int kdb_load_begin(struct kdb *db)
 {
     if (db->remote) return -EOPNOTSUPP;
+    settle_count(db);
     if (db->block_count > 0 || db->graph.edge_count > 0) return -ENOTEMPTY;
     db->loading = true;
     return 0;
@@ -1823,7 +1874,7 @@ void kdb_get_stats(const struct kdb *db, struct kdb_stats *stats)
         if (remote_stats(db->remote, stats) < 0) memset(stats, 0, sizeof(*stats));
         return;
     }
-    stats->block_count = db->block_count;
+    stats->block_count = settled_count(db);
     stats->last_sequence = db->wal.next_sequence - 1;
     stats->durable_sequence = db->wal.durable_sequence;
     stats->memtable_bytes = memtable_bytes(db->mem) + (db->imm ? memtable_bytes(db->imm) : 0);

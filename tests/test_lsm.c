@@ -1149,7 +1149,8 @@ static void change_ok(struct kdb *db, unsigned kind, unsigned source, unsigned t
 }
 
 /* Opens db brief through fault, checks it against history, and tells whether a get of a block
- * only the tables hold read with pread (brief) or through the mappings. */
+ * only the tables hold read with pread (brief) or through the mappings. Then writes the log out
+ * as a table from the brief handle, and checks the database again, opened as usual. */
 static bool brief_reopen_reads_by_pread(struct kdb_options options, struct vfs_mem *mem,
                                         const struct test_history *history, unsigned untouched)
 {
@@ -1168,8 +1169,13 @@ static bool brief_reopen_reads_by_pread(struct kdb_options options, struct vfs_m
     reads = fault.read_count - reads;
     test_check_prefix(db, history, history->count); /* its scan maps the tables */
     assert_int_equal(kdb_check(db, NULL), 0);
+    assert_int_equal(kdb_flush(db), 0); /* the block count goes to the manifest */
     assert_int_equal(kdb_close(db), 0);
     assert_int_equal(vfs_mem_open_count(mem), 0);
+    options.flags &= ~KDB_OPEN_BRIEF;
+    assert_int_equal(kdb_open(DB, &options, &db), 0);
+    test_check_prefix(db, history, history->count);
+    assert_int_equal(kdb_close(db), 0);
     return reads > 0;
 }
 

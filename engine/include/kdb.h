@@ -212,9 +212,11 @@ enum kdb_open_flags {
      * touches a few dozen pages once each; a handle that reads much is
      * faster without. The pointers of a view (kdb_get_block_view()) are
      * then valid only until the next read of the database as well (a
-     * batch, kdb_get_blocks(), is copied into its result). An open that
-     * replays more than a few hundred changes of log, and the handle's
-     * first compaction or scan, go back to the mappings: they read much. */
+     * batch, kdb_get_blocks(), is copied into its result). Its replay of
+     * the log leaves the block count's lookups of the blocks it puts to
+     * the first kdb_get_stats() or flush. An open that replays more than a
+     * few hundred changes of log, and the handle's first compaction or
+     * scan, go back to the mappings: they read much. */
     KDB_OPEN_BRIEF = 1 << 5,
 };
 
