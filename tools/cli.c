@@ -146,8 +146,9 @@ int cli_close(struct cli *cli)
     int rc = 0;
 
     /* Each run leaves its change in the log and starts a segment of its own:
-     * now and then one run flushes them, so that they do not pile up. */
-    if (!kdb_is_remote(cli->db)) {
+     * now and then one run flushes them, so that they do not pile up. A
+     * query (a brief handle) changes nothing, and leaves them to the next. */
+    if (!kdb_is_remote(cli->db) && !(cli->open_flags & KDB_OPEN_BRIEF)) {
         kdb_get_stats(cli->db, &stats);
         if (stats.wal_segment_count >= CLI_SEGMENTS_MAX) rc = kdb_flush(cli->db);
     }
