@@ -1616,7 +1616,7 @@ static int get_blocks_brief(struct kdb *db, struct result *r, const struct kdb_i
             rc = 0;
             continue;
         }
-        if (rc < 0) continue;
+        if (rc < 0) break;
         if (heads) cv[i].view.content = NULL;
         size = v->source_uri_len + v->metadata_len + (heads ? 0 : v->content_len);
         if (size == 0) continue;
