@@ -82,7 +82,7 @@ A bigger tree: the Linux kernel, from Debian's linux-source-6.1 package:
   apt-get install linux-source-6.1
   tar -xf /usr/src/linux-source-6.1.tar.xz -C /tmp
   $k init /tmp/linux.kdb && $k ingest /tmp/linux.kdb /tmp/linux-source-6.1
-(55,000 files, 5.9 million blocks: about 2 minutes, under 1 GB of memory and 6.3 GB of disk on 2 cores.)
+(55,000 files, 6.1 million blocks: about 2 minutes, under 1 GB of memory and 6.3 GB of disk on 2 cores.)
 The tests run with: make test. The benchmarks: make bench, and
 build/kausal-bench fs (the mount against tmpfs).
 TEXT
