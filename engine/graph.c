@@ -289,19 +289,27 @@ static int from_reserve(struct graph *g)
     return 0;
 }
 
+/*
+ * from_get() of a node number that a list of the base names: never a node
+ * gone, which has no edges left, so that no list still names it.
+ */
+static uint32_t listed_from_get(const struct graph *g, uint32_t number)
+{
+    uint32_t known = from_get(g, number);
+
+    kdb_assert(known != GRAPH_GONE);
+    return known;
+}
+
 /* The node of the base's node number, in memory: as it is, or new and pending. */
 static uint32_t node_from_base(struct graph *g, uint32_t number, int *rc)
 {
-    uint32_t known = from_get(g, number);
+    uint32_t known = listed_from_get(g, number);
     struct graph_base_node b;
     uint32_t node;
 
     *rc = 0;
-    if (known) {
-        /* A node gone has no edges left, so no list still names it. */
-        kdb_assert(known != GRAPH_GONE);
-        return known - 1;
-    }
+    if (known) return known - 1;
     *rc = graph_base_node_record(g->base, number, &b); /* its lists wait for node_load() */
     if (*rc == 0) *rc = from_reserve(g); /* first: nothing can fail after the node is made */
     if (*rc < 0) return GRAPH_NONE;
@@ -604,9 +612,7 @@ static int base_edges(struct graph *g, uint32_t node, bool in, uint32_t type_mas
         struct graph_base_node far;
         rc = check_entry(g, node, wanted[i]);
         if (rc < 0) break;
-        known = from_get(g, number);
-        /* A node gone has no edges left, so no list still names it. */
-        kdb_assert(known != GRAPH_GONE);
+        known = listed_from_get(g, number);
         if (known)
             memcpy(far.id, g->nodes[known - 1].id, KDB_ID_SIZE);
         else

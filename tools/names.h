@@ -8,8 +8,9 @@
  * number of its name shards (a line of the root alone, as an index written
  * before that number could vary has it: NAMES_SHARD_MIN). Each tree has
  * that many blocks of kind "names", a power of two that grows with the tree
- * so that a shard holds NAMES_SHARD_LINES lines or so (one page to read):
- * shard s holds, sorted, a line for each symbol whose name hashes to s:
+ * so that a shard holds NAMES_SHARD_LINES lines or fewer on average, a
+ * page or two to read. Shard s holds, sorted, a line for each symbol whose
+ * name hashes to s:
  *
  *   name TAB kind TAB path TAB line_start TAB id-in-hex NEWLINE
  *
